@@ -1,0 +1,3 @@
+//! Encoders fed by one collection: Prometheus text for `/metrics`, OTLP for push.
+
+pub mod prometheus;

@@ -1,0 +1,161 @@
+//! One file per Kubernetes kind, each a table of metric families.
+//!
+//! A kind is a [`KindDef`]: the resource name, the identity labels every family of the kind
+//! carries first, and the families. Families shared by many kinds (`_created`, `_labels`,
+//! `_annotations`, `_owner`, …) live in [`common`].
+
+pub mod common;
+pub mod decode;
+pub mod deployment;
+pub mod namespace;
+pub mod node;
+pub mod pod;
+pub mod replicaset;
+
+use std::fmt::Debug;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::de::DeserializeOwned;
+
+use crate::metric::{CompactSamples, Family, FamilyDesc, KindOptions, Samples, Stability, Text};
+use decode::{DecodeError, decode_lenient};
+
+/// What a kind's object type must offer.
+pub trait KubeObject:
+    k8s_openapi::Resource
+    + k8s_openapi::Metadata<Ty = ObjectMeta>
+    + DeserializeOwned
+    + Clone
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<O> KubeObject for O where
+    O: k8s_openapi::Resource
+        + k8s_openapi::Metadata<Ty = ObjectMeta>
+        + DeserializeOwned
+        + Clone
+        + Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// A Kubernetes kind as the exporter sees it.
+pub struct KindDef<O: 'static> {
+    /// The plural resource name, as in `--resources` (`pods`, `deployments`).
+    pub resource: &'static str,
+    /// Label names every sample of the kind starts with (`namespace`, `pod`, `uid`).
+    pub identity_labels: &'static [&'static str],
+    /// Values for [`KindDef::identity_labels`].
+    pub identity: fn(&O) -> Vec<Text>,
+    pub families: &'static [Family<O>],
+}
+
+impl<O: KubeObject> KindDef<O> {
+    /// The samples of the families at `enabled` (indices into [`KindDef::families`]).
+    pub fn samples(&self, object: &O, enabled: &[usize], options: &KindOptions) -> CompactSamples {
+        let mut samples = Samples::new((self.identity)(object));
+        for &index in enabled {
+            samples.begin_family();
+            if let Some(family) = self.families.get(index) {
+                (family.generate)(object, options, &mut samples);
+            }
+        }
+        samples.finish()
+    }
+}
+
+/// A family's table entry without its generator.
+#[derive(Clone, Debug)]
+pub struct FamilyInfo {
+    pub desc: FamilyDesc,
+    pub stability: Stability,
+    pub opt_in: bool,
+}
+
+/// An object turned into samples, with the UID the store keys it by.
+#[derive(Debug)]
+pub struct ObjectSamples {
+    pub uid: String,
+    pub samples: CompactSamples,
+    /// Fields that could not be decoded and were left out (JSON paths).
+    pub dropped: Vec<String>,
+}
+
+/// A kind with its object type erased.
+pub trait AnyKind: Send + Sync {
+    fn resource(&self) -> &'static str;
+    fn identity_labels(&self) -> &'static [&'static str];
+    fn families(&self) -> Vec<FamilyInfo>;
+    /// Decodes one object (leniently) and computes the samples of the `enabled` families.
+    fn samples_from_json(
+        &self,
+        object: serde_json::Value,
+        enabled: &[usize],
+        options: &KindOptions,
+    ) -> Result<ObjectSamples, DecodeError>;
+}
+
+impl<O: KubeObject> AnyKind for KindDef<O> {
+    fn resource(&self) -> &'static str {
+        self.resource
+    }
+
+    fn identity_labels(&self) -> &'static [&'static str] {
+        self.identity_labels
+    }
+
+    fn families(&self) -> Vec<FamilyInfo> {
+        self.families
+            .iter()
+            .map(|f| FamilyInfo {
+                desc: FamilyDesc::from(f),
+                stability: f.stability,
+                opt_in: f.opt_in,
+            })
+            .collect()
+    }
+
+    fn samples_from_json(
+        &self,
+        object: serde_json::Value,
+        enabled: &[usize],
+        options: &KindOptions,
+    ) -> Result<ObjectSamples, DecodeError> {
+        let decoded = decode_lenient::<O>(object)?;
+        Ok(ObjectSamples {
+            uid: uid(&decoded.object),
+            samples: self.samples(&decoded.object, enabled, options),
+            dropped: decoded.dropped,
+        })
+    }
+}
+
+/// The key an object is stored under: its UID, or namespace/name for objects without one.
+pub fn uid<O: KubeObject>(object: &O) -> String {
+    let meta = k8s_openapi::Metadata::metadata(object);
+    match &meta.uid {
+        Some(uid) if !uid.is_empty() => uid.clone(),
+        _ => format!(
+            "{}/{}",
+            meta.namespace.as_deref().unwrap_or_default(),
+            meta.name.as_deref().unwrap_or_default()
+        ),
+    }
+}
+
+/// Every kind this build knows, in the order their metrics are written.
+pub fn all() -> Vec<&'static dyn AnyKind> {
+    vec![
+        &deployment::DEPLOYMENTS,
+        &namespace::NAMESPACES,
+        &node::NODES,
+        &pod::PODS,
+        &replicaset::REPLICASETS,
+    ]
+}

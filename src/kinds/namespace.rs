@@ -1,0 +1,59 @@
+//! Namespaces.
+
+use k8s_openapi::api::core::v1::Namespace;
+
+use super::KindDef;
+use super::common::{self, push_condition};
+use crate::metric::{Family, KindOptions, Samples};
+
+pub static NAMESPACES: KindDef<Namespace> = KindDef {
+    resource: "namespaces",
+    identity_labels: &["namespace"],
+    identity: common::name,
+    families: &[
+        Family::experimental(
+            "kube_namespace_annotations",
+            "Kubernetes annotations converted to Prometheus labels.",
+            common::annotations,
+        ),
+        Family::stable(
+            "kube_namespace_created",
+            "Unix creation timestamp",
+            common::created,
+        ),
+        Family::stable(
+            "kube_namespace_labels",
+            "Kubernetes labels converted to Prometheus labels.",
+            common::labels,
+        ),
+        Family::stable(
+            "kube_namespace_status_phase",
+            "kubernetes namespace status phase.",
+            status_phase,
+        ),
+        Family::experimental(
+            "kube_namespace_status_condition",
+            "The condition of a namespace.",
+            status_condition,
+        ),
+    ],
+};
+
+fn status_phase(ns: &Namespace, _: &KindOptions, samples: &mut Samples) {
+    let Some(phase) = ns.status.as_ref().and_then(|s| s.phase.as_deref()) else {
+        return;
+    };
+    for candidate in ["Active", "Terminating"] {
+        samples.push_labeled(
+            &[("phase", candidate)],
+            common::bool_value(phase == candidate),
+        );
+    }
+}
+
+fn status_condition(ns: &Namespace, _: &KindOptions, samples: &mut Samples) {
+    let conditions = ns.status.as_ref().and_then(|s| s.conditions.as_deref());
+    for c in conditions.unwrap_or_default() {
+        push_condition(samples, &[("condition", &c.type_)], &c.status);
+    }
+}

@@ -1,0 +1,11 @@
+//! kube-state-otel: Kubernetes object state as OpenTelemetry metrics.
+//!
+//! Start reading at [`pipeline`], which wires the layers together; the data flows
+//! [`watch`] → [`store`] → [`meter`] → [`export`]. Each kind is one file in [`kinds`], a table
+//! of metric families over the tiny model in [`metric`].
+
+pub mod export;
+pub mod kinds;
+pub mod meter;
+pub mod metric;
+pub mod store;

@@ -1,0 +1,271 @@
+//! The project's own OpenTelemetry `InstrumentProvider`: a streaming meter for high cardinality.
+//!
+//! Kinds register observable instruments through the standard `opentelemetry::metrics::Meter`
+//! API. A collection calls their callbacks with an [`AsyncInstrument`] that hands every
+//! observation straight to a [`MetricSink`] (a Prometheus or OTLP encoder): no aggregation map,
+//! no copy of the points — an object's series are unique by construction. See `design.md`.
+
+mod kind;
+
+pub use kind::register_kind;
+
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+
+use opentelemetry::InstrumentationScope;
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{
+    AsyncInstrument, AsyncInstrumentBuilder, Callback, InstrumentProvider, Meter, MeterProvider,
+    ObservableCounter, ObservableGauge, ObservableUpDownCounter,
+};
+
+/// What an instrument reports, for the encoders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstrumentKind {
+    Gauge,
+    /// Monotonic sum.
+    Counter,
+    /// Non-monotonic sum.
+    UpDownCounter,
+}
+
+/// An observed value, in the instrument's own number type.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Number {
+    F64(f64),
+    I64(i64),
+    U64(u64),
+}
+
+impl Number {
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Number::F64(v) => v,
+            Number::I64(v) => v as f64,
+            Number::U64(v) => v as f64,
+        }
+    }
+}
+
+/// The static description of an instrument.
+#[derive(Clone, Debug)]
+pub struct InstrumentDesc {
+    pub scope: Arc<str>,
+    pub name: Cow<'static, str>,
+    pub description: Cow<'static, str>,
+    pub unit: Cow<'static, str>,
+    pub kind: InstrumentKind,
+}
+
+/// Receives one collection, instrument by instrument.
+pub trait MetricSink: Send {
+    /// The next observations belong to `desc`.
+    fn begin(&mut self, desc: &InstrumentDesc);
+    fn observe(&mut self, value: Number, attributes: &[KeyValue]);
+}
+
+enum Callbacks {
+    F64(Vec<Callback<f64>>),
+    I64(Vec<Callback<i64>>),
+    U64(Vec<Callback<u64>>),
+}
+
+struct Instrument {
+    desc: InstrumentDesc,
+    callbacks: Callbacks,
+}
+
+/// All instruments registered through meters of one [`StreamingMeterProvider`].
+#[derive(Default)]
+pub struct Registry {
+    instruments: Mutex<Vec<Arc<Instrument>>>,
+}
+
+impl Registry {
+    fn add(&self, instrument: Instrument) {
+        self.instruments
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::new(instrument));
+    }
+
+    /// Runs the callbacks of every instrument of `scope`, in registration order, into `sink`.
+    pub fn collect(&self, scope: &str, sink: &mut dyn MetricSink) {
+        let instruments: Vec<Arc<Instrument>> = self
+            .instruments
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|i| &*i.desc.scope == scope)
+            .cloned()
+            .collect();
+        for instrument in instruments {
+            sink.begin(&instrument.desc);
+            let observer = Observer {
+                sink: Mutex::new(&mut *sink),
+            };
+            match &instrument.callbacks {
+                Callbacks::F64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
+                Callbacks::I64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
+                Callbacks::U64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
+            }
+        }
+    }
+
+    /// The scopes that have instruments, in registration order.
+    pub fn scopes(&self) -> Vec<Arc<str>> {
+        let mut scopes: Vec<Arc<str>> = Vec::new();
+        for i in self
+            .instruments
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            if !scopes.contains(&i.desc.scope) {
+                scopes.push(i.desc.scope.clone());
+            }
+        }
+        scopes
+    }
+}
+
+/// The [`AsyncInstrument`] a callback observes into during one collection.
+struct Observer<'a> {
+    sink: Mutex<&'a mut dyn MetricSink>,
+}
+
+impl Observer<'_> {
+    fn emit(&self, value: Number, attributes: &[KeyValue]) {
+        self.sink
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .observe(value, attributes);
+    }
+}
+
+impl AsyncInstrument<f64> for Observer<'_> {
+    fn observe(&self, value: f64, attributes: &[KeyValue]) {
+        self.emit(Number::F64(value), attributes);
+    }
+}
+
+impl AsyncInstrument<i64> for Observer<'_> {
+    fn observe(&self, value: i64, attributes: &[KeyValue]) {
+        self.emit(Number::I64(value), attributes);
+    }
+}
+
+impl AsyncInstrument<u64> for Observer<'_> {
+    fn observe(&self, value: u64, attributes: &[KeyValue]) {
+        self.emit(Number::U64(value), attributes);
+    }
+}
+
+/// A `MeterProvider` whose meters register into one [`Registry`].
+#[derive(Clone, Default)]
+pub struct StreamingMeterProvider {
+    registry: Arc<Registry>,
+}
+
+impl StreamingMeterProvider {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+}
+
+impl MeterProvider for StreamingMeterProvider {
+    fn meter_with_scope(&self, scope: InstrumentationScope) -> Meter {
+        Meter::new(Arc::new(ScopedInstruments {
+            scope: Arc::from(scope.name()),
+            registry: self.registry.clone(),
+        }))
+    }
+}
+
+/// The `InstrumentProvider` behind one meter (one instrumentation scope).
+struct ScopedInstruments {
+    scope: Arc<str>,
+    registry: Arc<Registry>,
+}
+
+impl ScopedInstruments {
+    fn add<I, M>(
+        &self,
+        builder: AsyncInstrumentBuilder<'_, I, M>,
+        kind: InstrumentKind,
+        wrap: fn(Vec<Callback<M>>) -> Callbacks,
+    ) {
+        self.registry.add(Instrument {
+            desc: InstrumentDesc {
+                scope: self.scope.clone(),
+                name: builder.name,
+                description: builder.description.unwrap_or_default(),
+                unit: builder.unit.unwrap_or_default(),
+                kind,
+            },
+            callbacks: wrap(builder.callbacks),
+        });
+    }
+}
+
+impl InstrumentProvider for ScopedInstruments {
+    fn f64_observable_gauge(
+        &self,
+        builder: AsyncInstrumentBuilder<'_, ObservableGauge<f64>, f64>,
+    ) -> ObservableGauge<f64> {
+        self.add(builder, InstrumentKind::Gauge, Callbacks::F64);
+        ObservableGauge::new()
+    }
+
+    fn i64_observable_gauge(
+        &self,
+        builder: AsyncInstrumentBuilder<'_, ObservableGauge<i64>, i64>,
+    ) -> ObservableGauge<i64> {
+        self.add(builder, InstrumentKind::Gauge, Callbacks::I64);
+        ObservableGauge::new()
+    }
+
+    fn u64_observable_gauge(
+        &self,
+        builder: AsyncInstrumentBuilder<'_, ObservableGauge<u64>, u64>,
+    ) -> ObservableGauge<u64> {
+        self.add(builder, InstrumentKind::Gauge, Callbacks::U64);
+        ObservableGauge::new()
+    }
+
+    fn f64_observable_counter(
+        &self,
+        builder: AsyncInstrumentBuilder<'_, ObservableCounter<f64>, f64>,
+    ) -> ObservableCounter<f64> {
+        self.add(builder, InstrumentKind::Counter, Callbacks::F64);
+        ObservableCounter::new()
+    }
+
+    fn u64_observable_counter(
+        &self,
+        builder: AsyncInstrumentBuilder<'_, ObservableCounter<u64>, u64>,
+    ) -> ObservableCounter<u64> {
+        self.add(builder, InstrumentKind::Counter, Callbacks::U64);
+        ObservableCounter::new()
+    }
+
+    fn f64_observable_up_down_counter(
+        &self,
+        builder: AsyncInstrumentBuilder<'_, ObservableUpDownCounter<f64>, f64>,
+    ) -> ObservableUpDownCounter<f64> {
+        self.add(builder, InstrumentKind::UpDownCounter, Callbacks::F64);
+        ObservableUpDownCounter::new()
+    }
+
+    fn i64_observable_up_down_counter(
+        &self,
+        builder: AsyncInstrumentBuilder<'_, ObservableUpDownCounter<i64>, i64>,
+    ) -> ObservableUpDownCounter<i64> {
+        self.add(builder, InstrumentKind::UpDownCounter, Callbacks::I64);
+        ObservableUpDownCounter::new()
+    }
+}

@@ -1,0 +1,245 @@
+//! The tiny metric model shared by the kind tables, the store, the meter and the exporters.
+//!
+//! A kind turns one Kubernetes object into [`Samples`]: per enabled family, a list of label
+//! pairs and a value. The store keeps exactly that (not the object), and the meter replays it to
+//! OpenTelemetry callbacks on every collection.
+
+mod allow;
+mod float;
+mod text;
+
+pub use allow::{AllowList, KindOptions};
+pub use float::{format_go_float, write_go_float};
+pub use text::{Text, intern};
+
+/// The instrument a family is registered as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricType {
+    /// An observable gauge.
+    Gauge,
+    /// An observable (monotonic) counter: the `*_total` families.
+    Counter,
+}
+
+impl MetricType {
+    /// The name Prometheus' `# TYPE` line uses.
+    pub fn prometheus_name(self) -> &'static str {
+        match self {
+            MetricType::Gauge => "gauge",
+            MetricType::Counter => "counter",
+        }
+    }
+}
+
+/// kube-state-metrics' stability levels; stable families get `[STABLE] ` in their HELP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stability {
+    Stable,
+    Experimental,
+}
+
+/// Produces a family's samples for one object.
+pub type Generate<O> = fn(&O, &KindOptions, &mut Samples);
+
+/// One metric family of a kind: one row of the kind's table.
+pub struct Family<O: 'static> {
+    pub name: &'static str,
+    /// HELP text without the stability prefix.
+    pub help: &'static str,
+    pub metric_type: MetricType,
+    pub stability: Stability,
+    /// Off unless named in `--metric-opt-in-list`.
+    pub opt_in: bool,
+    pub generate: Generate<O>,
+}
+
+impl<O> Family<O> {
+    /// A stable gauge.
+    pub const fn stable(name: &'static str, help: &'static str, generate: Generate<O>) -> Self {
+        Family {
+            name,
+            help,
+            metric_type: MetricType::Gauge,
+            stability: Stability::Stable,
+            opt_in: false,
+            generate,
+        }
+    }
+
+    /// An experimental gauge.
+    pub const fn experimental(
+        name: &'static str,
+        help: &'static str,
+        generate: Generate<O>,
+    ) -> Self {
+        Family {
+            stability: Stability::Experimental,
+            ..Family::stable(name, help, generate)
+        }
+    }
+
+    /// The same family as a counter.
+    pub const fn counter(self) -> Self {
+        Family {
+            metric_type: MetricType::Counter,
+            ..self
+        }
+    }
+
+    /// The same family, off by default.
+    pub const fn opt_in(self) -> Self {
+        Family {
+            opt_in: true,
+            ..self
+        }
+    }
+
+    /// The HELP text as kube-state-metrics prints it.
+    pub fn help_line(&self) -> String {
+        match self.stability {
+            Stability::Stable => format!("[STABLE] {}", self.help),
+            Stability::Experimental => self.help.to_string(),
+        }
+    }
+}
+
+/// A family as the meter and the exporters see it, without its generator.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FamilyDesc {
+    pub name: &'static str,
+    /// HELP as kube-state-metrics prints it (`[STABLE] ` included).
+    pub help_line: String,
+    pub metric_type: MetricType,
+}
+
+impl<O> From<&Family<O>> for FamilyDesc {
+    fn from(f: &Family<O>) -> Self {
+        FamilyDesc {
+            name: f.name,
+            help_line: f.help_line(),
+            metric_type: f.metric_type,
+        }
+    }
+}
+
+/// One sample of a family: its own labels (a range of [`Samples::labels`]) and its value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    pub value: f64,
+    labels_start: u32,
+    labels_end: u32,
+}
+
+/// The samples one object yields, grouped by family; a kind's generators append to it.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Samples {
+    identity: Vec<Text>,
+    labels: Vec<(Text, Text)>,
+    samples: Vec<Sample>,
+    /// `family_start[i]..family_start[i + 1]` are the samples of enabled family `i`.
+    family_start: Vec<u32>,
+}
+
+impl Samples {
+    /// Samples of an object whose identity labels (`namespace`, `pod`, …) have these values.
+    pub fn new(identity: Vec<Text>) -> Self {
+        Samples {
+            identity,
+            ..Samples::default()
+        }
+    }
+
+    /// Starts the samples of the next family; families must be started in table order.
+    pub fn begin_family(&mut self) {
+        self.family_start.push(self.samples.len() as u32);
+    }
+
+    /// A sample with no labels of its own.
+    pub fn push(&mut self, value: f64) {
+        self.push_labeled(&[], value);
+    }
+
+    /// A sample whose label names are fixed by the family.
+    pub fn push_labeled(&mut self, labels: &[(&'static str, &str)], value: f64) {
+        let labels_start = self.labels.len() as u32;
+        self.labels
+            .extend(labels.iter().map(|(k, v)| (Text::Static(k), intern(v))));
+        self.finish_sample(labels_start, value);
+    }
+
+    /// A sample whose label names come from the object (`label_*`, `annotation_*`).
+    pub fn push_dynamic(&mut self, labels: impl IntoIterator<Item = (Text, Text)>, value: f64) {
+        let labels_start = self.labels.len() as u32;
+        self.labels.extend(labels);
+        self.finish_sample(labels_start, value);
+    }
+
+    fn finish_sample(&mut self, labels_start: u32, value: f64) {
+        self.samples.push(Sample {
+            value,
+            labels_start,
+            labels_end: self.labels.len() as u32,
+        });
+    }
+
+    /// Closes the last family and trims the buffers to size for long-term storage.
+    pub fn finish(mut self) -> CompactSamples {
+        self.family_start.push(self.samples.len() as u32);
+        CompactSamples {
+            identity: self.identity.into_boxed_slice(),
+            labels: self.labels.into_boxed_slice(),
+            samples: self.samples.into_boxed_slice(),
+            family_start: self.family_start.into_boxed_slice(),
+        }
+    }
+}
+
+/// What the store keeps per object: [`Samples`] frozen, with no spare capacity.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CompactSamples {
+    identity: Box<[Text]>,
+    labels: Box<[(Text, Text)]>,
+    samples: Box<[Sample]>,
+    family_start: Box<[u32]>,
+}
+
+impl CompactSamples {
+    /// Values of the kind's identity labels, in the kind's order.
+    pub fn identity(&self) -> &[Text] {
+        &self.identity
+    }
+
+    /// The samples of enabled family `family`, each with its label pairs.
+    pub fn family(&self, family: usize) -> impl Iterator<Item = (&[(Text, Text)], f64)> {
+        let range = match (
+            self.family_start.get(family),
+            self.family_start.get(family + 1),
+        ) {
+            (Some(&start), Some(&end)) => start as usize..end as usize,
+            _ => 0..0,
+        };
+        self.samples[range].iter().map(|s| {
+            (
+                &self.labels[s.labels_start as usize..s.labels_end as usize],
+                s.value,
+            )
+        })
+    }
+
+    /// How many samples all families hold together.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// Heap bytes held (label strings are shared and not counted).
+    pub fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.identity)
+            + std::mem::size_of_val(&*self.labels)
+            + std::mem::size_of_val(&*self.samples)
+            + std::mem::size_of_val(&*self.family_start)
+    }
+}

@@ -1,0 +1,184 @@
+//! kube-state-metrics v2.20 conformance: every vector in `../shared/conformance/ksm/<kind>.json`
+//! for the kinds this build implements, rendered through the real store → meter → text path and
+//! compared as KSM's own harness compares (see `../shared/README.md`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kube_state_otel::export::prometheus::collect_to_string;
+use kube_state_otel::kinds::{self, AnyKind};
+use kube_state_otel::meter::{StreamingMeterProvider, register_kind};
+use kube_state_otel::metric::{AllowList, FamilyDesc, KindOptions};
+use kube_state_otel::store::KindStore;
+use opentelemetry::metrics::MeterProvider;
+use serde_json::Value;
+
+fn vectors_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/ksm")
+}
+
+/// Renders one object of `kind` with every family (opt-in ones too) enabled.
+fn render(kind: &dyn AnyKind, object: Value, options: &KindOptions) -> String {
+    let families = kind.families();
+    let enabled: Vec<usize> = (0..families.len()).collect();
+    let descs: Vec<FamilyDesc> = families.into_iter().map(|f| f.desc).collect();
+    let decoded = kind
+        .samples_from_json(object, &enabled, options)
+        .unwrap_or_else(|e| panic!("vector object does not decode: {e}"));
+    let store = Arc::new(KindStore::new());
+    store.apply(&decoded.uid, decoded.samples);
+    let provider = StreamingMeterProvider::new();
+    let meter = provider.meter(kind.resource());
+    register_kind(&meter, kind.identity_labels(), &descs, &store);
+    collect_to_string(|sink| provider.registry().collect(kind.resource(), sink))
+}
+
+/// Trims, drops empty lines, sorts the label pairs of sample lines, sorts the lines.
+fn normalise(text: &str, names: Option<&[String]>) -> Vec<String> {
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .filter(|l| names.is_none_or(|names| names.iter().any(|n| l.contains(n.as_str()))))
+        .map(sort_label_pairs)
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn sort_label_pairs(line: &str) -> String {
+    if line.starts_with('#') {
+        return line.to_string();
+    }
+    let (Some(open), Some(close)) = (line.find('{'), line.rfind('}')) else {
+        return line.to_string();
+    };
+    let mut pairs = split_pairs(&line[open + 1..close]);
+    pairs.sort();
+    format!(
+        "{}{{{}}}{}",
+        &line[..open],
+        pairs.join(","),
+        &line[close + 1..]
+    )
+}
+
+/// Splits `a="x",b="y"` on the commas outside quotes.
+fn split_pairs(labels: &str) -> Vec<String> {
+    let mut pairs = Vec::new();
+    let mut current = String::new();
+    let (mut quoted, mut escaped) = (false, false);
+    for c in labels.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                pairs.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    if !current.is_empty() {
+        pairs.push(current);
+    }
+    pairs
+}
+
+fn options(vector: &Value) -> KindOptions {
+    let list = |key: &str| {
+        AllowList::new(
+            vector["options"][key]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_else(Vec::<String>::new),
+        )
+    };
+    KindOptions {
+        allow_labels: list("allow_labels"),
+        allow_annotations: list("allow_annotations"),
+    }
+}
+
+/// Runs every vector of `file`; all mismatches are reported together.
+fn check_kind(file: &str) {
+    let resource = format!("{file}s");
+    let kind = kinds::all()
+        .into_iter()
+        .find(|k| k.resource() == resource)
+        .unwrap_or_else(|| panic!("no kind for resource {resource}"));
+    let path = vectors_dir().join(format!("{file}.json"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let vectors: Vec<Value> = serde_json::from_str(&text).expect("vector file is JSON");
+    assert!(!vectors.is_empty(), "{} has no vectors", path.display());
+    let mut failures = Vec::new();
+    for vector in &vectors {
+        let names: Option<Vec<String>> = vector["metric_names"].as_array().map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        });
+        let compare_headers = vector["options"]["compare_headers"]
+            .as_bool()
+            .unwrap_or(true);
+        let got = render(kind, vector["object"].clone(), &options(vector));
+        let keep = |lines: Vec<String>| -> Vec<String> {
+            lines
+                .into_iter()
+                .filter(|l| compare_headers || !l.starts_with('#'))
+                .collect()
+        };
+        let want = keep(normalise(
+            vector["want"].as_str().unwrap_or_default(),
+            names.as_deref(),
+        ));
+        let got = keep(normalise(&got, names.as_deref()));
+        if want != got {
+            let missing: Vec<&String> = want.iter().filter(|l| !got.contains(l)).collect();
+            let extra: Vec<&String> = got.iter().filter(|l| !want.contains(l)).collect();
+            failures.push(format!(
+                "{}:\n  missing: {missing:#?}\n  unexpected: {extra:#?}",
+                vector["name"]
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} vectors of {file} differ:\n{}",
+        failures.len(),
+        vectors.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn namespace_vectors() {
+    check_kind("namespace");
+}
+
+#[test]
+fn node_vectors() {
+    check_kind("node");
+}
+
+#[test]
+fn deployment_vectors() {
+    check_kind("deployment");
+}
+
+#[test]
+fn replicaset_vectors() {
+    check_kind("replicaset");
+}
+
+#[test]
+fn pod_vectors() {
+    check_kind("pod");
+}
