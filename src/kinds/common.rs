@@ -1,5 +1,6 @@
 //! Families and helpers every kind shares, written once.
 
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
 use super::KubeObject;
@@ -143,5 +144,182 @@ pub fn owner_kind_name<O: KubeObject>(object: &O, _: &KindOptions, samples: &mut
     }
     for o in owners {
         samples.push_labeled(&[("owner_kind", &o.kind), ("owner_name", &o.name)], 1.0);
+    }
+}
+
+/// A Kubernetes quantity as an exact decimal: `±digits × 10^exp10 × 2^exp2`.
+struct ParsedQuantity {
+    negative: bool,
+    digits: u128,
+    exp10: i32,
+    exp2: u32,
+}
+
+/// Parses a quantity as apimachinery does (`[+-]digits[.digits][suffix]`, suffix one of the
+/// decimal SI, binary SI or `e<exponent>` forms); `None` when malformed or over 38 digits.
+fn parse_quantity(quantity: &Quantity) -> Option<ParsedQuantity> {
+    let s = quantity.0.as_str();
+    if s.is_empty() {
+        return None;
+    }
+    let (negative, rest) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let number_len = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(rest.len());
+    let (number, suffix) = rest.split_at(number_len);
+    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+    if frac.contains('.') {
+        return None;
+    }
+    let mut digits: u128 = 0;
+    for b in int.bytes().chain(frac.bytes()) {
+        digits = digits.checked_mul(10)?.checked_add(u128::from(b - b'0'))?;
+    }
+    let (exp10, exp2): (i32, u32) = match suffix {
+        "" => (0, 0),
+        "n" => (-9, 0),
+        "u" => (-6, 0),
+        "m" => (-3, 0),
+        "k" => (3, 0),
+        "M" => (6, 0),
+        "G" => (9, 0),
+        "T" => (12, 0),
+        "P" => (15, 0),
+        "E" => (18, 0),
+        "Ki" => (0, 10),
+        "Mi" => (0, 20),
+        "Gi" => (0, 30),
+        "Ti" => (0, 40),
+        "Pi" => (0, 50),
+        "Ei" => (0, 60),
+        _ => (suffix.strip_prefix(['e', 'E'])?.parse().ok()?, 0),
+    };
+    Some(ParsedQuantity {
+        negative,
+        digits,
+        exp10: exp10.checked_sub(i32::try_from(frac.len()).ok()?)?,
+        exp2,
+    })
+}
+
+impl ParsedQuantity {
+    fn signed(&self, magnitude: f64) -> f64 {
+        if self.negative { -magnitude } else { magnitude }
+    }
+
+    /// The value as the nearest f64.
+    fn value(&self) -> f64 {
+        let binary = self.digits as f64 * 2f64.powi(self.exp2 as i32);
+        // Dividing by an exact power of ten rounds once, so "250m" is exactly 0.25.
+        let magnitude = if self.exp10 < 0 {
+            binary / 10f64.powi(-self.exp10)
+        } else {
+            binary * 10f64.powi(self.exp10)
+        };
+        self.signed(magnitude)
+    }
+
+    /// The value × 10^scale rounded away from zero, as Go's `Quantity.ScaledValue`.
+    fn scaled_rounded_up(&self, scale: i32) -> f64 {
+        let shift = self.exp10 + scale;
+        let Some(binary) = self.digits.checked_mul(1 << self.exp2) else {
+            // Beyond u128 no f64 has a fractional part left to round.
+            return self.value() * 10f64.powi(scale);
+        };
+        if shift >= 0 {
+            return self.signed(binary as f64 * 10f64.powi(shift));
+        }
+        let magnitude = match 10u128.checked_pow(shift.unsigned_abs()) {
+            Some(divisor) => binary.div_ceil(divisor),
+            None => u128::from(binary != 0),
+        };
+        self.signed(magnitude as f64)
+    }
+}
+
+/// A quantity's exact value (`"250m"` → 0.25, `"1Gi"` → 1073741824); `None` when malformed.
+pub fn quantity_value(quantity: &Quantity) -> Option<f64> {
+    parse_quantity(quantity).map(|q| q.value())
+}
+
+/// Go's `Quantity.Value()`: the value rounded up (away from zero) to an integer, as
+/// kube-state-metrics reports memory, storage and other non-CPU resources.
+pub fn quantity_int_value(quantity: &Quantity) -> Option<f64> {
+    parse_quantity(quantity).map(|q| q.scaled_rounded_up(0))
+}
+
+/// Go's `Quantity.MilliValue() / 1000`: the value rounded up to milli-units, as
+/// kube-state-metrics reports CPU cores.
+pub fn quantity_cores(quantity: &Quantity) -> Option<f64> {
+    parse_quantity(quantity).map(|q| q.scaled_rounded_up(3) / 1000.0)
+}
+
+#[cfg(test)]
+mod quantity_tests {
+    use super::*;
+
+    fn q(s: &str) -> Quantity {
+        Quantity(s.to_string())
+    }
+
+    #[test]
+    fn parses_exact_values() {
+        for (s, want) in [
+            ("250m", 0.25),
+            ("1Gi", 1073741824.0),
+            ("1e3", 1000.0),
+            ("1E3", 1000.0),
+            ("1e-3", 0.001),
+            ("1.5", 1.5),
+            ("100M", 1e8),
+            ("128974848", 128974848.0),
+            ("129e6", 129e6),
+            ("123Mi", 128974848.0),
+            ("-2k", -2000.0),
+            ("+3", 3.0),
+            ("0", 0.0),
+            ("0.1", 0.1),
+            (".5", 0.5),
+            ("5.", 5.0),
+            ("2Ei", 2f64.powi(61)),
+            ("10n", 1e-8),
+            ("7u", 7e-6),
+        ] {
+            assert_eq!(quantity_value(&q(s)), Some(want), "{s}");
+        }
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for s in [
+            "",
+            "abc",
+            "1Qi",
+            "1.2.3",
+            "1e",
+            "1 Gi",
+            "1ki",
+            "12345678901234567890123456789012345678901",
+        ] {
+            assert_eq!(quantity_value(&q(s)), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn rounds_like_go() {
+        assert_eq!(quantity_int_value(&q("1.5")), Some(2.0));
+        assert_eq!(quantity_int_value(&q("-1.5")), Some(-2.0));
+        assert_eq!(quantity_int_value(&q("1m")), Some(1.0));
+        assert_eq!(quantity_int_value(&q("1Gi")), Some(1073741824.0));
+        assert_eq!(quantity_int_value(&q("0.5Ki")), Some(512.0));
+        assert_eq!(quantity_int_value(&q("1e-50")), Some(1.0));
+        assert_eq!(quantity_cores(&q("250m")), Some(0.25));
+        assert_eq!(quantity_cores(&q("100m")), Some(0.1));
+        assert_eq!(quantity_cores(&q("2")), Some(2.0));
+        assert_eq!(quantity_cores(&q("0.0001")), Some(0.001));
+        assert_eq!(quantity_cores(&q("1n")), Some(0.001));
     }
 }
