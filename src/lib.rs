@@ -4,8 +4,13 @@
 //! [`watch`] → [`store`] → [`meter`] → [`export`]. Each kind is one file in [`kinds`], a table
 //! of metric families over the tiny model in [`metric`].
 
+pub mod config;
 pub mod export;
+pub mod http;
 pub mod kinds;
 pub mod meter;
 pub mod metric;
+pub mod pipeline;
 pub mod store;
+pub mod telemetry;
+pub mod watch;

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use kube_state_otel::export::prometheus::collect_to_string;
-use kube_state_otel::kinds::{self, AnyKind};
+use kube_state_otel::kinds::AnyKind;
 use kube_state_otel::meter::{StreamingMeterProvider, register_kind};
 use kube_state_otel::metric::{AllowList, FamilyDesc, KindOptions};
+use kube_state_otel::pipeline::all_kinds;
 use kube_state_otel::store::KindStore;
 use opentelemetry::metrics::MeterProvider;
 use serde_json::Value;
@@ -109,7 +110,7 @@ fn options(vector: &Value) -> KindOptions {
 /// Runs every vector of `file`; all mismatches are reported together.
 fn check_kind(file: &str) {
     let resource = format!("{file}s");
-    let kind = kinds::all()
+    let kind: &dyn AnyKind = all_kinds()
         .into_iter()
         .find(|k| k.resource() == resource)
         .unwrap_or_else(|| panic!("no kind for resource {resource}"));

@@ -148,14 +148,3 @@ pub fn uid<O: KubeObject>(object: &O) -> String {
         ),
     }
 }
-
-/// Every kind this build knows, in the order their metrics are written.
-pub fn all() -> Vec<&'static dyn AnyKind> {
-    vec![
-        &deployment::DEPLOYMENTS,
-        &namespace::NAMESPACES,
-        &node::NODES,
-        &pod::PODS,
-        &replicaset::REPLICASETS,
-    ]
-}

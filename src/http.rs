@@ -1,0 +1,185 @@
+//! HTTP endpoints: `/metrics` (streamed, gzip on request), health and readiness, and the
+//! self-telemetry endpoint.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::export::prometheus::{CONTENT_TYPE, TextEncoder};
+use crate::meter::MetricSink;
+use crate::pipeline::Pipeline;
+use crate::telemetry::Telemetry;
+
+/// Bytes of text per streamed chunk.
+const CHUNK: usize = 64 * 1024;
+
+/// Something that can run one collection into a sink.
+pub type Collect = Arc<dyn Fn(&mut dyn MetricSink) + Send + Sync>;
+
+#[derive(Clone)]
+struct MetricsState {
+    pipeline: Arc<Pipeline>,
+    telemetry: Arc<Telemetry>,
+}
+
+/// The main router: `/metrics`, `/healthz`, `/livez`, `/readyz`.
+pub fn metrics_router(pipeline: Arc<Pipeline>, telemetry: Arc<Telemetry>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(ok))
+        .route("/livez", get(ok))
+        .route("/readyz", get(readyz))
+        .with_state(MetricsState {
+            pipeline,
+            telemetry,
+        })
+}
+
+/// The self-telemetry router: `/metrics` of the exporter itself.
+pub fn telemetry_router(collect: Collect) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(
+                |State(collect): State<Collect>, headers: HeaderMap| async move {
+                    stream_collection(collect, wants_gzip(&headers), |_| {})
+                },
+            ),
+        )
+        .with_state(collect)
+}
+
+/// Serves `router` on `addr` until the process ends.
+pub async fn serve(addr: SocketAddr, router: Router) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    axum::serve(listener, router).await
+}
+
+async fn ok() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<MetricsState>) -> Response {
+    let mut body = String::new();
+    for (resource, synced, forbidden, objects) in state.pipeline.status() {
+        let status = match (synced, forbidden) {
+            (true, _) => "synced",
+            (false, true) => "forbidden",
+            (false, false) => "syncing",
+        };
+        body.push_str(&format!("{resource}: {status} ({objects} objects)\n"));
+    }
+    let code = if state.pipeline.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, body).into_response()
+}
+
+async fn metrics(State(state): State<MetricsState>, headers: HeaderMap) -> Response {
+    let pipeline = state.pipeline.clone();
+    let telemetry = state.telemetry.clone();
+    let collect: Collect = Arc::new(move |sink| pipeline.collect(sink));
+    stream_collection(collect, wants_gzip(&headers), move |started| {
+        telemetry.record_scrape(started.elapsed())
+    })
+}
+
+fn wants_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|e| e.trim().starts_with("gzip")))
+}
+
+/// Runs the collection on a blocking thread and streams its text as it is produced, so the body
+/// is never built whole and a scrape never blocks the async runtime or the watchers.
+fn stream_collection(
+    collect: Collect,
+    gzip: bool,
+    done: impl FnOnce(Instant) + Send + 'static,
+) -> Response {
+    let (tx, rx) = mpsc::channel::<Bytes>(8);
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let send = |chunk: Bytes| {
+            // The client may have gone away; the rest of the collection is then discarded.
+            let _ = tx.blocking_send(chunk);
+        };
+        if gzip {
+            let mut gz = GzipChunks::new(send);
+            let mut encoder = TextEncoder::new(CHUNK, |chunk| gz.write(&chunk));
+            collect(&mut encoder);
+            encoder.finish();
+            gz.finish();
+        } else {
+            let mut encoder = TextEncoder::new(CHUNK, send);
+            collect(&mut encoder);
+            encoder.finish();
+        }
+        done(started);
+    });
+    let body = Body::from_stream(
+        tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<Bytes, std::convert::Infallible>),
+    );
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(CONTENT_TYPE),
+    );
+    if gzip {
+        headers.insert(
+            header::CONTENT_ENCODING,
+            header::HeaderValue::from_static("gzip"),
+        );
+    }
+    response
+}
+
+/// Gzip-compresses text chunks and passes on compressed chunks.
+struct GzipChunks<F: FnMut(Bytes)> {
+    encoder: GzEncoder<Vec<u8>>,
+    emit: F,
+}
+
+impl<F: FnMut(Bytes)> GzipChunks<F> {
+    fn new(emit: F) -> Self {
+        GzipChunks {
+            encoder: GzEncoder::new(Vec::with_capacity(CHUNK), Compression::fast()),
+            emit,
+        }
+    }
+
+    fn write(&mut self, chunk: &[u8]) {
+        // Writing to a Vec cannot fail.
+        let _ = self.encoder.write_all(chunk);
+        let compressed = std::mem::take(self.encoder.get_mut());
+        if !compressed.is_empty() {
+            (self.emit)(Bytes::from(compressed));
+        }
+    }
+
+    fn finish(mut self) {
+        if let Ok(rest) = self.encoder.finish()
+            && !rest.is_empty()
+        {
+            (self.emit)(Bytes::from(rest));
+        }
+    }
+}

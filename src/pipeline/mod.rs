@@ -1,0 +1,185 @@
+//! A pipeline: a set of kinds, their watchers and stores, the meter they register on, and the
+//! collections the exporters read.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use kube::Client;
+use opentelemetry::metrics::MeterProvider;
+
+use crate::kinds::{self, KindDef};
+use crate::meter::{MetricSink, StreamingMeterProvider, register_kind};
+use crate::metric::{FamilyDesc, KindOptions};
+use crate::store::KindStore;
+use crate::telemetry::Telemetry;
+use crate::watch::{CountApiCalls, WatchKind, WatchSettings, WatchTarget};
+
+/// Every kind this build can watch, sorted by resource name (the order of `/metrics`).
+pub fn all_kinds() -> Vec<&'static dyn WatchKind> {
+    let mut all: Vec<&'static dyn WatchKind> = vec![
+        &kinds::deployment::DEPLOYMENTS as &KindDef<_>,
+        &kinds::namespace::NAMESPACES,
+        &kinds::node::NODES,
+        &kinds::pod::PODS,
+        &kinds::replicaset::REPLICASETS,
+    ];
+    all.sort_by_key(|k| k.resource());
+    all
+}
+
+/// Errors in a pipeline's settings.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unknown resource {0:?} (known: {1})")]
+    UnknownResource(String, String),
+    #[error("unknown opt-in metric family {0:?}")]
+    UnknownOptIn(String),
+}
+
+/// What a pipeline watches and how.
+#[derive(Clone, Debug, Default)]
+pub struct PipelineSettings {
+    /// Resources to watch; empty means all.
+    pub resources: Vec<String>,
+    pub opt_in: Vec<String>,
+    pub options: HashMap<String, KindOptions>,
+    pub watch: WatchSettings,
+}
+
+struct KindRuntime {
+    kind: &'static dyn WatchKind,
+    store: Arc<KindStore>,
+    enabled: Vec<usize>,
+    options: KindOptions,
+    forbidden: Arc<AtomicBool>,
+}
+
+pub struct Pipeline {
+    kinds: Vec<KindRuntime>,
+    provider: StreamingMeterProvider,
+    telemetry: Arc<Telemetry>,
+    watch: WatchSettings,
+}
+
+impl Pipeline {
+    /// Registers the chosen kinds' families as instruments, each on its own meter.
+    pub fn new(settings: PipelineSettings, telemetry: Arc<Telemetry>) -> Result<Self, Error> {
+        let all = all_kinds();
+        for resource in &settings.resources {
+            if !all.iter().any(|k| k.resource() == resource) {
+                let known: Vec<&str> = all.iter().map(|k| k.resource()).collect();
+                return Err(Error::UnknownResource(resource.clone(), known.join(",")));
+            }
+        }
+        for name in &settings.opt_in {
+            let known = all
+                .iter()
+                .flat_map(|k| k.families())
+                .any(|f| f.opt_in && f.desc.name == name);
+            if !known {
+                return Err(Error::UnknownOptIn(name.clone()));
+            }
+        }
+        let provider = StreamingMeterProvider::new();
+        let mut kinds = Vec::new();
+        for kind in all {
+            if !settings.resources.is_empty()
+                && !settings.resources.iter().any(|r| r == kind.resource())
+            {
+                continue;
+            }
+            let families = kind.families();
+            let enabled: Vec<usize> = families
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| !f.opt_in || settings.opt_in.iter().any(|o| o == f.desc.name))
+                .map(|(i, _)| i)
+                .collect();
+            let descs: Vec<FamilyDesc> =
+                enabled.iter().map(|&i| families[i].desc.clone()).collect();
+            let store = Arc::new(KindStore::new());
+            register_kind(
+                &provider.meter(kind.resource()),
+                kind.identity_labels(),
+                &descs,
+                &store,
+            );
+            telemetry.add_store(kind.resource(), store.clone());
+            kinds.push(KindRuntime {
+                kind,
+                store,
+                enabled,
+                options: settings
+                    .options
+                    .get(kind.resource())
+                    .cloned()
+                    .unwrap_or_default(),
+                forbidden: Arc::new(AtomicBool::new(false)),
+            });
+        }
+        Ok(Pipeline {
+            kinds,
+            provider,
+            telemetry,
+            watch: settings.watch,
+        })
+    }
+
+    /// The layer the kube client needs so list/watch calls are counted per resource.
+    pub fn api_call_layer(&self) -> CountApiCalls {
+        let labels = self
+            .kinds
+            .iter()
+            .map(|k| (k.kind.resource().to_string(), k.kind.resource_label()))
+            .collect();
+        CountApiCalls::new(self.telemetry.clone(), labels)
+    }
+
+    /// Starts one watcher per kind.
+    pub fn spawn_watchers(&self, client: &Client) {
+        for k in &self.kinds {
+            let target = WatchTarget {
+                store: k.store.clone(),
+                enabled: k.enabled.clone(),
+                options: k.options.clone(),
+                telemetry: self.telemetry.clone(),
+                forbidden: k.forbidden.clone(),
+            };
+            tokio::spawn(k.kind.run(client.clone(), self.watch.clone(), target));
+        }
+    }
+
+    /// One collection of every kind that has objects (kinds without objects write nothing, not
+    /// even headers, as kube-state-metrics does).
+    pub fn collect(&self, sink: &mut dyn MetricSink) {
+        for k in &self.kinds {
+            if !k.store.is_empty() {
+                self.provider.registry().collect(k.kind.resource(), sink);
+            }
+        }
+    }
+
+    /// Ready when every kind has synced its initial list, or is forbidden by RBAC (it would
+    /// never sync; waiting would take every other kind's metrics down with it).
+    pub fn is_ready(&self) -> bool {
+        self.kinds
+            .iter()
+            .all(|k| k.store.is_synced() || k.forbidden.load(Ordering::Acquire))
+    }
+
+    /// Per kind: resource, synced, forbidden, objects.
+    pub fn status(&self) -> Vec<(&'static str, bool, bool, usize)> {
+        self.kinds
+            .iter()
+            .map(|k| {
+                (
+                    k.kind.resource(),
+                    k.store.is_synced(),
+                    k.forbidden.load(Ordering::Acquire),
+                    k.store.len(),
+                )
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,198 @@
+//! Self-telemetry: how the exporter itself is doing, under the names the kubernetes-mixin reads
+//! (`kube_state_metrics_list_total`, `_watch_total`, `_shard_ordinal`, `_total_shards`) plus
+//! our own `kube_state_otel_*` figures. Registered through the OpenTelemetry Meter API.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::Meter;
+
+use crate::store::KindStore;
+
+/// The API calls the watchers make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ApiCall {
+    List,
+    Watch,
+}
+
+/// Counters keyed by (call, resource label, success).
+type CallCounts = BTreeMap<(ApiCall, String, bool), u64>;
+
+#[derive(Default)]
+pub struct Telemetry {
+    calls: Mutex<CallCounts>,
+    /// Per resource label: fields dropped while decoding, objects that could not be decoded.
+    decode: Mutex<BTreeMap<String, (u64, u64)>>,
+    stores: Mutex<Vec<(String, Arc<KindStore>)>>,
+    scrapes: AtomicU64,
+    scrape_nanos: AtomicU64,
+    shard: AtomicU64,
+    total_shards: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Telemetry {
+    pub fn new() -> Arc<Self> {
+        let t = Telemetry::default();
+        t.total_shards.store(1, Ordering::Relaxed);
+        Arc::new(t)
+    }
+
+    pub fn count_call(&self, call: ApiCall, resource: &str, success: bool) {
+        *lock(&self.calls)
+            .entry((call, resource.to_string(), success))
+            .or_default() += 1;
+    }
+
+    /// How many calls of `call` on `resource` ended as `success`.
+    pub fn calls(&self, call: ApiCall, resource: &str, success: bool) -> u64 {
+        lock(&self.calls)
+            .get(&(call, resource.to_string(), success))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn count_decode(&self, resource: &str, dropped_fields: usize, failed: bool) {
+        let mut decode = lock(&self.decode);
+        let entry = decode.entry(resource.to_string()).or_default();
+        entry.0 += dropped_fields as u64;
+        entry.1 += u64::from(failed);
+    }
+
+    pub fn add_store(&self, resource: &str, store: Arc<KindStore>) {
+        lock(&self.stores).push((resource.to_string(), store));
+    }
+
+    pub fn record_scrape(&self, elapsed: std::time::Duration) {
+        self.scrapes.fetch_add(1, Ordering::Relaxed);
+        self.scrape_nanos
+            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    pub fn set_shard(&self, shard: u64, total: u64) {
+        self.shard.store(shard, Ordering::Relaxed);
+        self.total_shards.store(total, Ordering::Relaxed);
+    }
+
+    /// Registers the self-telemetry instruments on `meter`.
+    pub fn register(self: &Arc<Self>, meter: &Meter) {
+        for (name, call, help) in [
+            (
+                "kube_state_metrics_list_total",
+                ApiCall::List,
+                "Number of total resource list in kube-state-metrics",
+            ),
+            (
+                "kube_state_metrics_watch_total",
+                ApiCall::Watch,
+                "Number of total resource watches in kube-state-metrics",
+            ),
+        ] {
+            let t = self.clone();
+            meter
+                .u64_observable_counter(name)
+                .with_description(help)
+                .with_callback(move |o| {
+                    for ((c, resource, success), n) in lock(&t.calls).iter() {
+                        if *c == call {
+                            let result = if *success { "success" } else { "error" };
+                            o.observe(
+                                *n,
+                                &[
+                                    KeyValue::new("resource", resource.clone()),
+                                    KeyValue::new("result", result),
+                                ],
+                            );
+                        }
+                    }
+                })
+                .build();
+        }
+        let t = self.clone();
+        meter
+            .u64_observable_gauge("kube_state_metrics_shard_ordinal")
+            .with_description("Current sharding ordinal/index of this instance")
+            .with_callback(move |o| {
+                let shard = t.shard.load(Ordering::Relaxed);
+                o.observe(shard, &[KeyValue::new("shard_ordinal", shard.to_string())]);
+            })
+            .build();
+        let t = self.clone();
+        meter
+            .u64_observable_gauge("kube_state_metrics_total_shards")
+            .with_description("Number of total shards this instance is aware of")
+            .with_callback(move |o| o.observe(t.total_shards.load(Ordering::Relaxed), &[]))
+            .build();
+        let t = self.clone();
+        meter
+            .u64_observable_gauge("kube_state_otel_store_objects")
+            .with_description("Objects held in the store, per resource")
+            .with_callback(move |o| {
+                for (resource, store) in lock(&t.stores).iter() {
+                    o.observe(
+                        store.len() as u64,
+                        &[KeyValue::new("resource", resource.clone())],
+                    );
+                }
+            })
+            .build();
+        let t = self.clone();
+        meter
+            .u64_observable_gauge("kube_state_otel_store_bytes")
+            .with_description("Heap bytes of the compact samples held in the store, per resource")
+            .with_callback(move |o| {
+                for (resource, store) in lock(&t.stores).iter() {
+                    o.observe(
+                        store.heap_bytes() as u64,
+                        &[KeyValue::new("resource", resource.clone())],
+                    );
+                }
+            })
+            .build();
+        for (name, failed, help) in [
+            (
+                "kube_state_otel_decode_dropped_fields_total",
+                false,
+                "Object fields that could not be decoded and were left out, per resource",
+            ),
+            (
+                "kube_state_otel_decode_failed_objects_total",
+                true,
+                "Objects that could not be decoded at all, per resource",
+            ),
+        ] {
+            let t = self.clone();
+            meter
+                .u64_observable_counter(name)
+                .with_description(help)
+                .with_callback(move |o| {
+                    for (resource, (dropped, objects)) in lock(&t.decode).iter() {
+                        let n = if failed { *objects } else { *dropped };
+                        o.observe(n, &[KeyValue::new("resource", resource.clone())]);
+                    }
+                })
+                .build();
+        }
+        let t = self.clone();
+        meter
+            .u64_observable_counter("kube_state_otel_scrapes_total")
+            .with_description("Completed /metrics scrapes")
+            .with_callback(move |o| o.observe(t.scrapes.load(Ordering::Relaxed), &[]))
+            .build();
+        let t = self.clone();
+        meter
+            .f64_observable_counter("kube_state_otel_scrape_duration_seconds_total")
+            .with_description("Time spent producing /metrics responses")
+            .with_unit("s")
+            .with_callback(move |o| {
+                o.observe(t.scrape_nanos.load(Ordering::Relaxed) as f64 / 1e9, &[]);
+            })
+            .build();
+    }
+}
