@@ -1,0 +1,187 @@
+//! The streaming meter against the official SDK: the same kind registrations over the same
+//! stores must yield the same data points under `opentelemetry_sdk` (in-memory exporter,
+//! cardinality limit raised) as under our `StreamingMeterProvider`.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kube_state_otel::kinds::AnyKind;
+use kube_state_otel::meter::{
+    InstrumentDesc, MetricSink, Number, StreamingMeterProvider, register_kind,
+};
+use kube_state_otel::metric::{AllowList, FamilyDesc, KindOptions};
+use kube_state_otel::pipeline::all_kinds;
+use kube_state_otel::store::KindStore;
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::MeterProvider;
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+use opentelemetry_sdk::metrics::{
+    InMemoryMetricExporter, PeriodicReader, SdkMeterProvider, Stream,
+};
+use serde_json::Value;
+
+/// (scope, metric name, sorted attributes, value as text)
+type Point = (String, String, Vec<(String, String)>, String);
+
+fn attrs<'a>(kvs: impl Iterator<Item = &'a KeyValue>) -> Vec<(String, String)> {
+    let mut a: Vec<(String, String)> = kvs
+        .map(|kv| (kv.key.as_str().to_string(), kv.value.as_str().to_string()))
+        .collect();
+    a.sort();
+    a
+}
+
+struct Recorder {
+    scope: String,
+    name: String,
+    points: Vec<Point>,
+}
+
+impl MetricSink for Recorder {
+    fn begin(&mut self, desc: &InstrumentDesc) {
+        self.scope = desc.scope.to_string();
+        self.name = desc.name.to_string();
+    }
+
+    fn observe(&mut self, value: Number, attributes: &[KeyValue]) {
+        self.points.push((
+            self.scope.clone(),
+            self.name.clone(),
+            attrs(attributes.iter()),
+            value.as_f64().to_string(),
+        ));
+    }
+}
+
+/// Stores filled with every conformance vector object of each kind, made unique per vector.
+fn stores() -> Vec<(&'static dyn AnyKind, Arc<KindStore>, Vec<FamilyDesc>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/ksm");
+    let options = KindOptions {
+        allow_labels: AllowList::new(["*"]),
+        allow_annotations: AllowList::new(["*"]),
+    };
+    let mut out = Vec::new();
+    for kind in all_kinds() {
+        let kind: &'static dyn AnyKind = kind;
+        let file = dir.join(format!("{}.json", kind.resource().trim_end_matches('s')));
+        let text = std::fs::read_to_string(&file).expect("conformance vectors readable");
+        let vectors: Vec<Value> = serde_json::from_str(&text).expect("vectors are JSON");
+        let families = kind.families();
+        let enabled: Vec<usize> = (0..families.len()).collect();
+        let store = Arc::new(KindStore::new());
+        for (i, vector) in vectors.iter().enumerate() {
+            let mut object = vector["object"].clone();
+            let name = object["metadata"]["name"]
+                .as_str()
+                .unwrap_or("object")
+                .to_string();
+            object["metadata"]["name"] = Value::from(format!("{name}-{i}"));
+            object["metadata"]["uid"] = Value::from(format!("uid-{i}"));
+            let decoded = kind
+                .samples_from_json(object, &enabled, &options)
+                .expect("vector objects decode");
+            store.apply(&decoded.uid, decoded.samples);
+        }
+        let descs = families.into_iter().map(|f| f.desc).collect();
+        out.push((kind, store, descs));
+    }
+    out
+}
+
+fn streaming_points(
+    stores: &[(&'static dyn AnyKind, Arc<KindStore>, Vec<FamilyDesc>)],
+) -> Vec<Point> {
+    let provider = StreamingMeterProvider::new();
+    for (kind, store, descs) in stores {
+        register_kind(
+            &provider.meter(kind.resource()),
+            kind.identity_labels(),
+            descs,
+            store,
+        );
+    }
+    let mut recorder = Recorder {
+        scope: String::new(),
+        name: String::new(),
+        points: Vec::new(),
+    };
+    for (kind, _, _) in stores {
+        provider.registry().collect(kind.resource(), &mut recorder);
+    }
+    recorder.points
+}
+
+fn sdk_points(stores: &[(&'static dyn AnyKind, Arc<KindStore>, Vec<FamilyDesc>)]) -> Vec<Point> {
+    let exporter = InMemoryMetricExporter::default();
+    let provider = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(exporter.clone()).build())
+        .with_view(|_: &opentelemetry_sdk::metrics::Instrument| {
+            Stream::builder()
+                .with_cardinality_limit(1_000_000)
+                .build()
+                .ok()
+        })
+        .build();
+    for (kind, store, descs) in stores {
+        register_kind(
+            &provider.meter(kind.resource()),
+            kind.identity_labels(),
+            descs,
+            store,
+        );
+    }
+    provider.force_flush().expect("sdk collects");
+    let mut points = Vec::new();
+    let finished = exporter.get_finished_metrics().expect("sdk exported");
+    let last = finished.last().expect("one export");
+    for scope in last.scope_metrics() {
+        for metric in scope.metrics() {
+            let mut push = |a: Vec<(String, String)>, v: f64| {
+                points.push((
+                    scope.scope().name().to_string(),
+                    metric.name().to_string(),
+                    a,
+                    v.to_string(),
+                ))
+            };
+            match metric.data() {
+                AggregatedMetrics::F64(MetricData::Gauge(g)) => g
+                    .data_points()
+                    .for_each(|p| push(attrs(p.attributes()), p.value())),
+                AggregatedMetrics::F64(MetricData::Sum(s)) => {
+                    assert!(s.is_monotonic(), "{} is a counter", metric.name());
+                    s.data_points()
+                        .for_each(|p| push(attrs(p.attributes()), p.value()))
+                }
+                other => panic!("unexpected aggregation for {}: {other:?}", metric.name()),
+            }
+        }
+    }
+    points
+}
+
+#[test]
+fn streaming_meter_matches_the_sdk() {
+    let stores = stores();
+    let ours = streaming_points(&stores);
+    let theirs = sdk_points(&stores);
+    assert!(
+        ours.len() > 500,
+        "the vectors yield many points, got {}",
+        ours.len()
+    );
+    let ours_set: BTreeSet<&Point> = ours.iter().collect();
+    assert_eq!(
+        ours_set.len(),
+        ours.len(),
+        "our points are unique per series"
+    );
+    let theirs_set: BTreeSet<&Point> = theirs.iter().collect();
+    let missing: Vec<_> = ours_set.difference(&theirs_set).take(5).collect();
+    let extra: Vec<_> = theirs_set.difference(&ours_set).take(5).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "only ours: {missing:#?}\nonly the SDK's: {extra:#?}"
+    );
+}
