@@ -323,3 +323,15 @@ mod quantity_tests {
         assert_eq!(quantity_cores(&q("1n")), Some(0.001));
     }
 }
+
+/// An integer field as kube-state-metrics reads it from Go, where unset is 0.
+pub fn push_int(samples: &mut Samples, value: Option<impl Into<i64>>) {
+    samples.push(value.map_or(0, Into::into) as f64);
+}
+
+/// An optional (pointer) integer field: a sample only when it is set.
+pub fn push_if_set(samples: &mut Samples, value: Option<impl Into<i64>>) {
+    if let Some(v) = value {
+        samples.push(v.into() as f64);
+    }
+}
