@@ -335,3 +335,120 @@ pub fn push_if_set(samples: &mut Samples, value: Option<impl Into<i64>>) {
         samples.push(v.into() as f64);
     }
 }
+
+/// A resource name as kube-state-metrics writes it into the `resource` label: every character
+/// outside `[a-zA-Z0-9_]` becomes `_` (`nvidia.com/gpu` → `nvidia_com_gpu`).
+pub fn sanitize_label_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The `unit` label and value kube-state-metrics reports a resource-list entry (requests,
+/// limits, overhead) with: CPU in cores; memory, storage, hugepages and attachable volumes in
+/// bytes; extended resources (`vendor.io/thing`) as integers. `None` for any other resource
+/// and for malformed quantities.
+pub fn resource_unit_value(name: &str, quantity: &Quantity) -> Option<(&'static str, f64)> {
+    let unit = match name {
+        "cpu" => return Some(("core", quantity_cores(quantity)?)),
+        "memory" | "storage" | "ephemeral-storage" => "byte",
+        _ if name.starts_with("hugepages-") || name.starts_with("attachable-volumes-") => "byte",
+        _ if is_extended_resource(name) => "integer",
+        _ => return None,
+    };
+    Some((unit, quantity_int_value(quantity)?))
+}
+
+/// Kubernetes' `IsExtendedResourceName`: a domain-prefixed name outside `kubernetes.io` that
+/// is still a valid qualified name once quota's `requests.` prefix is added.
+fn is_extended_resource(name: &str) -> bool {
+    let native = !name.contains('/') || name.contains("kubernetes.io/");
+    if native || name.starts_with("requests.") {
+        return false;
+    }
+    match format!("requests.{name}").split_once('/') {
+        Some((prefix, rest)) => is_dns_subdomain(prefix) && is_qualified_name_part(rest),
+        None => false,
+    }
+}
+
+/// A lowercase RFC 1123 subdomain of at most 253 characters.
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253
+        && s.split('.').all(|label| {
+            let bytes = label.as_bytes();
+            let edge =
+                |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            edge(bytes.first())
+                && edge(bytes.last())
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        })
+}
+
+/// The name part of a qualified name: at most 63 characters of `[-A-Za-z0-9_.]`, alphanumeric
+/// at both ends (a second `/` fails the character check).
+fn is_qualified_name_part(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let edge = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+    s.len() <= 63
+        && edge(bytes.first())
+        && edge(bytes.last())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+#[cfg(test)]
+mod resource_tests {
+    use super::*;
+
+    fn unit_value(name: &str, quantity: &str) -> Option<(&'static str, f64)> {
+        resource_unit_value(name, &Quantity(quantity.to_string()))
+    }
+
+    #[test]
+    fn units_follow_kube_state_metrics() {
+        assert_eq!(unit_value("cpu", "250m"), Some(("core", 0.25)));
+        assert_eq!(unit_value("memory", "1Gi"), Some(("byte", 1073741824.0)));
+        assert_eq!(unit_value("ephemeral-storage", "300M"), Some(("byte", 3e8)));
+        assert_eq!(unit_value("storage", "1.5"), Some(("byte", 2.0)));
+        assert_eq!(
+            unit_value("hugepages-2Mi", "4Mi"),
+            Some(("byte", 4194304.0))
+        );
+        assert_eq!(
+            unit_value("attachable-volumes-aws-ebs", "39"),
+            Some(("byte", 39.0))
+        );
+        assert_eq!(unit_value("nvidia.com/gpu", "1"), Some(("integer", 1.0)));
+        assert_eq!(
+            unit_value("example.com/Foo_bar", "2"),
+            Some(("integer", 2.0))
+        );
+        assert_eq!(unit_value("pods", "110"), None);
+        assert_eq!(unit_value("kubernetes.io/something", "1"), None);
+        assert_eq!(unit_value("requests.example.com/x", "1"), None);
+        assert_eq!(unit_value("Example.com/x", "1"), None);
+        assert_eq!(unit_value("example.com/x/y", "1"), None);
+        assert_eq!(unit_value("example.com/-x", "1"), None);
+        assert_eq!(unit_value("memory", "lots"), None);
+    }
+
+    #[test]
+    fn resource_names_are_sanitised() {
+        assert_eq!(sanitize_label_name("nvidia.com/gpu"), "nvidia_com_gpu");
+        assert_eq!(
+            sanitize_label_name("ephemeral-storage"),
+            "ephemeral_storage"
+        );
+        assert_eq!(sanitize_label_name("hugepages-2Mi"), "hugepages_2Mi");
+    }
+}
