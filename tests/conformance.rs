@@ -96,9 +96,9 @@ fn options(vector: &Value) -> KindOptions {
                 .map(|a| {
                     a.iter()
                         .filter_map(|v| v.as_str().map(String::from))
-                        .collect()
+                        .collect::<Vec<String>>()
                 })
-                .unwrap_or_else(Vec::<String>::new),
+                .unwrap_or_default(),
         )
     };
     KindOptions {

@@ -116,12 +116,13 @@ mod tests {
     }
 
     #[test]
-    fn missing_required_fields_drop_the_enclosing_item() {
-        // A container without its required name cannot be kept.
-        let json = r#"{"metadata":{"name":"p"},"spec":{"containers":[{"image":"i"}]}}"#;
+    fn an_item_of_the_wrong_shape_costs_only_that_item() {
+        let json = r#"{"metadata":{"name":"p"},"spec":{"containers":[5,{"name":"ok"}]}}"#;
         let decoded = decode_lenient_str::<Pod>(json).expect("repairable");
-        assert_eq!(decoded.object.metadata.name.as_deref(), Some("p"));
-        assert!(!decoded.dropped.is_empty());
+        let containers = decoded.object.spec.map(|s| s.containers).unwrap_or_default();
+        assert_eq!(containers.len(), 1);
+        assert_eq!(containers[0].name, "ok");
+        assert_eq!(decoded.dropped, ["spec.containers[0]"]);
     }
 
     #[test]
