@@ -1,1 +1,51 @@
+//! An in-memory Kubernetes API server for tests, benchmarks and demos.
+//!
+//! It speaks the subset of the apiserver's HTTP API that kube-rs (`Api::list`,
+//! `runtime::watcher`, metadata-only `Api<PartialObjectMeta<K>>`) and `kubectl get/create/
+//! delete` use: discovery, paginated lists, watches with bookmarks and streaming lists,
+//! selectors, metadata-only and Table content negotiation, 410 Gone after compaction and
+//! 403 Forbidden on demand, over plain HTTP.
+//!
+//! Where to start:
+//! - [`Emulator`] holds the objects; [`Emulator::serve`] runs it; its methods (apply, delete,
+//!   compact, forbid, disconnect_watches, stats) are the control surface, also exposed over
+//!   HTTP under `/_emulator/`.
+//! - [`GeneratedCluster`] builds a deterministic synthetic cluster (nodes, namespaces,
+//!   deployments → replicasets → pods).
+//! - [`write_kubeconfig`] points clients at it; the bearer token names the client in stats.
+//!
+//! Inside: `store` keeps each object pre-serialized (`object::StoredObject`) with a bounded
+//! event history per resource; `server` assembles responses by concatenating those bytes.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), kube_emulator::Error> {
+//! use std::sync::Arc;
+//! use kube_emulator::{Emulator, GeneratedCluster, write_kubeconfig};
+//! let emu = Arc::new(Emulator::with_cluster(&GeneratedCluster::new(10, 30, 1)));
+//! let server = emu.serve("127.0.0.1:0".parse().unwrap()).await?;
+//! write_kubeconfig("/tmp/kubeconfig", &server.url(), "exporter")?;
+//! # Ok(()) }
+//! ```
 
+mod emulator;
+mod error;
+mod generate;
+mod kubeconfig;
+mod load;
+mod object;
+pub mod resources;
+mod selector;
+mod server;
+mod stats;
+mod store;
+mod util;
+
+pub use emulator::{Applied, Emulator, EmulatorConfig};
+pub use error::{Error, Result};
+pub use generate::GeneratedCluster;
+pub use kubeconfig::{kubeconfig_yaml, write_kubeconfig};
+pub use load::parse_objects;
+pub use selector::{FieldSelector, LabelSelector};
+pub use server::ServerHandle;
+pub use stats::{ResourceStats, StatsSnapshot};
+pub use store::StoreConfig;

@@ -1,0 +1,451 @@
+//! The emulator: store, settings and the control operations tests use.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::generate::GeneratedCluster;
+use crate::load;
+use crate::object::StoredObject;
+use crate::resources::{self, RESOURCES, ResourceId};
+use crate::stats::{Stats, StatsSnapshot};
+use crate::store::{EventType, Store, StoreConfig, WriteGuard};
+use crate::util::{SplitMix64, now_unix, rfc3339};
+
+/// Settings fixed at construction (a few can be changed later through setters).
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// How often watches with `allowWatchBookmarks=true` get a BOOKMARK.
+    pub bookmark_interval: Duration,
+    /// Whether `sendInitialEvents=true` watches (streaming lists) are supported. When false
+    /// the emulator answers them with 422 Invalid, as a server without the WatchList feature.
+    pub streaming_lists: bool,
+    /// History and watch buffer sizes.
+    pub store: StoreConfig,
+    /// Watch duration when the client sends no `timeoutSeconds`.
+    pub default_watch_timeout: Duration,
+    /// Smallest list response that is gzip-compressed for clients accepting gzip; the
+    /// apiserver's threshold is 128 KiB.
+    pub gzip_min_bytes: usize,
+    /// `gitVersion` reported by `/version`.
+    pub kubernetes_version: String,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            bookmark_interval: Duration::from_secs(5),
+            streaming_lists: true,
+            store: StoreConfig::default(),
+            default_watch_timeout: Duration::from_secs(1800),
+            gzip_min_bytes: 128 * 1024,
+            kubernetes_version: "v1.33.0".into(),
+        }
+    }
+}
+
+/// The outcome of applying or deleting one object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Applied {
+    /// Resource (`pods`, `deployments.apps`).
+    pub resource: String,
+    /// Namespace, absent for cluster-scoped objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+    /// `metadata.uid`.
+    pub uid: String,
+    /// The new resourceVersion.
+    pub resource_version: u64,
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    pub event: String,
+}
+
+/// How a write treats an existing object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteMode {
+    /// Create or update (the control surface's apply).
+    Upsert,
+    /// POST: fail when it exists.
+    Create,
+    /// PUT: fail when it does not exist.
+    Replace,
+}
+
+/// An in-memory Kubernetes API server. Share it as `Arc<Emulator>`; serve it with
+/// [`Emulator::serve`] and control it with the methods here or over HTTP (`/_emulator/`).
+pub struct Emulator {
+    pub(crate) store: Store,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) config: EmulatorConfig,
+    forbidden: RwLock<HashSet<ResourceId>>,
+    streaming_lists: AtomicBool,
+    bookmark_interval_ms: AtomicU64,
+    /// Bumped to end every open watch.
+    pub(crate) disconnect: tokio::sync::watch::Sender<u64>,
+    uids: Mutex<SplitMix64>,
+}
+
+impl Default for Emulator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Emulator {
+    /// An empty emulator with default settings.
+    pub fn new() -> Self {
+        Self::with_config(EmulatorConfig::default())
+    }
+
+    /// An empty emulator.
+    pub fn with_config(config: EmulatorConfig) -> Self {
+        Self {
+            store: Store::new(config.store),
+            stats: Arc::new(Stats::default()),
+            forbidden: RwLock::new(HashSet::new()),
+            streaming_lists: AtomicBool::new(config.streaming_lists),
+            bookmark_interval_ms: AtomicU64::new(config.bookmark_interval.as_millis() as u64),
+            disconnect: tokio::sync::watch::channel(0).0,
+            uids: Mutex::new(SplitMix64::new(0x6b75_6265)),
+            config,
+        }
+    }
+
+    /// An emulator holding a generated cluster.
+    pub fn with_cluster(cluster: &GeneratedCluster) -> Self {
+        let e = Self::new();
+        e.load_generated(cluster);
+        e
+    }
+
+    /// Adds a generated cluster's objects (replacing same-named ones); returns how many.
+    pub fn load_generated(&self, cluster: &GeneratedCluster) -> usize {
+        let w = self.store.lock_writes();
+        let objects = cluster.stored_objects(w.next_rv());
+        let n = objects.len();
+        for o in objects {
+            w.put(o);
+        }
+        n
+    }
+
+    /// Applies (creates or updates) one object. Assigns `uid` and `creationTimestamp` when
+    /// missing, a new resourceVersion always, and emits ADDED or MODIFIED.
+    pub fn apply(&self, object: Value) -> Result<Applied> {
+        self.write(object, WriteMode::Upsert)
+    }
+
+    /// Applies several objects in order.
+    pub fn apply_all(&self, objects: impl IntoIterator<Item = Value>) -> Result<Vec<Applied>> {
+        objects.into_iter().map(|o| self.apply(o)).collect()
+    }
+
+    /// Parses JSON/YAML text (single objects, Lists, multi-document YAML) and applies it.
+    pub fn apply_text(&self, text: &str) -> Result<Vec<Applied>> {
+        self.apply_all(load::parse_objects(text)?)
+    }
+
+    /// Loads objects from JSON/YAML files; returns how many were applied.
+    pub fn load_files<P: AsRef<Path>>(&self, paths: impl IntoIterator<Item = P>) -> Result<usize> {
+        let mut n = 0;
+        for p in paths {
+            n += self.apply_all(load::read_file(p.as_ref())?)?.len();
+        }
+        Ok(n)
+    }
+
+    pub(crate) fn write(&self, object: Value, mode: WriteMode) -> Result<Applied> {
+        let r = resource_of(&object)?;
+        self.write_resource(r, object, mode)
+    }
+
+    pub(crate) fn write_resource(
+        &self,
+        r: ResourceId,
+        mut object: Value,
+        mode: WriteMode,
+    ) -> Result<Applied> {
+        let rt = &RESOURCES[r];
+        let obj = object
+            .as_object_mut()
+            .ok_or_else(|| Error::InvalidObject("not a JSON object".into()))?;
+        let meta = obj
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()))
+            .as_object_mut()
+            .ok_or_else(|| Error::InvalidObject("metadata is not an object".into()))?;
+        let w = self.store.lock_writes();
+        if meta.get("name").and_then(Value::as_str).unwrap_or("").is_empty()
+            && let Some(prefix) = meta.get("generateName").and_then(Value::as_str)
+        {
+            let suffix = self.rng().name_suffix(5);
+            meta.insert("name".into(), Value::String(format!("{prefix}{suffix}")));
+        }
+        let name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if name.is_empty() {
+            return Err(Error::InvalidObject("metadata.name is required".into()));
+        }
+        let namespace = if rt.namespaced {
+            let ns = meta
+                .get("namespace")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .unwrap_or("default")
+                .to_string();
+            meta.insert("namespace".into(), Value::String(ns.clone()));
+            Some(ns)
+        } else {
+            None
+        };
+        let key = match &namespace {
+            Some(ns) => format!("{ns}/{name}"),
+            None => name.clone(),
+        };
+        let existing = w.get(r, &key);
+        match (mode, &existing) {
+            (WriteMode::Create, Some(_)) => {
+                return Err(Error::AlreadyExists(format!(
+                    "{} \"{name}\" already exists",
+                    rt.qualified_name()
+                )));
+            }
+            (WriteMode::Replace, None) => {
+                return Err(Error::NotFound(format!(
+                    "{} \"{name}\" not found",
+                    rt.qualified_name()
+                )));
+            }
+            _ => {}
+        }
+        if meta.get("uid").and_then(Value::as_str).unwrap_or("").is_empty() {
+            let uid = match &existing {
+                Some(e) if !e.uid.is_empty() => e.uid.to_string(),
+                _ => self.rng().uuid(),
+            };
+            meta.insert("uid".into(), Value::String(uid));
+        }
+        if meta.get("creationTimestamp").is_none_or(Value::is_null) {
+            let ts = match &existing {
+                Some(e) if e.created_unix != 0 => e.created_unix,
+                _ => now_unix(),
+            };
+            meta.insert("creationTimestamp".into(), Value::String(rfc3339(ts)));
+        }
+        let stored = StoredObject::from_value(r, object, w.next_rv())?;
+        let applied = applied(&stored, EventType::Added);
+        let event = w.put(stored);
+        Ok(Applied {
+            event: event.as_str().into(),
+            ..applied
+        })
+    }
+
+    /// Deletes an object (emits DELETED). `resource` is a plural, `plural.group`, kind or
+    /// short name. Returns what was deleted, or None when it did not exist.
+    pub fn delete(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Applied>> {
+        let r = resource_by_name(resource)?;
+        Ok(self.delete_resource(r, namespace, name))
+    }
+
+    /// Deletes the object identified by `apiVersion`, `kind` and metadata of `object`.
+    pub fn delete_object(&self, object: &Value) -> Result<Option<Applied>> {
+        let r = resource_of(object)?;
+        let meta = &object["metadata"];
+        let name = meta["name"].as_str().unwrap_or("");
+        let ns = meta["namespace"].as_str().filter(|s| !s.is_empty());
+        let ns = if RESOURCES[r].namespaced {
+            Some(ns.unwrap_or("default"))
+        } else {
+            None
+        };
+        Ok(self.delete_resource(r, ns, name))
+    }
+
+    pub(crate) fn delete_resource(
+        &self,
+        r: ResourceId,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Applied> {
+        self.delete_stored(r, namespace, name)
+            .map(|o| applied(&o, EventType::Deleted))
+    }
+
+    pub(crate) fn delete_stored(
+        &self,
+        r: ResourceId,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Arc<StoredObject>> {
+        let key = object_key(r, namespace, name);
+        let w: WriteGuard<'_> = self.store.lock_writes();
+        w.delete(r, &key)
+    }
+
+    /// One object as JSON (with kind and apiVersion), if it exists.
+    pub fn get(&self, resource: &str, namespace: Option<&str>, name: &str) -> Result<Option<Value>> {
+        let r = resource_by_name(resource)?;
+        self.store
+            .get(r, &object_key(r, namespace, name))
+            .map(|o| o.to_value(RESOURCES[r].preferred_version()))
+            .transpose()
+    }
+
+    /// All objects of a resource (in list order) as JSON.
+    pub fn list(&self, resource: &str) -> Result<Vec<Value>> {
+        let r = resource_by_name(resource)?;
+        let page = self
+            .store
+            .list(r, None, None, None, 0, &|_| true)
+            .map_err(|g| Error::BadRequest(format!("gone: {g:?}")))?;
+        page.items
+            .iter()
+            .map(|o| o.to_value(RESOURCES[r].preferred_version()))
+            .collect()
+    }
+
+    /// Number of objects of a resource.
+    pub fn count(&self, resource: &str) -> Result<usize> {
+        Ok(self.store.count(resource_by_name(resource)?))
+    }
+
+    /// The latest resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.store.current_rv()
+    }
+
+    /// Ends every open watch stream (clients see the stream end and re-watch).
+    /// Returns how many watches were open.
+    pub fn disconnect_watches(&self) -> u64 {
+        let n = self.stats.snapshot(0).active_watches;
+        self.disconnect.send_modify(|g| *g += 1);
+        n
+    }
+
+    /// Drops all event history: watches from an older resourceVersion get a 410 Expired
+    /// ERROR event and lists with an older `continue` token get HTTP 410.
+    /// Returns the compaction's resourceVersion.
+    pub fn compact(&self) -> u64 {
+        self.store.compact()
+    }
+
+    /// Makes list/watch/get of a resource answer 403 Forbidden, as missing RBAC would.
+    pub fn forbid(&self, resource: &str) -> Result<()> {
+        let r = resource_by_name(resource)?;
+        self.forbidden_set().insert(r);
+        Ok(())
+    }
+
+    /// Undoes [`Emulator::forbid`].
+    pub fn allow(&self, resource: &str) -> Result<()> {
+        let r = resource_by_name(resource)?;
+        self.forbidden_set().remove(&r);
+        Ok(())
+    }
+
+    fn forbidden_set(&self) -> std::sync::RwLockWriteGuard<'_, HashSet<ResourceId>> {
+        self.forbidden.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn is_forbidden(&self, r: ResourceId) -> bool {
+        self.forbidden
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&r)
+    }
+
+    /// Turns streaming-list support (`sendInitialEvents`) on or off.
+    pub fn set_streaming_lists(&self, enabled: bool) {
+        self.streaming_lists.store(enabled, Ordering::Relaxed);
+    }
+
+    /// Whether streaming lists are supported.
+    pub fn streaming_lists(&self) -> bool {
+        self.streaming_lists.load(Ordering::Relaxed)
+    }
+
+    /// Changes the bookmark interval for watches started afterwards.
+    pub fn set_bookmark_interval(&self, interval: Duration) {
+        self.bookmark_interval_ms
+            .store(interval.as_millis().max(1) as u64, Ordering::Relaxed);
+    }
+
+    /// The bookmark interval.
+    pub fn bookmark_interval(&self) -> Duration {
+        Duration::from_millis(self.bookmark_interval_ms.load(Ordering::Relaxed))
+    }
+
+    /// Byte and request counters per client and resource, and serving time.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot(self.resource_version())
+    }
+
+    /// Zeroes the counters.
+    pub fn reset_stats(&self) {
+        self.stats.reset();
+    }
+
+    /// The emulator's settings.
+    pub fn config(&self) -> &EmulatorConfig {
+        &self.config
+    }
+
+    fn rng(&self) -> std::sync::MutexGuard<'_, SplitMix64> {
+        self.uids.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn applied(o: &StoredObject, event: EventType) -> Applied {
+    Applied {
+        resource: RESOURCES[o.resource].qualified_name(),
+        namespace: (!o.namespace.is_empty()).then(|| o.namespace.to_string()),
+        name: o.name.to_string(),
+        uid: o.uid.to_string(),
+        resource_version: o.resource_version,
+        event: event.as_str().into(),
+    }
+}
+
+/// The store key of an object.
+pub(crate) fn object_key(r: ResourceId, namespace: Option<&str>, name: &str) -> String {
+    if RESOURCES[r].namespaced {
+        format!("{}/{name}", namespace.unwrap_or("default"))
+    } else {
+        name.to_string()
+    }
+}
+
+fn resource_by_name(name: &str) -> Result<ResourceId> {
+    resources::by_name(name).ok_or_else(|| Error::UnknownKind {
+        api_version: String::new(),
+        kind: name.into(),
+    })
+}
+
+/// The resource of an object from its `apiVersion` and `kind`.
+pub(crate) fn resource_of(object: &Value) -> Result<ResourceId> {
+    let api_version = object["apiVersion"].as_str().unwrap_or("");
+    let kind = object["kind"].as_str().unwrap_or("");
+    resources::by_kind(api_version, kind).ok_or_else(|| Error::UnknownKind {
+        api_version: api_version.into(),
+        kind: kind.into(),
+    })
+}

@@ -1,0 +1,55 @@
+//! The library's error type.
+
+use std::path::PathBuf;
+
+/// Errors from loading objects, applying them and serving.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An object's `apiVersion`/`kind` is not in the resource table.
+    #[error("no resource for apiVersion {api_version:?} kind {kind:?}")]
+    UnknownKind {
+        /// The object's `apiVersion`.
+        api_version: String,
+        /// The object's `kind`.
+        kind: String,
+    },
+    /// An object is malformed (missing name, metadata not an object, ...).
+    #[error("invalid object: {0}")]
+    InvalidObject(String),
+    /// A request parameter or body is malformed (maps to HTTP 400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The object to create exists already (HTTP 409).
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The object to replace or delete does not exist (HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
+    /// JSON could not be parsed or produced.
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+    /// YAML could not be parsed.
+    #[error("yaml: {0}")]
+    Yaml(#[from] serde_yaml_ng::Error),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The listener could not be bound.
+    #[error("bind {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

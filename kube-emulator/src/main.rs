@@ -1,0 +1,96 @@
+//! `kube-emulator`: serve an emulated Kubernetes API over plain HTTP.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use kube_emulator::{Emulator, EmulatorConfig, GeneratedCluster, StoreConfig, write_kubeconfig};
+
+/// An in-memory Kubernetes API server for tests, benchmarks and demos.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 6443)]
+    port: u16,
+    /// Nodes of the generated cluster (0 = no generated cluster).
+    #[arg(long, default_value_t = 0)]
+    nodes: usize,
+    /// Pods per node of the generated cluster.
+    #[arg(long, default_value_t = 30)]
+    pods_per_node: usize,
+    /// Seed of the generated cluster.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// JSON/YAML files of objects to load (Lists and multi-document YAML allowed).
+    #[arg(long = "load", value_name = "FILE", num_args = 1..)]
+    load: Vec<PathBuf>,
+    /// Write a kubeconfig pointing at the server here.
+    #[arg(long, value_name = "PATH")]
+    kubeconfig_out: Option<PathBuf>,
+    /// Bearer token written into the kubeconfig.
+    #[arg(long, default_value = "kube-emulator")]
+    token: String,
+    /// Seconds between watch bookmarks.
+    #[arg(long, default_value_t = 5.0)]
+    bookmark_interval: f64,
+    /// Behave like a server without streaming lists (sendInitialEvents gets 422).
+    #[arg(long)]
+    no_streaming_lists: bool,
+    /// Watch events kept per resource for resuming watches.
+    #[arg(long, default_value_t = 10_000)]
+    history: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    anyhow::ensure!(
+        args.bookmark_interval.is_finite() && args.bookmark_interval > 0.0,
+        "--bookmark-interval must be positive"
+    );
+    let config = EmulatorConfig {
+        bookmark_interval: Duration::from_secs_f64(args.bookmark_interval),
+        streaming_lists: !args.no_streaming_lists,
+        store: StoreConfig {
+            history_capacity: args.history,
+            ..StoreConfig::default()
+        },
+        ..EmulatorConfig::default()
+    };
+    let emu = Arc::new(Emulator::with_config(config));
+    if args.nodes > 0 {
+        let t = Instant::now();
+        let cluster = GeneratedCluster::new(args.nodes, args.pods_per_node, args.seed);
+        let n = emu.load_generated(&cluster);
+        tracing::info!(objects = n, elapsed = ?t.elapsed(), "generated cluster");
+    }
+    if !args.load.is_empty() {
+        let n = emu.load_files(&args.load).context("loading objects")?;
+        tracing::info!(objects = n, "loaded files");
+    }
+    let server = emu
+        .clone()
+        .serve(SocketAddr::new(args.host, args.port))
+        .await?;
+    if let Some(path) = &args.kubeconfig_out {
+        write_kubeconfig(path, &server.url(), &args.token)?;
+    }
+    println!("{}", server.url());
+    tokio::signal::ctrl_c().await.context("waiting for ctrl-c")?;
+    server.shutdown().await;
+    Ok(())
+}

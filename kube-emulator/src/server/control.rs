@@ -1,0 +1,138 @@
+//! The `/_emulator/` control surface, for tests that drive a separate emulator process.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::status::{self, json_response};
+use crate::load::parse_objects;
+use crate::resources::RESOURCES;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/apply", post(apply))
+        .route("/delete", post(delete))
+        .route("/disconnect", post(disconnect))
+        .route("/compact", post(compact))
+        .route("/forbid/{resource}", post(forbid).delete(allow))
+        .route("/stats", get(stats).delete(reset_stats))
+        .route("/stats/reset", post(reset_stats))
+        .route("/streaming-lists", post(streaming_lists))
+        .route("/bookmark-interval", post(bookmark_interval))
+        .route("/counts", get(counts))
+}
+
+fn ok(v: Value) -> Response {
+    json_response(StatusCode::OK, serde_json::to_vec(&v).unwrap_or_default())
+}
+
+fn text(body: &Bytes) -> Result<&str, Response> {
+    std::str::from_utf8(body).map_err(|_| status::bad_request("body is not UTF-8"))
+}
+
+async fn apply(State(st): State<AppState>, body: Bytes) -> Response {
+    let text = match text(&body) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    match st.emu.apply_text(text) {
+        Ok(applied) => ok(json!({ "applied": applied })),
+        Err(e) => status::status(422, "Invalid", &e.to_string(), None),
+    }
+}
+
+async fn delete(State(st): State<AppState>, body: Bytes) -> Response {
+    let text = match text(&body) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let objects = match parse_objects(text) {
+        Ok(o) => o,
+        Err(e) => return status::bad_request(&e.to_string()),
+    };
+    let mut deleted = Vec::new();
+    let mut missing = Vec::new();
+    for o in &objects {
+        match st.emu.delete_object(o) {
+            Ok(Some(a)) => deleted.push(a),
+            Ok(None) => missing.push(o["metadata"]["name"].clone()),
+            Err(e) => return status::status(422, "Invalid", &e.to_string(), None),
+        }
+    }
+    ok(json!({ "deleted": deleted, "notFound": missing }))
+}
+
+async fn disconnect(State(st): State<AppState>) -> Response {
+    ok(json!({ "disconnected": st.emu.disconnect_watches() }))
+}
+
+async fn compact(State(st): State<AppState>) -> Response {
+    ok(json!({ "resourceVersion": st.emu.compact().to_string() }))
+}
+
+async fn forbid(State(st): State<AppState>, Path(resource): Path<String>) -> Response {
+    match st.emu.forbid(&resource) {
+        Ok(()) => ok(json!({ "forbidden": resource })),
+        Err(e) => status::status(404, "NotFound", &e.to_string(), None),
+    }
+}
+
+async fn allow(State(st): State<AppState>, Path(resource): Path<String>) -> Response {
+    match st.emu.allow(&resource) {
+        Ok(()) => ok(json!({ "allowed": resource })),
+        Err(e) => status::status(404, "NotFound", &e.to_string(), None),
+    }
+}
+
+async fn stats(State(st): State<AppState>) -> Response {
+    ok(serde_json::to_value(st.emu.stats()).unwrap_or_default())
+}
+
+async fn reset_stats(State(st): State<AppState>) -> Response {
+    st.emu.reset_stats();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+struct Enabled {
+    enabled: bool,
+}
+
+async fn streaming_lists(State(st): State<AppState>, Query(q): Query<Enabled>) -> Response {
+    st.emu.set_streaming_lists(q.enabled);
+    ok(json!({ "streamingLists": q.enabled }))
+}
+
+#[derive(Deserialize)]
+struct Interval {
+    seconds: f64,
+}
+
+async fn bookmark_interval(State(st): State<AppState>, Query(q): Query<Interval>) -> Response {
+    if !(q.seconds.is_finite() && q.seconds > 0.0) {
+        return status::bad_request("seconds must be positive");
+    }
+    st.emu
+        .set_bookmark_interval(Duration::from_secs_f64(q.seconds));
+    ok(json!({ "bookmarkIntervalSeconds": q.seconds }))
+}
+
+async fn counts(State(st): State<AppState>) -> Response {
+    let m: serde_json::Map<String, Value> = st
+        .emu
+        .store
+        .counts()
+        .into_iter()
+        .map(|(r, n)| (RESOURCES[r].qualified_name(), json!(n)))
+        .collect();
+    ok(Value::Object(m))
+}

@@ -1,0 +1,289 @@
+//! meta.k8s.io/v1 `Table` responses for `kubectl get`.
+//!
+//! Columns follow the apiserver's printers for the kinds people look at most (pods, nodes,
+//! deployments, replicasets, namespaces); every other kind gets NAME and AGE.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::object::{StoredObject, type_prefix};
+use crate::resources::{RESOURCES, ResourceId};
+use crate::util::{human_age, now_unix};
+
+struct Column {
+    name: &'static str,
+    ty: &'static str,
+    priority: u8,
+}
+
+const fn col(name: &'static str, ty: &'static str, priority: u8) -> Column {
+    Column { name, ty, priority }
+}
+
+fn columns(kind: &str) -> Vec<Column> {
+    match kind {
+        "Pod" => vec![
+            col("Name", "string", 0),
+            col("Ready", "string", 0),
+            col("Status", "string", 0),
+            col("Restarts", "integer", 0),
+            col("Age", "string", 0),
+            col("IP", "string", 1),
+            col("Node", "string", 1),
+            col("Nominated Node", "string", 1),
+            col("Readiness Gates", "string", 1),
+        ],
+        "Node" => vec![
+            col("Name", "string", 0),
+            col("Status", "string", 0),
+            col("Roles", "string", 0),
+            col("Age", "string", 0),
+            col("Version", "string", 0),
+            col("Internal-IP", "string", 1),
+            col("External-IP", "string", 1),
+            col("OS-Image", "string", 1),
+            col("Kernel-Version", "string", 1),
+            col("Container-Runtime", "string", 1),
+        ],
+        "Deployment" => vec![
+            col("Name", "string", 0),
+            col("Ready", "string", 0),
+            col("Up-to-date", "integer", 0),
+            col("Available", "integer", 0),
+            col("Age", "string", 0),
+            col("Containers", "string", 1),
+            col("Images", "string", 1),
+            col("Selector", "string", 1),
+        ],
+        "ReplicaSet" => vec![
+            col("Name", "string", 0),
+            col("Desired", "integer", 0),
+            col("Current", "integer", 0),
+            col("Ready", "integer", 0),
+            col("Age", "string", 0),
+            col("Containers", "string", 1),
+            col("Images", "string", 1),
+            col("Selector", "string", 1),
+        ],
+        "Namespace" => vec![
+            col("Name", "string", 0),
+            col("Status", "string", 0),
+            col("Age", "string", 0),
+        ],
+        _ => vec![col("Name", "string", 0), col("Age", "string", 0)],
+    }
+}
+
+fn s(v: &Value) -> String {
+    v.as_str().unwrap_or("").to_string()
+}
+
+fn n(v: &Value) -> i64 {
+    v.as_i64().unwrap_or(0)
+}
+
+fn or_none(s: String) -> String {
+    if s.is_empty() { "<none>".into() } else { s }
+}
+
+fn containers_and_images(template_spec: &Value) -> (String, String) {
+    let cs = template_spec["containers"].as_array().cloned().unwrap_or_default();
+    let names: Vec<String> = cs.iter().map(|c| s(&c["name"])).collect();
+    let images: Vec<String> = cs.iter().map(|c| s(&c["image"])).collect();
+    (names.join(","), images.join(","))
+}
+
+fn selector_string(sel: &Value) -> String {
+    let mut parts: Vec<String> = sel["matchLabels"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", s(v))).collect())
+        .unwrap_or_default();
+    parts.sort();
+    or_none(parts.join(","))
+}
+
+fn cells(kind: &str, v: &Value, age: &str) -> Vec<Value> {
+    let name = s(&v["metadata"]["name"]);
+    match kind {
+        "Pod" => {
+            let statuses = v["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
+            let total = v["spec"]["containers"].as_array().map_or(0, Vec::len);
+            let ready = statuses.iter().filter(|c| c["ready"] == json!(true)).count();
+            let restarts: i64 = statuses.iter().map(|c| n(&c["restartCount"])).sum();
+            let mut reason = s(&v["status"]["phase"]);
+            if !s(&v["status"]["reason"]).is_empty() {
+                reason = s(&v["status"]["reason"]);
+            }
+            for c in &statuses {
+                let w = s(&c["state"]["waiting"]["reason"]);
+                let t = s(&c["state"]["terminated"]["reason"]);
+                if !w.is_empty() {
+                    reason = w;
+                } else if !t.is_empty() {
+                    reason = t;
+                }
+            }
+            if !v["metadata"]["deletionTimestamp"].is_null() {
+                reason = "Terminating".into();
+            }
+            vec![
+                json!(name),
+                json!(format!("{ready}/{total}")),
+                json!(reason),
+                json!(restarts),
+                json!(age),
+                json!(or_none(s(&v["status"]["podIP"]))),
+                json!(or_none(s(&v["spec"]["nodeName"]))),
+                json!(or_none(s(&v["status"]["nominatedNodeName"]))),
+                json!("<none>"),
+            ]
+        }
+        "Node" => {
+            let conds = v["status"]["conditions"].as_array().cloned().unwrap_or_default();
+            let ready = conds.iter().find(|c| c["type"] == "Ready");
+            let mut status = match ready.map(|c| s(&c["status"])) {
+                Some(st) if st == "True" => "Ready".to_string(),
+                Some(_) => "NotReady".to_string(),
+                None => "Unknown".to_string(),
+            };
+            if v["spec"]["unschedulable"] == json!(true) {
+                status.push_str(",SchedulingDisabled");
+            }
+            let mut roles: Vec<String> = v["metadata"]["labels"]
+                .as_object()
+                .map(|l| {
+                    l.keys()
+                        .filter_map(|k| k.strip_prefix("node-role.kubernetes.io/"))
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            roles.sort();
+            let addr = |t: &str| {
+                v["status"]["addresses"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|x| x["type"] == t))
+                    .map(|x| s(&x["address"]))
+                    .unwrap_or_else(|| "<none>".into())
+            };
+            let info = &v["status"]["nodeInfo"];
+            vec![
+                json!(name),
+                json!(status),
+                json!(or_none(roles.join(","))),
+                json!(age),
+                json!(s(&info["kubeletVersion"])),
+                json!(addr("InternalIP")),
+                json!(addr("ExternalIP")),
+                json!(s(&info["osImage"])),
+                json!(s(&info["kernelVersion"])),
+                json!(s(&info["containerRuntimeVersion"])),
+            ]
+        }
+        "Deployment" => {
+            let st = &v["status"];
+            let (c, i) = containers_and_images(&v["spec"]["template"]["spec"]);
+            vec![
+                json!(name),
+                json!(format!("{}/{}", n(&st["readyReplicas"]), n(&v["spec"]["replicas"]))),
+                json!(n(&st["updatedReplicas"])),
+                json!(n(&st["availableReplicas"])),
+                json!(age),
+                json!(c),
+                json!(i),
+                json!(selector_string(&v["spec"]["selector"])),
+            ]
+        }
+        "ReplicaSet" => {
+            let st = &v["status"];
+            let (c, i) = containers_and_images(&v["spec"]["template"]["spec"]);
+            vec![
+                json!(name),
+                json!(n(&v["spec"]["replicas"])),
+                json!(n(&st["replicas"])),
+                json!(n(&st["readyReplicas"])),
+                json!(age),
+                json!(c),
+                json!(i),
+                json!(selector_string(&v["spec"]["selector"])),
+            ]
+        }
+        "Namespace" => vec![json!(name), json!(s(&v["status"]["phase"])), json!(age)],
+        _ => vec![json!(name), json!(age)],
+    }
+}
+
+/// A Table of `items`. `list_meta` is (resourceVersion, continue) for list responses.
+/// `include_object` is the `includeObject` parameter: `Metadata` (default), `Object` or `None`.
+pub(crate) fn table(
+    r: ResourceId,
+    version: &str,
+    items: &[Arc<StoredObject>],
+    list_meta: Option<(u64, Option<&str>)>,
+    include_object: Option<&str>,
+) -> Vec<u8> {
+    let kind = RESOURCES[r].kind;
+    let now = now_unix();
+    let defs: Vec<Value> = columns(kind)
+        .iter()
+        .map(|c| {
+            json!({"name": c.name, "type": c.ty,
+                   "format": if c.name == "Name" { "name" } else { "" },
+                   "description": format!("{} of the {}", c.name, kind),
+                   "priority": c.priority})
+        })
+        .collect();
+    let meta = match list_meta {
+        Some((rv, cont)) => {
+            let mut m = json!({"resourceVersion": rv.to_string()});
+            if let Some(c) = cont {
+                m["continue"] = json!(c);
+            }
+            m
+        }
+        None => json!({}),
+    };
+    let mut out = type_prefix("Table", "meta.k8s.io/v1");
+    out.extend_from_slice(b"\"metadata\":");
+    out.extend_from_slice(meta.to_string().as_bytes());
+    out.extend_from_slice(b",\"columnDefinitions\":");
+    out.extend_from_slice(Value::Array(defs).to_string().as_bytes());
+    out.extend_from_slice(b",\"rows\":[");
+    for (i, o) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Rows need parsed fields; Tables are for humans (kubectl pages of 500), so
+        // re-parsing here is cheap enough.
+        let v: Value = serde_json::from_slice(&o.item_bytes()).unwrap_or(Value::Null);
+        let age = if o.created_unix > 0 {
+            human_age(now - o.created_unix)
+        } else {
+            "<unknown>".into()
+        };
+        out.extend_from_slice(b"{\"cells\":");
+        out.extend_from_slice(Value::Array(cells(kind, &v, &age)).to_string().as_bytes());
+        match include_object.unwrap_or("Metadata") {
+            "None" => {}
+            "Object" => {
+                out.extend_from_slice(b",\"object\":");
+                out.extend_from_slice(&o.wrapped(version));
+            }
+            _ => {
+                out.extend_from_slice(b",\"object\":");
+                out.extend_from_slice(&type_prefix("PartialObjectMetadata", "meta.k8s.io/v1"));
+                out.extend_from_slice(o.metadata_member());
+                out.push(b'}');
+            }
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// One Table row wrapped for a watch event (kubectl get --watch).
+pub(crate) fn table_event_object(r: ResourceId, version: &str, o: &Arc<StoredObject>, include_object: Option<&str>) -> Vec<u8> {
+    table(r, version, std::slice::from_ref(o), None, include_object)
+}

@@ -1,0 +1,381 @@
+//! Watch streams: one JSON event per line over a chunked response.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc};
+
+use super::api::{Matcher, Params, Target};
+use super::status::{self, status_value};
+use super::{AppState, Format, table};
+use crate::object::{StoredObject, type_prefix};
+use crate::resources::{RESOURCES, ResourceId};
+use crate::stats::Counters;
+use crate::store::{Event, EventType, Gone, WatchFrom, WatchStart};
+
+/// Bytes buffered before a write to the connection.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// Validates a watch request and starts streaming it.
+pub(crate) fn start(
+    st: &AppState,
+    t: &Target,
+    matcher: Matcher,
+    p: &Params,
+    format: Format,
+    counters: Arc<Counters>,
+) -> Response {
+    counters.watch_request();
+    let emu = &st.emu;
+    if let Some(send) = p.send_initial_events {
+        if !emu.streaming_lists() {
+            return status::invalid_list_options(
+                "sendInitialEvents",
+                "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
+            );
+        }
+        if send && !p.allow_watch_bookmarks {
+            return status::invalid_list_options(
+                "allowWatchBookmarks",
+                "allowWatchBookmarks must be set to true when sendInitialEvents is provided",
+            );
+        }
+        if p.resource_version_match.as_deref() != Some("NotOlderThan") {
+            return status::invalid_list_options(
+                "resourceVersionMatch",
+                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            );
+        }
+    } else if p.resource_version_match.is_some() {
+        return status::invalid_list_options(
+            "resourceVersionMatch",
+            "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+        );
+    }
+    let rv = match p.resource_version.as_deref() {
+        None | Some("") | Some("0") => None,
+        Some(s) => match s.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => return status::bad_request(&format!("invalid resource version {s:?}")),
+        },
+    };
+    let current = emu.store.current_rv();
+    let (from, initial_end) = match (p.send_initial_events, rv) {
+        (Some(true), _) => (WatchFrom::Snapshot, true),
+        (Some(false), None) => (WatchFrom::ResourceVersion(current), false),
+        (_, Some(n)) => (WatchFrom::ResourceVersion(n), false),
+        (None, None) => (WatchFrom::Snapshot, false),
+    };
+    let mut writer = EventWriter::new(t.r, &t.version, format, p.include_object.clone(), counters);
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    let disconnect = emu.disconnect.subscribe();
+    let shutdown = st.shutdown.clone();
+    let timeout = p
+        .timeout_seconds
+        .map(Duration::from_secs)
+        .unwrap_or(emu.config().default_watch_timeout);
+    let bookmarks = p.allow_watch_bookmarks.then(|| emu.bookmark_interval());
+    match emu.store.watch(t.r, t.namespace.as_deref(), from) {
+        Ok(start) => {
+            let emu = emu.clone();
+            let active = emu.stats.watch_started();
+            let r = t.r;
+            tokio::spawn(async move {
+                let _active = active;
+                let ctx = WatchCtx {
+                    store_rv: Box::new(move || emu.store.progress_rv(r)),
+                    matcher,
+                    timeout,
+                    bookmarks,
+                    initial_end,
+                    disconnect,
+                    shutdown,
+                };
+                run(ctx, start, &mut writer, &tx).await;
+            });
+        }
+        Err(Gone { requested, oldest }) => {
+            // The apiserver answers a watch from a compacted resourceVersion with a 200 stream
+            // holding one ERROR event.
+            writer.counters.error();
+            writer.push_error(
+                410,
+                "Expired",
+                &status::too_old_message(requested, oldest),
+            );
+            let _ = tx.try_send(writer.take());
+        }
+    }
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    });
+    let mut resp = Response::new(Body::from_stream(stream));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+struct WatchCtx {
+    /// resourceVersion bookmarks may report (everything up to it was already broadcast).
+    store_rv: Box<dyn Fn() -> u64 + Send>,
+    matcher: Matcher,
+    timeout: Duration,
+    bookmarks: Option<Duration>,
+    initial_end: bool,
+    disconnect: tokio::sync::watch::Receiver<u64>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+async fn run(mut ctx: WatchCtx, start: WatchStart, w: &mut EventWriter, tx: &mpsc::Sender<Bytes>) {
+    let deadline = tokio::time::Instant::now() + ctx.timeout;
+    let WatchStart {
+        mut rx,
+        snapshot,
+        replay,
+        rv: start_rv,
+    } = start;
+    for o in snapshot {
+        if ctx.matcher.matches(&o) {
+            w.push_object("ADDED", &o);
+            if w.len() >= FLUSH_AT && !flush(w, tx).await {
+                return;
+            }
+        }
+    }
+    if ctx.initial_end {
+        w.push_bookmark(start_rv, true);
+    }
+    for ev in replay {
+        w.push_event(&ev, &ctx.matcher);
+        if w.len() >= FLUSH_AT && !flush(w, tx).await {
+            return;
+        }
+    }
+    if !flush(w, tx).await {
+        return;
+    }
+    let mut last_rv = start_rv;
+    let mut ticker = ctx.bookmarks.map(|d| {
+        let mut i = tokio::time::interval_at(tokio::time::Instant::now() + d, d);
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        i
+    });
+    loop {
+        tokio::select! {
+            _ = ctx.disconnect.changed() => break,
+            _ = ctx.shutdown.changed() => break,
+            _ = tokio::time::sleep_until(deadline) => break,
+            _ = tx.closed() => break,
+            _ = async {
+                match ticker.as_mut() {
+                    Some(t) => { t.tick().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => {
+                // Everything up to this resourceVersion is already in the channel: deliver it
+                // first so the bookmark never runs ahead of an undelivered event.
+                let rv = (ctx.store_rv)();
+                if !drain(&mut rx, w, &ctx.matcher, &mut last_rv) {
+                    break;
+                }
+                w.push_bookmark(rv.max(last_rv), false);
+                last_rv = rv.max(last_rv);
+                if !flush(w, tx).await {
+                    return;
+                }
+            }
+            ev = rx.recv() => match ev {
+                Ok(ev) => {
+                    if ev.rv > last_rv {
+                        last_rv = ev.rv;
+                        w.push_event(&ev, &ctx.matcher);
+                    }
+                    if !drain(&mut rx, w, &ctx.matcher, &mut last_rv) {
+                        break;
+                    }
+                    if !flush(w, tx).await {
+                        return;
+                    }
+                }
+                // A watcher too slow to keep up is dropped, as the apiserver does; the client
+                // re-watches from its last resourceVersion.
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::debug!(missed = n, "closing lagging watch");
+                    break;
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    }
+    let _ = flush(w, tx).await;
+}
+
+/// Moves already-queued events into the writer (up to a flush's worth). False if lagged.
+fn drain(
+    rx: &mut broadcast::Receiver<Arc<Event>>,
+    w: &mut EventWriter,
+    m: &Matcher,
+    last_rv: &mut u64,
+) -> bool {
+    while w.len() < FLUSH_AT {
+        match rx.try_recv() {
+            Ok(ev) => {
+                if ev.rv > *last_rv {
+                    *last_rv = ev.rv;
+                    w.push_event(&ev, m);
+                }
+            }
+            Err(broadcast::error::TryRecvError::Lagged(_)) => return false,
+            Err(_) => break,
+        }
+    }
+    true
+}
+
+async fn flush(w: &mut EventWriter, tx: &mpsc::Sender<Bytes>) -> bool {
+    if w.len() == 0 {
+        return true;
+    }
+    tx.send(w.take()).await.is_ok()
+}
+
+/// Serializes events into a buffer and accounts for them.
+pub(crate) struct EventWriter {
+    r: ResourceId,
+    version: String,
+    format: Format,
+    include_object: Option<String>,
+    /// `{"kind":..,"apiVersion":..,` of event objects.
+    prefix: Vec<u8>,
+    buf: Vec<u8>,
+    events: usize,
+    serve: Duration,
+    pub(crate) counters: Arc<Counters>,
+}
+
+impl EventWriter {
+    fn new(
+        r: ResourceId,
+        version: &str,
+        format: Format,
+        include_object: Option<String>,
+        counters: Arc<Counters>,
+    ) -> Self {
+        let rt = &RESOURCES[r];
+        let prefix = match format {
+            Format::Metadata => type_prefix("PartialObjectMetadata", "meta.k8s.io/v1"),
+            Format::Table => type_prefix("Table", "meta.k8s.io/v1"),
+            Format::Full => type_prefix(rt.kind, &rt.api_version(version)),
+        };
+        Self {
+            r,
+            version: version.to_string(),
+            format,
+            include_object,
+            prefix,
+            buf: Vec::with_capacity(FLUSH_AT + 8192),
+            events: 0,
+            serve: Duration::ZERO,
+            counters,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn start_event(&mut self, ty: &str) {
+        self.buf.extend_from_slice(b"{\"type\":\"");
+        self.buf.extend_from_slice(ty.as_bytes());
+        self.buf.extend_from_slice(b"\",\"object\":");
+    }
+
+    fn end_event(&mut self) {
+        self.buf.extend_from_slice(b"}\n");
+        self.events += 1;
+    }
+
+    fn push_object(&mut self, ty: &str, o: &Arc<StoredObject>) {
+        let t = Instant::now();
+        self.start_event(ty);
+        match self.format {
+            Format::Full => {
+                self.buf.extend_from_slice(&self.prefix);
+                self.buf.extend_from_slice(&o.body);
+                self.buf.push(b'}');
+            }
+            Format::Metadata => {
+                self.buf.extend_from_slice(&self.prefix);
+                self.buf.extend_from_slice(o.metadata_member());
+                self.buf.push(b'}');
+            }
+            Format::Table => {
+                let row = table::table_event_object(
+                    self.r,
+                    &self.version,
+                    o,
+                    self.include_object.as_deref(),
+                );
+                self.buf.extend_from_slice(&row);
+            }
+        }
+        self.end_event();
+        self.serve += t.elapsed();
+    }
+
+    /// Writes `ev` as the selection sees it: an object entering the selection is ADDED,
+    /// one leaving it is DELETED, as the apiserver's watch cache reports them.
+    fn push_event(&mut self, ev: &Event, m: &Matcher) {
+        let now = m.matches(&ev.obj);
+        let before = ev.prev.as_ref().is_some_and(|p| m.matches(p));
+        let ty = match (ev.kind, before, now) {
+            (EventType::Added, _, true) => "ADDED",
+            (EventType::Modified, true, true) => "MODIFIED",
+            (EventType::Modified, false, true) => "ADDED",
+            (EventType::Modified, true, false) => "DELETED",
+            (EventType::Deleted, _, true) => "DELETED",
+            _ => return,
+        };
+        self.push_object(ty, &ev.obj);
+    }
+
+    fn push_bookmark(&mut self, rv: u64, initial_end: bool) {
+        let t = Instant::now();
+        self.start_event("BOOKMARK");
+        self.buf.extend_from_slice(&self.prefix);
+        let meta = if initial_end {
+            json!({"resourceVersion": rv.to_string(),
+                   "annotations": {"k8s.io/initial-events-end": "true"}})
+        } else {
+            json!({"resourceVersion": rv.to_string()})
+        };
+        self.buf.extend_from_slice(b"\"metadata\":");
+        self.buf.extend_from_slice(meta.to_string().as_bytes());
+        self.buf.push(b'}');
+        self.end_event();
+        self.serve += t.elapsed();
+    }
+
+    fn push_error(&mut self, code: u16, reason: &str, message: &str) {
+        self.start_event("ERROR");
+        self.buf
+            .extend_from_slice(status_value(code, reason, message, None).to_string().as_bytes());
+        self.end_event();
+    }
+
+    fn take(&mut self) -> Bytes {
+        let out = std::mem::replace(&mut self.buf, Vec::with_capacity(FLUSH_AT + 8192));
+        self.counters
+            .watch_sent(out.len(), self.events, std::mem::take(&mut self.serve));
+        self.events = 0;
+        Bytes::from(out)
+    }
+}
