@@ -184,7 +184,11 @@ impl Emulator {
             .as_object_mut()
             .ok_or_else(|| Error::InvalidObject("metadata is not an object".into()))?;
         let w = self.store.lock_writes();
-        if meta.get("name").and_then(Value::as_str).unwrap_or("").is_empty()
+        if meta
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty()
             && let Some(prefix) = meta.get("generateName").and_then(Value::as_str)
         {
             let suffix = self.rng().name_suffix(5);
@@ -230,7 +234,12 @@ impl Emulator {
             }
             _ => {}
         }
-        if meta.get("uid").and_then(Value::as_str).unwrap_or("").is_empty() {
+        if meta
+            .get("uid")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty()
+        {
             let uid = match &existing {
                 Some(e) if !e.uid.is_empty() => e.uid.to_string(),
                 _ => self.rng().uuid(),
@@ -301,7 +310,12 @@ impl Emulator {
     }
 
     /// One object as JSON (with kind and apiVersion), if it exists.
-    pub fn get(&self, resource: &str, namespace: Option<&str>, name: &str) -> Result<Option<Value>> {
+    pub fn get(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>> {
         let r = resource_by_name(resource)?;
         self.store
             .get(r, &object_key(r, namespace, name))

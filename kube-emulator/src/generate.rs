@@ -42,12 +42,36 @@ const STREAM_DEPLOY: u64 = 4;
 const STREAM_POD: u64 = 5;
 
 const TEAMS: &[&str] = &[
-    "payments", "checkout", "search", "identity", "platform", "data", "growth", "ads", "media",
-    "support", "billing", "catalog", "inventory", "shipping", "ml", "observability",
+    "payments",
+    "checkout",
+    "search",
+    "identity",
+    "platform",
+    "data",
+    "growth",
+    "ads",
+    "media",
+    "support",
+    "billing",
+    "catalog",
+    "inventory",
+    "shipping",
+    "ml",
+    "observability",
 ];
 const ROLES: &[&str] = &[
-    "api", "web", "worker", "consumer", "gateway", "scheduler", "cache", "frontend", "backend",
-    "indexer", "notifier", "exporter",
+    "api",
+    "web",
+    "worker",
+    "consumer",
+    "gateway",
+    "scheduler",
+    "cache",
+    "frontend",
+    "backend",
+    "indexer",
+    "notifier",
+    "exporter",
 ];
 const ZONES: &[&str] = &["us-west-2a", "us-west-2b", "us-west-2c"];
 const INSTANCE_TYPES: &[(&str, u64, u64)] = &[
@@ -67,7 +91,6 @@ struct Workload {
     namespace: String,
     name: String,
     app: String,
-    team: &'static str,
     role: &'static str,
     replicas: usize,
     first_pod: usize,
@@ -166,7 +189,7 @@ impl GeneratedCluster {
             } else {
                 let d = u - namespaces.len() - self.nodes;
                 let (ns, first_pod, replicas) = plan[d];
-                let w = self.workload(d, &namespaces[4 + ns], first_pod, replicas);
+                let w = self.workload(d, ns, &namespaces[4 + ns], first_pod, replicas);
                 emit(self.deployment(&w));
                 if let Some(v) = self.old_replicaset(&w) {
                     emit(v);
@@ -279,7 +302,11 @@ impl GeneratedCluster {
 
     fn node_name(i: usize) -> String {
         let (a, b) = (i / 250, i % 250 + 4);
-        format!("ip-10-{}-{}-{b}.us-west-2.compute.internal", a / 256, a % 256)
+        format!(
+            "ip-10-{}-{}-{b}.us-west-2.compute.internal",
+            a / 256,
+            a % 256
+        )
     }
 
     fn node_ip(i: usize) -> String {
@@ -316,7 +343,9 @@ impl GeneratedCluster {
         let mut taints = Vec::new();
         if control_plane {
             labels["node-role.kubernetes.io/control-plane"] = json!("");
-            taints.push(json!({"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}));
+            taints.push(
+                json!({"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}),
+            );
         } else {
             labels["node-role.kubernetes.io/worker"] = json!("");
             labels["pool"] = json!(*g.pick(&["general", "general", "compute", "memory"]));
@@ -327,12 +356,16 @@ impl GeneratedCluster {
         let not_ready = !control_plane && g.chance(0.002);
         let cordoned = !control_plane && g.chance(0.003);
         if not_ready {
-            taints.push(json!({"key": "node.kubernetes.io/unreachable", "effect": "NoExecute",
-                               "timeAdded": heartbeat}));
+            taints.push(
+                json!({"key": "node.kubernetes.io/unreachable", "effect": "NoExecute",
+                               "timeAdded": heartbeat}),
+            );
         }
         if cordoned {
-            taints.push(json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule",
-                               "timeAdded": heartbeat}));
+            taints.push(
+                json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule",
+                               "timeAdded": heartbeat}),
+            );
         }
         let pods_cap = (self.pods_per_node + 10).max(110);
         let mem_ki = mem_gib * 1024 * 1024 - g.below(600_000);
@@ -343,9 +376,19 @@ impl GeneratedCluster {
                    "lastTransitionTime": created, "reason": reason, "message": msg})
         };
         let ready = if not_ready {
-            cond("Ready", "NodeStatusUnknown", "Kubelet stopped posting node status.", "Unknown")
+            cond(
+                "Ready",
+                "NodeStatusUnknown",
+                "Kubelet stopped posting node status.",
+                "Unknown",
+            )
         } else {
-            cond("Ready", "KubeletReady", "kubelet is posting ready status", "True")
+            cond(
+                "Ready",
+                "KubeletReady",
+                "kubelet is posting ready status",
+                "True",
+            )
         };
         let images: Vec<Value> = [
             ("registry.k8s.io/kube-proxy", "v1.33.1", 30_000_000),
@@ -415,9 +458,17 @@ impl GeneratedCluster {
         })
     }
 
-    fn workload(&self, index: usize, namespace: &str, first_pod: usize, replicas: usize) -> Workload {
+    fn workload(
+        &self,
+        index: usize,
+        ns_index: usize,
+        namespace: &str,
+        first_pod: usize,
+        replicas: usize,
+    ) -> Workload {
         let mut g = SplitMix64::for_item(self.seed, STREAM_DEPLOY, index as u64);
-        let team = TEAMS[index % TEAMS.len()];
+        // Workloads belong to their namespace's team.
+        let team = TEAMS[ns_index % TEAMS.len()];
         let role = *g.pick(ROLES);
         let app = format!("{team}-{role}");
         let name = format!("{app}-{index}");
@@ -487,7 +538,11 @@ impl GeneratedCluster {
                 image: "docker.io/envoyproxy/envoy:v1.31.2".into(),
                 image_id: format!("docker.io/envoyproxy/envoy@sha256:{}", g.hex(64)),
             };
-            let (c_cpu, c_mem) = if guaranteed { ("100m", "128Mi") } else { ("50m", "64Mi") };
+            let (c_cpu, c_mem) = if guaranteed {
+                ("100m", "128Mi")
+            } else {
+                ("50m", "64Mi")
+            };
             specs.push(json!({
                 "name": c.name, "image": c.image, "imagePullPolicy": "IfNotPresent",
                 "args": ["-c", "/etc/envoy/envoy.yaml", "--service-cluster", app],
@@ -526,7 +581,9 @@ impl GeneratedCluster {
         } else {
             None
         };
-        let mut volumes = vec![json!({"name": "config", "configMap": {"name": format!("{name}-config"), "defaultMode": 420}})];
+        let mut volumes = vec![
+            json!({"name": "config", "configMap": {"name": format!("{name}-config"), "defaultMode": 420}}),
+        ];
         if sidecars >= 2 {
             volumes.push(json!({"name": "varlog", "hostPath": {"path": "/var/log", "type": ""}}));
         }
@@ -563,7 +620,6 @@ impl GeneratedCluster {
             namespace: namespace.to_string(),
             name,
             app,
-            team,
             role,
             replicas,
             first_pod,
@@ -664,7 +720,15 @@ impl GeneratedCluster {
         })
     }
 
-    fn rs_common(&self, w: &Workload, hash: &str, uid: &str, created: i64, replicas: usize, revision: u64) -> Value {
+    fn rs_common(
+        &self,
+        w: &Workload,
+        hash: &str,
+        uid: &str,
+        created: i64,
+        replicas: usize,
+        revision: u64,
+    ) -> Value {
         let mut labels = w.labels.clone();
         labels["pod-template-hash"] = json!(hash);
         let mut selector = Self::selector_labels(w);
@@ -757,16 +821,18 @@ impl GeneratedCluster {
             {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
             {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
         ]);
-        spec["priority"] = json!(if w.priority_class.is_some() { 1_000_000 } else { 0 });
+        spec["priority"] = json!(if w.priority_class.is_some() {
+            1_000_000
+        } else {
+            0
+        });
         spec["enableServiceLinks"] = json!(true);
         spec["preemptionPolicy"] = json!("PreemptLowerPriority");
         if !pending {
             spec["nodeName"] = json!(Self::node_name(node));
         }
         let qos = qos_class(&w.template_spec);
-        let cond = |t: &str, s: &str, at: i64| {
-            json!({"type": t, "status": s, "lastProbeTime": null, "lastTransitionTime": rfc3339(at)})
-        };
+        let cond = |t: &str, s: &str, at: i64| json!({"type": t, "status": s, "lastProbeTime": null, "lastTransitionTime": rfc3339(at)});
         let status = if pending {
             json!({
                 "phase": "Pending",
@@ -825,12 +891,18 @@ impl GeneratedCluster {
                 } else {
                     let mut c = cond(t, "False", self.now_unix - 300);
                     c["reason"] = json!("ContainersNotReady");
-                    c["message"] = json!(format!("containers with unready status: [{}]",
-                        w.containers[crash_idx.unwrap_or(0)].name));
+                    c["message"] = json!(format!(
+                        "containers with unready status: [{}]",
+                        w.containers[crash_idx.unwrap_or(0)].name
+                    ));
                     c
                 }
             };
-            let ip = format!("{}.{}", Self::pod_cidr_base(node), 2 + (i / self.nodes.max(1)) % 250);
+            let ip = format!(
+                "{}.{}",
+                Self::pod_cidr_base(node),
+                2 + (i / self.nodes.max(1)) % 250
+            );
             let host_ip = Self::node_ip(node);
             let mut status = json!({
                 "phase": "Running",
@@ -872,7 +944,6 @@ impl GeneratedCluster {
         if w.role == "worker" {
             meta["annotations"]["cluster-autoscaler.kubernetes.io/safe-to-evict"] = json!("true");
         }
-        let _ = w.team;
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status})
     }
 }
@@ -892,7 +963,10 @@ fn double_quantity(q: &str) -> String {
 
 /// The pod's QoS class from its containers' requests and limits, as the kubelet computes it.
 fn qos_class(spec: &Value) -> &'static str {
-    let containers = spec["containers"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let containers = spec["containers"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let mut any = false;
     let mut all_guaranteed = true;
     for c in containers {
@@ -934,25 +1008,40 @@ mod tests {
         assert_ne!(objs, GeneratedCluster::new(10, 30, 8).objects());
         let stored = c.stored_objects(1);
         assert_eq!(stored.len(), objs.len());
-        assert!(stored.windows(2).all(|w| w[0].resource_version + 1 == w[1].resource_version));
+        assert!(
+            stored
+                .windows(2)
+                .all(|w| w[0].resource_version + 1 == w[1].resource_version)
+        );
         let pods: Vec<_> = objs.iter().filter(|o| o["kind"] == "Pod").collect();
-        let avg = pods.iter().map(|p| serde_json::to_vec(p).unwrap().len()).sum::<usize>() / pods.len();
+        let avg = pods
+            .iter()
+            .map(|p| serde_json::to_vec(p).unwrap().len())
+            .sum::<usize>()
+            / pods.len();
         assert!((2500..7000).contains(&avg), "average pod size {avg}");
-        assert!(pods.iter().any(|p| p["status"]["phase"] == "Pending") || c.pending_ratio * 300.0 < 3.0);
+        assert!(
+            pods.iter().any(|p| p["status"]["phase"] == "Pending") || c.pending_ratio * 300.0 < 3.0
+        );
         // Every pod's owner is a generated replicaset.
         let rs: std::collections::HashSet<&str> = objs
             .iter()
             .filter(|o| o["kind"] == "ReplicaSet")
             .map(|o| o["metadata"]["uid"].as_str().unwrap())
             .collect();
-        assert!(pods.iter().all(|p| rs.contains(p["metadata"]["ownerReferences"][0]["uid"].as_str().unwrap())));
+        assert!(
+            pods.iter()
+                .all(|p| rs.contains(p["metadata"]["ownerReferences"][0]["uid"].as_str().unwrap()))
+        );
     }
 
     #[test]
     fn qos() {
         assert_eq!(qos_class(&json!({"containers": [{}]})), "BestEffort");
         assert_eq!(
-            qos_class(&json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]})),
+            qos_class(
+                &json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]})
+            ),
             "Guaranteed"
         );
         assert_eq!(

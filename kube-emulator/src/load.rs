@@ -40,7 +40,11 @@ fn flatten(v: Value, out: &mut Vec<Value>) -> Result<()> {
             Ok(())
         }
         Value::Object(mut m) => {
-            let kind = m.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+            let kind = m
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             if kind.ends_with("List") && m.get("items").is_some_and(Value::is_array) {
                 let api_version = m.get("apiVersion").cloned();
                 // Items of typed lists (`PodList`) come without kind/apiVersion, as the

@@ -44,7 +44,11 @@ pub struct StoredObject {
 impl StoredObject {
     /// Builds a stored object from a JSON object, stamping `resource_version` into its metadata.
     /// `kind`/`apiVersion` are dropped (they are re-added per response).
-    pub fn from_value(resource: ResourceId, mut value: Value, resource_version: u64) -> Result<Self> {
+    pub fn from_value(
+        resource: ResourceId,
+        mut value: Value,
+        resource_version: u64,
+    ) -> Result<Self> {
         let rt = &RESOURCES[resource];
         let obj = value
             .as_object_mut()
@@ -249,6 +253,9 @@ mod tests {
         let item: Value = serde_json::from_slice(&o.item_bytes()).unwrap();
         assert!(item.get("kind").is_none());
         let o2 = o.with_resource_version(43).unwrap();
-        assert_eq!(o2.to_value("v1").unwrap()["metadata"]["resourceVersion"], "43");
+        assert_eq!(
+            o2.to_value("v1").unwrap()["metadata"]["resourceVersion"],
+            "43"
+        );
     }
 }

@@ -6,13 +6,7 @@
 /// Verbs advertised for every resource (the emulator implements list/watch/get/create/update/delete;
 /// patch is advertised because kubectl refuses some commands otherwise and answers 405).
 pub const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
+    "create", "delete", "get", "list", "patch", "update", "watch",
 ];
 
 /// One API resource (a plural name in a group), possibly served under several versions.
@@ -97,112 +91,486 @@ macro_rules! res {
 /// conversion functions so a selector the real server rejects is noticed in tests.
 pub static RESOURCES: &[ResourceType] = &[
     // core/v1
-    res!("", ["v1"], "pods", "pod", "Pod", true, short = ["po"],
-        fields = ["spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
-                  "spec.serviceAccountName", "spec.hostNetwork", "status.phase",
-                  "status.podIP", "status.nominatedNodeName"],
-        categories = ["all"]),
-    res!("", ["v1"], "nodes", "node", "Node", false, short = ["no"], fields = ["spec.unschedulable"]),
-    res!("", ["v1"], "namespaces", "namespace", "Namespace", false, short = ["ns"],
-        fields = ["status.phase"]),
-    res!("", ["v1"], "services", "service", "Service", true, short = ["svc"], fields = [],
-        categories = ["all"]),
-    res!("", ["v1"], "endpoints", "endpoints", "Endpoints", true, short = ["ep"], fields = []),
-    res!("", ["v1"], "configmaps", "configmap", "ConfigMap", true, short = ["cm"], fields = []),
-    res!("", ["v1"], "secrets", "secret", "Secret", true, short = [], fields = ["type"]),
-    res!("", ["v1"], "persistentvolumes", "persistentvolume", "PersistentVolume", false,
-        short = ["pv"], fields = []),
-    res!("", ["v1"], "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim",
-        true, short = ["pvc"], fields = []),
-    res!("", ["v1"], "resourcequotas", "resourcequota", "ResourceQuota", true, short = ["quota"],
-        fields = []),
-    res!("", ["v1"], "limitranges", "limitrange", "LimitRange", true, short = ["limits"],
-        fields = []),
-    res!("", ["v1"], "replicationcontrollers", "replicationcontroller", "ReplicationController",
-        true, short = ["rc"], fields = ["status.replicas"], categories = ["all"]),
-    res!("", ["v1"], "serviceaccounts", "serviceaccount", "ServiceAccount", true, short = ["sa"],
-        fields = []),
-    res!("", ["v1"], "events", "event", "Event", true, short = ["ev"],
-        fields = ["involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-                  "involvedObject.uid", "reason", "type"]),
+    res!(
+        "",
+        ["v1"],
+        "pods",
+        "pod",
+        "Pod",
+        true,
+        short = ["po"],
+        fields = [
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName"
+        ],
+        categories = ["all"]
+    ),
+    res!(
+        "",
+        ["v1"],
+        "nodes",
+        "node",
+        "Node",
+        false,
+        short = ["no"],
+        fields = ["spec.unschedulable"]
+    ),
+    res!(
+        "",
+        ["v1"],
+        "namespaces",
+        "namespace",
+        "Namespace",
+        false,
+        short = ["ns"],
+        fields = ["status.phase"]
+    ),
+    res!(
+        "",
+        ["v1"],
+        "services",
+        "service",
+        "Service",
+        true,
+        short = ["svc"],
+        fields = [],
+        categories = ["all"]
+    ),
+    res!(
+        "",
+        ["v1"],
+        "endpoints",
+        "endpoints",
+        "Endpoints",
+        true,
+        short = ["ep"],
+        fields = []
+    ),
+    res!(
+        "",
+        ["v1"],
+        "configmaps",
+        "configmap",
+        "ConfigMap",
+        true,
+        short = ["cm"],
+        fields = []
+    ),
+    res!(
+        "",
+        ["v1"],
+        "secrets",
+        "secret",
+        "Secret",
+        true,
+        short = [],
+        fields = ["type"]
+    ),
+    res!(
+        "",
+        ["v1"],
+        "persistentvolumes",
+        "persistentvolume",
+        "PersistentVolume",
+        false,
+        short = ["pv"],
+        fields = []
+    ),
+    res!(
+        "",
+        ["v1"],
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        "PersistentVolumeClaim",
+        true,
+        short = ["pvc"],
+        fields = []
+    ),
+    res!(
+        "",
+        ["v1"],
+        "resourcequotas",
+        "resourcequota",
+        "ResourceQuota",
+        true,
+        short = ["quota"],
+        fields = []
+    ),
+    res!(
+        "",
+        ["v1"],
+        "limitranges",
+        "limitrange",
+        "LimitRange",
+        true,
+        short = ["limits"],
+        fields = []
+    ),
+    res!(
+        "",
+        ["v1"],
+        "replicationcontrollers",
+        "replicationcontroller",
+        "ReplicationController",
+        true,
+        short = ["rc"],
+        fields = ["status.replicas"],
+        categories = ["all"]
+    ),
+    res!(
+        "",
+        ["v1"],
+        "serviceaccounts",
+        "serviceaccount",
+        "ServiceAccount",
+        true,
+        short = ["sa"],
+        fields = []
+    ),
+    res!(
+        "",
+        ["v1"],
+        "events",
+        "event",
+        "Event",
+        true,
+        short = ["ev"],
+        fields = [
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "reason",
+            "type"
+        ]
+    ),
     // apps/v1
-    res!("apps", ["v1"], "deployments", "deployment", "Deployment", true, short = ["deploy"],
-        fields = [], categories = ["all"]),
-    res!("apps", ["v1"], "replicasets", "replicaset", "ReplicaSet", true, short = ["rs"],
-        fields = ["status.replicas"], categories = ["all"]),
-    res!("apps", ["v1"], "statefulsets", "statefulset", "StatefulSet", true, short = ["sts"],
-        fields = [], categories = ["all"]),
-    res!("apps", ["v1"], "daemonsets", "daemonset", "DaemonSet", true, short = ["ds"],
-        fields = [], categories = ["all"]),
-    res!("apps", ["v1"], "controllerrevisions", "controllerrevision", "ControllerRevision",
-        true, short = [], fields = []),
+    res!(
+        "apps",
+        ["v1"],
+        "deployments",
+        "deployment",
+        "Deployment",
+        true,
+        short = ["deploy"],
+        fields = [],
+        categories = ["all"]
+    ),
+    res!(
+        "apps",
+        ["v1"],
+        "replicasets",
+        "replicaset",
+        "ReplicaSet",
+        true,
+        short = ["rs"],
+        fields = ["status.replicas"],
+        categories = ["all"]
+    ),
+    res!(
+        "apps",
+        ["v1"],
+        "statefulsets",
+        "statefulset",
+        "StatefulSet",
+        true,
+        short = ["sts"],
+        fields = [],
+        categories = ["all"]
+    ),
+    res!(
+        "apps",
+        ["v1"],
+        "daemonsets",
+        "daemonset",
+        "DaemonSet",
+        true,
+        short = ["ds"],
+        fields = [],
+        categories = ["all"]
+    ),
+    res!(
+        "apps",
+        ["v1"],
+        "controllerrevisions",
+        "controllerrevision",
+        "ControllerRevision",
+        true,
+        short = [],
+        fields = []
+    ),
     // batch/v1
-    res!("batch", ["v1"], "jobs", "job", "Job", true, short = [], fields = ["status.successful"],
-        categories = ["all"]),
-    res!("batch", ["v1"], "cronjobs", "cronjob", "CronJob", true, short = ["cj"], fields = [],
-        categories = ["all"]),
+    res!(
+        "batch",
+        ["v1"],
+        "jobs",
+        "job",
+        "Job",
+        true,
+        short = [],
+        fields = ["status.successful"],
+        categories = ["all"]
+    ),
+    res!(
+        "batch",
+        ["v1"],
+        "cronjobs",
+        "cronjob",
+        "CronJob",
+        true,
+        short = ["cj"],
+        fields = [],
+        categories = ["all"]
+    ),
     // autoscaling/v2 (v1 has a different schema, so it is not served)
-    res!("autoscaling", ["v2"], "horizontalpodautoscalers", "horizontalpodautoscaler",
-        "HorizontalPodAutoscaler", true, short = ["hpa"], fields = [], categories = ["all"]),
+    res!(
+        "autoscaling",
+        ["v2"],
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        "HorizontalPodAutoscaler",
+        true,
+        short = ["hpa"],
+        fields = [],
+        categories = ["all"]
+    ),
     // networking.k8s.io/v1
-    res!("networking.k8s.io", ["v1"], "ingresses", "ingress", "Ingress", true, short = ["ing"],
-        fields = []),
-    res!("networking.k8s.io", ["v1"], "ingressclasses", "ingressclass", "IngressClass", false,
-        short = [], fields = []),
-    res!("networking.k8s.io", ["v1"], "networkpolicies", "networkpolicy", "NetworkPolicy", true,
-        short = ["netpol"], fields = []),
+    res!(
+        "networking.k8s.io",
+        ["v1"],
+        "ingresses",
+        "ingress",
+        "Ingress",
+        true,
+        short = ["ing"],
+        fields = []
+    ),
+    res!(
+        "networking.k8s.io",
+        ["v1"],
+        "ingressclasses",
+        "ingressclass",
+        "IngressClass",
+        false,
+        short = [],
+        fields = []
+    ),
+    res!(
+        "networking.k8s.io",
+        ["v1"],
+        "networkpolicies",
+        "networkpolicy",
+        "NetworkPolicy",
+        true,
+        short = ["netpol"],
+        fields = []
+    ),
     // discovery.k8s.io/v1
-    res!("discovery.k8s.io", ["v1"], "endpointslices", "endpointslice", "EndpointSlice", true,
-        short = [], fields = []),
+    res!(
+        "discovery.k8s.io",
+        ["v1"],
+        "endpointslices",
+        "endpointslice",
+        "EndpointSlice",
+        true,
+        short = [],
+        fields = []
+    ),
     // policy/v1
-    res!("policy", ["v1"], "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget",
-        true, short = ["pdb"], fields = []),
+    res!(
+        "policy",
+        ["v1"],
+        "poddisruptionbudgets",
+        "poddisruptionbudget",
+        "PodDisruptionBudget",
+        true,
+        short = ["pdb"],
+        fields = []
+    ),
     // coordination.k8s.io/v1
-    res!("coordination.k8s.io", ["v1"], "leases", "lease", "Lease", true, short = [], fields = []),
+    res!(
+        "coordination.k8s.io",
+        ["v1"],
+        "leases",
+        "lease",
+        "Lease",
+        true,
+        short = [],
+        fields = []
+    ),
     // rbac.authorization.k8s.io/v1
-    res!("rbac.authorization.k8s.io", ["v1"], "roles", "role", "Role", true, short = [],
-        fields = []),
-    res!("rbac.authorization.k8s.io", ["v1"], "rolebindings", "rolebinding", "RoleBinding", true,
-        short = [], fields = []),
-    res!("rbac.authorization.k8s.io", ["v1"], "clusterroles", "clusterrole", "ClusterRole", false,
-        short = [], fields = []),
-    res!("rbac.authorization.k8s.io", ["v1"], "clusterrolebindings", "clusterrolebinding",
-        "ClusterRoleBinding", false, short = [], fields = []),
+    res!(
+        "rbac.authorization.k8s.io",
+        ["v1"],
+        "roles",
+        "role",
+        "Role",
+        true,
+        short = [],
+        fields = []
+    ),
+    res!(
+        "rbac.authorization.k8s.io",
+        ["v1"],
+        "rolebindings",
+        "rolebinding",
+        "RoleBinding",
+        true,
+        short = [],
+        fields = []
+    ),
+    res!(
+        "rbac.authorization.k8s.io",
+        ["v1"],
+        "clusterroles",
+        "clusterrole",
+        "ClusterRole",
+        false,
+        short = [],
+        fields = []
+    ),
+    res!(
+        "rbac.authorization.k8s.io",
+        ["v1"],
+        "clusterrolebindings",
+        "clusterrolebinding",
+        "ClusterRoleBinding",
+        false,
+        short = [],
+        fields = []
+    ),
     // certificates.k8s.io/v1
-    res!("certificates.k8s.io", ["v1"], "certificatesigningrequests", "certificatesigningrequest",
-        "CertificateSigningRequest", false, short = ["csr"], fields = ["spec.signerName"]),
+    res!(
+        "certificates.k8s.io",
+        ["v1"],
+        "certificatesigningrequests",
+        "certificatesigningrequest",
+        "CertificateSigningRequest",
+        false,
+        short = ["csr"],
+        fields = ["spec.signerName"]
+    ),
     // admissionregistration.k8s.io
-    res!("admissionregistration.k8s.io", ["v1"], "mutatingwebhookconfigurations",
-        "mutatingwebhookconfiguration", "MutatingWebhookConfiguration", false, short = [],
-        fields = []),
-    res!("admissionregistration.k8s.io", ["v1"], "validatingwebhookconfigurations",
-        "validatingwebhookconfiguration", "ValidatingWebhookConfiguration", false, short = [],
-        fields = []),
-    res!("admissionregistration.k8s.io", ["v1"], "validatingadmissionpolicies",
-        "validatingadmissionpolicy", "ValidatingAdmissionPolicy", false, short = [], fields = []),
-    res!("admissionregistration.k8s.io", ["v1"], "validatingadmissionpolicybindings",
-        "validatingadmissionpolicybinding", "ValidatingAdmissionPolicyBinding", false, short = [],
-        fields = []),
+    res!(
+        "admissionregistration.k8s.io",
+        ["v1"],
+        "mutatingwebhookconfigurations",
+        "mutatingwebhookconfiguration",
+        "MutatingWebhookConfiguration",
+        false,
+        short = [],
+        fields = []
+    ),
+    res!(
+        "admissionregistration.k8s.io",
+        ["v1"],
+        "validatingwebhookconfigurations",
+        "validatingwebhookconfiguration",
+        "ValidatingWebhookConfiguration",
+        false,
+        short = [],
+        fields = []
+    ),
+    res!(
+        "admissionregistration.k8s.io",
+        ["v1"],
+        "validatingadmissionpolicies",
+        "validatingadmissionpolicy",
+        "ValidatingAdmissionPolicy",
+        false,
+        short = [],
+        fields = []
+    ),
+    res!(
+        "admissionregistration.k8s.io",
+        ["v1"],
+        "validatingadmissionpolicybindings",
+        "validatingadmissionpolicybinding",
+        "ValidatingAdmissionPolicyBinding",
+        false,
+        short = [],
+        fields = []
+    ),
     // v1 since Kubernetes 1.36; the beta/alpha versions older clients compile against share
     // the schema, so they are served from the same objects.
-    res!("admissionregistration.k8s.io", ["v1", "v1beta1", "v1alpha1"],
-        "mutatingadmissionpolicies", "mutatingadmissionpolicy", "MutatingAdmissionPolicy", false,
-        short = [], fields = []),
-    res!("admissionregistration.k8s.io", ["v1", "v1beta1", "v1alpha1"],
-        "mutatingadmissionpolicybindings", "mutatingadmissionpolicybinding",
-        "MutatingAdmissionPolicyBinding", false, short = [], fields = []),
+    res!(
+        "admissionregistration.k8s.io",
+        ["v1", "v1beta1", "v1alpha1"],
+        "mutatingadmissionpolicies",
+        "mutatingadmissionpolicy",
+        "MutatingAdmissionPolicy",
+        false,
+        short = [],
+        fields = []
+    ),
+    res!(
+        "admissionregistration.k8s.io",
+        ["v1", "v1beta1", "v1alpha1"],
+        "mutatingadmissionpolicybindings",
+        "mutatingadmissionpolicybinding",
+        "MutatingAdmissionPolicyBinding",
+        false,
+        short = [],
+        fields = []
+    ),
     // storage.k8s.io/v1
-    res!("storage.k8s.io", ["v1"], "storageclasses", "storageclass", "StorageClass", false,
-        short = ["sc"], fields = []),
-    res!("storage.k8s.io", ["v1"], "volumeattachments", "volumeattachment", "VolumeAttachment",
-        false, short = [], fields = []),
-    res!("storage.k8s.io", ["v1"], "csidrivers", "csidriver", "CSIDriver", false, short = [],
-        fields = []),
-    res!("storage.k8s.io", ["v1"], "csinodes", "csinode", "CSINode", false, short = [],
-        fields = []),
+    res!(
+        "storage.k8s.io",
+        ["v1"],
+        "storageclasses",
+        "storageclass",
+        "StorageClass",
+        false,
+        short = ["sc"],
+        fields = []
+    ),
+    res!(
+        "storage.k8s.io",
+        ["v1"],
+        "volumeattachments",
+        "volumeattachment",
+        "VolumeAttachment",
+        false,
+        short = [],
+        fields = []
+    ),
+    res!(
+        "storage.k8s.io",
+        ["v1"],
+        "csidrivers",
+        "csidriver",
+        "CSIDriver",
+        false,
+        short = [],
+        fields = []
+    ),
+    res!(
+        "storage.k8s.io",
+        ["v1"],
+        "csinodes",
+        "csinode",
+        "CSINode",
+        false,
+        short = [],
+        fields = []
+    ),
     // scheduling.k8s.io/v1
-    res!("scheduling.k8s.io", ["v1"], "priorityclasses", "priorityclass", "PriorityClass", false,
-        short = ["pc"], fields = []),
+    res!(
+        "scheduling.k8s.io",
+        ["v1"],
+        "priorityclasses",
+        "priorityclass",
+        "PriorityClass",
+        false,
+        short = ["pc"],
+        fields = []
+    ),
 ];
 
 /// Index of a resource in [`RESOURCES`]; stores and counters are keyed by it.
@@ -285,11 +653,7 @@ fn version_priority(v: &str) -> (u8, std::cmp::Reverse<u32>, std::cmp::Reverse<u
     } else {
         (0, 0)
     };
-    (
-        stage,
-        std::cmp::Reverse(major),
-        std::cmp::Reverse(minor),
-    )
+    (stage, std::cmp::Reverse(major), std::cmp::Reverse(minor))
 }
 
 #[cfg(test)]
@@ -304,7 +668,10 @@ mod tests {
         assert_eq!(by_name("deployments.apps"), by_name("Deployment"));
         assert!(by_path("autoscaling", "v1", "horizontalpodautoscalers").is_none());
         assert_eq!(
-            by_kind("admissionregistration.k8s.io/v1alpha1", "MutatingAdmissionPolicy"),
+            by_kind(
+                "admissionregistration.k8s.io/v1alpha1",
+                "MutatingAdmissionPolicy"
+            ),
             by_kind("admissionregistration.k8s.io/v1", "MutatingAdmissionPolicy")
         );
     }

@@ -81,15 +81,13 @@ fn split_top_level(s: &str) -> Vec<&str> {
 fn valid_key(k: &str) -> bool {
     !k.is_empty()
         && k.len() <= 316
-        && k
-            .chars()
+        && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
 }
 
 fn valid_value(v: &str) -> bool {
     v.len() <= 63
-        && v
-            .chars()
+        && v.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
@@ -154,7 +152,11 @@ impl FieldSelector {
             if part.trim().is_empty() {
                 continue;
             }
-            let bad = || Error::BadRequest(format!("invalid selector: '{s}'; can't understand '{part}'"));
+            let bad = || {
+                Error::BadRequest(format!(
+                    "invalid selector: '{s}'; can't understand '{part}'"
+                ))
+            };
             let (path, value, eq) = if let Some((p, v)) = split_op(&part, "!=") {
                 (p, v, false)
             } else if let Some((p, v)) = split_op(&part, "==") {
@@ -298,8 +300,15 @@ mod tests {
     #[test]
     fn field_selector_forms() {
         let f = FieldSelector::parse("metadata.name=a\\,b,status.phase!=Running").unwrap();
-        assert_eq!(f.requirements[0], ("metadata.name".into(), "a,b".into(), true));
-        assert!(f.matches(|p| if p == "metadata.name" { "a,b".into() } else { "Pending".into() }));
+        assert_eq!(
+            f.requirements[0],
+            ("metadata.name".into(), "a,b".into(), true)
+        );
+        assert!(f.matches(|p| if p == "metadata.name" {
+            "a,b".into()
+        } else {
+            "Pending".into()
+        }));
         assert!(!f.matches(|_| "Running".into()));
         assert!(FieldSelector::parse("nonsense").is_err());
         let g = FieldSelector::parse("spec.nodeName==").unwrap();

@@ -167,7 +167,12 @@ impl StatsSnapshot {
     /// Sum of one client's counters over all resources.
     pub fn client_total(&self, client: &str) -> ResourceStats {
         let mut t = ResourceStats::default();
-        for s in self.clients.get(client).into_iter().flat_map(|m| m.values()) {
+        for s in self
+            .clients
+            .get(client)
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
             t.add(s);
         }
         t
@@ -185,9 +190,7 @@ impl Stats {
     /// The counters for `client` and `resource`, created on first use.
     pub fn counters(&self, client: &str, resource: ResourceId) -> Arc<Counters> {
         let mut m = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        m.entry((client.to_string(), resource))
-            .or_default()
-            .clone()
+        m.entry((client.to_string(), resource)).or_default().clone()
     }
 
     /// Marks a watch as started; the guard marks it finished when dropped.

@@ -400,7 +400,16 @@ impl WriteGuard<'_> {
         } else {
             EventType::Added
         };
-        self.publish(&mut st, r, Event { rv, kind, obj, prev });
+        self.publish(
+            &mut st,
+            r,
+            Event {
+                rv,
+                kind,
+                obj,
+                prev,
+            },
+        );
         kind
     }
 
@@ -515,7 +524,10 @@ mod tests {
         assert_eq!(second.items[1].resource_version, 4);
         assert!(second.next_key.is_none());
         s.compact();
-        assert!(s.list(pods, None, Some(&next), Some(first.rv), 2, &|_| true).is_err());
+        assert!(
+            s.list(pods, None, Some(&next), Some(first.rv), 2, &|_| true)
+                .is_err()
+        );
     }
 
     #[test]
@@ -531,7 +543,13 @@ mod tests {
         }
         drop(w);
         assert!(s.watch(pods, None, WatchFrom::ResourceVersion(2)).is_err());
-        let ok = s.watch(pods, None, WatchFrom::ResourceVersion(7)).ok().unwrap();
-        assert_eq!(ok.replay.iter().map(|e| e.rv).collect::<Vec<_>>(), [8, 9, 10]);
+        let ok = s
+            .watch(pods, None, WatchFrom::ResourceVersion(7))
+            .ok()
+            .unwrap();
+        assert_eq!(
+            ok.replay.iter().map(|e| e.rv).collect::<Vec<_>>(),
+            [8, 9, 10]
+        );
     }
 }

@@ -189,16 +189,26 @@ mod tests {
             assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t));
         }
         assert_eq!(rfc3339(1_750_000_000), "2025-06-15T15:06:40Z");
-        assert_eq!(parse_rfc3339("2025-06-15T17:06:40.123+02:00"), Some(1_750_000_000));
+        assert_eq!(
+            parse_rfc3339("2025-06-15T17:06:40.123+02:00"),
+            Some(1_750_000_000)
+        );
         assert_eq!(parse_rfc3339("garbage"), None);
     }
 
     #[test]
     fn rng_is_deterministic_and_spread() {
-        let a: Vec<u64> = (0..5).map(|i| SplitMix64::for_item(7, 1, i).next_u64()).collect();
-        let b: Vec<u64> = (0..5).map(|i| SplitMix64::for_item(7, 1, i).next_u64()).collect();
+        let a: Vec<u64> = (0..5)
+            .map(|i| SplitMix64::for_item(7, 1, i).next_u64())
+            .collect();
+        let b: Vec<u64> = (0..5)
+            .map(|i| SplitMix64::for_item(7, 1, i).next_u64())
+            .collect();
         assert_eq!(a, b);
-        assert_ne!(SplitMix64::for_item(7, 1, 0).next_u64(), SplitMix64::for_item(8, 1, 0).next_u64());
+        assert_ne!(
+            SplitMix64::for_item(7, 1, 0).next_u64(),
+            SplitMix64::for_item(8, 1, 0).next_u64()
+        );
         let mut g = SplitMix64::new(1);
         assert!((0..1000).all(|_| g.below(10) < 10));
         assert_eq!(g.uuid().len(), 36);

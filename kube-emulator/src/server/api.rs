@@ -54,7 +54,9 @@ impl Params {
             match k.as_str() {
                 "watch" => p.watch = parse_bool(&v),
                 "resourceVersion" => p.resource_version = Some(v),
-                "resourceVersionMatch" => p.resource_version_match = Some(v).filter(|s| !s.is_empty()),
+                "resourceVersionMatch" => {
+                    p.resource_version_match = Some(v).filter(|s| !s.is_empty())
+                }
                 "limit" => {
                     p.limit = v
                         .parse::<i64>()
@@ -94,7 +96,9 @@ impl Matcher {
 
     /// Whether the object is selected.
     pub fn matches(&self, o: &StoredObject) -> bool {
-        self.namespace.as_deref().is_none_or(|ns| *o.namespace == *ns)
+        self.namespace
+            .as_deref()
+            .is_none_or(|ns| *o.namespace == *ns)
             && self.labels.matches(|k| o.label(k))
             && self.fields.matches(|p| o.field(p))
     }
@@ -245,10 +249,21 @@ pub(crate) async fn handle(
                 Err(resp) => resp,
             }
         }
-        "list" => list(&st, &target, &params, format, accepts_gzip(&headers), &counters),
+        "list" => list(
+            &st,
+            &target,
+            &params,
+            format,
+            accepts_gzip(&headers),
+            &counters,
+        ),
         "get" => get(&st, &target, &params, format, &counters),
-        "create" if target.name.is_none() => write(&st, &target, &headers, &body, WriteMode::Create),
-        "update" if target.name.is_some() => write(&st, &target, &headers, &body, WriteMode::Replace),
+        "create" if target.name.is_none() => {
+            write(&st, &target, &headers, &body, WriteMode::Create)
+        }
+        "update" if target.name.is_some() => {
+            write(&st, &target, &headers, &body, WriteMode::Replace)
+        }
         "patch" if target.name.is_some() => patch(&st, &target, &headers, &body),
         "delete" if target.name.is_some() => delete(&st, &target),
         _ => status::method_not_supported(),
@@ -304,7 +319,9 @@ fn too_large(requested: u64, current: u64) -> Response {
         504,
         "Timeout",
         &format!("Too large resource version: {requested}, current: {current}"),
-        Some(json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1})),
+        Some(
+            json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}),
+        ),
     )
 }
 
@@ -321,8 +338,13 @@ fn list(
     let store = &st.emu.store;
     let current = store.current_rv();
     let (start_after, at) = if let Some(token) = &p.continue_token {
-        if p.resource_version.as_deref().is_some_and(|rv| !rv.is_empty() && rv != "0") {
-            return status::bad_request("specifying resource version is not allowed when using continue");
+        if p.resource_version
+            .as_deref()
+            .is_some_and(|rv| !rv.is_empty() && rv != "0")
+        {
+            return status::bad_request(
+                "specifying resource version is not allowed when using continue",
+            );
         }
         match decode_continue(token) {
             Some((rv, key)) => (Some(key), Some(rv)),
@@ -386,7 +408,10 @@ fn list(
             return status::status(410, "Expired", &message, None);
         }
     };
-    let cont = page.next_key.as_deref().map(|k| encode_continue(page.rv, k));
+    let cont = page
+        .next_key
+        .as_deref()
+        .map(|k| encode_continue(page.rv, k));
     let rt = &RESOURCES[t.r];
     if format == Format::Table {
         let body = table::table(
@@ -446,10 +471,8 @@ fn list(
         HeaderValue::from_static("application/json"),
     );
     if gzip {
-        resp.headers_mut().insert(
-            header::CONTENT_ENCODING,
-            HeaderValue::from_static("gzip"),
-        );
+        resp.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     resp
 }
@@ -503,7 +526,10 @@ impl ListStream {
                 // Writing into a Vec cannot fail; a failure would only truncate the body.
                 let _ = gz.write_all(&buf);
                 if self.done {
-                    self.gz.take().and_then(|g| g.finish().ok()).unwrap_or_default()
+                    self.gz
+                        .take()
+                        .and_then(|g| g.finish().ok())
+                        .unwrap_or_default()
                 } else {
                     let _ = gz.flush();
                     std::mem::take(gz.get_mut())
@@ -554,14 +580,20 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Response> {
     } else {
         serde_json::from_slice(body).map_err(|e| e.to_string())
     };
-    parsed.map_err(|e| status::bad_request(&format!("the body of the request was in an unknown format: {e}")))
+    parsed.map_err(|e| {
+        status::bad_request(&format!(
+            "the body of the request was in an unknown format: {e}"
+        ))
+    })
 }
 
 fn error_response(e: &Error) -> Response {
     match e {
         Error::AlreadyExists(m) => status::status(409, "AlreadyExists", m, None),
         Error::NotFound(m) => status::status(404, "NotFound", m, None),
-        Error::UnknownKind { .. } | Error::InvalidObject(_) => status::status(422, "Invalid", &e.to_string(), None),
+        Error::UnknownKind { .. } | Error::InvalidObject(_) => {
+            status::status(422, "Invalid", &e.to_string(), None)
+        }
         _ => status::bad_request(&e.to_string()),
     }
 }
@@ -582,9 +614,7 @@ fn align_with_target(t: &Target, v: &mut Value) -> Result<(), Response> {
     }
     obj.insert("kind".into(), json!(rt.kind));
     obj.insert("apiVersion".into(), json!(rt.api_version(&t.version)));
-    let meta = obj
-        .entry("metadata")
-        .or_insert_with(|| json!({}));
+    let meta = obj.entry("metadata").or_insert_with(|| json!({}));
     let Some(meta) = meta.as_object_mut() else {
         return Err(status::bad_request("metadata is not an object"));
     };
@@ -627,15 +657,31 @@ fn write(st: &AppState, t: &Target, headers: &HeaderMap, body: &[u8], mode: Writ
         return resp;
     }
     match st.emu.write_resource(t.r, v, mode) {
-        Ok(applied) => respond_object(st, t, applied.namespace.as_deref(), &applied.name, mode == WriteMode::Create),
+        Ok(applied) => respond_object(
+            st,
+            t,
+            applied.namespace.as_deref(),
+            &applied.name,
+            mode == WriteMode::Create,
+        ),
         Err(e) => error_response(&e),
     }
 }
 
-fn respond_object(st: &AppState, t: &Target, ns: Option<&str>, name: &str, created: bool) -> Response {
+fn respond_object(
+    st: &AppState,
+    t: &Target,
+    ns: Option<&str>,
+    name: &str,
+    created: bool,
+) -> Response {
     match st.emu.store.get(t.r, &object_key(t.r, ns, name)) {
         Some(o) => json_response(
-            if created { StatusCode::CREATED } else { StatusCode::OK },
+            if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            },
             o.wrapped(&t.version),
         ),
         None => status::object_not_found(&RESOURCES[t.r].qualified_name(), name),
@@ -650,7 +696,12 @@ fn patch(st: &AppState, t: &Target, headers: &HeaderMap, body: &[u8]) -> Respons
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if ctype.starts_with("application/json-patch+json") {
-        return status::status(415, "UnsupportedMediaType", "json-patch is not supported by the emulator", None);
+        return status::status(
+            415,
+            "UnsupportedMediaType",
+            "json-patch is not supported by the emulator",
+            None,
+        );
     }
     let patch = match parse_body(headers, body) {
         Ok(v) => v,
@@ -725,7 +776,10 @@ mod tests {
         assert!(t.watch_path && t.name.is_none());
         assert!(parse_route("/api/v1/pods/x").is_none());
         assert!(parse_route("/apis/apps/v2/deployments").is_none());
-        assert!(matches!(parse_route("/apis/apps/v1"), Some(Route::ResourceList(..))));
+        assert!(matches!(
+            parse_route("/apis/apps/v1"),
+            Some(Route::ResourceList(..))
+        ));
     }
 
     #[test]

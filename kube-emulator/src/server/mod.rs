@@ -130,7 +130,10 @@ pub(crate) fn client_id(headers: &HeaderMap) -> String {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| "anonymous".to_string())
@@ -206,17 +209,26 @@ mod tests {
         assert_eq!(negotiate(&HeaderMap::new()), Some(Format::Full));
         assert_eq!(negotiate(&accept("application/json")), Some(Format::Full));
         assert_eq!(
-            negotiate(&accept("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1")),
+            negotiate(&accept(
+                "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+            )),
             Some(Format::Metadata)
         );
         assert_eq!(
-            negotiate(&accept("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json")),
+            negotiate(&accept(
+                "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+            )),
             Some(Format::Table)
         );
         assert_eq!(
-            negotiate(&accept("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json")),
+            negotiate(&accept(
+                "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+            )),
             Some(Format::Full)
         );
-        assert_eq!(negotiate(&accept("application/vnd.kubernetes.protobuf")), None);
+        assert_eq!(
+            negotiate(&accept("application/vnd.kubernetes.protobuf")),
+            None
+        );
     }
 }

@@ -45,7 +45,9 @@ pub fn path_not_found() -> Response {
         404,
         "NotFound",
         "the server could not find the requested resource",
-        Some(json!({"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]})),
+        Some(
+            json!({"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]}),
+        ),
     )
 }
 

@@ -88,7 +88,10 @@ fn or_none(s: String) -> String {
 }
 
 fn containers_and_images(template_spec: &Value) -> (String, String) {
-    let cs = template_spec["containers"].as_array().cloned().unwrap_or_default();
+    let cs = template_spec["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let names: Vec<String> = cs.iter().map(|c| s(&c["name"])).collect();
     let images: Vec<String> = cs.iter().map(|c| s(&c["image"])).collect();
     (names.join(","), images.join(","))
@@ -107,9 +110,15 @@ fn cells(kind: &str, v: &Value, age: &str) -> Vec<Value> {
     let name = s(&v["metadata"]["name"]);
     match kind {
         "Pod" => {
-            let statuses = v["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
+            let statuses = v["status"]["containerStatuses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             let total = v["spec"]["containers"].as_array().map_or(0, Vec::len);
-            let ready = statuses.iter().filter(|c| c["ready"] == json!(true)).count();
+            let ready = statuses
+                .iter()
+                .filter(|c| c["ready"] == json!(true))
+                .count();
             let restarts: i64 = statuses.iter().map(|c| n(&c["restartCount"])).sum();
             let mut reason = s(&v["status"]["phase"]);
             if !s(&v["status"]["reason"]).is_empty() {
@@ -140,7 +149,10 @@ fn cells(kind: &str, v: &Value, age: &str) -> Vec<Value> {
             ]
         }
         "Node" => {
-            let conds = v["status"]["conditions"].as_array().cloned().unwrap_or_default();
+            let conds = v["status"]["conditions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             let ready = conds.iter().find(|c| c["type"] == "Ready");
             let mut status = match ready.map(|c| s(&c["status"])) {
                 Some(st) if st == "True" => "Ready".to_string(),
@@ -186,7 +198,11 @@ fn cells(kind: &str, v: &Value, age: &str) -> Vec<Value> {
             let (c, i) = containers_and_images(&v["spec"]["template"]["spec"]);
             vec![
                 json!(name),
-                json!(format!("{}/{}", n(&st["readyReplicas"]), n(&v["spec"]["replicas"]))),
+                json!(format!(
+                    "{}/{}",
+                    n(&st["readyReplicas"]),
+                    n(&v["spec"]["replicas"])
+                )),
                 json!(n(&st["updatedReplicas"])),
                 json!(n(&st["availableReplicas"])),
                 json!(age),
@@ -284,6 +300,11 @@ pub(crate) fn table(
 }
 
 /// One Table row wrapped for a watch event (kubectl get --watch).
-pub(crate) fn table_event_object(r: ResourceId, version: &str, o: &Arc<StoredObject>, include_object: Option<&str>) -> Vec<u8> {
+pub(crate) fn table_event_object(
+    r: ResourceId,
+    version: &str,
+    o: &Arc<StoredObject>,
+    include_object: Option<&str>,
+) -> Vec<u8> {
     table(r, version, std::slice::from_ref(o), None, include_object)
 }

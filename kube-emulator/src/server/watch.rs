@@ -78,6 +78,7 @@ pub(crate) fn start(
         .timeout_seconds
         .map(Duration::from_secs)
         .unwrap_or(emu.config().default_watch_timeout);
+    let buffer = emu.config().store.watch_buffer.max(16);
     let bookmarks = p.allow_watch_bookmarks.then(|| emu.bookmark_interval());
     match emu.store.watch(t.r, t.namespace.as_deref(), from) {
         Ok(start) => {
@@ -92,6 +93,7 @@ pub(crate) fn start(
                     timeout,
                     bookmarks,
                     initial_end,
+                    buffer,
                     disconnect,
                     shutdown,
                 };
@@ -102,11 +104,7 @@ pub(crate) fn start(
             // The apiserver answers a watch from a compacted resourceVersion with a 200 stream
             // holding one ERROR event.
             writer.counters.error();
-            writer.push_error(
-                410,
-                "Expired",
-                &status::too_old_message(requested, oldest),
-            );
+            writer.push_error(410, "Expired", &status::too_old_message(requested, oldest));
             let _ = tx.try_send(writer.take());
         }
     }
@@ -130,6 +128,8 @@ struct WatchCtx {
     timeout: Duration,
     bookmarks: Option<Duration>,
     initial_end: bool,
+    /// The broadcast buffer size; a receiver this far behind has lost events.
+    buffer: usize,
     disconnect: tokio::sync::watch::Receiver<u64>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -142,10 +142,11 @@ async fn run(mut ctx: WatchCtx, start: WatchStart, w: &mut EventWriter, tx: &mps
         replay,
         rv: start_rv,
     } = start;
+    let capacity = ctx.buffer;
     for o in snapshot {
         if ctx.matcher.matches(&o) {
             w.push_object("ADDED", &o);
-            if w.len() >= FLUSH_AT && !flush(w, tx).await {
+            if w.len() >= FLUSH_AT && !flush(w, tx, &Lag { rx: &rx, capacity }).await {
                 return;
             }
         }
@@ -155,11 +156,11 @@ async fn run(mut ctx: WatchCtx, start: WatchStart, w: &mut EventWriter, tx: &mps
     }
     for ev in replay {
         w.push_event(&ev, &ctx.matcher);
-        if w.len() >= FLUSH_AT && !flush(w, tx).await {
+        if w.len() >= FLUSH_AT && !flush(w, tx, &Lag { rx: &rx, capacity }).await {
             return;
         }
     }
-    if !flush(w, tx).await {
+    if !flush(w, tx, &Lag { rx: &rx, capacity }).await {
         return;
     }
     let mut last_rv = start_rv;
@@ -188,7 +189,7 @@ async fn run(mut ctx: WatchCtx, start: WatchStart, w: &mut EventWriter, tx: &mps
                 }
                 w.push_bookmark(rv.max(last_rv), false);
                 last_rv = rv.max(last_rv);
-                if !flush(w, tx).await {
+                if !flush(w, tx, &Lag { rx: &rx, capacity }).await {
                     return;
                 }
             }
@@ -201,7 +202,7 @@ async fn run(mut ctx: WatchCtx, start: WatchStart, w: &mut EventWriter, tx: &mps
                     if !drain(&mut rx, w, &ctx.matcher, &mut last_rv) {
                         break;
                     }
-                    if !flush(w, tx).await {
+                    if !flush(w, tx, &Lag { rx: &rx, capacity }).await {
                         return;
                     }
                 }
@@ -215,7 +216,7 @@ async fn run(mut ctx: WatchCtx, start: WatchStart, w: &mut EventWriter, tx: &mps
             }
         }
     }
-    let _ = flush(w, tx).await;
+    let _ = flush(w, tx, &Lag { rx: &rx, capacity }).await;
 }
 
 /// Moves already-queued events into the writer (up to a flush's worth). False if lagged.
@@ -240,11 +241,41 @@ fn drain(
     true
 }
 
-async fn flush(w: &mut EventWriter, tx: &mpsc::Sender<Bytes>) -> bool {
+/// Hands buffered bytes to the connection. False when the client went away or fell so far
+/// behind while we waited that it missed events: then the watch ends, as the apiserver ends
+/// watches whose buffers overflow.
+async fn flush(w: &mut EventWriter, tx: &mpsc::Sender<Bytes>, rx: &Lag<'_>) -> bool {
     if w.len() == 0 {
         return true;
     }
-    tx.send(w.take()).await.is_ok()
+    loop {
+        tokio::select! {
+            permit = tx.reserve() => return match permit {
+                Ok(p) => {
+                    p.send(w.take());
+                    true
+                }
+                Err(_) => false,
+            },
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                if rx.lagged() {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// Tells whether a receiver has fallen out of its broadcast buffer.
+struct Lag<'a> {
+    rx: &'a broadcast::Receiver<Arc<Event>>,
+    capacity: usize,
+}
+
+impl Lag<'_> {
+    fn lagged(&self) -> bool {
+        self.rx.len() >= self.capacity
+    }
 }
 
 /// Serializes events into a buffer and accounts for them.
@@ -366,8 +397,11 @@ impl EventWriter {
 
     fn push_error(&mut self, code: u16, reason: &str, message: &str) {
         self.start_event("ERROR");
-        self.buf
-            .extend_from_slice(status_value(code, reason, message, None).to_string().as_bytes());
+        self.buf.extend_from_slice(
+            status_value(code, reason, message, None)
+                .to_string()
+                .as_bytes(),
+        );
         self.end_event();
     }
 
