@@ -80,8 +80,13 @@ pub struct Cli {
     #[arg(long, default_value_t = 500)]
     pub list_page_size: u32,
 
-    /// Log filter, e.g. `info` or `kube_state_otel=debug`.
-    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    /// Log filter, e.g. `info` or `kube_state_otel=debug`. The kube client's per-request
+    /// errors are off by default: the watchers log one line per failure period instead.
+    #[arg(
+        long,
+        env = "RUST_LOG",
+        default_value = "info,kube_client::client::builder=off"
+    )]
     pub log_level: String,
 }
 

@@ -5,6 +5,7 @@
 //! of metric families over the tiny model in [`metric`].
 
 pub mod config;
+pub mod demo;
 pub mod export;
 pub mod http;
 pub mod kinds;

@@ -1,1 +1,135 @@
-fn main() {}
+//! Wiring only: flags → pipeline → watchers, endpoints and exporters.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{CommandFactory, Parser};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use opentelemetry::metrics::MeterProvider;
+
+use kube_state_otel::config::Cli;
+use kube_state_otel::http::{self, Collect};
+use kube_state_otel::meter::StreamingMeterProvider;
+use kube_state_otel::metric::KindOptions;
+use kube_state_otel::pipeline::{Pipeline, PipelineSettings, all_kinds};
+use kube_state_otel::telemetry::Telemetry;
+use kube_state_otel::watch::WatchSettings;
+
+/// The instrumentation scope of the exporter's own metrics.
+const TELEMETRY_SCOPE: &str = "kube-state-otel";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log_level)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn pipeline_settings(cli: &Cli) -> PipelineSettings {
+    let options: HashMap<String, KindOptions> = all_kinds()
+        .iter()
+        .map(|k| {
+            let resource = k.resource();
+            let options = KindOptions {
+                allow_labels: cli.metric_labels_allowlist.for_resource(resource),
+                allow_annotations: cli.metric_annotations_allowlist.for_resource(resource),
+            };
+            (resource.to_string(), options)
+        })
+        .collect();
+    PipelineSettings {
+        resources: cli.resources.clone(),
+        opt_in: cli.metric_opt_in_list.clone(),
+        options,
+        watch: WatchSettings {
+            page_size: Some(cli.list_page_size),
+            ..WatchSettings::default()
+        },
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let telemetry = Telemetry::new();
+    let pipeline = match Pipeline::new(pipeline_settings(&cli), telemetry.clone()) {
+        Ok(p) => Arc::new(p),
+        // A bad flag is a usage error: exit code 2 with the flag named, as clap does.
+        Err(error) => Cli::command()
+            .error(clap::error::ErrorKind::InvalidValue, error.to_string())
+            .exit(),
+    };
+
+    let (kube_config, _demo) = if cli.demo {
+        let demo = kube_state_otel::demo::start(cli.demo_nodes, cli.demo_pods_per_node).await?;
+        (demo.kube_config()?, Some(demo))
+    } else {
+        (kube_config(&cli).await?, None)
+    };
+    let client = kube::client::ClientBuilder::try_from(kube_config)
+        .context("building the Kubernetes client")?
+        .with_layer(&pipeline.api_call_layer())
+        .build();
+    pipeline.spawn_watchers(&client);
+
+    let telemetry_provider = StreamingMeterProvider::new();
+    telemetry.register(&telemetry_provider.meter(TELEMETRY_SCOPE));
+    let telemetry_collect: Collect =
+        Arc::new(move |sink| telemetry_provider.registry().collect(TELEMETRY_SCOPE, sink));
+    let telemetry_addr = SocketAddr::new(cli.telemetry_host, cli.telemetry_port);
+    let telemetry_server = http::serve(telemetry_addr, http::telemetry_router(telemetry_collect));
+
+    let metrics_addr = SocketAddr::new(cli.host, cli.port);
+    let metrics_server = http::serve(
+        metrics_addr,
+        http::metrics_router(pipeline.clone(), telemetry.clone()),
+    );
+    tracing::info!(
+        "serving metrics on http://{metrics_addr}/metrics, telemetry on http://{telemetry_addr}/metrics"
+    );
+    if cli.demo {
+        println!(
+            "kube-state-otel demo: curl http://127.0.0.1:{}/metrics",
+            cli.port
+        );
+    }
+
+    tokio::select! {
+        r = metrics_server => r.with_context(|| format!("serving {metrics_addr}")),
+        r = telemetry_server => r.with_context(|| format!("serving {telemetry_addr}")),
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("interrupted, exiting");
+            Ok(())
+        }
+    }
+}
+
+/// `--kubeconfig`/`KUBECONFIG` when given, else the usual inference (in-cluster, ~/.kube/config).
+async fn kube_config(cli: &Cli) -> anyhow::Result<kube::Config> {
+    match &cli.kubeconfig {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("using kubeconfig {}", path.display()))
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no kubeconfig given and none could be inferred"),
+    }
+}

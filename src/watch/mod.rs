@@ -118,7 +118,8 @@ async fn watch_kind<O: KubeObject + Default>(
                 continue;
             }
         };
-        if failing {
+        // `Init` only means a relist is being attempted; data proves the server answers.
+        if failing && !matches!(event, Event::Init) {
             tracing::info!(resource = kind.resource, "list/watch recovered");
             failing = false;
             target.forbidden.store(false, Ordering::Release);
