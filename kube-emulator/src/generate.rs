@@ -692,11 +692,11 @@ impl GeneratedCluster {
         if ready < w.replicas {
             status["unavailableReplicas"] = json!(w.replicas - ready);
         }
-        if ready == 0 {
-            if let Some(o) = status.as_object_mut() {
-                o.remove("readyReplicas");
-                o.remove("availableReplicas");
-            }
+        if ready == 0
+            && let Some(o) = status.as_object_mut()
+        {
+            o.remove("readyReplicas");
+            o.remove("availableReplicas");
         }
         json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
@@ -763,11 +763,11 @@ impl GeneratedCluster {
         let mut status = json!({"replicas": w.replicas, "fullyLabeledReplicas": w.replicas,
                                 "readyReplicas": ready, "availableReplicas": ready,
                                 "observedGeneration": 1});
-        if ready == 0 {
-            if let Some(o) = status.as_object_mut() {
-                o.remove("readyReplicas");
-                o.remove("availableReplicas");
-            }
+        if ready == 0
+            && let Some(o) = status.as_object_mut()
+        {
+            o.remove("readyReplicas");
+            o.remove("availableReplicas");
         }
         v["status"] = status;
         v
