@@ -8,7 +8,7 @@ use std::sync::Arc;
 use kube_state_otel::export::prometheus::collect_to_string;
 use kube_state_otel::kinds::AnyKind;
 use kube_state_otel::meter::{StreamingMeterProvider, register_kind};
-use kube_state_otel::metric::{AllowList, FamilyDesc, KindOptions};
+use kube_state_otel::metric::{AllowList, FamilyDesc, KindOptions, Stability};
 use kube_state_otel::pipeline::all_kinds;
 use kube_state_otel::store::KindStore;
 use opentelemetry::metrics::MeterProvider;
@@ -107,13 +107,40 @@ fn options(vector: &Value) -> KindOptions {
     }
 }
 
+/// kube-state-metrics' kinds and families, from `ksm_metrics.tsv`: (kind, family columns).
+fn ksm_table() -> Vec<std::collections::HashMap<String, String>> {
+    let path = vectors_dir().join("../ksm_metrics.tsv");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("tsv header").split('\t').collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split('\t'))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The resource (plural) of a KSM kind name (`ingressclass` → `ingressclasses`).
+fn resource_of(kind: &str) -> String {
+    ksm_table()
+        .into_iter()
+        .find(|row| row["kind"] == kind)
+        .map(|row| row["resource"].clone())
+        .unwrap_or_else(|| panic!("{kind} is not a kube-state-metrics kind"))
+}
+
 /// Runs every vector of `file`; all mismatches are reported together.
-fn check_kind(file: &str) {
-    let resource = format!("{file}s");
+fn check_kind(file: &str) -> Result<usize, String> {
+    let resource = resource_of(file);
     let kind: &dyn AnyKind = all_kinds()
         .into_iter()
         .find(|k| k.resource() == resource)
-        .unwrap_or_else(|| panic!("no kind for resource {resource}"));
+        .ok_or_else(|| format!("no kind for resource {resource}"))?;
     let path = vectors_dir().join(format!("{file}.json"));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
@@ -126,9 +153,7 @@ fn check_kind(file: &str) {
                 .filter_map(|v| v.as_str().map(String::from))
                 .collect()
         });
-        let compare_headers = vector["options"]["compare_headers"]
-            .as_bool()
-            .unwrap_or(true);
+        let compare_headers = vector["options"]["compare_headers"].as_bool().unwrap_or(true);
         let got = render(kind, vector["object"].clone(), &options(vector));
         let keep = |lines: Vec<String>| -> Vec<String> {
             lines
@@ -136,10 +161,7 @@ fn check_kind(file: &str) {
                 .filter(|l| compare_headers || !l.starts_with('#'))
                 .collect()
         };
-        let want = keep(normalise(
-            vector["want"].as_str().unwrap_or_default(),
-            names.as_deref(),
-        ));
+        let want = keep(normalise(vector["want"].as_str().unwrap_or_default(), names.as_deref()));
         let got = keep(normalise(&got, names.as_deref()));
         if want != got {
             let missing: Vec<&String> = want.iter().filter(|l| !got.contains(l)).collect();
@@ -150,36 +172,85 @@ fn check_kind(file: &str) {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} vectors of {file} differ:\n{}",
-        failures.len(),
-        vectors.len(),
-        failures.join("\n")
-    );
+    if failures.is_empty() {
+        Ok(vectors.len())
+    } else {
+        Err(format!(
+            "{} of {} vectors of {file} differ:\n{}",
+            failures.len(),
+            vectors.len(),
+            failures.join("\n")
+        ))
+    }
+}
+
+/// KSM kind names (vector file stems) of the kinds this build implements.
+fn implemented_kinds() -> Vec<String> {
+    let resources: Vec<&str> = all_kinds().iter().map(|k| k.resource()).collect();
+    let mut kinds: Vec<String> = ksm_table()
+        .into_iter()
+        .filter(|row| resources.contains(&row["resource"].as_str()))
+        .map(|row| row["kind"].clone())
+        .collect();
+    kinds.dedup();
+    kinds
 }
 
 #[test]
-fn namespace_vectors() {
-    check_kind("namespace");
+fn every_vector_of_every_implemented_kind_passes() {
+    let kinds = implemented_kinds();
+    assert_eq!(kinds.len(), all_kinds().len(), "every kind maps to a KSM kind");
+    let mut passed = 0;
+    let mut failures = Vec::new();
+    for kind in &kinds {
+        match check_kind(kind) {
+            Ok(n) => passed += n,
+            Err(e) => failures.push(e),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(passed > 0);
+    eprintln!("{passed} vectors of {} kinds pass", kinds.len());
 }
 
+/// Each implemented kind's table carries exactly KSM's families: names, types, HELP text,
+/// stability and opt-in status.
 #[test]
-fn node_vectors() {
-    check_kind("node");
-}
-
-#[test]
-fn deployment_vectors() {
-    check_kind("deployment");
-}
-
-#[test]
-fn replicaset_vectors() {
-    check_kind("replicaset");
-}
-
-#[test]
-fn pod_vectors() {
-    check_kind("pod");
+fn kind_tables_match_kube_state_metrics_families() {
+    let table = ksm_table();
+    let mut problems = Vec::new();
+    for kind in all_kinds() {
+        let rows: Vec<_> = table
+            .iter()
+            .filter(|row| row["resource"] == kind.resource())
+            .collect();
+        let families = kind.families();
+        for row in &rows {
+            let Some(family) = families.iter().find(|f| f.desc.name == row["metric_name"]) else {
+                problems.push(format!("{}: missing {}", kind.resource(), row["metric_name"]));
+                continue;
+            };
+            let help = row["help_line_as_emitted"]
+                .strip_prefix(&format!("# HELP {} ", row["metric_name"]))
+                .unwrap_or_default();
+            let stable = row["stability"] == "STABLE";
+            let checks = [
+                ("HELP", family.desc.help_line == help),
+                ("type", family.desc.metric_type.prometheus_name() == row["type"]),
+                ("stability", (family.stability == Stability::Stable) == stable),
+                ("opt-in", family.opt_in == (row["opt_in"] == "yes")),
+            ];
+            for (what, ok) in checks {
+                if !ok {
+                    problems.push(format!("{}: {what} differs", row["metric_name"]));
+                }
+            }
+        }
+        for family in &families {
+            if !rows.iter().any(|row| row["metric_name"] == family.desc.name) {
+                problems.push(format!("{}: {} is not a KSM family", kind.resource(), family.desc.name));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
 }
