@@ -119,7 +119,11 @@ mod tests {
     fn an_item_of_the_wrong_shape_costs_only_that_item() {
         let json = r#"{"metadata":{"name":"p"},"spec":{"containers":[5,{"name":"ok"}]}}"#;
         let decoded = decode_lenient_str::<Pod>(json).expect("repairable");
-        let containers = decoded.object.spec.map(|s| s.containers).unwrap_or_default();
+        let containers = decoded
+            .object
+            .spec
+            .map(|s| s.containers)
+            .unwrap_or_default();
         assert_eq!(containers.len(), 1);
         assert_eq!(containers[0].name, "ok");
         assert_eq!(decoded.dropped, ["spec.containers[0]"]);

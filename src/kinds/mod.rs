@@ -4,13 +4,45 @@
 //! carries first, and the families. Families shared by many kinds (`_created`, `_labels`,
 //! `_annotations`, `_owner`, …) live in [`common`].
 
+pub mod certificatesigningrequest;
+pub mod clusterrole;
+pub mod clusterrolebinding;
 pub mod common;
+pub mod configmap;
+pub mod cronjob;
+pub mod daemonset;
 pub mod decode;
 pub mod deployment;
+pub mod endpoint;
+pub mod endpointslice;
+pub mod horizontalpodautoscaler;
+pub mod ingress;
+pub mod ingressclass;
+pub mod job;
+pub mod lease;
+pub mod limitrange;
+pub mod mutatingwebhookconfiguration;
 pub mod namespace;
+pub mod networkpolicy;
 pub mod node;
+pub mod persistentvolume;
+pub mod persistentvolumeclaim;
 pub mod pod;
+pub mod poddisruptionbudget;
 pub mod replicaset;
+pub mod replicationcontroller;
+pub mod resourcequota;
+pub mod role;
+pub mod rolebinding;
+pub mod secret;
+pub mod service;
+pub mod serviceaccount;
+pub mod statefulset;
+pub mod storageclass;
+pub mod validatingadmissionpolicy;
+pub mod validatingadmissionpolicybinding;
+pub mod validatingwebhookconfiguration;
+pub mod volumeattachment;
 
 use std::fmt::Debug;
 

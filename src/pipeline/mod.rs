@@ -28,6 +28,17 @@ pub fn all_kinds() -> Vec<&'static dyn WatchKind> {
     all
 }
 
+/// Resources kube-state-metrics watches only when `--resources` names them.
+pub const OPTIONAL_RESOURCES: &[&str] = &[
+    "clusterrolebindings",
+    "clusterroles",
+    "endpoints",
+    "ingressclasses",
+    "rolebindings",
+    "roles",
+    "serviceaccounts",
+];
+
 /// Errors in a pipeline's settings.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -40,7 +51,7 @@ pub enum Error {
 /// What a pipeline watches and how.
 #[derive(Clone, Debug, Default)]
 pub struct PipelineSettings {
-    /// Resources to watch; empty means all.
+    /// Resources to watch; empty means every kind but the [`OPTIONAL_RESOURCES`].
     pub resources: Vec<String>,
     pub opt_in: Vec<String>,
     pub options: HashMap<String, KindOptions>,
@@ -84,9 +95,12 @@ impl Pipeline {
         let provider = StreamingMeterProvider::new();
         let mut kinds = Vec::new();
         for kind in all {
-            if !settings.resources.is_empty()
-                && !settings.resources.iter().any(|r| r == kind.resource())
-            {
+            let wanted = if settings.resources.is_empty() {
+                !OPTIONAL_RESOURCES.contains(&kind.resource())
+            } else {
+                settings.resources.iter().any(|r| r == kind.resource())
+            };
+            if !wanted {
                 continue;
             }
             let families = kind.families();
