@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use crate::export::prometheus::{CONTENT_TYPE, TextEncoder};
 use crate::meter::MetricSink;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, ResourceFilter};
 use crate::telemetry::Telemetry;
 
 /// Bytes of text per streamed chunk.
@@ -90,10 +90,34 @@ async fn readyz(State(state): State<MetricsState>) -> Response {
     (code, body).into_response()
 }
 
-async fn metrics(State(state): State<MetricsState>, headers: HeaderMap) -> Response {
+/// `/metrics` query parameters, as kube-state-metrics takes them.
+#[derive(Debug, Default, serde::Deserialize)]
+struct MetricsQuery {
+    resources: Option<String>,
+    exclude_resources: Option<String>,
+}
+
+fn split_list(list: Option<&str>) -> Vec<String> {
+    list.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+async fn metrics(
+    State(state): State<MetricsState>,
+    Query(query): Query<MetricsQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let filter = ResourceFilter {
+        include: split_list(query.resources.as_deref()),
+        exclude: split_list(query.exclude_resources.as_deref()),
+    };
     let pipeline = state.pipeline.clone();
     let telemetry = state.telemetry.clone();
-    let collect: Collect = Arc::new(move |sink| pipeline.collect(sink));
+    let collect: Collect = Arc::new(move |sink| pipeline.collect_resources(&filter, sink));
     stream_collection(collect, wants_gzip(&headers), move |started| {
         telemetry.record_scrape(started.elapsed())
     })

@@ -2,7 +2,6 @@
 //! for the kinds this build implements, rendered through the real store → meter → text path and
 //! compared as KSM's own harness compares (see `../shared/README.md`).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use kube_state_otel::export::prometheus::collect_to_string;
@@ -14,9 +13,8 @@ use kube_state_otel::store::KindStore;
 use opentelemetry::metrics::MeterProvider;
 use serde_json::Value;
 
-fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/ksm")
-}
+mod ksm;
+use ksm::{ksm_table, resource_of, vectors_dir};
 
 /// Renders one object of `kind` with every family (opt-in ones too) enabled.
 fn render(kind: &dyn AnyKind, object: Value, options: &KindOptions) -> String {
@@ -107,33 +105,6 @@ fn options(vector: &Value) -> KindOptions {
     }
 }
 
-/// kube-state-metrics' kinds and families, from `ksm_metrics.tsv`: (kind, family columns).
-fn ksm_table() -> Vec<std::collections::HashMap<String, String>> {
-    let path = vectors_dir().join("../ksm_metrics.tsv");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("tsv header").split('\t').collect();
-    lines
-        .map(|l| {
-            header
-                .iter()
-                .zip(l.split('\t'))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
-
-/// The resource (plural) of a KSM kind name (`ingressclass` → `ingressclasses`).
-fn resource_of(kind: &str) -> String {
-    ksm_table()
-        .into_iter()
-        .find(|row| row["kind"] == kind)
-        .map(|row| row["resource"].clone())
-        .unwrap_or_else(|| panic!("{kind} is not a kube-state-metrics kind"))
-}
-
 /// Runs every vector of `file`; all mismatches are reported together.
 fn check_kind(file: &str) -> Result<usize, String> {
     let resource = resource_of(file);
@@ -153,7 +124,9 @@ fn check_kind(file: &str) -> Result<usize, String> {
                 .filter_map(|v| v.as_str().map(String::from))
                 .collect()
         });
-        let compare_headers = vector["options"]["compare_headers"].as_bool().unwrap_or(true);
+        let compare_headers = vector["options"]["compare_headers"]
+            .as_bool()
+            .unwrap_or(true);
         let got = render(kind, vector["object"].clone(), &options(vector));
         let keep = |lines: Vec<String>| -> Vec<String> {
             lines
@@ -161,7 +134,10 @@ fn check_kind(file: &str) -> Result<usize, String> {
                 .filter(|l| compare_headers || !l.starts_with('#'))
                 .collect()
         };
-        let want = keep(normalise(vector["want"].as_str().unwrap_or_default(), names.as_deref()));
+        let want = keep(normalise(
+            vector["want"].as_str().unwrap_or_default(),
+            names.as_deref(),
+        ));
         let got = keep(normalise(&got, names.as_deref()));
         if want != got {
             let missing: Vec<&String> = want.iter().filter(|l| !got.contains(l)).collect();
@@ -199,7 +175,11 @@ fn implemented_kinds() -> Vec<String> {
 #[test]
 fn every_vector_of_every_implemented_kind_passes() {
     let kinds = implemented_kinds();
-    assert_eq!(kinds.len(), all_kinds().len(), "every kind maps to a KSM kind");
+    assert_eq!(
+        kinds.len(),
+        all_kinds().len(),
+        "every kind maps to a KSM kind"
+    );
     let mut passed = 0;
     let mut failures = Vec::new();
     for kind in &kinds {
@@ -227,7 +207,11 @@ fn kind_tables_match_kube_state_metrics_families() {
         let families = kind.families();
         for row in &rows {
             let Some(family) = families.iter().find(|f| f.desc.name == row["metric_name"]) else {
-                problems.push(format!("{}: missing {}", kind.resource(), row["metric_name"]));
+                problems.push(format!(
+                    "{}: missing {}",
+                    kind.resource(),
+                    row["metric_name"]
+                ));
                 continue;
             };
             let help = row["help_line_as_emitted"]
@@ -236,8 +220,14 @@ fn kind_tables_match_kube_state_metrics_families() {
             let stable = row["stability"] == "STABLE";
             let checks = [
                 ("HELP", family.desc.help_line == help),
-                ("type", family.desc.metric_type.prometheus_name() == row["type"]),
-                ("stability", (family.stability == Stability::Stable) == stable),
+                (
+                    "type",
+                    family.desc.metric_type.prometheus_name() == row["type"],
+                ),
+                (
+                    "stability",
+                    (family.stability == Stability::Stable) == stable,
+                ),
                 ("opt-in", family.opt_in == (row["opt_in"] == "yes")),
             ];
             for (what, ok) in checks {
@@ -247,8 +237,15 @@ fn kind_tables_match_kube_state_metrics_families() {
             }
         }
         for family in &families {
-            if !rows.iter().any(|row| row["metric_name"] == family.desc.name) {
-                problems.push(format!("{}: {} is not a KSM family", kind.resource(), family.desc.name));
+            if !rows
+                .iter()
+                .any(|row| row["metric_name"] == family.desc.name)
+            {
+                problems.push(format!(
+                    "{}: {} is not a KSM family",
+                    kind.resource(),
+                    family.desc.name
+                ));
             }
         }
     }

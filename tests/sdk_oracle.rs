@@ -3,7 +3,6 @@
 //! cardinality limit raised) as under our `StreamingMeterProvider`.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use kube_state_otel::kinds::AnyKind;
@@ -20,6 +19,9 @@ use opentelemetry_sdk::metrics::{
     InMemoryMetricExporter, PeriodicReader, SdkMeterProvider, Stream,
 };
 use serde_json::Value;
+
+mod ksm;
+use ksm::{kind_of, vectors_dir};
 
 /// (scope, metric name, sorted attributes, value as text)
 type Point = (String, String, Vec<(String, String)>, String);
@@ -56,7 +58,7 @@ impl MetricSink for Recorder {
 
 /// Stores filled with every conformance vector object of each kind, made unique per vector.
 fn stores() -> Vec<(&'static dyn AnyKind, Arc<KindStore>, Vec<FamilyDesc>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/ksm");
+    let dir = vectors_dir();
     let options = KindOptions {
         allow_labels: AllowList::new(["*"]),
         allow_annotations: AllowList::new(["*"]),
@@ -64,7 +66,8 @@ fn stores() -> Vec<(&'static dyn AnyKind, Arc<KindStore>, Vec<FamilyDesc>)> {
     let mut out = Vec::new();
     for kind in all_kinds() {
         let kind: &'static dyn AnyKind = kind;
-        let file = dir.join(format!("{}.json", kind.resource().trim_end_matches('s')));
+        let name = kind_of(kind.resource()).expect("every kind is a KSM kind");
+        let file = dir.join(format!("{name}.json"));
         let text = std::fs::read_to_string(&file).expect("conformance vectors readable");
         let vectors: Vec<Value> = serde_json::from_str(&text).expect("vectors are JSON");
         let families = kind.families();

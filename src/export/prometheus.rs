@@ -94,6 +94,10 @@ impl<F: FnMut(Bytes) + Send> MetricSink for TextEncoder<F> {
 }
 
 fn escape_label_value(out: &mut String, value: &str) {
+    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(value);
+        return;
+    }
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

@@ -53,12 +53,12 @@ fn observe_family(
                 identity_labels
                     .iter()
                     .zip(object.identity())
-                    .map(|(k, v)| KeyValue::new(Key::from_static_str(k), Value::from(v.clone()))),
+                    .map(|(k, v)| KeyValue::new(Key::from_static_str(k), Value::from(v.shared()))),
             );
             attributes.extend(
                 labels
                     .iter()
-                    .map(|(k, v)| KeyValue::new(Key::from(k.clone()), Value::from(v.clone()))),
+                    .map(|(k, v)| KeyValue::new(Key::from(k.shared()), Value::from(v.shared()))),
             );
             observer.observe(value, &attributes);
         }

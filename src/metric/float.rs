@@ -16,6 +16,11 @@ pub fn write_go_float(out: &mut String, v: f64) {
         out.push_str(if v.is_sign_negative() { "-0" } else { "0" });
         return;
     }
+    // Most values are small integers (counts, 0/1 flags): Go prints them as plain digits.
+    if v.fract() == 0.0 && v.abs() < 1e6 {
+        out.push_str(itoa::Buffer::new().format(v as i64));
+        return;
+    }
     // Rust's `{:e}` gives the shortest round-trip digits: "1.5e9", "-2e-7".
     let mut sci = String::with_capacity(24);
     let _ = write!(sci, "{v:e}");

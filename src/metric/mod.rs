@@ -162,8 +162,11 @@ impl Samples {
     /// A sample whose label names are fixed by the family.
     pub fn push_labeled(&mut self, labels: &[(&'static str, &str)], value: f64) {
         let labels_start = self.labels.len() as u32;
-        self.labels
-            .extend(labels.iter().map(|(k, v)| (Text::Static(k), intern(v))));
+        self.labels.extend(
+            labels
+                .iter()
+                .map(|(k, v)| (Text::from_static(k), intern(v))),
+        );
         self.finish_sample(labels_start, value);
     }
 

@@ -1,23 +1,75 @@
-//! Label text: static names from the kind tables, or shared (interned) strings from objects.
+//! Label text: every label name and value the store holds is one shared, interned string.
+//!
+//! A [`Text`] is a single pointer (8 bytes), so a label pair costs 16 bytes per sample; names,
+//! namespaces, nodes, images and phases repeat across objects and are stored once.
 
-use std::collections::HashSet;
+use std::borrow::Borrow;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 use std::sync::{Arc, LazyLock, Mutex};
 
 /// A label name or value. Cloning never allocates.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Text {
-    Static(&'static str),
-    Shared(Arc<str>),
-}
+#[derive(Clone)]
+pub struct Text(Arc<Arc<str>>);
 
 impl Text {
     pub fn as_str(&self) -> &str {
-        match self {
-            Text::Static(s) => s,
-            Text::Shared(s) => s,
+        &self.0
+    }
+
+    /// The shared string, as OpenTelemetry keys and values take it.
+    pub fn shared(&self) -> Arc<str> {
+        Arc::clone(&self.0)
+    }
+
+    /// The interned copy of a static string (label names from the kind tables), cached per
+    /// thread by address so the hot path skips hashing the text.
+    pub fn from_static(s: &'static str) -> Text {
+        thread_local! {
+            static CACHE: RefCell<HashMap<(usize, usize), Text>> = RefCell::new(HashMap::new());
         }
+        CACHE.with(|cache| {
+            cache
+                .borrow_mut()
+                .entry((s.as_ptr() as usize, s.len()))
+                .or_insert_with(|| intern(s))
+                .clone()
+        })
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Text {}
+
+impl Hash for Text {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for Text {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Text {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        self.as_str()
     }
 }
 
@@ -42,25 +94,18 @@ impl fmt::Display for Text {
 
 impl From<Text> for opentelemetry::Key {
     fn from(t: Text) -> Self {
-        match t {
-            Text::Static(s) => opentelemetry::Key::from_static_str(s),
-            Text::Shared(s) => opentelemetry::Key::from(s),
-        }
+        opentelemetry::Key::from(t.shared())
     }
 }
 
 impl From<Text> for opentelemetry::Value {
     fn from(t: Text) -> Self {
-        match t {
-            Text::Static(s) => opentelemetry::Value::from(s),
-            Text::Shared(s) => opentelemetry::Value::from(s),
-        }
+        opentelemetry::Value::from(t.shared())
     }
 }
 
-/// Label values repeat across objects (namespaces, nodes, images, phases): one copy each.
 struct Interner {
-    set: HashSet<Arc<str>>,
+    set: HashSet<Text>,
     /// Sweep unused strings when the set has doubled since the last sweep.
     sweep_at: usize,
 }
@@ -74,23 +119,20 @@ static INTERNER: LazyLock<Mutex<Interner>> = LazyLock::new(|| {
 
 /// The shared copy of `s`.
 pub fn intern(s: &str) -> Text {
-    if s.is_empty() {
-        return Text::Static("");
-    }
     let mut interner = INTERNER
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(existing) = interner.set.get(s) {
-        return Text::Shared(existing.clone());
+        return existing.clone();
     }
     if interner.set.len() >= interner.sweep_at {
         // Strings only the interner still holds belong to deleted objects.
-        interner.set.retain(|s| Arc::strong_count(s) > 1);
+        interner.set.retain(|t| Arc::strong_count(&t.0) > 1);
         interner.sweep_at = (interner.set.len() * 2).max(1024);
     }
-    let shared: Arc<str> = Arc::from(s);
-    interner.set.insert(shared.clone());
-    Text::Shared(shared)
+    let text = Text(Arc::new(Arc::from(s)));
+    interner.set.insert(text.clone());
+    text
 }
 
 #[cfg(test)]
@@ -99,11 +141,13 @@ mod tests {
 
     #[test]
     fn interned_strings_are_shared() {
-        let (Text::Shared(a), Text::Shared(b)) = (intern("kube-system"), intern("kube-system"))
-        else {
-            panic!("non-empty strings are shared");
-        };
-        assert!(Arc::ptr_eq(&a, &b));
+        let (a, b) = (intern("kube-system"), intern("kube-system"));
+        assert!(Arc::ptr_eq(&a.0, &b.0));
+        assert!(Arc::ptr_eq(
+            &Text::from_static("phase").0,
+            &intern("phase").0
+        ));
         assert_eq!(intern("").as_str(), "");
+        assert_eq!(std::mem::size_of::<Text>(), 8);
     }
 }

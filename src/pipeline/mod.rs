@@ -23,6 +23,35 @@ pub fn all_kinds() -> Vec<&'static dyn WatchKind> {
         &kinds::node::NODES,
         &kinds::pod::PODS,
         &kinds::replicaset::REPLICASETS,
+        &kinds::configmap::CONFIGMAPS,
+        &kinds::endpoint::ENDPOINTS,
+        &kinds::endpointslice::ENDPOINTSLICES,
+        &kinds::ingress::INGRESSES,
+        &kinds::ingressclass::INGRESSCLASSES,
+        &kinds::lease::LEASES,
+        &kinds::networkpolicy::NETWORKPOLICIES,
+        &kinds::secret::SECRETS,
+        &kinds::service::SERVICES,
+        &kinds::serviceaccount::SERVICEACCOUNTS,
+        &kinds::role::ROLES,
+        &kinds::rolebinding::ROLEBINDINGS,
+        &kinds::clusterrole::CLUSTERROLES,
+        &kinds::clusterrolebinding::CLUSTERROLEBINDINGS,
+        &kinds::certificatesigningrequest::CERTIFICATESIGNINGREQUESTS,
+        &kinds::mutatingwebhookconfiguration::MUTATINGWEBHOOKCONFIGURATIONS,
+        &kinds::validatingwebhookconfiguration::VALIDATINGWEBHOOKCONFIGURATIONS,
+        &kinds::validatingadmissionpolicy::VALIDATINGADMISSIONPOLICIES,
+        &kinds::validatingadmissionpolicybinding::VALIDATINGADMISSIONPOLICYBINDINGS,
+        &kinds::mutatingadmissionpolicy::MUTATINGADMISSIONPOLICIES,
+        &kinds::mutatingadmissionpolicybinding::MUTATINGADMISSIONPOLICYBINDINGS,
+        &kinds::horizontalpodautoscaler::HORIZONTALPODAUTOSCALERS,
+        &kinds::poddisruptionbudget::PODDISRUPTIONBUDGETS,
+        &kinds::persistentvolume::PERSISTENTVOLUMES,
+        &kinds::persistentvolumeclaim::PERSISTENTVOLUMECLAIMS,
+        &kinds::storageclass::STORAGECLASSES,
+        &kinds::volumeattachment::VOLUMEATTACHMENTS,
+        &kinds::resourcequota::RESOURCEQUOTAS,
+        &kinds::limitrange::LIMITRANGES,
     ];
     all.sort_by_key(|k| k.resource());
     all
@@ -56,6 +85,21 @@ pub struct PipelineSettings {
     pub opt_in: Vec<String>,
     pub options: HashMap<String, KindOptions>,
     pub watch: WatchSettings,
+}
+
+/// Which kinds one scrape wants: `?resources=pods,nodes` and `?exclude_resources=secrets`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResourceFilter {
+    /// Empty: all.
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl ResourceFilter {
+    pub fn allows(&self, resource: &str) -> bool {
+        (self.include.is_empty() || self.include.iter().any(|r| r == resource))
+            && !self.exclude.iter().any(|r| r == resource)
+    }
 }
 
 struct KindRuntime {
@@ -167,8 +211,13 @@ impl Pipeline {
     /// One collection of every kind that has objects (kinds without objects write nothing, not
     /// even headers, as kube-state-metrics does).
     pub fn collect(&self, sink: &mut dyn MetricSink) {
+        self.collect_resources(&ResourceFilter::default(), sink);
+    }
+
+    /// A collection of the kinds `filter` lets through (`/metrics?resources=…`).
+    pub fn collect_resources(&self, filter: &ResourceFilter, sink: &mut dyn MetricSink) {
         for k in &self.kinds {
-            if !k.store.is_empty() {
+            if filter.allows(k.kind.resource()) && !k.store.is_empty() {
                 self.provider.registry().collect(k.kind.resource(), sink);
             }
         }
