@@ -452,3 +452,232 @@ mod resource_tests {
         assert_eq!(sanitize_label_name("hugepages-2Mi"), "hugepages_2Mi");
     }
 }
+
+/// An optional string as Go reads it: unset is empty.
+pub fn text(s: &Option<String>) -> &str {
+    s.as_deref().unwrap_or_default()
+}
+
+/// A single sample of 1 with no labels of its own: the `_info` families that only say the
+/// object exists.
+pub fn info<O: KubeObject>(_: &O, _: &KindOptions, samples: &mut Samples) {
+    samples.push(1.0);
+}
+
+/// One `port_name`, `port_protocol`, `port_number` sample (value 1) for an endpoint or
+/// endpoint slice port; an unset number is empty.
+pub fn push_port(
+    samples: &mut Samples,
+    name: &Option<String>,
+    protocol: &Option<String>,
+    number: Option<i32>,
+) {
+    let number = number.map(|n| n.to_string()).unwrap_or_default();
+    samples.push_labeled(
+        &[
+            ("port_name", text(name)),
+            ("port_protocol", text(protocol)),
+            ("port_number", &number),
+        ],
+        1.0,
+    );
+}
+
+use k8s_openapi::api::admissionregistration::v1::{ParamKind, ParamRef, WebhookClientConfig};
+use k8s_openapi::api::rbac::v1::RoleRef;
+
+/// An RBAC binding's `_info` sample: the `roleref_kind` and `roleref_name` it grants.
+pub fn push_role_ref(samples: &mut Samples, role_ref: &RoleRef) {
+    samples.push_labeled(
+        &[
+            ("roleref_kind", &role_ref.kind),
+            ("roleref_name", &role_ref.name),
+        ],
+        1.0,
+    );
+}
+
+/// `_webhook_clientconfig_service` of a webhook configuration: per `(name, clientConfig)` the
+/// service the apiserver calls; both service labels are empty for a webhook reached by URL.
+pub fn push_webhook_services<'a>(
+    samples: &mut Samples,
+    webhooks: impl IntoIterator<Item = (&'a str, &'a WebhookClientConfig)>,
+) {
+    for (name, config) in webhooks {
+        let service = config.service.as_ref();
+        samples.push_labeled(
+            &[
+                ("webhook_name", name),
+                ("service_name", service.map_or("", |s| &s.name)),
+                ("service_namespace", service.map_or("", |s| &s.namespace)),
+            ],
+            1.0,
+        );
+    }
+}
+
+/// An admission policy's `_info` sample: its `paramKind` and `failurePolicy` (empty when
+/// unset), then the policy type's `extra` labels.
+pub fn push_admission_policy_info<'a>(
+    samples: &mut Samples,
+    param_kind: Option<&'a ParamKind>,
+    failure_policy: Option<&'a str>,
+    extra: &[(&'static str, &'a str)],
+) {
+    let mut labels = vec![
+        (
+            "param_api_version",
+            param_kind.map_or("", |k| text(&k.api_version)),
+        ),
+        ("param_kind", param_kind.map_or("", |k| text(&k.kind))),
+        ("failure_policy", failure_policy.unwrap_or_default()),
+    ];
+    labels.extend_from_slice(extra);
+    samples.push_labeled(&labels, 1.0);
+}
+
+/// An admission policy binding's `_info` sample: the policy it binds and its `paramRef`
+/// (empty when unset).
+pub fn push_admission_binding_info(
+    samples: &mut Samples,
+    policy_name: Option<&str>,
+    param_ref: Option<&ParamRef>,
+) {
+    let param = |field: fn(&ParamRef) -> &Option<String>| param_ref.map_or("", |p| text(field(p)));
+    samples.push_labeled(
+        &[
+            ("policy_name", policy_name.unwrap_or_default()),
+            ("param_name", param(|p| &p.name)),
+            ("param_namespace", param(|p| &p.namespace)),
+            (
+                "param_not_found_action",
+                param(|p| &p.parameter_not_found_action),
+            ),
+        ],
+        1.0,
+    );
+}
+
+/// Implements `k8s_openapi::Resource` and `Metadata` for a cluster-scoped type (with a
+/// `metadata: ObjectMeta` field) defined here because k8s-openapi's API version lacks it.
+macro_rules! cluster_resource {
+    ($type:ty, $group:literal, $version:literal, $kind:literal, $plural:literal) => {
+        impl k8s_openapi::Resource for $type {
+            const API_VERSION: &'static str = concat!($group, "/", $version);
+            const GROUP: &'static str = $group;
+            const KIND: &'static str = $kind;
+            const VERSION: &'static str = $version;
+            const URL_PATH_SEGMENT: &'static str = $plural;
+            type Scope = k8s_openapi::ClusterResourceScope;
+        }
+
+        impl k8s_openapi::Metadata for $type {
+            type Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+            fn metadata(&self) -> &Self::Ty {
+                &self.metadata
+            }
+
+            fn metadata_mut(&mut self) -> &mut Self::Ty {
+                &mut self.metadata
+            }
+        }
+    };
+}
+pub(crate) use cluster_resource;
+
+/// One sample per value in `candidates` under `label`, 1 for `actual` and 0 for the others;
+/// nothing when `actual` is unset or empty (phases, as kube-state-metrics reports them).
+pub fn push_one_of(
+    samples: &mut Samples,
+    label: &'static str,
+    candidates: &[&str],
+    actual: Option<&str>,
+) {
+    let Some(actual) = actual.filter(|a| !a.is_empty()) else {
+        return;
+    };
+    for candidate in candidates {
+        samples.push_labeled(&[(label, candidate)], bool_value(*candidate == actual));
+    }
+}
+
+/// One sample of 1 per value, each under `label` (access modes, CIDRs).
+pub fn push_each(samples: &mut Samples, label: &'static str, values: Option<&[String]>) {
+    for value in values.unwrap_or_default() {
+        samples.push_labeled(&[(label, value)], 1.0);
+    }
+}
+
+/// `status_condition` families: [`push_condition`] with a `condition` label for each condition,
+/// whose type and status `fields` reads.
+pub fn push_conditions<C>(
+    samples: &mut Samples,
+    conditions: Option<&[C]>,
+    fields: fn(&C) -> (&str, &str),
+) {
+    for c in conditions.unwrap_or_default() {
+        let (type_, status) = fields(c);
+        push_condition(samples, &[("condition", type_)], status);
+    }
+}
+
+/// One sample per possible condition status under the single label `label`
+/// (`condition="true"`, …), 1 for the actual one.
+pub fn push_condition_as(samples: &mut Samples, label: &'static str, status: &str) {
+    for (value, wanted) in [("true", "True"), ("false", "False"), ("unknown", "Unknown")] {
+        samples.push_labeled(&[(label, value)], bool_value(status == wanted));
+    }
+}
+
+/// An optional timestamp: a sample in Unix seconds only when it is set.
+pub fn push_time(samples: &mut Samples, time: Option<&Time>) {
+    if let Some(t) = time {
+        samples.push(seconds(t));
+    }
+}
+
+/// For kind tests: the samples of family `name` for an object decoded from `json`, as
+/// `label=value,… value` strings.
+#[cfg(test)]
+pub fn test_family<O: KubeObject>(
+    kind: &super::KindDef<O>,
+    json: serde_json::Value,
+    name: &str,
+) -> Vec<String> {
+    let object: O = serde_json::from_value(json).expect("test object decodes");
+    let index = kind.families.iter().position(|f| f.name == name);
+    let samples = kind.samples(
+        &object,
+        &[index.expect("family exists")],
+        &KindOptions::default(),
+    );
+    samples
+        .family(0)
+        .map(|(labels, value)| {
+            let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{} {value}", labels.join(","))
+        })
+        .collect()
+}
+
+/// For kinds' unit tests: the samples of family `name` of `kind` for an object decoded from
+/// `json`, as `label=value,… value` strings.
+#[cfg(test)]
+pub fn render_family<O: KubeObject>(
+    kind: &super::KindDef<O>,
+    json: serde_json::Value,
+    name: &str,
+) -> Vec<String> {
+    let object: O = serde_json::from_value(json).expect("test object decodes");
+    let index = kind.families.iter().position(|f| f.name == name);
+    let index = index.expect("family exists");
+    let samples = kind.samples(&object, &[index], &Default::default());
+    samples
+        .family(0)
+        .map(|(labels, value)| {
+            let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{} {value}", labels.join(","))
+        })
+        .collect()
+}

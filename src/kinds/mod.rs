@@ -21,6 +21,8 @@ pub mod ingressclass;
 pub mod job;
 pub mod lease;
 pub mod limitrange;
+pub mod mutatingadmissionpolicy;
+pub mod mutatingadmissionpolicybinding;
 pub mod mutatingwebhookconfiguration;
 pub mod namespace;
 pub mod networkpolicy;
@@ -122,6 +124,8 @@ pub struct ObjectSamples {
 /// A kind with its object type erased.
 pub trait AnyKind: Send + Sync {
     fn resource(&self) -> &'static str;
+    /// The object kind (`Pod`), as in an object's `kind` field.
+    fn object_kind(&self) -> &'static str;
     fn identity_labels(&self) -> &'static [&'static str];
     fn families(&self) -> Vec<FamilyInfo>;
     /// Decodes one object (leniently) and computes the samples of the `enabled` families.
@@ -136,6 +140,10 @@ pub trait AnyKind: Send + Sync {
 impl<O: KubeObject> AnyKind for KindDef<O> {
     fn resource(&self) -> &'static str {
         self.resource
+    }
+
+    fn object_kind(&self) -> &'static str {
+        O::KIND
     }
 
     fn identity_labels(&self) -> &'static [&'static str] {

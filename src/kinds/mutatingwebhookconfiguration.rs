@@ -1,13 +1,38 @@
-//! MutatingWebhookConfigurations: not implemented yet (not registered in `pipeline::all_kinds`).
+//! MutatingWebhookConfigurations.
 
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 
 use super::KindDef;
 use super::common;
+use crate::metric::Family;
 
 pub static MUTATINGWEBHOOKCONFIGURATIONS: KindDef<MutatingWebhookConfiguration> = KindDef {
     resource: "mutatingwebhookconfigurations",
     identity_labels: &["namespace", "mutatingwebhookconfiguration"],
     identity: common::namespace_name,
-    families: &[],
+    families: &[
+        Family::experimental(
+            "kube_mutatingwebhookconfiguration_info",
+            "Information about the MutatingWebhookConfiguration.",
+            common::info,
+        ),
+        Family::experimental(
+            "kube_mutatingwebhookconfiguration_created",
+            "Unix creation timestamp.",
+            common::created,
+        ),
+        Family::experimental(
+            "kube_mutatingwebhookconfiguration_metadata_resource_version",
+            "Resource version representing a specific version of the MutatingWebhookConfiguration.",
+            common::resource_version,
+        ),
+        Family::experimental(
+            "kube_mutatingwebhookconfiguration_webhook_clientconfig_service",
+            "Service used by the apiserver to connect to a mutating webhook.",
+            |c, _, s| {
+                let webhooks = c.webhooks.iter().flatten();
+                common::push_webhook_services(s, webhooks.map(|w| (&*w.name, &w.client_config)));
+            },
+        ),
+    ],
 };

@@ -1,13 +1,36 @@
-//! Roles: not implemented yet (not registered in `pipeline::all_kinds`).
+//! Roles.
 
 use k8s_openapi::api::rbac::v1::Role;
 
 use super::KindDef;
 use super::common;
+use crate::metric::Family;
 
 pub static ROLES: KindDef<Role> = KindDef {
     resource: "roles",
     identity_labels: &["namespace", "role"],
     identity: common::namespace_name,
-    families: &[],
+    families: &[
+        Family::experimental(
+            "kube_role_annotations",
+            "Kubernetes annotations converted to Prometheus labels.",
+            common::annotations,
+        ),
+        Family::experimental(
+            "kube_role_labels",
+            "Kubernetes labels converted to Prometheus labels.",
+            common::labels,
+        ),
+        Family::experimental("kube_role_info", "Information about role.", common::info),
+        Family::experimental(
+            "kube_role_created",
+            "Unix creation timestamp",
+            common::created,
+        ),
+        Family::experimental(
+            "kube_role_metadata_resource_version",
+            "Resource version representing a specific version of the role.",
+            common::resource_version,
+        ),
+    ],
 };

@@ -1,13 +1,40 @@
-//! RoleBindings: not implemented yet (not registered in `pipeline::all_kinds`).
+//! RoleBindings.
 
 use k8s_openapi::api::rbac::v1::RoleBinding;
 
 use super::KindDef;
 use super::common;
+use crate::metric::Family;
 
 pub static ROLEBINDINGS: KindDef<RoleBinding> = KindDef {
     resource: "rolebindings",
     identity_labels: &["namespace", "rolebinding"],
     identity: common::namespace_name,
-    families: &[],
+    families: &[
+        Family::experimental(
+            "kube_rolebinding_annotations",
+            "Kubernetes annotations converted to Prometheus labels.",
+            common::annotations,
+        ),
+        Family::experimental(
+            "kube_rolebinding_labels",
+            "Kubernetes labels converted to Prometheus labels.",
+            common::labels,
+        ),
+        Family::experimental(
+            "kube_rolebinding_info",
+            "Information about rolebinding.",
+            |rb, _, s| common::push_role_ref(s, &rb.role_ref),
+        ),
+        Family::experimental(
+            "kube_rolebinding_created",
+            "Unix creation timestamp",
+            common::created,
+        ),
+        Family::experimental(
+            "kube_rolebinding_metadata_resource_version",
+            "Resource version representing a specific version of the rolebinding.",
+            common::resource_version,
+        ),
+    ],
 };

@@ -1,13 +1,30 @@
-//! ValidatingAdmissionPolicys: not implemented yet (not registered in `pipeline::all_kinds`).
+//! ValidatingAdmissionPolicies.
 
 use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy;
 
 use super::KindDef;
 use super::common;
+use crate::metric::Family;
 
 pub static VALIDATINGADMISSIONPOLICIES: KindDef<ValidatingAdmissionPolicy> = KindDef {
     resource: "validatingadmissionpolicies",
     identity_labels: &["namespace", "validatingadmissionpolicy"],
     identity: common::namespace_name,
-    families: &[],
+    families: &[
+        Family::experimental(
+            "kube_validatingadmissionpolicy_info",
+            "Information about the ValidatingAdmissionPolicy.",
+            |p, _, s| {
+                let spec = p.spec.as_ref();
+                let param_kind = spec.and_then(|sp| sp.param_kind.as_ref());
+                let failure_policy = spec.and_then(|sp| sp.failure_policy.as_deref());
+                common::push_admission_policy_info(s, param_kind, failure_policy, &[]);
+            },
+        ),
+        Family::experimental(
+            "kube_validatingadmissionpolicy_created",
+            "Unix creation timestamp.",
+            common::created,
+        ),
+    ],
 };
