@@ -3,17 +3,12 @@
 //! cardinality limit raised) as under our `StreamingMeterProvider`.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use kube_state_otel::kinds::AnyKind;
-use kube_state_otel::meter::{
-    InstrumentDesc, MetricSink, Number, StreamingMeterProvider, register_kind,
-};
-use kube_state_otel::metric::{AllowList, FamilyDesc, KindOptions};
-use kube_state_otel::pipeline::all_kinds;
-use kube_state_otel::store::KindStore;
+use kube_state_otel::meter::{InstrumentDesc, MetricSink, Number};
+use kube_state_otel::metric::{AllowList, KindOptions};
+use kube_state_otel::pipeline::{Pipeline, PipelineSettings, all_kinds};
+use kube_state_otel::telemetry::Telemetry;
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::MeterProvider;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
 use opentelemetry_sdk::metrics::{
     InMemoryMetricExporter, PeriodicReader, SdkMeterProvider, Stream,
@@ -56,23 +51,35 @@ impl MetricSink for Recorder {
     }
 }
 
-/// Stores filled with every conformance vector object of each kind, made unique per vector.
-fn stores() -> Vec<(&'static dyn AnyKind, Arc<KindStore>, Vec<FamilyDesc>)> {
-    let dir = vectors_dir();
-    let options = KindOptions {
+/// A pipeline of every kind, every family (opt-in too) and every label and annotation, its
+/// stores filled with every conformance vector object, each made unique.
+fn pipeline() -> Pipeline {
+    let kinds = all_kinds();
+    let everything = KindOptions {
         allow_labels: AllowList::new(["*"]),
         allow_annotations: AllowList::new(["*"]),
     };
-    let mut out = Vec::new();
-    for kind in all_kinds() {
-        let kind: &'static dyn AnyKind = kind;
+    let settings = PipelineSettings {
+        resources: kinds.iter().map(|k| k.resource().to_string()).collect(),
+        opt_in: kinds
+            .iter()
+            .flat_map(|k| k.families())
+            .filter(|f| f.opt_in)
+            .map(|f| f.desc.name.to_string())
+            .collect(),
+        options: kinds
+            .iter()
+            .map(|k| (k.resource().to_string(), everything.clone()))
+            .collect(),
+        ..PipelineSettings::default()
+    };
+    let pipeline = Pipeline::new(settings, Telemetry::new()).expect("valid settings");
+    let mut objects = Vec::new();
+    for kind in kinds {
         let name = kind_of(kind.resource()).expect("every kind is a KSM kind");
-        let file = dir.join(format!("{name}.json"));
+        let file = vectors_dir().join(format!("{name}.json"));
         let text = std::fs::read_to_string(&file).expect("conformance vectors readable");
         let vectors: Vec<Value> = serde_json::from_str(&text).expect("vectors are JSON");
-        let families = kind.families();
-        let enabled: Vec<usize> = (0..families.len()).collect();
-        let store = Arc::new(KindStore::new());
         for (i, vector) in vectors.iter().enumerate() {
             let mut object = vector["object"].clone();
             let name = object["metadata"]["name"]
@@ -80,42 +87,31 @@ fn stores() -> Vec<(&'static dyn AnyKind, Arc<KindStore>, Vec<FamilyDesc>)> {
                 .unwrap_or("object")
                 .to_string();
             object["metadata"]["name"] = Value::from(format!("{name}-{i}"));
-            object["metadata"]["uid"] = Value::from(format!("uid-{i}"));
-            let decoded = kind
-                .samples_from_json(object, &enabled, &options)
-                .expect("vector objects decode");
-            store.apply(&decoded.uid, decoded.samples);
+            object["metadata"]["uid"] = Value::from(format!("{}-uid-{i}", kind.resource()));
+            object["kind"] = Value::from(kind.object_kind());
+            objects.push(object);
         }
-        let descs = families.into_iter().map(|f| f.desc).collect();
-        out.push((kind, store, descs));
     }
-    out
+    let n = objects.len();
+    assert_eq!(
+        pipeline.load_objects(objects),
+        n,
+        "every vector object is stored"
+    );
+    pipeline
 }
 
-fn streaming_points(
-    stores: &[(&'static dyn AnyKind, Arc<KindStore>, Vec<FamilyDesc>)],
-) -> Vec<Point> {
-    let provider = StreamingMeterProvider::new();
-    for (kind, store, descs) in stores {
-        register_kind(
-            &provider.meter(kind.resource()),
-            kind.identity_labels(),
-            descs,
-            store,
-        );
-    }
+fn streaming_points(pipeline: &Pipeline) -> Vec<Point> {
     let mut recorder = Recorder {
         scope: String::new(),
         name: String::new(),
         points: Vec::new(),
     };
-    for (kind, _, _) in stores {
-        provider.registry().collect(kind.resource(), &mut recorder);
-    }
+    pipeline.collect(&mut recorder);
     recorder.points
 }
 
-fn sdk_points(stores: &[(&'static dyn AnyKind, Arc<KindStore>, Vec<FamilyDesc>)]) -> Vec<Point> {
+fn sdk_points(pipeline: &Pipeline) -> Vec<Point> {
     let exporter = InMemoryMetricExporter::default();
     let provider = SdkMeterProvider::builder()
         .with_reader(PeriodicReader::builder(exporter.clone()).build())
@@ -126,14 +122,7 @@ fn sdk_points(stores: &[(&'static dyn AnyKind, Arc<KindStore>, Vec<FamilyDesc>)]
                 .ok()
         })
         .build();
-    for (kind, store, descs) in stores {
-        register_kind(
-            &provider.meter(kind.resource()),
-            kind.identity_labels(),
-            descs,
-            store,
-        );
-    }
+    pipeline.register_instruments(&provider);
     provider.force_flush().expect("sdk collects");
     let mut points = Vec::new();
     let finished = exporter.get_finished_metrics().expect("sdk exported");
@@ -166,9 +155,9 @@ fn sdk_points(stores: &[(&'static dyn AnyKind, Arc<KindStore>, Vec<FamilyDesc>)]
 
 #[test]
 fn streaming_meter_matches_the_sdk() {
-    let stores = stores();
-    let ours = streaming_points(&stores);
-    let theirs = sdk_points(&stores);
+    let pipeline = pipeline();
+    let ours = streaming_points(&pipeline);
+    let theirs = sdk_points(&pipeline);
     assert!(
         ours.len() > 500,
         "the vectors yield many points, got {}",

@@ -106,6 +106,8 @@ struct KindRuntime {
     kind: &'static dyn WatchKind,
     store: Arc<KindStore>,
     enabled: Vec<usize>,
+    /// The enabled families, in store order.
+    descs: Vec<FamilyDesc>,
     options: KindOptions,
     forbidden: Arc<AtomicBool>,
 }
@@ -157,17 +159,12 @@ impl Pipeline {
             let descs: Vec<FamilyDesc> =
                 enabled.iter().map(|&i| families[i].desc.clone()).collect();
             let store = Arc::new(KindStore::new());
-            register_kind(
-                &provider.meter(kind.resource()),
-                kind.identity_labels(),
-                &descs,
-                &store,
-            );
             telemetry.add_store(kind.resource(), store.clone());
             kinds.push(KindRuntime {
                 kind,
                 store,
                 enabled,
+                descs,
                 options: settings
                     .options
                     .get(kind.resource())
@@ -176,12 +173,51 @@ impl Pipeline {
                 forbidden: Arc::new(AtomicBool::new(false)),
             });
         }
-        Ok(Pipeline {
+        let pipeline = Pipeline {
             kinds,
             provider,
             telemetry,
             watch: settings.watch,
-        })
+        };
+        pipeline.register_instruments(&pipeline.provider);
+        Ok(pipeline)
+    }
+
+    /// Registers every kind's families as instruments of `provider`, one meter per kind. The
+    /// pipeline does this on its own streaming provider; benchmarks and the SDK oracle test do
+    /// it on `opentelemetry_sdk` to compare.
+    pub fn register_instruments(&self, provider: &impl MeterProvider) {
+        for k in &self.kinds {
+            register_kind(
+                &provider.meter(k.kind.resource()),
+                k.kind.identity_labels(),
+                &k.descs,
+                &k.store,
+            );
+        }
+    }
+
+    /// Stores objects directly, without a watcher (benchmarks, tests); objects of kinds the
+    /// pipeline does not watch are skipped. Returns how many were stored.
+    pub fn load_objects(&self, objects: impl IntoIterator<Item = serde_json::Value>) -> usize {
+        let mut stored = 0;
+        for object in objects {
+            let kind = object
+                .get("kind")
+                .and_then(|k| k.as_str())
+                .unwrap_or_default();
+            let Some(k) = self.kinds.iter().find(|k| k.kind.object_kind() == kind) else {
+                continue;
+            };
+            match k.kind.samples_from_json(object, &k.enabled, &k.options) {
+                Ok(decoded) => {
+                    k.store.apply(&decoded.uid, decoded.samples);
+                    stored += 1;
+                }
+                Err(error) => tracing::warn!(%error, "object skipped"),
+            }
+        }
+        stored
     }
 
     /// The layer the kube client needs so list/watch calls are counted per resource.
