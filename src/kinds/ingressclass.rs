@@ -1,13 +1,38 @@
-//! IngressClasss: not implemented yet (not registered in `pipeline::all_kinds`).
+//! IngressClasses.
 
 use k8s_openapi::api::networking::v1::IngressClass;
 
 use super::KindDef;
-use super::common;
+use super::common::{self, text};
+use crate::metric::Family;
 
 pub static INGRESSCLASSES: KindDef<IngressClass> = KindDef {
     resource: "ingressclasses",
     identity_labels: &["ingressclass"],
     identity: common::name,
-    families: &[],
+    families: &[
+        Family::experimental(
+            "kube_ingressclass_info",
+            "Information about ingressclass.",
+            |c, _, s| {
+                let controller = c.spec.as_ref().map(|spec| text(&spec.controller));
+                s.push_labeled(&[("controller", controller.unwrap_or_default())], 1.0);
+            },
+        ),
+        Family::experimental(
+            "kube_ingressclass_created",
+            "Unix creation timestamp",
+            common::created,
+        ),
+        Family::experimental(
+            "kube_ingressclass_annotations",
+            "Kubernetes annotations converted to Prometheus labels.",
+            common::annotations,
+        ),
+        Family::experimental(
+            "kube_ingressclass_labels",
+            "Kubernetes labels converted to Prometheus labels.",
+            common::labels,
+        ),
+    ],
 };

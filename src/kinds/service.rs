@@ -1,13 +1,96 @@
-//! Services: not implemented yet (not registered in `pipeline::all_kinds`).
+//! Services.
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 
 use super::KindDef;
-use super::common;
+use super::common::{self, text};
+use crate::metric::{Family, KindOptions, Samples};
 
 pub static SERVICES: KindDef<Service> = KindDef {
     resource: "services",
-    identity_labels: &["namespace", "service"],
-    identity: common::namespace_name,
-    families: &[],
+    identity_labels: &["namespace", "service", "uid"],
+    identity: common::namespace_name_uid,
+    families: &[
+        Family::stable("kube_service_info", "Information about service.", info),
+        Family::stable(
+            "kube_service_created",
+            "Unix creation timestamp",
+            common::created,
+        ),
+        Family::stable("kube_service_spec_type", "Type about service.", spec_type),
+        Family::experimental(
+            "kube_service_annotations",
+            "Kubernetes annotations converted to Prometheus labels.",
+            common::annotations,
+        ),
+        Family::stable(
+            "kube_service_labels",
+            "Kubernetes labels converted to Prometheus labels.",
+            common::labels,
+        ),
+        Family::stable(
+            "kube_service_spec_external_ip",
+            "Service external ips. One series for each ip",
+            spec_external_ip,
+        ),
+        Family::stable(
+            "kube_service_status_load_balancer_ingress",
+            "Service load balancer ingress status",
+            status_load_balancer_ingress,
+        ),
+        Family::experimental(
+            "kube_service_deletion_timestamp",
+            "Unix deletion timestamp",
+            common::deletion_timestamp,
+        ),
+    ],
 };
+
+/// A string field of the spec; empty (Go's zero value) when unset or without a spec.
+fn spec_text(s: &Service, field: fn(&ServiceSpec) -> &Option<String>) -> &str {
+    let value = s.spec.as_ref().and_then(|spec| field(spec).as_deref());
+    value.unwrap_or_default()
+}
+
+fn info(s: &Service, _: &KindOptions, samples: &mut Samples) {
+    samples.push_labeled(
+        &[
+            ("cluster_ip", spec_text(s, |sp| &sp.cluster_ip)),
+            ("external_name", spec_text(s, |sp| &sp.external_name)),
+            (
+                "external_traffic_policy",
+                spec_text(s, |sp| &sp.external_traffic_policy),
+            ),
+            ("load_balancer_ip", spec_text(s, |sp| &sp.load_balancer_ip)),
+        ],
+        1.0,
+    );
+}
+
+fn spec_type(s: &Service, _: &KindOptions, samples: &mut Samples) {
+    samples.push_labeled(&[("type", spec_text(s, |sp| &sp.type_))], 1.0);
+}
+
+fn spec_external_ip(s: &Service, _: &KindOptions, samples: &mut Samples) {
+    let ips = s.spec.as_ref().and_then(|sp| sp.external_ips.as_deref());
+    for ip in ips.unwrap_or_default() {
+        samples.push_labeled(&[("external_ip", ip)], 1.0);
+    }
+}
+
+fn status_load_balancer_ingress(s: &Service, _: &KindOptions, samples: &mut Samples) {
+    let ingresses = s
+        .status
+        .as_ref()
+        .and_then(|st| st.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_deref());
+    for ingress in ingresses.unwrap_or_default() {
+        samples.push_labeled(
+            &[
+                ("ip", text(&ingress.ip)),
+                ("hostname", text(&ingress.hostname)),
+            ],
+            1.0,
+        );
+    }
+}
