@@ -1,13 +1,118 @@
-//! PersistentVolumeClaims: not implemented yet (not registered in `pipeline::all_kinds`).
+//! PersistentVolumeClaims.
 
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::core::v1::{
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimStatus,
+};
 
 use super::KindDef;
-use super::common;
+use super::common::{self, push_conditions, push_each, push_one_of, quantity_int_value};
+use crate::metric::{Family, KindOptions, Samples};
 
 pub static PERSISTENTVOLUMECLAIMS: KindDef<PersistentVolumeClaim> = KindDef {
     resource: "persistentvolumeclaims",
     identity_labels: &["namespace", "persistentvolumeclaim"],
     identity: common::namespace_name,
-    families: &[],
+    families: &[
+        Family::stable(
+            "kube_persistentvolumeclaim_labels",
+            "Kubernetes labels converted to Prometheus labels.",
+            common::labels,
+        ),
+        Family::experimental(
+            "kube_persistentvolumeclaim_annotations",
+            "Kubernetes annotations converted to Prometheus labels.",
+            common::annotations,
+        ),
+        Family::stable(
+            "kube_persistentvolumeclaim_info",
+            "Information about persistent volume claim.",
+            info,
+        ),
+        Family::stable(
+            "kube_persistentvolumeclaim_status_phase",
+            "The phase the persistent volume claim is currently in.",
+            |pvc, _, s| {
+                let phase = status(pvc).and_then(|st| st.phase.as_deref());
+                push_one_of(s, "phase", &["Lost", "Bound", "Pending"], phase);
+            },
+        ),
+        Family::stable(
+            "kube_persistentvolumeclaim_resource_requests_storage_bytes",
+            "The capacity of storage requested by the persistent volume claim.",
+            requests_storage_bytes,
+        ),
+        Family::stable(
+            "kube_persistentvolumeclaim_access_mode",
+            "The access mode(s) specified by the persistent volume claim.",
+            |pvc, _, s| {
+                push_each(
+                    s,
+                    "access_mode",
+                    spec(pvc).and_then(|sp| sp.access_modes.as_deref()),
+                )
+            },
+        ),
+        Family::experimental(
+            "kube_persistentvolumeclaim_status_condition",
+            "Information about status of different conditions of persistent volume claim.",
+            |pvc, _, s| {
+                let conditions = status(pvc).and_then(|st| st.conditions.as_deref());
+                push_conditions(s, conditions, |c| (&c.type_, &c.status));
+            },
+        ),
+        Family::experimental(
+            "kube_persistentvolumeclaim_created",
+            "Unix creation timestamp",
+            common::created,
+        ),
+        Family::experimental(
+            "kube_persistentvolumeclaim_deletion_timestamp",
+            "Unix deletion timestamp",
+            common::deletion_timestamp,
+        ),
+    ],
 };
+
+fn spec(pvc: &PersistentVolumeClaim) -> Option<&PersistentVolumeClaimSpec> {
+    pvc.spec.as_ref()
+}
+
+fn status(pvc: &PersistentVolumeClaim) -> Option<&PersistentVolumeClaimStatus> {
+    pvc.status.as_ref()
+}
+
+fn info(pvc: &PersistentVolumeClaim, _: &KindOptions, samples: &mut Samples) {
+    // The legacy beta annotation still takes precedence over the field, as in Kubernetes.
+    let beta_class = pvc
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("volume.beta.kubernetes.io/storage-class"));
+    let spec_field = |field: fn(&PersistentVolumeClaimSpec) -> &Option<String>| {
+        spec(pvc)
+            .and_then(|sp| field(sp).as_deref())
+            .unwrap_or_default()
+    };
+    let storage_class = match beta_class {
+        Some(class) => class.as_str(),
+        None => spec_field(|sp| &sp.storage_class_name),
+    };
+    samples.push_labeled(
+        &[
+            ("storageclass", storage_class),
+            ("volumename", spec_field(|sp| &sp.volume_name)),
+            ("volumemode", spec_field(|sp| &sp.volume_mode)),
+        ],
+        1.0,
+    );
+}
+
+fn requests_storage_bytes(pvc: &PersistentVolumeClaim, _: &KindOptions, samples: &mut Samples) {
+    let storage = spec(pvc)
+        .and_then(|sp| sp.resources.as_ref())
+        .and_then(|r| r.requests.as_ref())
+        .and_then(|requests| requests.get("storage"));
+    if let Some(bytes) = storage.and_then(quantity_int_value) {
+        samples.push(bytes);
+    }
+}
