@@ -130,11 +130,14 @@ impl Emulator {
     /// Adds a generated cluster's objects (replacing same-named ones); returns how many.
     pub fn load_generated(&self, cluster: &GeneratedCluster) -> usize {
         let w = self.store.lock_writes();
+        let t = std::time::Instant::now();
         let objects = cluster.stored_objects(w.next_rv());
+        let generated = t.elapsed();
         let n = objects.len();
         for o in objects {
             w.put(o);
         }
+        tracing::debug!(objects = n, ?generated, stored = ?(t.elapsed() - generated), "generated cluster");
         n
     }
 

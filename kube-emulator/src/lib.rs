@@ -30,6 +30,7 @@
 mod emulator;
 mod error;
 mod generate;
+mod jsonw;
 mod kubeconfig;
 mod load;
 mod object;

@@ -128,10 +128,56 @@ impl StoredObject {
         })
     }
 
+    /// Assembles an object whose body was written directly (by the generator); the caller
+    /// guarantees `body` starts with `"metadata":{...}` of length `meta_len` and agrees with
+    /// the other parts.
+    pub(crate) fn from_parts(p: Parts<'_>, body: Vec<u8>, meta_len: usize) -> Self {
+        let rt = &RESOURCES[p.resource];
+        let mut labels: Vec<(Box<str>, Box<str>)> = p
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+            .collect();
+        labels.sort();
+        let fields = rt
+            .indexed_fields
+            .iter()
+            .map(|f| {
+                p.fields
+                    .iter()
+                    .find(|(k, _)| k == f)
+                    .map_or("", |(_, v)| *v)
+                    .into()
+            })
+            .collect();
+        let key = if rt.namespaced {
+            format!("{}/{}", p.namespace, p.name)
+        } else {
+            p.name.to_string()
+        };
+        Self {
+            resource: p.resource,
+            key: key.into(),
+            namespace: if rt.namespaced {
+                p.namespace.into()
+            } else {
+                "".into()
+            },
+            name: p.name.into(),
+            uid: p.uid.into(),
+            resource_version: p.resource_version,
+            created_unix: p.created_unix,
+            labels: labels.into(),
+            fields,
+            // Copy so the buffer's spare capacity is not kept for the object's lifetime.
+            body: Bytes::copy_from_slice(&body),
+            meta_len,
+        }
+    }
+
     /// The object as JSON with `kind` and `apiVersion` for `version`.
     pub fn to_value(&self, version: &str) -> Result<Value> {
-        let mut v: Value = serde_json::from_slice(&self.wrapped(version))?;
-        Ok(std::mem::take(&mut v))
+        Ok(serde_json::from_slice(&self.wrapped(version))?)
     }
 
     /// The object's JSON without `kind`/`apiVersion` (as a list item).
@@ -196,6 +242,19 @@ impl StoredObject {
         let v: Value = serde_json::from_slice(&self.item_bytes())?;
         Self::from_value(self.resource, v, resource_version)
     }
+}
+
+/// The parsed parts of a directly written object (see [`StoredObject::from_parts`]).
+pub(crate) struct Parts<'a> {
+    pub resource: ResourceId,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub uid: &'a str,
+    pub created_unix: i64,
+    pub resource_version: u64,
+    pub labels: &'a [(String, String)],
+    /// Values of indexed field paths; absent paths are `""`.
+    pub fields: &'a [(&'static str, &'a str)],
 }
 
 /// `{"kind":"K","apiVersion":"V",`
