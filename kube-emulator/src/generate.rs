@@ -201,6 +201,13 @@ impl GeneratedCluster {
         }
     }
 
+    /// The same cluster with timestamps relative to the wall clock (for demos; the output
+    /// then depends on when it is generated).
+    pub fn at_current_time(mut self) -> Self {
+        self.now_unix = crate::util::now_unix();
+        self
+    }
+
     /// Total pods.
     pub fn pod_count(&self) -> usize {
         self.nodes * self.pods_per_node

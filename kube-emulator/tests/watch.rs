@@ -436,3 +436,20 @@ async fn lagging_watchers_are_dropped_without_stalling_others() {
     }
     assert_eq!(active, 0);
 }
+
+#[tokio::test]
+async fn watch_from_a_future_resource_version_skips_up_to_it() {
+    let s = Server::start(Emulator::new()).await;
+    let future = s.emu.resource_version() + 2;
+    let mut w = s
+        .watch(&format!(
+            "/api/v1/configmaps?watch=true&resourceVersion={future}"
+        ))
+        .await;
+    for name in ["one", "two", "three"] {
+        s.emu.apply(cm(name, "1")).unwrap();
+    }
+    let e = w.next().await;
+    assert_eq!(e["object"]["metadata"]["name"], "three");
+    assert_eq!(rv_of(&e), future + 1);
+}

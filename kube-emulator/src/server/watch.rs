@@ -70,6 +70,10 @@ pub(crate) fn start(
         (_, Some(n)) => (WatchFrom::ResourceVersion(n), false),
         (None, None) => (WatchFrom::Snapshot, false),
     };
+    let from_rv = match from {
+        WatchFrom::ResourceVersion(n) => n,
+        WatchFrom::Snapshot => 0,
+    };
     let mut writer = EventWriter::new(t.r, &t.version, format, p.include_object.clone(), counters);
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let disconnect = emu.disconnect.subscribe();
@@ -93,6 +97,7 @@ pub(crate) fn start(
                     timeout,
                     bookmarks,
                     initial_end,
+                    from_rv,
                     buffer,
                     disconnect,
                     shutdown,
@@ -128,6 +133,8 @@ struct WatchCtx {
     timeout: Duration,
     bookmarks: Option<Duration>,
     initial_end: bool,
+    /// The resourceVersion the client asked to watch from (0 for "now").
+    from_rv: u64,
     /// The broadcast buffer size; a receiver this far behind has lost events.
     buffer: usize,
     disconnect: tokio::sync::watch::Receiver<u64>,
@@ -163,7 +170,8 @@ async fn run(mut ctx: WatchCtx, start: WatchStart, w: &mut EventWriter, tx: &mps
     if !flush(w, tx, &Lag { rx: &rx, capacity }).await {
         return;
     }
-    let mut last_rv = start_rv;
+    // A watch from a resourceVersion ahead of the store skips events up to it.
+    let mut last_rv = start_rv.max(ctx.from_rv);
     let mut ticker = ctx.bookmarks.map(|d| {
         let mut i = tokio::time::interval_at(tokio::time::Instant::now() + d, d);
         i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
