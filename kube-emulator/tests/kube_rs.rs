@@ -82,6 +82,15 @@ async fn api_list_parses_typed_objects_with_pagination() {
         }
     }
     assert_eq!(all.len(), 30);
+    // Unpaged, the list is over the 128 KiB gzip threshold: kube's gzip feature decodes it.
+    let before = s.emu.stats().get("lister", "pods").list_bytes;
+    let whole = pods.list(&ListParams::default()).await.unwrap();
+    assert_eq!(whole.items.len(), 30);
+    let wire = s.emu.stats().get("lister", "pods").list_bytes - before;
+    assert!(
+        wire < 64 * 1024,
+        "the unpaged list went out gzipped: {wire} bytes"
+    );
     let p = &all[0];
     assert!(p.spec.as_ref().unwrap().containers[0].resources.is_some());
     let status = p.status.as_ref().unwrap();
@@ -114,7 +123,12 @@ async fn api_list_parses_typed_objects_with_pagination() {
             .iter()
             .all(|d| d.status.as_ref().unwrap().replicas.is_some())
     );
-    assert_eq!(s.emu.stats().get("lister", "pods").list_requests, 5);
+    let st = s.emu.stats().get("lister", "pods");
+    assert_eq!(st.list_requests, 6);
+    assert!(
+        st.list_bytes < 600_000,
+        "the unpaged list went out gzipped: {st:?}"
+    );
 }
 
 #[tokio::test]

@@ -365,6 +365,12 @@ fn list(
                     "resourceVersionMatch is forbidden unless resourceVersion is provided",
                 );
             }
+            (Some(0), Some("Exact")) => {
+                return status::invalid_list_options(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                );
+            }
             (Some(n), Some("Exact")) => {
                 if n > current {
                     return too_large(n, current);
