@@ -315,3 +315,17 @@ async fn binary_serves_generated_cluster_and_writes_kubeconfig() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+#[tokio::test]
+async fn shutdown_ends_watches_and_stops_serving() {
+    let s = Server::start(Emulator::new()).await;
+    let url = s.handle.url();
+    let _ = s.get("/api/v1/pods").await; // leaves a keep-alive connection open
+    let mut w = s.watch("/api/v1/pods?watch=true").await;
+    tokio::time::timeout(Duration::from_secs(5), s.handle.shutdown())
+        .await
+        .expect("shutdown completes");
+    assert!(w.ends_within(Duration::from_secs(2)).await);
+    let fresh = reqwest::Client::new();
+    assert!(fresh.get(format!("{url}/version")).send().await.is_err());
+}
