@@ -1,13 +1,84 @@
-//! DaemonSets: not implemented yet (not registered in `pipeline::all_kinds`).
+//! DaemonSets.
 
-use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetStatus};
 
 use super::KindDef;
-use super::common;
+use super::common::{self, push_int};
+use crate::metric::Family;
 
 pub static DAEMONSETS: KindDef<DaemonSet> = KindDef {
     resource: "daemonsets",
     identity_labels: &["namespace", "daemonset"],
     identity: common::namespace_name,
-    families: &[],
+    families: &[
+        Family::stable(
+            "kube_daemonset_created",
+            "Unix creation timestamp",
+            common::created,
+        ),
+        Family::stable(
+            "kube_daemonset_status_current_number_scheduled",
+            "The number of nodes running at least one daemon pod and are supposed to.",
+            |d, _, s| push_int(s, status(d).map(|st| st.current_number_scheduled)),
+        ),
+        Family::stable(
+            "kube_daemonset_status_desired_number_scheduled",
+            "The number of nodes that should be running the daemon pod.",
+            |d, _, s| push_int(s, status(d).map(|st| st.desired_number_scheduled)),
+        ),
+        Family::stable(
+            "kube_daemonset_status_number_available",
+            "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available",
+            |d, _, s| push_int(s, status(d).and_then(|st| st.number_available)),
+        ),
+        Family::stable(
+            "kube_daemonset_status_number_misscheduled",
+            "The number of nodes running a daemon pod but are not supposed to.",
+            |d, _, s| push_int(s, status(d).map(|st| st.number_misscheduled)),
+        ),
+        Family::stable(
+            "kube_daemonset_status_number_ready",
+            "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and ready.",
+            |d, _, s| push_int(s, status(d).map(|st| st.number_ready)),
+        ),
+        Family::stable(
+            "kube_daemonset_status_number_unavailable",
+            "The number of nodes that should be running the daemon pod and have none of the daemon pod running and available",
+            |d, _, s| push_int(s, status(d).and_then(|st| st.number_unavailable)),
+        ),
+        Family::stable(
+            "kube_daemonset_status_observed_generation",
+            "The most recent generation observed by the daemon set controller.",
+            |d, _, s| push_int(s, status(d).and_then(|st| st.observed_generation)),
+        ),
+        Family::stable(
+            "kube_daemonset_status_updated_number_scheduled",
+            "The total number of nodes that are running updated daemon pod",
+            |d, _, s| push_int(s, status(d).and_then(|st| st.updated_number_scheduled)),
+        ),
+        Family::stable(
+            "kube_daemonset_metadata_generation",
+            "Sequence number representing a specific generation of the desired state.",
+            common::metadata_generation,
+        ),
+        Family::experimental(
+            "kube_daemonset_deletion_timestamp",
+            "Unix deletion timestamp",
+            common::deletion_timestamp,
+        ),
+        Family::experimental(
+            "kube_daemonset_annotations",
+            "Kubernetes annotations converted to Prometheus labels.",
+            common::annotations,
+        ),
+        Family::stable(
+            "kube_daemonset_labels",
+            "Kubernetes labels converted to Prometheus labels.",
+            common::labels,
+        ),
+    ],
 };
+
+fn status(d: &DaemonSet) -> Option<&DaemonSetStatus> {
+    d.status.as_ref()
+}

@@ -1,13 +1,64 @@
-//! ReplicationControllers: not implemented yet (not registered in `pipeline::all_kinds`).
+//! ReplicationControllers.
 
-use k8s_openapi::api::core::v1::ReplicationController;
+use k8s_openapi::api::core::v1::{ReplicationController, ReplicationControllerStatus};
 
 use super::KindDef;
-use super::common;
+use super::common::{self, push_if_set, push_int};
+use crate::metric::Family;
 
 pub static REPLICATIONCONTROLLERS: KindDef<ReplicationController> = KindDef {
     resource: "replicationcontrollers",
     identity_labels: &["namespace", "replicationcontroller"],
     identity: common::namespace_name,
-    families: &[],
+    families: &[
+        Family::stable(
+            "kube_replicationcontroller_created",
+            "Unix creation timestamp",
+            common::created,
+        ),
+        Family::stable(
+            "kube_replicationcontroller_status_replicas",
+            "The number of replicas per ReplicationController.",
+            |r, _, s| push_int(s, status(r).map(|st| st.replicas)),
+        ),
+        Family::stable(
+            "kube_replicationcontroller_status_fully_labeled_replicas",
+            "The number of fully labeled replicas per ReplicationController.",
+            |r, _, s| push_int(s, status(r).and_then(|st| st.fully_labeled_replicas)),
+        ),
+        Family::stable(
+            "kube_replicationcontroller_status_ready_replicas",
+            "The number of ready replicas per ReplicationController.",
+            |r, _, s| push_int(s, status(r).and_then(|st| st.ready_replicas)),
+        ),
+        Family::stable(
+            "kube_replicationcontroller_status_available_replicas",
+            "The number of available replicas per ReplicationController.",
+            |r, _, s| push_int(s, status(r).and_then(|st| st.available_replicas)),
+        ),
+        Family::stable(
+            "kube_replicationcontroller_status_observed_generation",
+            "The generation observed by the ReplicationController controller.",
+            |r, _, s| push_int(s, status(r).and_then(|st| st.observed_generation)),
+        ),
+        Family::stable(
+            "kube_replicationcontroller_spec_replicas",
+            "Number of desired pods for a ReplicationController.",
+            |r, _, s| push_if_set(s, r.spec.as_ref().and_then(|spec| spec.replicas)),
+        ),
+        Family::stable(
+            "kube_replicationcontroller_metadata_generation",
+            "Sequence number representing a specific generation of the desired state.",
+            common::metadata_generation,
+        ),
+        Family::experimental(
+            "kube_replicationcontroller_owner",
+            "Information about the ReplicationController's owner.",
+            common::owner,
+        ),
+    ],
 };
+
+fn status(r: &ReplicationController) -> Option<&ReplicationControllerStatus> {
+    r.status.as_ref()
+}

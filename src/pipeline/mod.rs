@@ -52,6 +52,11 @@ pub fn all_kinds() -> Vec<&'static dyn WatchKind> {
         &kinds::volumeattachment::VOLUMEATTACHMENTS,
         &kinds::resourcequota::RESOURCEQUOTAS,
         &kinds::limitrange::LIMITRANGES,
+        &kinds::statefulset::STATEFULSETS,
+        &kinds::daemonset::DAEMONSETS,
+        &kinds::job::JOBS,
+        &kinds::cronjob::CRONJOBS,
+        &kinds::replicationcontroller::REPLICATIONCONTROLLERS,
     ];
     all.sort_by_key(|k| k.resource());
     all
@@ -265,6 +270,11 @@ impl Pipeline {
         self.kinds
             .iter()
             .all(|k| k.store.is_synced() || k.forbidden.load(Ordering::Acquire))
+    }
+
+    /// Heap bytes of every kind's compact samples.
+    pub fn store_heap_bytes(&self) -> usize {
+        self.kinds.iter().map(|k| k.store.heap_bytes()).sum()
     }
 
     /// Per kind: resource, synced, forbidden, objects.
