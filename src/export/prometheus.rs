@@ -94,7 +94,7 @@ impl<F: FnMut(Bytes) + Send> MetricSink for TextEncoder<F> {
 }
 
 fn escape_label_value(out: &mut String, value: &str) {
-    if !value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+    if memchr::memchr3(b'\\', b'"', b'\n', value.as_bytes()).is_none() {
         out.push_str(value);
         return;
     }

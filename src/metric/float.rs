@@ -16,9 +16,10 @@ pub fn write_go_float(out: &mut String, v: f64) {
         out.push_str(if v.is_sign_negative() { "-0" } else { "0" });
         return;
     }
-    // Most values are small integers (counts, 0/1 flags): Go prints them as plain digits.
-    if v.fract() == 0.0 && v.abs() < 1e6 {
-        out.push_str(itoa::Buffer::new().format(v as i64));
+    // Most values are integers (counts, flags, timestamps): their digits need no float
+    // formatting.
+    if v.fract() == 0.0 && v.abs() < 9.007_199_254_740_992e15 {
+        write_integer(out, v as i64);
         return;
     }
     // Rust's `{:e}` gives the shortest round-trip digits: "1.5e9", "-2e-7".
@@ -64,6 +65,31 @@ pub fn write_go_float(out: &mut String, v: f64) {
     }
 }
 
+/// An integer in Go's shortest `%g`: plain below 1e6, else `d.ddde+XX` without trailing zeros.
+fn write_integer(out: &mut String, v: i64) {
+    let mut buffer = itoa::Buffer::new();
+    let digits = buffer.format(v.unsigned_abs());
+    if digits.len() <= 6 {
+        if v < 0 {
+            out.push('-');
+        }
+        out.push_str(digits);
+        return;
+    }
+    if v < 0 {
+        out.push('-');
+    }
+    let significant = digits.trim_end_matches('0');
+    out.push_str(&significant[..1]);
+    if significant.len() > 1 {
+        out.push('.');
+        out.push_str(&significant[1..]);
+    }
+    let exp = digits.len() - 1;
+    out.push_str(if exp < 10 { "e+0" } else { "e+" });
+    out.push_str(itoa::Buffer::new().format(exp));
+}
+
 /// [`write_go_float`] into a new string.
 pub fn format_go_float(v: f64) -> String {
     let mut s = String::new();
@@ -91,6 +117,12 @@ mod tests {
             (0.00001, "1e-05"),
             (4.294967296e9, "4.294967296e+09"),
             (1e21, "1e+21"),
+            (-1.5e9, "-1.5e+09"),
+            (1_700_000_123.0, "1.700000123e+09"),
+            (999_999.0, "999999"),
+            (-999_999.0, "-999999"),
+            (1e15, "1e+15"),
+            (12_345_678_901.0, "1.2345678901e+10"),
             (123456.0, "123456"),
             (0.25, "0.25"),
             (f64::INFINITY, "+Inf"),

@@ -214,14 +214,27 @@ impl CompactSamples {
 
     /// The samples of enabled family `family`, each with its label pairs.
     pub fn family(&self, family: usize) -> impl Iterator<Item = (&[(Text, Text)], f64)> {
-        let range = match (
+        self.family_samples(self.family_range(family))
+    }
+
+    /// Where the samples of enabled family `family` are; empty when it has none.
+    pub fn family_range(&self, family: usize) -> std::ops::Range<usize> {
+        match (
             self.family_start.get(family),
             self.family_start.get(family + 1),
         ) {
             (Some(&start), Some(&end)) => start as usize..end as usize,
             _ => 0..0,
-        };
-        self.samples[range].iter().map(|s| {
+        }
+    }
+
+    /// The samples in `range` (from [`CompactSamples::family_range`]) with their label pairs.
+    pub fn family_samples(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = (&[(Text, Text)], f64)> {
+        let samples = self.samples.get(range).unwrap_or_default();
+        samples.iter().map(|s| {
             (
                 &self.labels[s.labels_start as usize..s.labels_end as usize],
                 s.value,

@@ -102,6 +102,13 @@ impl KindStore {
         }
     }
 
+    /// Calls `f` with the objects in batches (for callers that overlap memory loads).
+    pub fn for_each_batch(&self, batch: usize, mut f: impl FnMut(&[Arc<CompactSamples>])) {
+        for objects in self.snapshot().chunks(batch.max(1)) {
+            f(objects);
+        }
+    }
+
     fn snapshot(&self) -> Snapshot {
         let current = self.read();
         let mut cached = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());

@@ -1,0 +1,137 @@
+//! One pipeline, in process: load a generated cluster, then time collections.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kube_emulator::GeneratedCluster;
+use kube_state_otel::export::prometheus::TextEncoder;
+use kube_state_otel::pipeline::{Pipeline, PipelineSettings};
+use kube_state_otel::telemetry::Telemetry;
+use opentelemetry_sdk::metrics::{
+    InMemoryMetricExporter, PeriodicReader, SdkMeterProvider, Stream,
+};
+
+use crate::proc::{median, mib, rss, thread_cpu};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Nodes of the generated cluster.
+    #[arg(long, default_value_t = 500)]
+    nodes: usize,
+    /// Pods per node.
+    #[arg(long, default_value_t = 30)]
+    pods_per_node: usize,
+    /// Collections to time (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
+    /// Skip the opentelemetry_sdk baseline (it needs GiBs at large sizes).
+    #[arg(long)]
+    no_sdk: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let pid = std::process::id();
+    let cluster = GeneratedCluster::new(args.nodes, args.pods_per_node, 1);
+    let objects = cluster.objects();
+    let (rss_before, _) = rss(pid);
+    let pipeline = Pipeline::new(PipelineSettings::default(), Telemetry::new())?;
+    let (cpu, wall) = (thread_cpu(), Instant::now());
+    let n = objects.len();
+    let stored = pipeline.load_objects(objects);
+    let load_cpu = thread_cpu() - cpu;
+    let load_wall = wall.elapsed();
+    let (rss_loaded, _) = rss(pid);
+    let store_bytes = pipeline.store_heap_bytes() as u64;
+
+    let mut cpu_times = Vec::new();
+    let mut series = 0;
+    let mut body_bytes = 0;
+    for _ in 0..args.repeat {
+        let mut bytes = 0usize;
+        let start = thread_cpu();
+        let mut encoder = TextEncoder::new(64 * 1024, |chunk: Bytes| bytes += chunk.len());
+        pipeline.collect(&mut encoder);
+        series = encoder.finish();
+        cpu_times.push(thread_cpu() - start);
+        body_bytes = bytes;
+    }
+    let ours = median(&mut cpu_times);
+
+    println!(
+        "## collect: {} nodes × {} pods/node ({} pods)",
+        args.nodes,
+        args.pods_per_node,
+        cluster.pod_count()
+    );
+    println!();
+    println!("| figure | value |");
+    println!("|---|---|");
+    println!("| objects stored | {stored} of {n} |");
+    println!(
+        "| load (decode + compact) | {:.2} s CPU, {:.2} s wall |",
+        load_cpu.as_secs_f64(),
+        load_wall.as_secs_f64()
+    );
+    println!("| store heap (samples) | {:.1} MiB |", mib(store_bytes));
+    println!(
+        "| RSS growth while loading | {:.1} MiB |",
+        mib(rss_loaded.saturating_sub(rss_before))
+    );
+    println!(
+        "| bytes per pod (RSS growth / pods) | {:.0} |",
+        rss_loaded.saturating_sub(rss_before) as f64 / cluster.pod_count().max(1) as f64
+    );
+    println!(
+        "| bytes per series (RSS growth / series) | {:.0} |",
+        rss_loaded.saturating_sub(rss_before) as f64 / series.max(1) as f64
+    );
+    println!("| series | {series} |");
+    println!("| text body | {:.1} MiB |", mib(body_bytes as u64));
+    println!(
+        "| collection → Prometheus text, median of {} | {:.3} s CPU |",
+        args.repeat,
+        ours.as_secs_f64()
+    );
+    if !args.no_sdk {
+        let sdk = sdk_collect(&pipeline, args.repeat);
+        println!(
+            "| opentelemetry_sdk collection (no rendering), median of {} | {:.3} s CPU |",
+            args.repeat,
+            sdk.as_secs_f64()
+        );
+        println!(
+            "| SDK CPU / ours | {:.1}× |",
+            sdk.as_secs_f64() / ours.as_secs_f64().max(1e-9)
+        );
+        let (_, hwm) = rss(pid);
+        println!(
+            "| peak RSS of this process (with the SDK's copies) | {:.1} MiB |",
+            mib(hwm)
+        );
+    }
+    Ok(())
+}
+
+/// The same registrations collected by `opentelemetry_sdk` into its in-memory exporter.
+fn sdk_collect(pipeline: &Pipeline, repeat: usize) -> Duration {
+    let exporter = InMemoryMetricExporter::default();
+    let provider = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(exporter.clone()).build())
+        .with_view(|_: &opentelemetry_sdk::metrics::Instrument| {
+            Stream::builder()
+                .with_cardinality_limit(10_000_000)
+                .build()
+                .ok()
+        })
+        .build();
+    pipeline.register_instruments(&provider);
+    let mut times = Vec::new();
+    for _ in 0..repeat {
+        exporter.reset();
+        // The periodic reader collects on its own thread: count the process' CPU.
+        let start = crate::proc::cpu(std::process::id());
+        let _ = provider.force_flush();
+        times.push(crate::proc::cpu(std::process::id()) - start);
+    }
+    median(&mut times)
+}

@@ -1,0 +1,384 @@
+//! The release binaries as separate processes, as a user runs them.
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::proc::{cpu, median, mib, rss};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Nodes of the generated cluster.
+    #[arg(long, default_value_t = 500)]
+    nodes: usize,
+    /// Pods per node.
+    #[arg(long, default_value_t = 30)]
+    pods_per_node: usize,
+    /// Scrapes per figure (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    scrapes: usize,
+    /// Object updates per second during the churn phase.
+    #[arg(long, default_value_t = 1000)]
+    churn_rate: u64,
+    /// Length of the idle and churn phases.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    phase: Duration,
+}
+
+/// A child process killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}
+
+/// A binary built beside this one (`cargo build --release` builds them all).
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let path = exe.with_file_name(name);
+    if !path.is_file() {
+        bail!("{} not found: build the workspace first", path.display());
+    }
+    Ok(path)
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(run_async(args))
+}
+
+async fn run_async(args: Args) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("kso-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let kubeconfig = dir.join("kubeconfig");
+    let emulator_port = free_port()?;
+    let emulator_url = format!("http://127.0.0.1:{emulator_port}");
+    let http = reqwest::Client::builder().no_gzip().build()?;
+
+    let generated = Instant::now();
+    let emulator = Proc(
+        Command::new(sibling("kube-emulator")?)
+            .args(["--port", &emulator_port.to_string()])
+            .args(["--nodes", &args.nodes.to_string()])
+            .args(["--pods-per-node", &args.pods_per_node.to_string()])
+            .arg("--kubeconfig-out")
+            .arg(&kubeconfig)
+            .args(["--token", "exporter"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting kube-emulator")?,
+    );
+    wait_until(Duration::from_secs(600), || async {
+        http.get(format!("{emulator_url}/_emulator/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await
+    .context("emulator did not come up")?;
+    let generation = generated.elapsed();
+
+    let (port, telemetry_port) = (free_port()?, free_port()?);
+    let started = Instant::now();
+    let exporter = Proc(
+        Command::new(sibling("kube-state-otel")?)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["--host", "127.0.0.1", "--telemetry-host", "127.0.0.1"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--telemetry-port",
+                &telemetry_port.to_string(),
+            ])
+            .args(["--metric-labels-allowlist", "namespaces=[probe]"])
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting kube-state-otel")?,
+    );
+    let pid = exporter.0.id();
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    wait_until(Duration::from_secs(600), || async {
+        http.get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await
+    .context("exporter did not become ready")?;
+    let ready = started.elapsed();
+    let (_, startup_peak) = rss(pid);
+    let stats: Value = http
+        .get(format!("{emulator_url}/_emulator/stats"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let client = &stats["clients"]["exporter"];
+    let serve_ns: u64 = client
+        .as_object()
+        .map(|resources| {
+            resources
+                .values()
+                .map(|r| {
+                    r["listServeNs"].as_u64().unwrap_or(0) + r["watchServeNs"].as_u64().unwrap_or(0)
+                })
+                .sum()
+        })
+        .unwrap_or(0);
+    let list_bytes: u64 = client
+        .as_object()
+        .map(|resources| {
+            resources
+                .values()
+                .map(|r| r["listBytes"].as_u64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (steady, _) = rss(pid);
+
+    let (mut plain, mut gzip) = (Vec::new(), Vec::new());
+    let (mut plain_size, mut gzip_size, mut series) = (0, 0, 0);
+    for _ in 0..args.scrapes {
+        let t = Instant::now();
+        let body = http.get(&metrics).send().await?.bytes().await?;
+        plain.push(t.elapsed());
+        plain_size = body.len();
+        series = body
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty() && l[0] != b'#')
+            .count();
+        let t = Instant::now();
+        let body = http
+            .get(&metrics)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        gzip.push(t.elapsed());
+        gzip_size = body.len();
+    }
+    let (steady_after, scrape_peak) = rss(pid);
+
+    let idle_cpu = cpu_over(pid, args.phase).await;
+    let churn = churn_phase(&http, &emulator_url, &metrics, pid, &args).await?;
+
+    println!(
+        "## e2e: {} nodes × {} pods/node ({} pods)",
+        args.nodes,
+        args.pods_per_node,
+        args.nodes * args.pods_per_node
+    );
+    println!();
+    println!("| figure | value |");
+    println!("|---|---|");
+    println!(
+        "| emulator: cluster generation and start | {:.1} s |",
+        generation.as_secs_f64()
+    );
+    println!("| start → /readyz | {:.2} s |", ready.as_secs_f64());
+    println!(
+        "| of which the emulator spent serving lists/watches | {:.2} s |",
+        serve_ns as f64 / 1e9
+    );
+    println!("| bytes listed from the API | {:.1} MiB |", mib(list_bytes));
+    println!(
+        "| peak RSS during startup (VmHWM at ready) | {:.0} MiB |",
+        mib(startup_peak)
+    );
+    println!("| steady RSS after sync | {:.0} MiB |", mib(steady));
+    println!(
+        "| steady RSS after {} scrapes / peak (VmHWM) | {:.0} / {:.0} MiB |",
+        2 * args.scrapes,
+        mib(steady_after),
+        mib(scrape_peak)
+    );
+    println!(
+        "| bytes per pod (steady RSS / pods) | {:.0} |",
+        steady as f64 / (args.nodes * args.pods_per_node).max(1) as f64
+    );
+    println!(
+        "| bytes per series (steady RSS / series) | {:.0} |",
+        steady as f64 / series.max(1) as f64
+    );
+    println!("| series | {series} |");
+    println!(
+        "| /metrics plain: median of {} | {:.3} s, {:.1} MiB |",
+        args.scrapes,
+        median(&mut plain).as_secs_f64(),
+        mib(plain_size as u64)
+    );
+    println!(
+        "| /metrics gzip: median of {} | {:.3} s, {:.1} MiB |",
+        args.scrapes,
+        median(&mut gzip).as_secs_f64(),
+        mib(gzip_size as u64)
+    );
+    println!("| CPU at idle | {:.1}% of a core |", idle_cpu * 100.0);
+    println!(
+        "| CPU under {} updates/s (achieved {:.0}/s) | {:.1}% of a core |",
+        args.churn_rate,
+        churn.achieved_rate,
+        churn.cpu * 100.0
+    );
+    println!(
+        "| event → scrape latency under churn, p50 / p99 ({} probes) | {:.1} / {:.1} ms |",
+        churn.latencies.len(),
+        percentile(&churn.latencies, 0.5),
+        percentile(&churn.latencies, 0.99)
+    );
+    drop(exporter);
+    drop(emulator);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+async fn wait_until<F, Fut>(limit: Duration, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check().await {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!("timed out after {limit:?}")
+}
+
+/// Fraction of one core the process used over `window`.
+async fn cpu_over(pid: u32, window: Duration) -> f64 {
+    let before = cpu(pid);
+    tokio::time::sleep(window).await;
+    (cpu(pid) - before).as_secs_f64() / window.as_secs_f64()
+}
+
+struct Churn {
+    cpu: f64,
+    achieved_rate: f64,
+    /// Milliseconds from a namespace change at the emulator to its new value in /metrics.
+    latencies: Vec<f64>,
+}
+
+/// Updates pods at `churn_rate` per second while probing event-to-scrape latency with a
+/// namespace label whose value changes every 100 ms.
+async fn churn_phase(
+    http: &reqwest::Client,
+    emulator: &str,
+    metrics: &str,
+    pid: u32,
+    args: &Args,
+) -> anyhow::Result<Churn> {
+    let pods: Value = http
+        .get(format!("{emulator}/api/v1/pods?limit=2000"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut pods: Vec<Value> = pods["items"].as_array().cloned().unwrap_or_default();
+    if pods.is_empty() {
+        bail!("no pods to update");
+    }
+    for p in &mut pods {
+        p["apiVersion"] = json!("v1");
+        p["kind"] = json!("Pod");
+    }
+    let pods = Arc::new(pods);
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let workers = 8u64;
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let (http, pods, stop, sent) = (http.clone(), pods.clone(), stop.clone(), sent.clone());
+        let url = format!("{emulator}/_emulator/apply");
+        let period = Duration::from_secs_f64(workers as f64 / args.churn_rate.max(1) as f64);
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            let mut i = w as usize;
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let mut pod = pods[i % pods.len()].clone();
+                pod["metadata"]["labels"]["churn"] = json!(i.to_string());
+                pod["status"]["containerStatuses"][0]["restartCount"] = json!(i % 1000);
+                if http.post(&url).body(pod.to_string()).send().await.is_ok() {
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+                i += workers as usize;
+            }
+        }));
+    }
+    let cpu_before = cpu(pid);
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    let probe_url = format!("{metrics}?resources=namespaces");
+    let mut seq = 0u64;
+    while started.elapsed() < args.phase {
+        seq += 1;
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "kso-bench-probe", "labels": {"probe": seq.to_string()}}});
+        let sent_at = Instant::now();
+        http.post(format!("{emulator}/_emulator/apply"))
+            .body(ns.to_string())
+            .send()
+            .await?;
+        let want = format!("label_probe=\"{seq}\"");
+        loop {
+            let body = http.get(&probe_url).send().await?.text().await?;
+            if body.contains(&want) {
+                latencies.push(sent_at.elapsed().as_secs_f64() * 1000.0);
+                break;
+            }
+            if sent_at.elapsed() > Duration::from_secs(10) {
+                bail!("probe {seq} not seen within 10 s");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu_used = (cpu(pid) - cpu_before).as_secs_f64() / elapsed;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok(Churn {
+        cpu: cpu_used,
+        achieved_rate: sent.load(Ordering::Relaxed) as f64 / elapsed,
+        latencies,
+    })
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}

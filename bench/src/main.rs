@@ -1,0 +1,36 @@
+//! `kso-bench`: the figures `BENCHMARKS.md` records.
+//!
+//! - `collect`: in-process, one pipeline loaded with a generated cluster; collection CPU of the
+//!   streaming meter (rendering Prometheus text) against `opentelemetry_sdk` on the same
+//!   registrations, and the compact store's size.
+//! - `e2e`: the release binaries as separate processes — `kube-emulator` serving a generated
+//!   cluster and `kube-state-otel` watching it: time to ready, RSS, scrapes, CPU at idle and
+//!   under churn, and event-to-scrape latency.
+
+mod collect;
+mod e2e;
+mod proc;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// In-process collection benchmark.
+    Collect(collect::Args),
+    /// The exporter and the emulator as separate processes.
+    E2e(e2e::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Collect(args) => collect::run(args),
+        Command::E2e(args) => e2e::run(args),
+    }
+}
