@@ -1,0 +1,469 @@
+//! Where and how to push: defaults, the standard `OTEL_*` environment variables, and explicit
+//! (command-line) values, which win over the environment.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use tonic::metadata::{Ascii, MetadataKey, MetadataMap, MetadataValue};
+use tonic::transport::Uri;
+
+use super::OtlpError;
+
+pub const DEFAULT_ENDPOINT: &str = "http://localhost:4317";
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+/// The default receive limit of gRPC servers (the Collector, tonic, grpc-go).
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+/// The OTLP exporter specification's default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_SERVICE_NAME: &str = "kube-state-otel";
+/// Below this a request has no room for the resource, scope and metric headers plus a point.
+pub const MIN_REQUEST_BYTES: usize = 1024;
+/// How long one request is retried, like the OpenTelemetry Go exporter's default.
+const DEFAULT_RETRY_MAX_ELAPSED: Duration = Duration::from_secs(60);
+
+const ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+const METRICS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT";
+const COMPRESSION: &str = "OTEL_EXPORTER_OTLP_COMPRESSION";
+const METRICS_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION";
+const HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
+const METRICS_HEADERS: &str = "OTEL_EXPORTER_OTLP_METRICS_HEADERS";
+const TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
+const METRICS_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT";
+const EXPORT_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";
+const RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
+const SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+const SERVICE_NAME_KEY: &str = "service.name";
+
+/// Compression of request bodies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compression {
+    #[default]
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl FromStr for Compression {
+    type Err = OtlpError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "none" => Ok(Compression::None),
+            "gzip" => Ok(Compression::Gzip),
+            "zstd" => Ok(Compression::Zstd),
+            _ => Err(OtlpError::Compression(s.to_string())),
+        }
+    }
+}
+
+/// Everything the OTLP exporter needs.
+#[derive(Clone, Debug)]
+pub struct OtlpConfig {
+    /// `http://host:port` of an OTLP/gRPC receiver.
+    pub endpoint: String,
+    pub interval: Duration,
+    /// Largest encoded (uncompressed) request; collections are split to stay within it.
+    pub max_request_bytes: usize,
+    pub compression: Compression,
+    /// Per attempt, and for connecting.
+    pub timeout: Duration,
+    /// gRPC metadata sent with every request (e.g. authentication).
+    pub headers: Vec<(String, String)>,
+    pub resource: Vec<KeyValue>,
+    /// How long a request is retried before the rest of its collection is given up.
+    pub retry_max_elapsed: Duration,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        OtlpConfig {
+            endpoint: DEFAULT_ENDPOINT.to_string(),
+            interval: DEFAULT_INTERVAL,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            compression: Compression::None,
+            timeout: DEFAULT_TIMEOUT,
+            headers: Vec::new(),
+            resource: vec![KeyValue::new(SERVICE_NAME_KEY, DEFAULT_SERVICE_NAME)],
+            retry_max_elapsed: DEFAULT_RETRY_MAX_ELAPSED,
+        }
+    }
+}
+
+/// Explicitly given values (the command line); each one set wins over the environment.
+/// `headers` and `resource` are merged key by key over the environment's.
+#[derive(Clone, Debug, Default)]
+pub struct OtlpOverrides {
+    pub endpoint: Option<String>,
+    pub interval: Option<Duration>,
+    pub max_request_bytes: Option<usize>,
+    pub compression: Option<Compression>,
+    pub timeout: Option<Duration>,
+    pub headers: Vec<(String, String)>,
+    pub resource: Vec<KeyValue>,
+}
+
+impl OtlpConfig {
+    /// The configuration from the process environment, with `overrides` on top.
+    pub fn from_env(overrides: OtlpOverrides) -> Result<Self, OtlpError> {
+        Self::resolve(overrides, |name| std::env::var(name).ok())
+    }
+
+    /// The configuration from the environment `env` looks up, with `overrides` on top.
+    pub fn resolve(
+        overrides: OtlpOverrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, OtlpError> {
+        // An empty variable counts as unset, as the OpenTelemetry specification requires.
+        let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        // The metrics-specific variable wins over the generic one.
+        let signal = |specific: &'static str, generic: &'static str| {
+            env(specific)
+                .map(|v| (specific, v))
+                .or_else(|| env(generic).map(|v| (generic, v)))
+        };
+        let defaults = OtlpConfig::default();
+
+        let endpoint = match overrides.endpoint {
+            Some(endpoint) => endpoint,
+            None => signal(METRICS_ENDPOINT, ENDPOINT).map_or(defaults.endpoint, |(_, v)| v),
+        };
+        let compression = match overrides.compression {
+            Some(compression) => compression,
+            None => signal(METRICS_COMPRESSION, COMPRESSION)
+                .map(|(_, v)| v.parse())
+                .transpose()?
+                .unwrap_or_default(),
+        };
+        let timeout = match overrides.timeout {
+            Some(timeout) => timeout,
+            None => signal(METRICS_TIMEOUT, TIMEOUT)
+                .map(|(name, v)| parse_millis(name, &v))
+                .transpose()?
+                .unwrap_or(defaults.timeout),
+        };
+        let interval = match overrides.interval {
+            Some(interval) => interval,
+            None => env(EXPORT_INTERVAL)
+                .map(|v| parse_millis(EXPORT_INTERVAL, &v))
+                .transpose()?
+                .unwrap_or(defaults.interval),
+        };
+
+        let mut headers = Vec::new();
+        for name in [HEADERS, METRICS_HEADERS] {
+            if let Some(raw) = env(name) {
+                for header in parse_pairs(name, &raw)? {
+                    upsert(&mut headers, header, |(k, _)| k.to_ascii_lowercase());
+                }
+            }
+        }
+        for header in overrides.headers {
+            upsert(&mut headers, header, |(k, _)| k.to_ascii_lowercase());
+        }
+
+        // Precedence for service.name: explicit, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES.
+        let mut resource = defaults.resource;
+        if let Some(raw) = env(RESOURCE_ATTRIBUTES) {
+            for (k, v) in parse_pairs(RESOURCE_ATTRIBUTES, &raw)? {
+                upsert(&mut resource, KeyValue::new(k, v), |kv| kv.key.clone());
+            }
+        }
+        if let Some(name) = env(SERVICE_NAME) {
+            let kv = KeyValue::new(SERVICE_NAME_KEY, name.trim().to_string());
+            upsert(&mut resource, kv, |kv| kv.key.clone());
+        }
+        for kv in overrides.resource {
+            upsert(&mut resource, kv, |kv| kv.key.clone());
+        }
+
+        let config = OtlpConfig {
+            endpoint: with_scheme(endpoint.trim()),
+            interval,
+            max_request_bytes: overrides
+                .max_request_bytes
+                .unwrap_or(defaults.max_request_bytes),
+            compression,
+            timeout,
+            headers,
+            resource,
+            retry_max_elapsed: defaults.retry_max_elapsed,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what the exporter would otherwise trip over later.
+    pub fn validate(&self) -> Result<(), OtlpError> {
+        let uri: Uri = self.endpoint.parse().map_err(|e| OtlpError::Endpoint {
+            endpoint: self.endpoint.clone(),
+            reason: format!("{e}"),
+        })?;
+        let reason = match (uri.scheme_str(), uri.authority()) {
+            (Some("http"), Some(_)) => None,
+            (Some("https"), _) => Some("https is not supported by this build (no tls)"),
+            (_, None) => Some("no host"),
+            _ => Some("the scheme must be http"),
+        };
+        if let Some(reason) = reason {
+            return Err(OtlpError::Endpoint {
+                endpoint: self.endpoint.clone(),
+                reason: reason.to_string(),
+            });
+        }
+        let positive = [
+            ("otlp interval", self.interval),
+            ("otlp timeout", self.timeout),
+        ];
+        for (name, value) in positive {
+            if value.is_zero() {
+                return Err(OtlpError::Setting {
+                    name,
+                    reason: "must be more than zero".to_string(),
+                });
+            }
+        }
+        if self.max_request_bytes < MIN_REQUEST_BYTES {
+            return Err(OtlpError::Setting {
+                name: "otlp max request bytes",
+                reason: format!("must be at least {MIN_REQUEST_BYTES}"),
+            });
+        }
+        self.metadata().map(drop)
+    }
+
+    /// The headers as gRPC metadata.
+    pub(super) fn metadata(&self) -> Result<MetadataMap, OtlpError> {
+        let mut metadata = MetadataMap::new();
+        for (key, value) in &self.headers {
+            let invalid = |reason: String| OtlpError::Header(key.clone(), reason);
+            let name = MetadataKey::<Ascii>::from_bytes(key.as_bytes())
+                .map_err(|e| invalid(e.to_string()))?;
+            let value =
+                MetadataValue::try_from(value.as_str()).map_err(|e| invalid(e.to_string()))?;
+            metadata.insert(name, value);
+        }
+        Ok(metadata)
+    }
+}
+
+/// gRPC endpoints are often written `host:port`; they mean plain http.
+fn with_scheme(endpoint: &str) -> String {
+    if endpoint.contains("://") {
+        endpoint.to_string()
+    } else {
+        format!("http://{endpoint}")
+    }
+}
+
+fn parse_millis(name: &'static str, value: &str) -> Result<Duration, OtlpError> {
+    value
+        .trim()
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|e| OtlpError::Setting {
+            name,
+            reason: format!("{value:?} is not a number of milliseconds: {e}"),
+        })
+}
+
+/// Replaces the item with the same key, or appends.
+fn upsert<T, K: PartialEq>(list: &mut Vec<T>, item: T, key: impl Fn(&T) -> K) {
+    let k = key(&item);
+    match list.iter_mut().find(|existing| key(existing) == k) {
+        Some(existing) => *existing = item,
+        None => list.push(item),
+    }
+}
+
+/// `key1=value1,key2=value2` with percent-encoded keys and values (W3C Baggage style), the
+/// format of `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_RESOURCE_ATTRIBUTES`.
+fn parse_pairs(name: &'static str, raw: &str) -> Result<Vec<(String, String)>, OtlpError> {
+    raw.split(',')
+        .filter(|item| !item.trim().is_empty())
+        .map(|item| {
+            let (key, value) = item.split_once('=').ok_or_else(|| OtlpError::Setting {
+                name,
+                reason: format!("{:?} is not key=value", item.trim()),
+            })?;
+            let key = percent_decode(name, key.trim())?;
+            if key.is_empty() {
+                return Err(OtlpError::Setting {
+                    name,
+                    reason: format!("{:?} has an empty key", item.trim()),
+                });
+            }
+            Ok((key, percent_decode(name, value.trim())?))
+        })
+        .collect()
+}
+
+fn percent_decode(name: &'static str, s: &str) -> Result<String, OtlpError> {
+    let invalid = |reason: &str| OtlpError::Setting {
+        name,
+        reason: format!("{s:?}: {reason}"),
+    };
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| invalid("bad percent-encoding"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| invalid("not utf-8 once decoded"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn resolve(overrides: OtlpOverrides, vars: &[(&str, &str)]) -> Result<OtlpConfig, OtlpError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        OtlpConfig::resolve(overrides, |name| vars.get(name).cloned())
+    }
+
+    fn attribute(config: &OtlpConfig, key: &str) -> Option<String> {
+        config
+            .resource
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.as_str().into_owned())
+    }
+
+    #[test]
+    fn defaults_without_environment() {
+        let config = resolve(OtlpOverrides::default(), &[]).unwrap();
+        assert_eq!(config.endpoint, DEFAULT_ENDPOINT);
+        assert_eq!(config.interval, DEFAULT_INTERVAL);
+        assert_eq!(config.max_request_bytes, DEFAULT_MAX_REQUEST_BYTES);
+        assert_eq!(config.compression, Compression::None);
+        assert_eq!(config.timeout, DEFAULT_TIMEOUT);
+        assert!(config.headers.is_empty());
+        assert_eq!(
+            attribute(&config, "service.name").as_deref(),
+            Some(DEFAULT_SERVICE_NAME)
+        );
+    }
+
+    #[test]
+    fn environment_is_read_and_metrics_specific_wins() {
+        let config = resolve(
+            OtlpOverrides::default(),
+            &[
+                (ENDPOINT, "http://generic:4317"),
+                (METRICS_ENDPOINT, "collector:4317"),
+                (COMPRESSION, "GZIP"),
+                (TIMEOUT, "2500"),
+                (EXPORT_INTERVAL, "15000"),
+                (HEADERS, "Authorization=Bearer%20abc, x-tenant = a"),
+                (METRICS_HEADERS, "x-tenant=b"),
+                (
+                    RESOURCE_ATTRIBUTES,
+                    "k8s.cluster.name=prod,service.name=ignored",
+                ),
+                (SERVICE_NAME, "ksm"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.endpoint, "http://collector:4317");
+        assert_eq!(config.compression, Compression::Gzip);
+        assert_eq!(config.timeout, Duration::from_millis(2500));
+        assert_eq!(config.interval, Duration::from_secs(15));
+        assert_eq!(
+            config.headers,
+            vec![
+                ("Authorization".to_string(), "Bearer abc".to_string()),
+                ("x-tenant".to_string(), "b".to_string()),
+            ]
+        );
+        assert_eq!(
+            attribute(&config, "k8s.cluster.name").as_deref(),
+            Some("prod")
+        );
+        assert_eq!(attribute(&config, "service.name").as_deref(), Some("ksm"));
+        let metadata = config.metadata().unwrap();
+        assert_eq!(
+            metadata.get("authorization").and_then(|v| v.to_str().ok()),
+            Some("Bearer abc")
+        );
+    }
+
+    #[test]
+    fn explicit_values_win_over_environment() {
+        let overrides = OtlpOverrides {
+            endpoint: Some("http://cli:4317".to_string()),
+            interval: Some(Duration::from_secs(5)),
+            max_request_bytes: Some(256 * 1024),
+            compression: Some(Compression::Zstd),
+            timeout: Some(Duration::from_secs(1)),
+            headers: vec![("X-Tenant".to_string(), "cli".to_string())],
+            resource: vec![KeyValue::new("service.name", "cli")],
+        };
+        let config = resolve(
+            overrides,
+            &[
+                (ENDPOINT, "http://env:4317"),
+                (COMPRESSION, "gzip"),
+                (TIMEOUT, "9000"),
+                (EXPORT_INTERVAL, "9000"),
+                (HEADERS, "x-tenant=env"),
+                (SERVICE_NAME, "env"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.endpoint, "http://cli:4317");
+        assert_eq!(config.interval, Duration::from_secs(5));
+        assert_eq!(config.max_request_bytes, 256 * 1024);
+        assert_eq!(config.compression, Compression::Zstd);
+        assert_eq!(config.timeout, Duration::from_secs(1));
+        assert_eq!(
+            config.headers,
+            vec![("X-Tenant".to_string(), "cli".to_string())]
+        );
+        assert_eq!(attribute(&config, "service.name").as_deref(), Some("cli"));
+    }
+
+    #[test]
+    fn bad_values_are_errors_not_panics() {
+        let cases: &[(&str, &str, &str)] = &[
+            (COMPRESSION, "brotli", "unknown otlp compression"),
+            (TIMEOUT, "10s", "invalid OTEL_EXPORTER_OTLP_TIMEOUT"),
+            (HEADERS, "novalue", "is not key=value"),
+            (HEADERS, "bad key=v", "invalid otlp header"),
+            (RESOURCE_ATTRIBUTES, "a=%zz", "bad percent-encoding"),
+            (RESOURCE_ATTRIBUTES, "a=%ff", "not utf-8"),
+            (ENDPOINT, "https://collector:4317", "https is not supported"),
+            (ENDPOINT, "ftp://collector", "the scheme must be http"),
+            (EXPORT_INTERVAL, "0", "must be more than zero"),
+        ];
+        for (name, value, expected) in cases {
+            let err = resolve(OtlpOverrides::default(), &[(name, value)])
+                .expect_err(&format!("{name}={value} should be rejected"));
+            assert!(
+                err.to_string().contains(expected),
+                "{name}={value}: {err} does not contain {expected:?}"
+            );
+        }
+        let tiny = OtlpOverrides {
+            max_request_bytes: Some(100),
+            ..Default::default()
+        };
+        assert!(resolve(tiny, &[]).is_err());
+    }
+}

@@ -1,0 +1,695 @@
+//! Streaming OTLP encoding into requests of bounded size.
+//!
+//! The headers (resource, scope, metric descriptor) are opentelemetry-proto messages encoded
+//! by prost once each; data points are written straight from the observed `KeyValue`s as
+//! protobuf, byte-identical to what prost writes for a `NumberDataPoint` but without building
+//! one: building and dropping those messages (two `String`s per attribute) cost three times
+//! as much CPU as the encoding itself. Each part's size is known as it is written, so the
+//! request's exact size is known before each point is added, and the request is handed out
+//! before it would exceed the limit.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes};
+use opentelemetry::{KeyValue, Value};
+use opentelemetry_proto::tonic::common::v1::KeyValue as ProtoKeyValue;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope};
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, Metric, ResourceMetrics, ScopeMetrics, Sum,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
+
+use crate::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
+
+/// One finished `ExportMetricsServiceRequest`, encoded.
+#[derive(Debug)]
+pub struct OtlpRequest {
+    pub body: Bytes,
+    pub points: usize,
+}
+
+/// What an encoder did over one collection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EncodeSummary {
+    pub requests: u64,
+    pub points: u64,
+    /// Points that would not fit even in a request of their own, dropped.
+    pub points_dropped: u64,
+}
+
+// Field numbers, from opentelemetry/proto/{collector/,}metrics/v1 and common/v1.
+const REQUEST_RESOURCE_METRICS: u32 = 1;
+const RESOURCE_METRICS_SCOPE_METRICS: u32 = 2;
+const SCOPE_METRICS_METRICS: u32 = 2;
+const METRIC_GAUGE: u32 = 5;
+const METRIC_SUM: u32 = 7;
+const DATA_POINTS: u32 = 1;
+const POINT_START_TIME: u32 = 2;
+const POINT_TIME: u32 = 3;
+const POINT_AS_DOUBLE: u32 = 4;
+const POINT_AS_INT: u32 = 6;
+const POINT_ATTRIBUTES: u32 = 7;
+const KEY_VALUE_KEY: u32 = 1;
+const KEY_VALUE_VALUE: u32 = 2;
+const ANY_VALUE_STRING: u32 = 1;
+
+const WIRE_FIXED64: u32 = 1;
+const WIRE_LEN: u32 = 2;
+
+/// All field numbers used here are below 16, so a key is one byte.
+fn put_key(tag: u32, wire_type: u32, buf: &mut Vec<u8>) {
+    buf.push(((tag << 3) | wire_type) as u8);
+}
+
+fn put_varint(mut value: u64, buf: &mut Vec<u8>) {
+    while value >= 0x80 {
+        buf.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    buf.push(value as u8);
+}
+
+fn varint_len(value: u64) -> usize {
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Key and length of a length-delimited field.
+fn put_len_field(tag: u32, len: usize, buf: &mut Vec<u8>) {
+    put_key(tag, WIRE_LEN, buf);
+    put_varint(len as u64, buf);
+}
+
+/// Encoded size of a length-delimited field with `len` bytes of content.
+fn field_len(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
+}
+
+/// A proto3 string field; empty strings are left out, as prost does.
+fn put_string_field(tag: u32, s: &str, buf: &mut Vec<u8>) {
+    if !s.is_empty() {
+        put_len_field(tag, s.len(), buf);
+        buf.extend_from_slice(s.as_bytes());
+    }
+}
+
+fn string_field_len(s: &str) -> usize {
+    if s.is_empty() { 0 } else { field_len(s.len()) }
+}
+
+/// An attribute as a `KeyValue` field of a data point.
+fn put_attribute(kv: &KeyValue, buf: &mut Vec<u8>) {
+    let key = kv.key.as_str();
+    match &kv.value {
+        Value::String(value) => {
+            let value = value.as_str();
+            // AnyValue is a oneof: the string is written even when empty.
+            let any_len = field_len(value.len());
+            put_len_field(
+                POINT_ATTRIBUTES,
+                string_field_len(key) + field_len(any_len),
+                buf,
+            );
+            put_string_field(KEY_VALUE_KEY, key, buf);
+            put_len_field(KEY_VALUE_VALUE, any_len, buf);
+            put_len_field(ANY_VALUE_STRING, value.len(), buf);
+            buf.extend_from_slice(value.as_bytes());
+        }
+        // Rare in Kubernetes metrics: left to prost.
+        other => {
+            let kv = ProtoKeyValue {
+                key: key.to_string(),
+                value: Some(AnyValue::from(other.clone())),
+                key_strindex: 0,
+            };
+            put_len_field(POINT_ATTRIBUTES, kv.encoded_len(), buf);
+            buf.extend_from_slice(&kv.encode_to_vec());
+        }
+    }
+}
+
+/// The instrumentation scope open in the request being built.
+struct OpenScope {
+    name: Arc<str>,
+    /// Encoded `ScopeMetrics.scope` field.
+    header: Vec<u8>,
+}
+
+/// The instrument whose points are being added.
+struct OpenMetric {
+    /// Encoded `Metric` name, description and unit.
+    header: Vec<u8>,
+    data_tag: u32,
+    /// Encoded `Sum` fields after the points: temporality and monotonicity.
+    trailer: Vec<u8>,
+    is_sum: bool,
+}
+
+impl OpenMetric {
+    fn new(desc: &InstrumentDesc) -> Self {
+        let header = Metric {
+            name: desc.name.to_string(),
+            description: desc.description.to_string(),
+            unit: desc.unit.to_string(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let (data_tag, trailer) = match desc.kind {
+            InstrumentKind::Gauge => (METRIC_GAUGE, Vec::new()),
+            InstrumentKind::Counter | InstrumentKind::UpDownCounter => (
+                METRIC_SUM,
+                Sum {
+                    data_points: Vec::new(),
+                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                    is_monotonic: desc.kind == InstrumentKind::Counter,
+                }
+                .encode_to_vec(),
+            ),
+        };
+        OpenMetric {
+            header,
+            data_tag,
+            trailer,
+            is_sum: desc.kind != InstrumentKind::Gauge,
+        }
+    }
+
+    /// Encoded `Metric` with points of `points_len` bytes.
+    fn len(&self, points_len: usize) -> usize {
+        self.header.len() + field_len(points_len + self.trailer.len())
+    }
+
+    /// Writes the `Metric` as a field of `ScopeMetrics`.
+    fn put(&self, points: &[u8], buf: &mut Vec<u8>) {
+        put_len_field(SCOPE_METRICS_METRICS, self.len(points.len()), buf);
+        buf.extend_from_slice(&self.header);
+        put_len_field(self.data_tag, points.len() + self.trailer.len(), buf);
+        buf.extend_from_slice(points);
+        buf.extend_from_slice(&self.trailer);
+    }
+}
+
+/// A [`MetricSink`] that encodes a collection into OTLP requests of at most `max_request_bytes`
+/// (encoded, uncompressed), handing each to `emit`. `emit` returns `Break` when nobody wants
+/// more; the rest of the collection is then skipped cheaply.
+pub struct OtlpEncoder<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> {
+    emit: F,
+    max_request_bytes: usize,
+    time_unix_nano: u64,
+    start_time_unix_nano: u64,
+    /// Encoded `ResourceMetrics.resource` field.
+    resource: Vec<u8>,
+    /// Closed `ScopeMetrics` fields of the request being built.
+    scopes: Vec<u8>,
+    scope: Option<OpenScope>,
+    /// Closed `Metric` fields of the open scope.
+    metrics: Vec<u8>,
+    metric: Option<OpenMetric>,
+    /// Data point fields of the open metric.
+    points: Vec<u8>,
+    /// The point being encoded.
+    point: Vec<u8>,
+    request_points: usize,
+    stopped: bool,
+    summary: EncodeSummary,
+}
+
+impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
+    /// `time_unix_nano` stamps every point; `start_time_unix_nano` (the exporter's start) is the
+    /// start of the cumulative sums.
+    pub fn new(
+        resource: &[KeyValue],
+        max_request_bytes: usize,
+        start_time_unix_nano: u64,
+        time_unix_nano: u64,
+        emit: F,
+    ) -> Self {
+        let resource = Resource {
+            attributes: resource
+                .iter()
+                .map(|kv| ProtoKeyValue {
+                    key: kv.key.to_string(),
+                    value: Some(AnyValue::from(kv.value.clone())),
+                    key_strindex: 0,
+                })
+                .collect(),
+            ..Default::default()
+        };
+        OtlpEncoder {
+            emit,
+            max_request_bytes,
+            time_unix_nano,
+            start_time_unix_nano,
+            resource: ResourceMetrics {
+                resource: Some(resource),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+            scopes: Vec::new(),
+            scope: None,
+            metrics: Vec::new(),
+            metric: None,
+            points: Vec::new(),
+            point: Vec::new(),
+            request_points: 0,
+            stopped: false,
+            summary: EncodeSummary::default(),
+        }
+    }
+
+    /// Hands out the last request.
+    pub fn finish(mut self) -> EncodeSummary {
+        self.flush();
+        self.summary
+    }
+
+    /// Encoded size of the request being built, with one more point field of `extra` bytes.
+    fn request_len(&self, extra: usize) -> usize {
+        let mut scope_body = self.metrics.len();
+        if let Some(metric) = &self.metric
+            && self.points.len() + extra > 0
+        {
+            scope_body += field_len(metric.len(self.points.len() + extra));
+        }
+        let mut resource_body = self.resource.len() + self.scopes.len();
+        if let Some(scope) = &self.scope
+            && scope_body > 0
+        {
+            resource_body += field_len(scope.header.len() + scope_body);
+        }
+        field_len(resource_body)
+    }
+
+    /// Closes the open metric's points into a `Metric`; the metric stays open for more points.
+    /// Metrics without points are left out.
+    fn close_metric(&mut self) {
+        if let Some(metric) = &self.metric
+            && !self.points.is_empty()
+        {
+            metric.put(&self.points, &mut self.metrics);
+            self.points.clear();
+        }
+    }
+
+    /// Closes the open scope's metrics into a `ScopeMetrics`; the scope stays open.
+    fn close_scope(&mut self) {
+        self.close_metric();
+        if let Some(scope) = &self.scope
+            && !self.metrics.is_empty()
+        {
+            let len = scope.header.len() + self.metrics.len();
+            put_len_field(RESOURCE_METRICS_SCOPE_METRICS, len, &mut self.scopes);
+            self.scopes.extend_from_slice(&scope.header);
+            self.scopes.extend_from_slice(&self.metrics);
+            self.metrics.clear();
+        }
+    }
+
+    /// Hands out the request being built, if it has points.
+    fn flush(&mut self) {
+        if self.request_points == 0 || self.stopped {
+            return;
+        }
+        let len = self.request_len(0);
+        self.close_scope();
+        let mut body = Vec::with_capacity(len);
+        put_len_field(
+            REQUEST_RESOURCE_METRICS,
+            self.resource.len() + self.scopes.len(),
+            &mut body,
+        );
+        body.extend_from_slice(&self.resource);
+        body.extend_from_slice(&self.scopes);
+        self.scopes.clear();
+        debug_assert_eq!(body.len(), len);
+        let points = std::mem::take(&mut self.request_points);
+        self.summary.requests += 1;
+        let flow = (self.emit)(OtlpRequest {
+            body: body.into(),
+            points,
+        });
+        self.stopped = flow.is_break();
+    }
+
+    /// Encodes a `NumberDataPoint` (its fields in prost's order) into `self.point`.
+    fn encode_point(&mut self, value: Number, attributes: &[KeyValue], is_sum: bool) {
+        let buf = &mut self.point;
+        buf.clear();
+        if is_sum && self.start_time_unix_nano != 0 {
+            put_key(POINT_START_TIME, WIRE_FIXED64, buf);
+            buf.put_u64_le(self.start_time_unix_nano);
+        }
+        if self.time_unix_nano != 0 {
+            put_key(POINT_TIME, WIRE_FIXED64, buf);
+            buf.put_u64_le(self.time_unix_nano);
+        }
+        match value {
+            Number::F64(v) => put_double(v, buf),
+            Number::I64(v) => put_int(v, buf),
+            // OTLP has no unsigned integers; a u64 beyond i64 can only be a double.
+            Number::U64(v) => match i64::try_from(v) {
+                Ok(v) => put_int(v, buf),
+                Err(_) => put_double(v as f64, buf),
+            },
+        }
+        for kv in attributes {
+            put_attribute(kv, buf);
+        }
+    }
+}
+
+fn put_double(v: f64, buf: &mut Vec<u8>) {
+    put_key(POINT_AS_DOUBLE, WIRE_FIXED64, buf);
+    buf.put_f64_le(v);
+}
+
+fn put_int(v: i64, buf: &mut Vec<u8>) {
+    put_key(POINT_AS_INT, WIRE_FIXED64, buf);
+    buf.put_i64_le(v);
+}
+
+impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> MetricSink for OtlpEncoder<F> {
+    fn begin(&mut self, desc: &InstrumentDesc) {
+        if self.stopped {
+            return;
+        }
+        self.close_metric();
+        if self.scope.as_ref().is_none_or(|s| s.name != desc.scope) {
+            self.close_scope();
+            self.scope = Some(OpenScope {
+                name: desc.scope.clone(),
+                header: ScopeMetrics {
+                    scope: Some(InstrumentationScope {
+                        name: desc.scope.to_string(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            });
+        }
+        self.metric = Some(OpenMetric::new(desc));
+    }
+
+    fn observe(&mut self, value: Number, attributes: &[KeyValue]) {
+        let Some(is_sum) = self.metric.as_ref().map(|m| m.is_sum) else {
+            return;
+        };
+        if self.stopped {
+            return;
+        }
+        self.encode_point(value, attributes, is_sum);
+        let len = field_len(self.point.len());
+        if self.request_points > 0 && self.request_len(len) > self.max_request_bytes {
+            // A metric split here repeats its name and description in the next request.
+            self.flush();
+            if self.stopped {
+                return;
+            }
+        }
+        if self.request_len(len) > self.max_request_bytes {
+            self.summary.points_dropped += 1;
+            return;
+        }
+        put_len_field(DATA_POINTS, self.point.len(), &mut self.points);
+        self.points.extend_from_slice(&self.point);
+        self.request_points += 1;
+        self.summary.points += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value;
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    use opentelemetry_proto::tonic::metrics::v1::{NumberDataPoint, number_data_point};
+
+    use super::*;
+    use crate::export::otlp::MIN_REQUEST_BYTES as MIN;
+
+    fn desc(scope: &str, name: &'static str, kind: InstrumentKind) -> InstrumentDesc {
+        InstrumentDesc {
+            scope: Arc::from(scope),
+            name: Cow::Borrowed(name),
+            description: Cow::Borrowed("help text"),
+            unit: Cow::Borrowed(""),
+            kind,
+        }
+    }
+
+    /// Strings (one empty, one non-ASCII), and the non-string kinds prost encodes for us.
+    fn attributes(i: usize) -> Vec<KeyValue> {
+        vec![
+            KeyValue::new("namespace", format!("ns-{}", i % 7)),
+            KeyValue::new("pod", format!("pod-{i}")),
+            KeyValue::new("empty", ""),
+            KeyValue::new("uid", format!("{i:032x}-ü")),
+            KeyValue::new("ready", i.is_multiple_of(2)),
+            KeyValue::new("n", i as i64),
+            KeyValue::new("f", i as f64 / 3.0),
+        ]
+    }
+
+    fn value(i: usize) -> Number {
+        match i % 4 {
+            0 => Number::F64(i as f64 + 0.25),
+            1 => Number::I64(-(i as i64)),
+            2 => Number::U64(i as u64),
+            _ => Number::U64(u64::MAX - i as u64),
+        }
+    }
+
+    const INSTRUMENTS: [(&str, &str, InstrumentKind, usize); 5] = [
+        ("pod", "kube_pod_info", InstrumentKind::Gauge, 500),
+        ("pod", "kube_pod_empty", InstrumentKind::Gauge, 0),
+        (
+            "pod",
+            "kube_pod_restarts_total",
+            InstrumentKind::Counter,
+            300,
+        ),
+        ("node", "kube_node_info", InstrumentKind::Gauge, 1),
+        (
+            "deployment",
+            "kube_deployment_x",
+            InstrumentKind::UpDownCounter,
+            200,
+        ),
+    ];
+
+    /// Three scopes, gauges and sums, an instrument without points.
+    fn encode(max_request_bytes: usize) -> (Vec<OtlpRequest>, EncodeSummary) {
+        let mut requests = Vec::new();
+        let mut encoder = OtlpEncoder::new(
+            &[KeyValue::new("service.name", "test")],
+            max_request_bytes,
+            1,
+            2,
+            |r| {
+                requests.push(r);
+                ControlFlow::Continue(())
+            },
+        );
+        let mut n = 0;
+        for (scope, name, kind, points) in INSTRUMENTS {
+            encoder.begin(&desc(scope, name, kind));
+            for _ in 0..points {
+                encoder.observe(value(n), &attributes(n));
+                n += 1;
+            }
+        }
+        let summary = encoder.finish();
+        (requests, summary)
+    }
+
+    fn decode(request: &OtlpRequest) -> ExportMetricsServiceRequest {
+        ExportMetricsServiceRequest::decode(request.body.clone())
+            .unwrap_or_else(|e| panic!("undecodable request: {e}"))
+    }
+
+    /// (scope, metric) and points, in order, across requests.
+    fn points(requests: &[OtlpRequest]) -> Vec<(String, Metric, NumberDataPoint)> {
+        let mut out = Vec::new();
+        for request in requests {
+            for rm in decode(request).resource_metrics {
+                for sm in rm.scope_metrics {
+                    let scope = sm.scope.map(|s| s.name).unwrap_or_default();
+                    for metric in sm.metrics {
+                        let points = match &metric.data {
+                            Some(Data::Gauge(g)) => g.data_points.clone(),
+                            Some(Data::Sum(s)) => s.data_points.clone(),
+                            _ => panic!("unexpected data in {metric:?}"),
+                        };
+                        for point in points {
+                            out.push((scope.clone(), metric.clone(), point));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn requests_are_what_prost_writes_and_within_the_limit() {
+        for limit in [MIN, 2 * MIN, 7_777, 64 * 1024, usize::MAX] {
+            let (requests, summary) = encode(limit);
+            assert_eq!(summary.points, 1001);
+            assert_eq!(summary.points_dropped, 0);
+            assert_eq!(summary.requests, requests.len() as u64);
+            for r in &requests {
+                let decoded = decode(r);
+                // Byte for byte what prost encodes for the same message.
+                assert_eq!(decoded.encode_to_vec(), r.body);
+                assert!(r.body.len() <= limit, "{} > {limit}", r.body.len());
+            }
+            assert_eq!(requests.iter().map(|r| r.points).sum::<usize>(), 1001);
+            assert_eq!(points(&requests).len(), 1001);
+            if limit == usize::MAX {
+                assert_eq!(requests.len(), 1);
+            } else {
+                assert!(requests.len() > 1);
+            }
+        }
+    }
+
+    #[test]
+    fn points_keep_their_order_instrument_and_values() {
+        let points = points(&encode(2 * MIN).0);
+        let expected_instruments = INSTRUMENTS
+            .iter()
+            .flat_map(|(scope, name, kind, n)| std::iter::repeat_n((scope, name, kind), *n));
+        for (i, ((scope, metric, point), (want_scope, want_name, kind))) in
+            points.iter().zip(expected_instruments).enumerate()
+        {
+            assert_eq!(scope, want_scope);
+            assert_eq!(&metric.name, want_name);
+            assert_eq!(metric.description, "help text");
+            match (&metric.data, kind) {
+                (Some(Data::Gauge(_)), InstrumentKind::Gauge) => {
+                    assert_eq!(point.start_time_unix_nano, 0)
+                }
+                (Some(Data::Sum(sum)), InstrumentKind::Counter | InstrumentKind::UpDownCounter) => {
+                    assert_eq!(sum.is_monotonic, *kind == InstrumentKind::Counter);
+                    assert_eq!(
+                        sum.aggregation_temporality,
+                        AggregationTemporality::Cumulative as i32
+                    );
+                    assert_eq!(point.start_time_unix_nano, 1);
+                }
+                (data, kind) => panic!("{kind:?} encoded as {data:?}"),
+            }
+            assert_eq!(point.time_unix_nano, 2);
+            let want = match value(i) {
+                Number::F64(v) => number_data_point::Value::AsDouble(v),
+                Number::I64(v) => number_data_point::Value::AsInt(v),
+                Number::U64(v) => i64::try_from(v).map_or(
+                    number_data_point::Value::AsDouble(v as f64),
+                    number_data_point::Value::AsInt,
+                ),
+            };
+            assert_eq!(point.value, Some(want));
+            let want_attributes: Vec<ProtoKeyValue> = attributes(i)
+                .into_iter()
+                .map(|kv| ProtoKeyValue {
+                    key: kv.key.to_string(),
+                    value: Some(AnyValue::from(kv.value)),
+                    key_strindex: 0,
+                })
+                .collect();
+            assert_eq!(point.attributes, want_attributes);
+        }
+        assert_eq!(points.len(), 1001);
+        let uid = &points[5].2.attributes[3].value;
+        let want = any_value::Value::StringValue(format!("{:032x}-ü", 5));
+        assert_eq!(uid.as_ref().and_then(|v| v.value.clone()), Some(want));
+    }
+
+    #[test]
+    fn resource_scopes_and_empty_instruments() {
+        let (requests, _) = encode(usize::MAX);
+        let rm = &decode(&requests[0]).resource_metrics[0];
+        let service = &rm.resource.as_ref().unwrap().attributes[0];
+        assert_eq!(service.key, "service.name");
+        let scopes: Vec<&str> = rm
+            .scope_metrics
+            .iter()
+            .map(|s| s.scope.as_ref().map_or("", |s| s.name.as_str()))
+            .collect();
+        assert_eq!(scopes, ["pod", "node", "deployment"]);
+        let names: Vec<&str> = rm.scope_metrics[0]
+            .metrics
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        // The instrument without points is left out.
+        assert_eq!(names, ["kube_pod_info", "kube_pod_restarts_total"]);
+    }
+
+    #[test]
+    fn split_metric_repeats_its_header_in_the_next_request() {
+        let (requests, _) = encode(4 * MIN);
+        let with_info = requests
+            .iter()
+            .filter(|r| {
+                decode(r).resource_metrics[0]
+                    .scope_metrics
+                    .iter()
+                    .flat_map(|s| &s.metrics)
+                    .any(|m| m.name == "kube_pod_info" && m.description == "help text")
+            })
+            .count();
+        assert!(with_info > 1);
+    }
+
+    #[test]
+    fn oversized_point_is_dropped_and_counted() {
+        let mut requests = 0;
+        let mut encoder = OtlpEncoder::new(&[], MIN, 0, 0, |_| {
+            requests += 1;
+            ControlFlow::Continue(())
+        });
+        encoder.begin(&desc("s", "m", InstrumentKind::Gauge));
+        encoder.observe(Number::F64(1.0), &[KeyValue::new("big", "x".repeat(MIN))]);
+        encoder.observe(Number::F64(2.0), &[]);
+        let summary = encoder.finish();
+        assert_eq!(summary.points_dropped, 1);
+        assert_eq!(summary.points, 1);
+        assert_eq!(requests, 1);
+    }
+
+    #[test]
+    fn break_stops_the_collection() {
+        let mut requests = 0;
+        let mut encoder = OtlpEncoder::new(&[], MIN, 0, 0, |_| {
+            requests += 1;
+            ControlFlow::Break(())
+        });
+        encoder.begin(&desc("s", "m", InstrumentKind::Gauge));
+        for i in 0..1000 {
+            encoder.observe(Number::I64(i), &attributes(i as usize));
+        }
+        encoder.finish();
+        assert_eq!(requests, 1);
+    }
+
+    #[test]
+    fn varint_lengths() {
+        for v in [0, 1, 127, 128, 16_383, 16_384, u32::MAX as u64, u64::MAX] {
+            let mut buf = Vec::new();
+            put_varint(v, &mut buf);
+            assert_eq!(buf.len(), varint_len(v), "{v}");
+            if v <= u32::MAX as u64 {
+                assert_eq!(
+                    prost::decode_length_delimiter(&buf[..]).ok(),
+                    Some(v as usize)
+                );
+            }
+        }
+        assert_eq!(varint_len(u64::MAX), 10);
+    }
+}

@@ -1,0 +1,585 @@
+//! The push loop: a collection every interval on a blocking thread, its requests sent over
+//! gRPC with retries, a bounded queue of pending collections in between.
+//!
+//! Each collection streams its requests, already encoded, through a channel of one; when the
+//! collector is slow the collection waits, not the runtime. Memory is bounded by the in-flight
+//! collection plus [`MAX_PENDING_COLLECTIONS`], each holding at most two encoded requests and
+//! one being built. When the queue is full the oldest pending collection is dropped: the newest
+//! carries the freshest values.
+
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, RandomState};
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{BufMut, Bytes};
+use http::uri::PathAndQuery;
+use opentelemetry::KeyValue;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+use prost::Message;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::MetadataMap;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Status};
+
+use super::encoder::{EncodeSummary, OtlpEncoder, OtlpRequest};
+use super::{Compression, OtlpConfig, OtlpError};
+use crate::http::Collect;
+
+/// Collections waiting behind the one being sent.
+pub const MAX_PENDING_COLLECTIONS: usize = 2;
+
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+/// The exporter's own figures, for self-telemetry.
+#[derive(Debug, Default)]
+pub struct OtlpTelemetry {
+    pub requests_ok: AtomicU64,
+    /// Requests given up: a non-retryable error, or retries exhausted.
+    pub requests_failed: AtomicU64,
+    pub points_sent: AtomicU64,
+    /// Encoded bytes acknowledged, before compression.
+    pub bytes_sent: AtomicU64,
+    /// Points the receiver reported as rejected (partial success).
+    pub points_rejected: AtomicU64,
+    /// Points too large for a request of their own.
+    pub points_dropped: AtomicU64,
+    /// Collections pushed out of the full pending queue.
+    pub collections_dropped: AtomicU64,
+    /// Collections abandoned after one of their requests failed.
+    pub collections_failed: AtomicU64,
+    pub pending_collections: AtomicU64,
+    /// High-water mark of `pending_collections`.
+    pub pending_collections_max: AtomicU64,
+    /// From the start of the last fully sent collection to its last acknowledgement.
+    pub last_export_micros: AtomicU64,
+}
+
+/// What [`export_once`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExportStats {
+    pub requests: u64,
+    pub points: u64,
+    pub points_dropped: u64,
+    pub points_rejected: u64,
+    /// Encoded bytes, before compression.
+    pub bytes: u64,
+    pub largest_request_bytes: u64,
+    /// CPU time of the collection thread: running the callbacks and encoding.
+    pub collect_cpu: Duration,
+    /// CPU time of the whole process over the export (includes anything else it runs).
+    pub process_cpu: Duration,
+    pub elapsed: Duration,
+}
+
+/// A running exporter; dropping it stops it.
+pub struct OtlpExporter {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl OtlpExporter {
+    /// Starts pushing a collection every `config.interval` (the first one interval from now).
+    /// Must be called inside a Tokio runtime.
+    pub fn spawn(
+        config: OtlpConfig,
+        collect: Collect,
+        telemetry: Arc<OtlpTelemetry>,
+    ) -> Result<Self, OtlpError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| OtlpError::NoRuntime)?;
+        let sender = Sender::new(&config, telemetry.clone())?;
+        let settings = Arc::new(CollectionSettings::new(&config));
+        let queue = Arc::new(Queue::default());
+        let scheduler = runtime.spawn(schedule(
+            config.interval,
+            collect,
+            settings,
+            queue.clone(),
+            telemetry,
+        ));
+        let sending = runtime.spawn(send_collections(sender, queue));
+        Ok(OtlpExporter {
+            tasks: vec![scheduler, sending],
+        })
+    }
+}
+
+impl Drop for OtlpExporter {
+    fn drop(&mut self) {
+        // Dropping the queue's receivers also stops any collection still running.
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Runs one collection now and sends it, with the configured retries; for tests and
+/// benchmarks.
+pub async fn export_once(config: &OtlpConfig, collect: Collect) -> Result<ExportStats, OtlpError> {
+    let started = Instant::now();
+    let process_cpu = cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID);
+    let telemetry = Arc::new(OtlpTelemetry::default());
+    let mut sender = Sender::new(config, telemetry.clone())?;
+    let settings = Arc::new(CollectionSettings::new(config));
+    let stats = sender
+        .export(start_collection(&collect, &settings, &telemetry))
+        .await?;
+    Ok(ExportStats {
+        process_cpu: cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID).saturating_sub(process_cpu),
+        elapsed: started.elapsed(),
+        ..stats
+    })
+}
+
+/// What every collection of one exporter shares.
+struct CollectionSettings {
+    resource: Vec<KeyValue>,
+    max_request_bytes: usize,
+    start_time_unix_nano: u64,
+}
+
+impl CollectionSettings {
+    fn new(config: &OtlpConfig) -> Self {
+        CollectionSettings {
+            resource: config.resource.clone(),
+            max_request_bytes: config.max_request_bytes,
+            start_time_unix_nano: unix_nanos(SystemTime::now()),
+        }
+    }
+}
+
+struct CollectionOutcome {
+    summary: EncodeSummary,
+    cpu: Duration,
+}
+
+/// Runs `collect` on a blocking thread, streaming its encoded requests. Dropping the receiver
+/// stops the collection at its next request.
+fn start_collection(
+    collect: &Collect,
+    settings: &Arc<CollectionSettings>,
+    telemetry: &Arc<OtlpTelemetry>,
+) -> Pending {
+    let (tx, rx) = mpsc::channel(1);
+    let (collect, settings, telemetry) = (collect.clone(), settings.clone(), telemetry.clone());
+    let collection = tokio::task::spawn_blocking(move || {
+        let cpu = cpu_time(libc::CLOCK_THREAD_CPUTIME_ID);
+        let mut encoder = OtlpEncoder::new(
+            &settings.resource,
+            settings.max_request_bytes,
+            settings.start_time_unix_nano,
+            unix_nanos(SystemTime::now()),
+            |request: OtlpRequest| match tx.blocking_send(request) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
+            },
+        );
+        collect(&mut encoder);
+        let summary = encoder.finish();
+        if summary.points_dropped > 0 {
+            telemetry
+                .points_dropped
+                .fetch_add(summary.points_dropped, Ordering::Relaxed);
+            tracing::warn!(
+                dropped = summary.points_dropped,
+                max_request_bytes = settings.max_request_bytes,
+                "otlp points larger than a whole request were dropped"
+            );
+        }
+        CollectionOutcome {
+            summary,
+            cpu: cpu_time(libc::CLOCK_THREAD_CPUTIME_ID).saturating_sub(cpu),
+        }
+    });
+    Pending {
+        requests: rx,
+        collection,
+        started: Instant::now(),
+    }
+}
+
+async fn schedule(
+    interval: Duration,
+    collect: Collect,
+    settings: Arc<CollectionSettings>,
+    queue: Arc<Queue>,
+    telemetry: Arc<OtlpTelemetry>,
+) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        queue.push(
+            start_collection(&collect, &settings, &telemetry),
+            &telemetry,
+        );
+    }
+}
+
+async fn send_collections(mut sender: Sender, queue: Arc<Queue>) {
+    loop {
+        let pending = queue.pop(&sender.telemetry).await;
+        let started = pending.started;
+        let telemetry = sender.telemetry.clone();
+        match sender.export(pending).await {
+            Ok(_) => {
+                let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                telemetry
+                    .last_export_micros
+                    .store(micros, Ordering::Relaxed);
+                queue.caught_up();
+            }
+            Err(e) => {
+                // Send failures were logged by the failure period.
+                if let OtlpError::CollectionPanicked = e {
+                    tracing::error!("{e}");
+                }
+                telemetry.collections_failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// A collection running or done, with its requests not yet sent.
+struct Pending {
+    requests: mpsc::Receiver<OtlpRequest>,
+    collection: JoinHandle<CollectionOutcome>,
+    started: Instant,
+}
+
+#[derive(Default)]
+struct Queue {
+    state: Mutex<QueueState>,
+    ready: Notify,
+}
+
+#[derive(Default)]
+struct QueueState {
+    pending: VecDeque<Pending>,
+    /// Set at the first drop, so a backlog logs once rather than every interval.
+    dropping: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, collection: Pending, telemetry: &OtlpTelemetry) {
+        let mut state = self.lock();
+        if state.pending.len() >= MAX_PENDING_COLLECTIONS {
+            state.pending.pop_front();
+            telemetry
+                .collections_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            if !state.dropping {
+                tracing::warn!(
+                    max_pending = MAX_PENDING_COLLECTIONS,
+                    "otlp export is behind; dropping the oldest pending collections until it \
+                     catches up"
+                );
+                state.dropping = true;
+            }
+        }
+        state.pending.push_back(collection);
+        let len = state.pending.len() as u64;
+        telemetry.pending_collections.store(len, Ordering::Relaxed);
+        telemetry
+            .pending_collections_max
+            .fetch_max(len, Ordering::Relaxed);
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    async fn pop(&self, telemetry: &OtlpTelemetry) -> Pending {
+        loop {
+            {
+                let mut state = self.lock();
+                if let Some(collection) = state.pending.pop_front() {
+                    let len = state.pending.len() as u64;
+                    telemetry.pending_collections.store(len, Ordering::Relaxed);
+                    return collection;
+                }
+            }
+            // A push between the check and here leaves a permit, so nothing is missed.
+            self.ready.notified().await;
+        }
+    }
+
+    fn caught_up(&self) {
+        self.lock().dropping = false;
+    }
+}
+
+/// The start of a period of failed attempts.
+struct Failing {
+    since: Instant,
+    attempts: u64,
+}
+
+/// Sends encoded requests to one endpoint, retrying, and logs failure periods.
+struct Sender {
+    grpc: tonic::client::Grpc<Channel>,
+    metadata: MetadataMap,
+    endpoint: String,
+    retry_max_elapsed: Duration,
+    telemetry: Arc<OtlpTelemetry>,
+    failing: Option<Failing>,
+}
+
+impl Sender {
+    fn new(config: &OtlpConfig, telemetry: Arc<OtlpTelemetry>) -> Result<Self, OtlpError> {
+        config.validate()?;
+        let channel = Endpoint::from_shared(config.endpoint.clone())
+            .map_err(|e| OtlpError::Endpoint {
+                endpoint: config.endpoint.clone(),
+                reason: e.to_string(),
+            })?
+            .connect_timeout(config.timeout)
+            .timeout(config.timeout)
+            // Connects on first use and reconnects after failures by itself.
+            .connect_lazy();
+        let grpc = tonic::client::Grpc::new(channel);
+        let grpc = match config.compression {
+            Compression::None => grpc,
+            Compression::Gzip => grpc.send_compressed(CompressionEncoding::Gzip),
+            Compression::Zstd => grpc.send_compressed(CompressionEncoding::Zstd),
+        };
+        Ok(Sender {
+            grpc,
+            metadata: config.metadata()?,
+            endpoint: config.endpoint.clone(),
+            retry_max_elapsed: config.retry_max_elapsed,
+            telemetry,
+            failing: None,
+        })
+    }
+
+    /// Sends a collection's requests, stopping it at the first request that fails for good.
+    async fn export(&mut self, pending: Pending) -> Result<ExportStats, OtlpError> {
+        let Pending {
+            mut requests,
+            collection,
+            ..
+        } = pending;
+        let sent = self.send_collection(&mut requests).await;
+        drop(requests);
+        let outcome = collection
+            .await
+            .map_err(|_| OtlpError::CollectionPanicked)?;
+        Ok(ExportStats {
+            points_dropped: outcome.summary.points_dropped,
+            collect_cpu: outcome.cpu,
+            ..sent?
+        })
+    }
+
+    async fn send_collection(
+        &mut self,
+        requests: &mut mpsc::Receiver<OtlpRequest>,
+    ) -> Result<ExportStats, Status> {
+        let mut stats = ExportStats::default();
+        while let Some(request) = requests.recv().await {
+            let rejected = self.send(&request).await?;
+            let bytes = request.body.len() as u64;
+            stats.requests += 1;
+            stats.points += request.points as u64;
+            stats.points_rejected += rejected;
+            stats.bytes += bytes;
+            stats.largest_request_bytes = stats.largest_request_bytes.max(bytes);
+        }
+        if stats.points_rejected > 0 {
+            tracing::warn!(
+                endpoint = %self.endpoint,
+                rejected = stats.points_rejected,
+                "the otlp receiver rejected points of a collection"
+            );
+        }
+        Ok(stats)
+    }
+
+    /// Sends one request, retrying retryable errors with exponential backoff for up to
+    /// `retry_max_elapsed`; returns the number of points the receiver rejected.
+    async fn send(&mut self, request: &OtlpRequest) -> Result<u64, Status> {
+        let give_up = Instant::now() + self.retry_max_elapsed;
+        let mut backoff = INITIAL_BACKOFF;
+        loop {
+            match self.attempt(request.body.clone()).await {
+                Ok(response) => {
+                    self.recovered();
+                    let rejected = response
+                        .partial_success
+                        .map_or(0, |p| u64::try_from(p.rejected_data_points).unwrap_or(0));
+                    let t = &self.telemetry;
+                    t.requests_ok.fetch_add(1, Ordering::Relaxed);
+                    t.points_sent
+                        .fetch_add(request.points as u64, Ordering::Relaxed);
+                    t.bytes_sent
+                        .fetch_add(request.body.len() as u64, Ordering::Relaxed);
+                    t.points_rejected.fetch_add(rejected, Ordering::Relaxed);
+                    return Ok(rejected);
+                }
+                Err(status) => {
+                    self.failed(&status);
+                    let wait = jittered(backoff);
+                    if !is_retryable(status.code()) || Instant::now() + wait > give_up {
+                        self.telemetry
+                            .requests_failed
+                            .fetch_add(1, Ordering::Relaxed);
+                        return Err(status);
+                    }
+                    tokio::time::sleep(wait).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    async fn attempt(&mut self, body: Bytes) -> Result<ExportMetricsServiceResponse, Status> {
+        self.grpc
+            .ready()
+            .await
+            .map_err(|e| Status::unavailable(format!("connection not ready: {e}")))?;
+        let mut request = Request::new(body);
+        *request.metadata_mut() = self.metadata.clone();
+        let path = PathAndQuery::from_static(EXPORT_PATH);
+        let response = self.grpc.unary(request, path, EncodedCodec).await?;
+        Ok(response.into_inner())
+    }
+
+    fn failed(&mut self, status: &Status) {
+        match &mut self.failing {
+            Some(failing) => {
+                failing.attempts += 1;
+                tracing::debug!(code = ?status.code(), error = %describe(status), "otlp export attempt failed");
+            }
+            None => {
+                tracing::warn!(
+                    endpoint = %self.endpoint,
+                    code = ?status.code(),
+                    error = %describe(status),
+                    "otlp export failing; retrying with backoff (logged again once it recovers)"
+                );
+                self.failing = Some(Failing {
+                    since: Instant::now(),
+                    attempts: 1,
+                });
+            }
+        }
+    }
+
+    fn recovered(&mut self) {
+        if let Some(failing) = self.failing.take() {
+            tracing::info!(
+                endpoint = %self.endpoint,
+                after = ?failing.since.elapsed(),
+                failed_attempts = failing.attempts,
+                "otlp export recovered"
+            );
+        }
+    }
+}
+
+/// The status message and its causes, e.g. `tcp connect error: Connection refused`.
+fn describe(status: &Status) -> String {
+    let mut text = status.message().to_string();
+    let mut source = std::error::Error::source(status);
+    while let Some(cause) = source {
+        // Transport errors repeat their cause's text at every layer.
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The codes the OTLP specification calls retryable, plus RESOURCE_EXHAUSTED (a receiver
+/// applying back-pressure).
+fn is_retryable(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Cancelled
+            | Code::DeadlineExceeded
+            | Code::ResourceExhausted
+            | Code::Aborted
+            | Code::OutOfRange
+            | Code::Unavailable
+            | Code::DataLoss
+    )
+}
+
+/// Between half and all of `backoff`, so exporters that failed together do not retry together.
+fn jittered(backoff: Duration) -> Duration {
+    // A fresh RandomState is randomly keyed: a cheap source of noise without a dependency.
+    let noise = RandomState::new().hash_one(0u8) as f64 / u64::MAX as f64;
+    backoff.mul_f64(0.5 + 0.5 * noise)
+}
+
+fn unix_nanos(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+fn cpu_time(clock: libc::clockid_t) -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec it is handed.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// Sends a request already encoded on the collection thread; decodes the response.
+#[derive(Clone, Copy, Default)]
+struct EncodedCodec;
+
+impl Codec for EncodedCodec {
+    type Encode = Bytes;
+    type Decode = ExportMetricsServiceResponse;
+    type Encoder = EncodedCodec;
+    type Decoder = EncodedCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        *self
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        *self
+    }
+}
+
+impl Encoder for EncodedCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for EncodedCodec {
+    type Item = ExportMetricsServiceResponse;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
+        ExportMetricsServiceResponse::decode(src)
+            .map(Some)
+            .map_err(|e| Status::internal(format!("undecodable export response: {e}")))
+    }
+}

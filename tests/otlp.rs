@@ -1,0 +1,830 @@
+//! OTLP push end to end: request splitting measured by a gRPC receiver that checks every point,
+//! a real collector (Rotel), and a collector that is down.
+//!
+//! `OTLP_TEST_POINTS` (default 120000) sets the size of the large collections; for figures:
+//! `OTLP_TEST_POINTS=1000000 cargo test --release --test otlp large -- --nocapture
+//! --test-threads=1`.
+
+use std::borrow::Cow;
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kube_state_otel::export::otlp::{
+    Compression, ExportStats, MAX_PENDING_COLLECTIONS, OtlpConfig, OtlpError, OtlpExporter,
+    OtlpTelemetry, export_once,
+};
+use kube_state_otel::http::Collect;
+use kube_state_otel::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
+use opentelemetry::KeyValue;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as PointValue;
+use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, NumberDataPoint};
+use prost::Message;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status};
+
+// ---- A synthetic collection whose every point can be checked on arrival ----
+
+/// (scope, name, kind) of the instruments of the synthetic collection.
+const INSTRUMENTS: [(&str, &str, InstrumentKind); 3] = [
+    (
+        "kube-state-otel/pod",
+        "test_pod_info",
+        InstrumentKind::Gauge,
+    ),
+    (
+        "kube-state-otel/pod",
+        "test_pod_restarts_total",
+        InstrumentKind::Counter,
+    ),
+    (
+        "kube-state-otel/node",
+        "test_node_delta",
+        InstrumentKind::UpDownCounter,
+    ),
+];
+
+/// Points per instrument for `total` points.
+fn split(total: usize) -> [usize; 3] {
+    let base = total / 3;
+    [base + total % 3, base, base]
+}
+
+/// Six string attributes, KSM-like; `pod` carries the index.
+fn attributes(i: usize, out: &mut Vec<KeyValue>) {
+    out.clear();
+    out.extend([
+        KeyValue::new("namespace", format!("namespace-{}", i % 50)),
+        KeyValue::new("pod", format!("pod-{i}")),
+        KeyValue::new("uid", format!("{:08x}-1f2e-4d3c-8b7a-{:012x}", i, i * 7919)),
+        KeyValue::new("node", format!("node-{}", i % 5000)),
+        KeyValue::new("created_by_kind", "ReplicaSet"),
+        KeyValue::new(
+            "host_ip",
+            format!("10.{}.{}.{}", i % 250, i / 250 % 250, i % 7),
+        ),
+    ]);
+}
+
+fn value(instrument: usize, i: usize) -> Number {
+    match instrument {
+        0 => Number::F64(i as f64 * 0.5),
+        1 => Number::U64(i as u64),
+        _ => Number::I64(i as i64 - 1000),
+    }
+}
+
+fn synthetic(points: [usize; 3]) -> Collect {
+    Arc::new(move |sink: &mut dyn MetricSink| {
+        let mut attrs = Vec::with_capacity(6);
+        for (m, (scope, name, kind)) in INSTRUMENTS.iter().enumerate() {
+            sink.begin(&InstrumentDesc {
+                scope: Arc::from(*scope),
+                name: Cow::Borrowed(name),
+                description: Cow::Owned(format!("Synthetic {name}.")),
+                unit: Cow::Borrowed(""),
+                kind: *kind,
+            });
+            for i in 0..points[m] {
+                attributes(i, &mut attrs);
+                sink.observe(value(m, i), &attrs);
+            }
+        }
+    })
+}
+
+// ---- A receiver that measures every request and checks every point ----
+
+#[derive(Default)]
+struct Tally {
+    sizes: Vec<usize>,
+    points: usize,
+    errors: Vec<String>,
+    seen: [Vec<bool>; 3],
+}
+
+impl Tally {
+    fn error(&mut self, message: String) {
+        if self.errors.len() < 20 {
+            self.errors.push(message);
+        }
+    }
+
+    fn record(&mut self, request: &ExportMetricsServiceRequest) {
+        self.sizes.push(request.encoded_len());
+        for rm in &request.resource_metrics {
+            let service = rm.resource.as_ref().and_then(|r| {
+                r.attributes
+                    .iter()
+                    .find(|kv| kv.key == "service.name")
+                    .and_then(|kv| kv.value.as_ref()?.value.clone())
+            });
+            if service != Some(AnyValue::StringValue("kube-state-otel".into())) {
+                self.error(format!("resource service.name is {service:?}"));
+            }
+            for sm in &rm.scope_metrics {
+                let scope = sm.scope.as_ref().map_or("", |s| s.name.as_str());
+                for metric in &sm.metrics {
+                    let Some(m) = INSTRUMENTS.iter().position(|i| i.1 == metric.name) else {
+                        self.error(format!("unexpected metric {}", metric.name));
+                        continue;
+                    };
+                    if INSTRUMENTS[m].0 != scope {
+                        self.error(format!("{} in scope {scope}", metric.name));
+                    }
+                    if metric.description != format!("Synthetic {}.", metric.name) {
+                        self.error(format!(
+                            "{} description {:?}",
+                            metric.name, metric.description
+                        ));
+                    }
+                    let points = match (&metric.data, INSTRUMENTS[m].2) {
+                        (Some(Data::Gauge(g)), InstrumentKind::Gauge) => &g.data_points,
+                        (
+                            Some(Data::Sum(s)),
+                            kind @ (InstrumentKind::Counter | InstrumentKind::UpDownCounter),
+                        ) if s.is_monotonic == (kind == InstrumentKind::Counter)
+                            && s.aggregation_temporality
+                                == AggregationTemporality::Cumulative as i32 =>
+                        {
+                            &s.data_points
+                        }
+                        (data, kind) => {
+                            self.error(format!("{}: {kind:?} arrived as {data:?}", metric.name));
+                            continue;
+                        }
+                    };
+                    for point in points {
+                        self.check_point(m, point);
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_point(&mut self, m: usize, point: &NumberDataPoint) {
+        self.points += 1;
+        let pod = point.attributes.iter().find(|kv| kv.key == "pod");
+        let i = match pod.and_then(|kv| kv.value.as_ref()?.value.as_ref()) {
+            Some(AnyValue::StringValue(s)) => s.strip_prefix("pod-").and_then(|n| n.parse().ok()),
+            _ => None,
+        };
+        let Some(i) = i.filter(|&i: &usize| i < self.seen[m].len()) else {
+            self.error(format!("point without a known pod index: {point:?}"));
+            return;
+        };
+        if std::mem::replace(&mut self.seen[m][i], true) {
+            self.error(format!("{} point {i} arrived twice", INSTRUMENTS[m].1));
+        }
+        let mut expected = Vec::new();
+        attributes(i, &mut expected);
+        let got: Vec<(String, Option<AnyValue>)> = point
+            .attributes
+            .iter()
+            .map(|kv| {
+                (
+                    kv.key.clone(),
+                    kv.value.as_ref().and_then(|v| v.value.clone()),
+                )
+            })
+            .collect();
+        let want: Vec<(String, Option<AnyValue>)> = expected
+            .iter()
+            .map(|kv| {
+                let v = AnyValue::StringValue(kv.value.as_str().into_owned());
+                (kv.key.as_str().to_string(), Some(v))
+            })
+            .collect();
+        if got != want {
+            self.error(format!("point {i}: attributes {got:?}, expected {want:?}"));
+        }
+        let want_value = match value(m, i) {
+            Number::F64(v) => PointValue::AsDouble(v),
+            Number::U64(v) => PointValue::AsInt(v as i64),
+            Number::I64(v) => PointValue::AsInt(v),
+        };
+        if point.value != Some(want_value) {
+            self.error(format!(
+                "point {i}: value {:?}, expected {want_value:?}",
+                point.value
+            ));
+        }
+        let is_sum = INSTRUMENTS[m].2 != InstrumentKind::Gauge;
+        if point.time_unix_nano == 0
+            || is_sum != (point.start_time_unix_nano != 0)
+            || point.start_time_unix_nano > point.time_unix_nano
+        {
+            self.error(format!(
+                "point {i}: start {} time {}",
+                point.start_time_unix_nano, point.time_unix_nano
+            ));
+        }
+    }
+}
+
+struct Receiver {
+    tally: Mutex<Tally>,
+}
+
+#[tonic::async_trait]
+impl MetricsService for Receiver {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        self.tally
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(request.get_ref());
+        Ok(Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+/// A receiver task, stopped on drop.
+struct Served {
+    receiver: Arc<Receiver>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Served {
+    fn take(&self) -> Tally {
+        std::mem::take(
+            &mut *self
+                .receiver
+                .tally
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        )
+    }
+
+    fn expect(&self, points: [usize; 3]) {
+        let mut tally = self
+            .receiver
+            .tally
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        tally.seen = points.map(|n| vec![false; n]);
+    }
+}
+
+/// Serves the receiver on `listener`; accepts gzip and zstd, and messages far above the
+/// default 4 MiB so that oversized requests arrive and are measured rather than refused.
+fn serve(listener: TcpListener) -> Served {
+    let receiver = Arc::new(Receiver {
+        tally: Mutex::new(Tally::default()),
+    });
+    let service = MetricsServiceServer::from_arc(receiver.clone())
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .max_decoding_message_size(512 * 1024 * 1024);
+    let task = tokio::spawn(async move {
+        let served = Server::builder()
+            .serve_with_incoming(service, TcpIncoming::from(listener))
+            .await;
+        if let Err(e) = served {
+            eprintln!("test receiver stopped: {e}");
+        }
+    });
+    Served { receiver, task }
+}
+
+async fn bind() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+fn config(addr: SocketAddr, max_request_bytes: usize, compression: Compression) -> OtlpConfig {
+    OtlpConfig {
+        endpoint: format!("http://{addr}"),
+        max_request_bytes,
+        compression,
+        timeout: Duration::from_secs(30),
+        ..OtlpConfig::default()
+    }
+}
+
+fn total_points() -> usize {
+    std::env::var("OTLP_TEST_POINTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120_000)
+}
+
+/// Exports `total` synthetic points through a fresh receiver and checks everything it got.
+async fn export_checked(total: usize, limit: usize, compression: Compression) -> ExportStats {
+    let (listener, addr) = bind().await;
+    let served = serve(listener);
+    let points = split(total);
+    served.expect(points);
+    let collect = synthetic(points);
+    let stats = export_once(&config(addr, limit, compression), collect)
+        .await
+        .unwrap_or_else(|e| panic!("export to the test receiver failed: {e}"));
+    let tally = served.take();
+    eprintln!(
+        "{total} points, limit {limit} B, {compression:?}: {} requests, largest {} B, {} B in \
+         all, collect+encode CPU {:?}, process CPU {:?} (receiver included), elapsed {:?}",
+        stats.requests,
+        stats.largest_request_bytes,
+        stats.bytes,
+        stats.collect_cpu,
+        stats.process_cpu,
+        stats.elapsed
+    );
+
+    assert!(tally.errors.is_empty(), "bad points: {:#?}", tally.errors);
+    assert_eq!(stats.points, total as u64);
+    assert_eq!(stats.points_dropped, 0);
+    assert_eq!(tally.points, total, "points received");
+    for (m, seen) in tally.seen.iter().enumerate() {
+        let missing = seen.iter().filter(|s| !**s).count();
+        assert_eq!(
+            missing, 0,
+            "{} points missing of {}",
+            missing, INSTRUMENTS[m].1
+        );
+    }
+    assert_eq!(tally.sizes.len() as u64, stats.requests);
+    assert_eq!(tally.sizes.iter().sum::<usize>() as u64, stats.bytes);
+    assert!(
+        stats.requests > 1,
+        "the collection should need several requests"
+    );
+    for (n, size) in tally.sizes.iter().enumerate() {
+        assert!(*size <= limit, "request {n} is {size} B, over {limit}");
+        // Requests are filled up to the limit: only the last one may be short.
+        if n + 1 < tally.sizes.len() {
+            assert!(
+                *size > limit - 1024,
+                "request {n} is only {size} B of {limit}"
+            );
+        }
+    }
+    stats
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_collection_is_split_within_the_limit() {
+    let total = total_points();
+    assert!(total >= 100_000);
+    export_checked(total, 4 * 1024 * 1024, Compression::None).await;
+    export_checked(total, 256 * 1024, Compression::Gzip).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zstd_compression_is_accepted() {
+    let stats = export_checked(6_000, 64 * 1024, Compression::Zstd).await;
+    assert!(stats.requests >= 10);
+}
+
+// ---- Rotel, a real OTLP collector ----
+
+/// A running Rotel, killed when the test ends, however it ends.
+struct Rotel {
+    child: Child,
+    addr: SocketAddr,
+    /// Its stdout and stderr so far.
+    output: Arc<Mutex<String>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Rotel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Rotel {
+    /// Starts `rotel-agent` on free ports with the blackhole exporter (and its default 4 MiB
+    /// receive limit), printing received metrics in detail if `debug_log`; waits until it
+    /// listens.
+    async fn start(debug_log: bool) -> Rotel {
+        let agent = rotel_agent();
+        let dir = tempfile::tempdir().unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let mut command = Command::new(&agent);
+        command
+            .arg("start")
+            .args(["--otlp-grpc-endpoint", &addr.to_string()])
+            .args([
+                "--otlp-http-endpoint",
+                &format!("127.0.0.1:{}", free_port()),
+            ])
+            .args(["--exporter", "blackhole"])
+            .arg("--pid-file")
+            .arg(dir.path().join("rotel.pid"))
+            .arg("--log-file")
+            .arg(dir.path().join("rotel.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if debug_log {
+            command.args([
+                "--debug-log",
+                "metrics",
+                "--debug-log-verbosity",
+                "detailed",
+            ]);
+        }
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", agent.display()));
+        let output = capture(&mut child);
+        let rotel = Rotel {
+            child,
+            addr,
+            output,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "rotel did not listen on {addr}; its output:\n{}",
+                rotel.output()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        rotel
+    }
+
+    fn output(&self) -> String {
+        self.output
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// `rotel-agent`: `ROTEL_AGENT`, else on `PATH`, else where `pip install rotel` put it (the
+/// package ships the binary inside the Python package, not on `PATH`).
+fn rotel_agent() -> PathBuf {
+    if let Some(path) = std::env::var_os("ROTEL_AGENT") {
+        return PathBuf::from(path);
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("rotel-agent"))
+            .find(|candidate| candidate.is_file())
+    });
+    if let Some(path) = on_path {
+        return path;
+    }
+    let from_pip = Command::new("python3")
+        .args([
+            "-c",
+            "import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), 'rotel-agent'))",
+        ])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        .filter(|path| path.is_file());
+    from_pip.unwrap_or_else(|| {
+        panic!(
+            "rotel-agent not found: not in ROTEL_AGENT, not on PATH, and no `rotel` Python \
+             package. Install it with `python3 -m pip install rotel` (the binary is \
+             <site-packages>/rotel/rotel-agent) or put rotel-agent on PATH."
+        )
+    })
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Everything the child writes to stdout and stderr, collected by two threads.
+fn capture(child: &mut Child) -> Arc<Mutex<String>> {
+    let output = Arc::new(Mutex::new(String::new()));
+    let streams: Vec<Box<dyn Read + Send>> = [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for mut stream in streams {
+        let output = output.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&buf[..n]);
+                output
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push_str(&text);
+            }
+        });
+    }
+    output
+}
+
+/// A small collection: gauges with attributes and a counter.
+fn small_collection() -> Collect {
+    Arc::new(|sink: &mut dyn MetricSink| {
+        let desc = |name: &'static str, kind| InstrumentDesc {
+            scope: Arc::from("kube-state-otel/pod"),
+            name: Cow::Borrowed(name),
+            description: Cow::Borrowed("Rotel test metric."),
+            unit: Cow::Borrowed(""),
+            kind,
+        };
+        let pod = |name: &str| {
+            vec![
+                KeyValue::new("namespace", "rotel-ns"),
+                KeyValue::new("pod", name.to_string()),
+                KeyValue::new("node", "rotel-node-a"),
+            ]
+        };
+        sink.begin(&desc("kube_pod_info_rotel", InstrumentKind::Gauge));
+        sink.observe(Number::F64(1.0), &pod("web-0"));
+        sink.observe(Number::F64(1.0), &pod("web-1"));
+        sink.begin(&desc("kube_pod_cpu_request_rotel", InstrumentKind::Gauge));
+        let mut attrs = pod("web-0");
+        attrs.push(KeyValue::new("resource", "cpu"));
+        sink.observe(Number::F64(0.375), &attrs);
+        sink.begin(&desc(
+            "kube_pod_restarts_rotel_total",
+            InstrumentKind::Counter,
+        ));
+        sink.observe(Number::U64(4242), &pod("web-1"));
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotel_receives_the_metrics() {
+    let rotel = Rotel::start(true).await;
+    let addr = rotel.addr;
+    let stats = export_once(
+        &config(addr, 4 * 1024 * 1024, Compression::Gzip),
+        small_collection(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("export to rotel failed: {e}"));
+    assert_eq!(stats.points, 4);
+
+    // Rotel's debug log prints each metric as a block: descriptor, then points.
+    let expected: [(&str, &[&str]); 3] = [
+        (
+            "kube_pod_info_rotel",
+            &[
+                "-> DataType: Gauge",
+                "-> pod: Str(web-0)",
+                "-> pod: Str(web-1)",
+                "-> namespace: Str(rotel-ns)",
+                "-> node: Str(rotel-node-a)",
+                "Value: 1\n",
+            ],
+        ),
+        (
+            "kube_pod_cpu_request_rotel",
+            &[
+                "-> DataType: Gauge",
+                "-> resource: Str(cpu)",
+                "Value: 0.375\n",
+            ],
+        ),
+        (
+            "kube_pod_restarts_rotel_total",
+            &[
+                "-> DataType: Sum",
+                "-> IsMonotonic: true",
+                "-> AggregationTemporality: AGGREGATION_TEMPORALITY_CUMULATIVE",
+                "-> pod: Str(web-1)",
+                "Value: 4242\n",
+            ],
+        ),
+    ];
+    let whole = [
+        "-> service.name: Str(kube-state-otel)",
+        "InstrumentationScope kube-state-otel/pod",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = rotel.output();
+        let mut missing: Vec<String> = whole
+            .iter()
+            .filter(|w| !text.contains(*w))
+            .map(|w| w.to_string())
+            .collect();
+        for (name, lines) in expected {
+            let header = format!("-> Name: {name}\n");
+            let block = text
+                .split("Metric #")
+                .find(|block| block.contains(&header))
+                .unwrap_or("");
+            missing.extend(
+                lines
+                    .iter()
+                    .filter(|line| !block.contains(*line))
+                    .map(|line| format!("{name}: {line:?}")),
+            );
+        }
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rotel's debug output lacks {missing:#?}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Rotel keeps the usual 4 MiB gRPC receive limit: the split collection passes whole, the
+/// same collection as one request does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotel_accepts_a_large_collection_split_into_4_mib_requests() {
+    let rotel = Rotel::start(false).await;
+    let total = total_points();
+    let limit = 4 * 1024 * 1024;
+    let collect = synthetic(split(total));
+    let stats = export_once(&config(rotel.addr, limit, Compression::None), collect)
+        .await
+        .unwrap_or_else(|e| panic!("rotel refused a request: {e}\n{}", rotel.output()));
+    eprintln!(
+        "{total} points to rotel, limit {limit} B: {} requests, largest {} B, {} B in all, \
+         collect+encode CPU {:?}, process CPU {:?}, elapsed {:?}",
+        stats.requests,
+        stats.largest_request_bytes,
+        stats.bytes,
+        stats.collect_cpu,
+        stats.process_cpu,
+        stats.elapsed
+    );
+    assert_eq!(stats.points, total as u64);
+    assert!(stats.requests > 1);
+    assert!(stats.largest_request_bytes <= limit as u64);
+
+    let unsplit = OtlpConfig {
+        retry_max_elapsed: Duration::ZERO,
+        ..config(rotel.addr, usize::MAX, Compression::None)
+    };
+    let collect = synthetic(split(120_000));
+    match export_once(&unsplit, collect).await {
+        Err(OtlpError::Export { code, message }) => {
+            eprintln!("one 24 MB request: {code:?}: {message}")
+        }
+        other => panic!("rotel accepted one request of 120000 points: {other:?}"),
+    }
+}
+
+// ---- A collector that is down ----
+
+/// Routes the process' `tracing` output (info and up) into a buffer.
+fn capture_logs() -> Arc<Mutex<String>> {
+    #[derive(Clone)]
+    struct Buffer(Arc<Mutex<String>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let text = String::from_utf8_lossy(buf);
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push_str(&text);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let logs = Buffer(Arc::new(Mutex::new(String::new())));
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+    logs.0
+}
+
+/// Counts collections and how many run at once.
+struct Probe {
+    calls: AtomicU64,
+    running: AtomicU64,
+    max_running: AtomicU64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_down_keeps_collecting_with_bounded_queue() {
+    // A port nobody listens on, until the receiver comes up on it at the end.
+    let (listener, addr) = bind().await;
+    drop(listener);
+
+    let probe = Arc::new(Probe {
+        calls: AtomicU64::new(0),
+        running: AtomicU64::new(0),
+        max_running: AtomicU64::new(0),
+    });
+    let inner = synthetic(split(3_000));
+    let collect: Collect = {
+        let probe = probe.clone();
+        Arc::new(move |sink: &mut dyn MetricSink| {
+            probe.calls.fetch_add(1, Ordering::SeqCst);
+            let running = probe.running.fetch_add(1, Ordering::SeqCst) + 1;
+            probe.max_running.fetch_max(running, Ordering::SeqCst);
+            inner(sink);
+            probe.running.fetch_sub(1, Ordering::SeqCst);
+        })
+    };
+    let logs = capture_logs();
+    let interval = Duration::from_millis(200);
+    let config = OtlpConfig {
+        interval,
+        // Many requests per collection, so a stuck sender also blocks collections mid-way.
+        max_request_bytes: 16 * 1024,
+        // Longer than the interval, so collections pile up behind the one being retried.
+        retry_max_elapsed: Duration::from_secs(1),
+        ..config(addr, 0, Compression::None)
+    };
+    let telemetry = Arc::new(OtlpTelemetry::default());
+    let exporter = OtlpExporter::spawn(config, collect, telemetry.clone()).unwrap();
+
+    let started = Instant::now();
+    let mut max_pending = 0;
+    while started.elapsed() < Duration::from_secs(3) {
+        max_pending = max_pending.max(telemetry.pending_collections.load(Ordering::SeqCst));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let calls = probe.calls.load(Ordering::SeqCst);
+    let get = |counter: &AtomicU64| counter.load(Ordering::SeqCst);
+    eprintln!("collector down for 3 s: {calls} collections, {telemetry:?}");
+    // On schedule: one collection every 200 ms whatever the sender is doing (about 15; were
+    // collections waiting for the sender, 1 s of retries each, there would be 3 or 4).
+    assert!((10..=16).contains(&calls), "{calls} collections in 3 s");
+    assert_eq!(get(&telemetry.requests_ok), 0);
+    assert!(get(&telemetry.requests_failed) >= 2);
+    assert!(get(&telemetry.collections_failed) >= 2);
+    assert!(get(&telemetry.collections_dropped) >= 3);
+    assert!(max_pending <= MAX_PENDING_COLLECTIONS as u64);
+    assert!(get(&telemetry.pending_collections_max) <= MAX_PENDING_COLLECTIONS as u64);
+    // Blocked collections are bounded too: the one being sent, the pending ones, and one
+    // being pushed out.
+    let max_running = probe.max_running.load(Ordering::SeqCst);
+    assert!(
+        max_running <= MAX_PENDING_COLLECTIONS as u64 + 2,
+        "{max_running} collections ran at once"
+    );
+
+    // The collector comes up: the exporter recovers on its own.
+    let served = serve(TcpListener::bind(addr).await.unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&telemetry.requests_ok) == 0 {
+        assert!(Instant::now() < deadline, "no recovery: {telemetry:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(get(&telemetry.points_sent) > 0);
+    // One warning for the whole outage, not one per retry; one line when it is over.
+    let logs = logs.lock().unwrap().clone();
+    let endpoint = format!("http://{addr}");
+    let lines = |what: &str| {
+        logs.lines()
+            .filter(|l| l.contains(what) && l.contains(&endpoint))
+            .count()
+    };
+    assert_eq!(lines("otlp export failing"), 1, "{logs}");
+    assert_eq!(lines("otlp export recovered"), 1, "{logs}");
+    // And it keeps collecting on schedule.
+    while probe.calls.load(Ordering::SeqCst) < calls + 3 {
+        assert!(Instant::now() < deadline, "collections stopped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(exporter);
+    let tally = served.take();
+    assert!(tally.points > 0);
+    assert!(tally.sizes.iter().all(|size| *size <= 16 * 1024));
+}
