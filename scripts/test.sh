@@ -11,7 +11,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
-command -v rotel-agent >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check rotel
+# Rotel ships its rotel-agent binary inside the Python package (tests find it there).
+python3 -c "import rotel" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check rotel
 
 # The Debian package may start a Prometheus of its own; tests start theirs on free ports.
 cargo test --workspace --all-targets

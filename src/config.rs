@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::export::otlp::Compression;
 use crate::metric::AllowList;
 
 /// Kubernetes object state as OpenTelemetry metrics, with a kube-state-metrics compatible
@@ -52,17 +53,22 @@ pub struct Cli {
     #[arg(long, default_value = "", value_parser = parse_allowlist)]
     pub metric_annotations_allowlist: AllowLists,
 
-    /// OTLP/gRPC endpoint to push metrics to; no push without it.
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    /// OTLP/gRPC endpoint to push metrics to (else OTEL_EXPORTER_OTLP_METRICS_ENDPOINT or
+    /// OTEL_EXPORTER_OTLP_ENDPOINT); no push when none is set.
+    #[arg(long)]
     pub otlp_endpoint: Option<String>,
 
-    /// Time between OTLP pushes.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    pub otlp_interval: Duration,
+    /// Time between OTLP pushes [default: OTEL_METRIC_EXPORT_INTERVAL, else 30s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub otlp_interval: Option<Duration>,
 
-    /// Largest OTLP request, in bytes; bigger collections are split.
-    #[arg(long, default_value_t = 4 * 1024 * 1024)]
-    pub otlp_max_request_bytes: usize,
+    /// Largest OTLP request in bytes; bigger collections are split [default: 4194304].
+    #[arg(long)]
+    pub otlp_max_request_bytes: Option<usize>,
+
+    /// OTLP compression: none, gzip or zstd [default: OTEL_EXPORTER_OTLP_COMPRESSION, else none].
+    #[arg(long)]
+    pub otlp_compression: Option<Compression>,
 
     /// Run against a built-in cluster emulator with a generated cluster, for a first look.
     #[arg(long)]

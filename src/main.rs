@@ -11,6 +11,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use opentelemetry::metrics::MeterProvider;
 
 use kube_state_otel::config::Cli;
+use kube_state_otel::export::otlp::{OtlpConfig, OtlpExporter, OtlpOverrides, OtlpTelemetry};
 use kube_state_otel::http::{self, Collect};
 use kube_state_otel::meter::StreamingMeterProvider;
 use kube_state_otel::metric::KindOptions;
@@ -87,7 +88,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     pipeline.spawn_watchers(&client);
 
     let telemetry_provider = StreamingMeterProvider::new();
-    telemetry.register(&telemetry_provider.meter(TELEMETRY_SCOPE));
+    let telemetry_meter = telemetry_provider.meter(TELEMETRY_SCOPE);
+    telemetry.register(&telemetry_meter);
+    let _otlp = start_otlp(&cli, &pipeline, &telemetry_meter)?;
     let telemetry_collect: Collect =
         Arc::new(move |sink| telemetry_provider.registry().collect(TELEMETRY_SCOPE, sink));
     let telemetry_addr = SocketAddr::new(cli.telemetry_host, cli.telemetry_port);
@@ -116,6 +119,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The OTLP push, when an endpoint is configured by flag or environment.
+fn start_otlp(
+    cli: &Cli,
+    pipeline: &Arc<Pipeline>,
+    telemetry_meter: &opentelemetry::metrics::Meter,
+) -> anyhow::Result<Option<OtlpExporter>> {
+    let from_env = [
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ]
+    .iter()
+    .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    if cli.otlp_endpoint.is_none() && !from_env {
+        return Ok(None);
+    }
+    let overrides = OtlpOverrides {
+        endpoint: cli.otlp_endpoint.clone(),
+        interval: cli.otlp_interval,
+        max_request_bytes: cli.otlp_max_request_bytes,
+        compression: cli.otlp_compression,
+        ..OtlpOverrides::default()
+    };
+    let config = match OtlpConfig::from_env(overrides) {
+        Ok(config) => config,
+        // A bad OTLP setting is a usage error too.
+        Err(error) => Cli::command()
+            .error(clap::error::ErrorKind::InvalidValue, error.to_string())
+            .exit(),
+    };
+    let otlp_telemetry = Arc::new(OtlpTelemetry::default());
+    otlp_telemetry.register(telemetry_meter);
+    tracing::info!(endpoint = config.endpoint, interval = ?config.interval, "pushing OTLP");
+    let pipeline = pipeline.clone();
+    let collect: Collect = Arc::new(move |sink| pipeline.collect(sink));
+    Ok(Some(
+        OtlpExporter::spawn(config, collect, otlp_telemetry).context("starting the OTLP push")?,
+    ))
 }
 
 /// `--kubeconfig`/`KUBECONFIG` when given, else the usual inference (in-cluster, ~/.kube/config).

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 use kube_emulator::{Emulator, GeneratedCluster, ServerHandle};
 use serde_json::{Value, json};
 
+mod rotel;
+use rotel::Rotel;
+
 fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
@@ -507,4 +510,44 @@ fn which(tool: &str) -> PathBuf {
         .unwrap_or_else(|| {
             panic!("{tool} is not installed: run scripts/test.sh, which installs it")
         })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_pushes_otlp_to_rotel_while_serving_metrics() {
+    let emulator = start_emulator(small_cluster()).await;
+    let rotel = Rotel::start(true).await;
+    let endpoint = format!("http://{}", rotel.addr);
+    let exporter = Exporter::start(
+        &emulator.url(),
+        &["--otlp-endpoint", &endpoint, "--otlp-interval", "1s"],
+    );
+    exporter.wait_ready().await;
+    let pod = emulator.emulator().list("pods").expect("pods listed")[0]["metadata"]["name"]
+        .as_str()
+        .expect("pod name")
+        .to_string();
+    let wanted = [
+        "-> Name: kube_pod_info\n".to_string(),
+        "-> Name: kube_pod_container_status_restarts_total\n".to_string(),
+        "-> IsMonotonic: true".to_string(),
+        format!("-> pod: Str({pod})"),
+        "-> service.name: Str(kube-state-otel)".to_string(),
+        "InstrumentationScope pods".to_string(),
+    ];
+    wait_for("the pipeline's points at Rotel", || async {
+        let out = rotel.output();
+        wanted.iter().all(|w| out.contains(w.as_str()))
+    })
+    .await;
+    wait_for("OTLP requests counted", || async {
+        value(
+            &exporter.telemetry().await,
+            "kube_state_otel_otlp_requests_total",
+            &["result=\"success\""],
+        )
+        .is_some_and(|n| n >= 1.0)
+    })
+    .await;
+    // /metrics is served meanwhile.
+    assert!(!samples(&exporter.metrics().await, "kube_pod_info").is_empty());
 }

@@ -583,3 +583,77 @@ impl Decoder for EncodedCodec {
             .map_err(|e| Status::internal(format!("undecodable export response: {e}")))
     }
 }
+
+/// Reads one counter of [`OtlpTelemetry`].
+type Field = fn(&OtlpTelemetry) -> &AtomicU64;
+
+impl OtlpTelemetry {
+    /// Registers the exporter's figures as self-telemetry instruments on `meter`.
+    pub fn register(self: &Arc<Self>, meter: &opentelemetry::metrics::Meter) {
+        use opentelemetry::KeyValue;
+        let t = self.clone();
+        meter
+            .u64_observable_counter("kube_state_otel_otlp_requests_total")
+            .with_description("OTLP export requests, by result")
+            .with_callback(move |o| {
+                let ok = t.requests_ok.load(Ordering::Relaxed);
+                let failed = t.requests_failed.load(Ordering::Relaxed);
+                o.observe(ok, &[KeyValue::new("result", "success")]);
+                o.observe(failed, &[KeyValue::new("result", "error")]);
+            })
+            .build();
+        let counters: [(&'static str, &'static str, Field); 5] = [
+            (
+                "kube_state_otel_otlp_points_total",
+                "Data points acknowledged by the receiver",
+                |t| &t.points_sent,
+            ),
+            (
+                "kube_state_otel_otlp_points_rejected_total",
+                "Data points the receiver rejected",
+                |t| &t.points_rejected,
+            ),
+            (
+                "kube_state_otel_otlp_points_dropped_total",
+                "Data points too large for a request of their own",
+                |t| &t.points_dropped,
+            ),
+            (
+                "kube_state_otel_otlp_collections_dropped_total",
+                "Collections dropped because the pending queue was full",
+                |t| &t.collections_dropped,
+            ),
+            (
+                "kube_state_otel_otlp_collections_failed_total",
+                "Collections abandoned after a request failed",
+                |t| &t.collections_failed,
+            ),
+        ];
+        for (name, help, field) in counters {
+            let t = self.clone();
+            meter
+                .u64_observable_counter(name)
+                .with_description(help)
+                .with_callback(move |o| o.observe(field(&t).load(Ordering::Relaxed), &[]))
+                .build();
+        }
+        let t = self.clone();
+        meter
+            .u64_observable_gauge("kube_state_otel_otlp_pending_collections")
+            .with_description("Collections waiting to be sent")
+            .with_callback(move |o| o.observe(t.pending_collections.load(Ordering::Relaxed), &[]))
+            .build();
+        let t = self.clone();
+        meter
+            .f64_observable_gauge("kube_state_otel_otlp_last_export_seconds")
+            .with_description("Duration of the last fully sent collection")
+            .with_unit("s")
+            .with_callback(move |o| {
+                o.observe(
+                    t.last_export_micros.load(Ordering::Relaxed) as f64 / 1e6,
+                    &[],
+                );
+            })
+            .build();
+    }
+}
