@@ -26,7 +26,12 @@ impl Server {
         Self {
             emu,
             handle,
-            http: reqwest::Client::new(),
+            // The workspace enables reqwest's gzip feature (for other crates' tests); this
+            // client must see the wire as the emulator sends it.
+            http: reqwest::Client::builder()
+                .no_gzip()
+                .build()
+                .expect("http client"),
         }
     }
 
