@@ -142,7 +142,8 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             resources
                 .values()
                 .map(|r| {
-                    r["listServeNs"].as_u64().unwrap_or(0) + r["watchServeNs"].as_u64().unwrap_or(0)
+                    r["list_serve_ns"].as_u64().unwrap_or(0)
+                        + r["watch_serve_ns"].as_u64().unwrap_or(0)
                 })
                 .sum()
         })
@@ -152,7 +153,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         .map(|resources| {
             resources
                 .values()
-                .map(|r| r["listBytes"].as_u64().unwrap_or(0))
+                .map(|r| r["list_bytes"].as_u64().unwrap_or(0))
                 .sum()
         })
         .unwrap_or(0);
@@ -312,7 +313,7 @@ async fn churn_phase(
     let pods = Arc::new(pods);
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
-    let workers = 8u64;
+    let workers = 32u64;
     let mut tasks = Vec::new();
     for w in 0..workers {
         let (http, pods, stop, sent) = (http.clone(), pods.clone(), stop.clone(), sent.clone());

@@ -1,0 +1,68 @@
+//! The benchmark at a small size, as a smoke test that it runs end to end and prints its
+//! figures (the figures themselves are not judged here: see BENCHMARKS.md).
+
+use std::process::Command;
+
+fn run(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kso-bench"))
+        .args(args)
+        .output()
+        .expect("kso-bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "kso-bench {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The value column of the row whose figure starts with `figure`.
+fn row<'a>(table: &'a str, figure: &str) -> &'a str {
+    table
+        .lines()
+        .find(|l| l.starts_with(&format!("| {figure}")))
+        .and_then(|l| l.split('|').nth(2))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no row {figure:?} in:\n{table}"))
+}
+
+#[test]
+fn collect_prints_its_figures() {
+    let table = run(&[
+        "collect",
+        "--nodes",
+        "5",
+        "--pods-per-node",
+        "4",
+        "--repeat",
+        "2",
+    ]);
+    let series: u64 = row(&table, "series").parse().expect("a series count");
+    assert!(
+        series > 1000,
+        "{series} series for 20 pods and their owners"
+    );
+    assert!(row(&table, "SDK CPU / ours").ends_with('×'));
+}
+
+#[test]
+fn e2e_prints_its_figures() {
+    let table = run(&[
+        "e2e",
+        "--nodes",
+        "5",
+        "--pods-per-node",
+        "4",
+        "--scrapes",
+        "2",
+        "--phase",
+        "2s",
+        "--churn-rate",
+        "100",
+    ]);
+    assert!(row(&table, "start → /readyz").ends_with(" s"));
+    let series: u64 = row(&table, "series").parse().expect("a series count");
+    assert!(series > 1000);
+    assert!(row(&table, "event → scrape latency").ends_with(" ms"));
+}
