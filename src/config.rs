@@ -39,19 +39,51 @@ pub struct Cli {
     #[arg(long, value_delimiter = ',')]
     pub resources: Vec<String>,
 
-    /// Opt-in metric families to enable, comma-separated.
+    /// Opt-in metric families to enable: comma-separated regular expressions matched anywhere
+    /// in the family name.
     #[arg(long, value_delimiter = ',')]
     pub metric_opt_in_list: Vec<String>,
 
-    /// Kubernetes label keys exposed as `label_*` in the `_labels` families:
-    /// `pods=[app,team],deployments=[*]`.
-    #[arg(long, default_value = "", value_parser = parse_allowlist)]
+    /// Metric families to expose, and no others: comma-separated regular expressions (ECMAScript
+    /// syntax) matched anywhere in the family name. Excludes --metric-denylist.
+    #[arg(long, value_delimiter = ',')]
+    pub metric_allowlist: Vec<String>,
+
+    /// Metric families not to compute nor expose: comma-separated regular expressions
+    /// (ECMAScript syntax) matched anywhere in the family name. Excludes --metric-allowlist.
+    #[arg(long, value_delimiter = ',')]
+    pub metric_denylist: Vec<String>,
+
+    /// Kubernetes label keys exposed as `label_*` in the `_labels` families, per resource:
+    /// `pods=[app,team],deployments=[*]`. `*` as a key allows every key, `app.kubernetes.io/*`
+    /// a prefix; the resource `*` applies to every resource.
+    #[arg(
+        long,
+        default_value = "",
+        value_parser = parse_allowlist,
+        overrides_with = "metric_labels_allowlist"
+    )]
     pub metric_labels_allowlist: AllowLists,
 
-    /// Annotation keys exposed as `annotation_*` in the `_annotations` families:
-    /// `pods=[owner],namespaces=[*]`.
-    #[arg(long, default_value = "", value_parser = parse_allowlist)]
+    /// Annotation keys exposed as `annotation_*` in the `_annotations` families, with the same
+    /// syntax as --metric-labels-allowlist: `pods=[owner],namespaces=[*]`.
+    #[arg(
+        long,
+        default_value = "",
+        value_parser = parse_allowlist,
+        overrides_with = "metric_annotations_allowlist"
+    )]
     pub metric_annotations_allowlist: AllowLists,
+
+    /// Namespaces whose objects are watched, comma-separated (default: all). Namespaced kinds
+    /// get one list+watch per namespace; cluster-scoped kinds are not affected.
+    #[arg(long, value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+
+    /// Namespaces whose objects are not watched, comma-separated. With --namespaces, only the
+    /// namespaces listed there and not here are watched.
+    #[arg(long, value_delimiter = ',')]
+    pub namespaces_denylist: Vec<String>,
 
     /// OTLP/gRPC endpoint to push metrics to (else OTEL_EXPORTER_OTLP_METRICS_ENDPOINT or
     /// OTEL_EXPORTER_OTLP_ENDPOINT); no push when none is set.
@@ -96,45 +128,124 @@ pub struct Cli {
     pub log_level: String,
 }
 
-/// Per-resource allowlists from a `resource=[key,…],…` flag.
+/// The entries of a comma-separated list flag, trimmed, without empty ones and repeats (as
+/// kube-state-metrics' `MetricSet`/`ResourceSet`/`NamespaceList` take them).
+pub fn items(values: &[String]) -> Vec<String> {
+    let mut items: Vec<String> = Vec::new();
+    for value in values.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        if !items.iter().any(|i| i == value) {
+            items.push(value.to_string());
+        }
+    }
+    items
+}
+
+/// Per-resource allowlists from a `resource=[key,…],…` flag; the resource `*` applies to
+/// every resource.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AllowLists(pub BTreeMap<String, AllowList>);
 
 impl AllowLists {
+    /// The keys allowed for `resource`: the `*` entry's keys first, then the resource's own,
+    /// without repeats (KSM's `mergeLabels`).
     pub fn for_resource(&self, resource: &str) -> AllowList {
-        self.0.get(resource).cloned().unwrap_or_default()
+        let mut keys: Vec<String> = Vec::new();
+        for list in [self.0.get("*"), self.0.get(resource)]
+            .into_iter()
+            .flatten()
+        {
+            for key in &list.keys {
+                if !keys.contains(key) {
+                    keys.push(key.clone());
+                }
+            }
+        }
+        AllowList::new(keys)
+    }
+
+    /// The first resource named that is neither `*` nor in `known`.
+    pub fn unknown_resource<'a>(&'a self, known: &[&str]) -> Option<&'a str> {
+        self.0
+            .keys()
+            .map(String::as_str)
+            .find(|r| *r != "*" && !known.contains(r))
     }
 }
 
-/// Parses `pods=[app,team],deployments=[*]` (whitespace allowed).
+/// Parses `pods=[app,team],deployments=[*]` exactly as kube-state-metrics' `LabelsAllowList.Set`
+/// does: `=` must be followed by `[`, `]` by `,` or the end; keys are trimmed; a resource named
+/// twice keeps its last list; a key may hold at most one `*`.
 pub fn parse_allowlist(flag: &str) -> Result<AllowLists, String> {
-    let mut lists = BTreeMap::new();
-    let mut rest = flag.trim();
-    while !rest.is_empty() {
-        let (resource, after) = rest
-            .split_once('=')
-            .ok_or_else(|| format!("expected `resource=[keys]` at `{rest}`"))?;
-        let after = after.trim_start();
-        let inner = after
-            .strip_prefix('[')
-            .ok_or_else(|| format!("expected `[` after `{}=`", resource.trim()))?;
-        let (keys, tail) = inner
-            .split_once(']')
-            .ok_or_else(|| format!("missing `]` for `{}`", resource.trim()))?;
-        let resource = resource.trim().trim_start_matches(',').trim();
-        if resource.is_empty() {
-            return Err("empty resource name".to_string());
+    const FORMAT: &str = "invalid format, metric=[label1,label2,labeln...],metricN=[]";
+    let chars: Vec<char> = flag.chars().collect();
+    let text = |from: usize, to: usize| {
+        chars[from..to]
+            .iter()
+            .collect::<String>()
+            .trim()
+            .to_string()
+    };
+    let mut lists: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut name = String::new();
+    let mut word_start = 0;
+    for (i, &c) in chars.iter().enumerate() {
+        let next = chars.get(i + 1).copied();
+        let previous = if i == 0 { c } else { chars[i - 1] };
+        match c {
+            '=' => {
+                if previous == ',' || next != Some('[') {
+                    return Err(FORMAT.to_string());
+                }
+                name = text(word_start, i);
+                lists.insert(name.clone(), Vec::new());
+                word_start = i + 1;
+            }
+            '[' => {
+                if previous != '=' {
+                    return Err(FORMAT.to_string());
+                }
+                word_start = i + 1;
+            }
+            ']' => {
+                if next.is_some_and(|n| n != ',') {
+                    return Err(FORMAT.to_string());
+                }
+                if previous != '[' {
+                    lists
+                        .entry(name.clone())
+                        .or_default()
+                        .push(text(word_start, i));
+                }
+                word_start = i + 1;
+            }
+            ',' => {
+                if previous == ',' || next.is_none() || next == Some(']') {
+                    return Err(FORMAT.to_string());
+                }
+                if previous != ']' {
+                    lists
+                        .entry(name.clone())
+                        .or_default()
+                        .push(text(word_start, i));
+                }
+                word_start = i + 1;
+            }
+            _ => {}
         }
-        let keys: Vec<String> = keys
-            .split(',')
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .map(String::from)
-            .collect();
-        lists.insert(resource.to_string(), AllowList::new(keys));
-        rest = tail.trim_start().trim_start_matches(',').trim_start();
     }
-    Ok(AllowLists(lists))
+    if lists
+        .values()
+        .flatten()
+        .any(|key| key.matches('*').count() > 1)
+    {
+        return Err("invalid format, only one wildcard per label allowed".to_string());
+    }
+    Ok(AllowLists(
+        lists
+            .into_iter()
+            .map(|(resource, keys)| (resource, AllowList::new(keys)))
+            .collect(),
+    ))
 }
 
 #[cfg(test)]
@@ -142,16 +253,81 @@ mod tests {
     use super::*;
 
     #[test]
-    fn allowlists_parse() {
-        let lists = parse_allowlist("pods=[app, team],deployments=[*]").expect("valid");
-        assert_eq!(lists.for_resource("pods"), AllowList::new(["app", "team"]));
-        assert_eq!(lists.for_resource("deployments"), AllowList::new(["*"]));
-        assert!(lists.for_resource("nodes").is_empty());
+    fn repeated_flags_behave_as_in_kube_state_metrics() {
+        let cli = Cli::try_parse_from([
+            "kube-state-otel",
+            "--metric-labels-allowlist=pods=[a]",
+            "--metric-labels-allowlist=nodes=[b]",
+            "--namespaces=a,b",
+            "--namespaces=c",
+        ])
+        .expect("valid flags");
+        // pflag's `Set` replaces an allowlist but appends to a list.
         assert_eq!(
-            parse_allowlist("").expect("empty is valid"),
-            AllowLists::default()
+            cli.metric_labels_allowlist,
+            parse_allowlist("nodes=[b]").expect("valid")
         );
-        assert!(parse_allowlist("pods=app").is_err());
-        assert!(parse_allowlist("pods=[app").is_err());
+        assert_eq!(cli.namespaces, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn list_flags_are_trimmed_without_empties_or_repeats() {
+        let raw: Vec<String> = [" pods", "", "nodes ", "pods"].map(String::from).to_vec();
+        assert_eq!(items(&raw), ["pods", "nodes"]);
+    }
+
+    fn keys(lists: &AllowLists, resource: &str) -> Vec<String> {
+        lists.for_resource(resource).keys
+    }
+
+    #[test]
+    fn allowlists_parse_as_kube_state_metrics_does() {
+        let lists = parse_allowlist("pods=[app, team],deployments=[*]").expect("valid");
+        assert_eq!(keys(&lists, "pods"), ["app", "team"]);
+        assert_eq!(keys(&lists, "deployments"), ["*"]);
+        assert!(lists.for_resource("nodes").is_empty());
+        assert_eq!(parse_allowlist("").expect("empty"), AllowLists::default());
+        // Spaces around names and keys are trimmed; `[]` is an empty list.
+        let lists = parse_allowlist(" pods =[ app ],nodes=[]").expect("valid");
+        assert_eq!(keys(&lists, "pods"), ["app"]);
+        assert!(lists.0.contains_key("nodes") && lists.for_resource("nodes").is_empty());
+        // A resource named twice keeps its last list.
+        assert_eq!(
+            keys(
+                &parse_allowlist("pods=[a],pods=[b]").expect("valid"),
+                "pods"
+            ),
+            ["b"]
+        );
+        // What KSM accepts though it looks odd: an unclosed list, and an empty key.
+        assert!(keys(&parse_allowlist("pods=[app").expect("valid"), "pods").is_empty());
+        assert_eq!(
+            keys(&parse_allowlist("pods=[,a]").expect("valid"), "pods"),
+            ["", "a"]
+        );
+        for bad in [
+            "pods=app",
+            "pods= [app]",
+            "pods=[app] ,nodes=[a]",
+            "pods=[app],",
+            "pods=[app,]",
+            "pods=[a],,nodes=[b]",
+            "pods=[a]x",
+            "pods[a]",
+            "pods=[*a*]",
+        ] {
+            assert!(parse_allowlist(bad).is_err(), "{bad:?} is rejected");
+        }
+        assert!(parse_allowlist("pods=[app.kubernetes.io/*]").is_ok());
+    }
+
+    #[test]
+    fn the_star_resource_applies_to_every_resource_first() {
+        let lists = parse_allowlist("*=[team,app],pods=[app,tier]").expect("valid");
+        assert_eq!(keys(&lists, "pods"), ["team", "app", "tier"]);
+        assert_eq!(keys(&lists, "nodes"), ["team", "app"]);
+        assert_eq!(lists.unknown_resource(&["pods", "nodes"]), None);
+        let lists = parse_allowlist("pods=[a],podz=[b]").expect("valid");
+        assert_eq!(lists.unknown_resource(&["pods"]), Some("podz"));
     }
 }

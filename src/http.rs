@@ -1,5 +1,5 @@
-//! HTTP endpoints: `/metrics` (streamed, gzip on request), health and readiness, and the
-//! self-telemetry endpoint.
+//! HTTP endpoints: `/metrics` (streamed, Prometheus text or OpenMetrics, gzip on request),
+//! health and readiness, and the self-telemetry endpoint.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -18,6 +18,7 @@ use flate2::write::GzEncoder;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
+use crate::export::openmetrics::{Format, OpenMetricsEncoder};
 use crate::export::prometheus::{CONTENT_TYPE, TextEncoder};
 use crate::meter::MetricSink;
 use crate::pipeline::{Pipeline, ResourceFilter};
@@ -55,7 +56,8 @@ pub fn telemetry_router(collect: Collect) -> Router {
             "/metrics",
             get(
                 |State(collect): State<Collect>, headers: HeaderMap| async move {
-                    stream_collection(collect, wants_gzip(&headers), |_| {})
+                    // Like kube-state-metrics' telemetry endpoint: Prometheus text only.
+                    stream_collection(collect, Format::Text, wants_gzip(&headers), |_| {})
                 },
             ),
         )
@@ -118,7 +120,12 @@ async fn metrics(
     let pipeline = state.pipeline.clone();
     let telemetry = state.telemetry.clone();
     let collect: Collect = Arc::new(move |sink| pipeline.collect_resources(&filter, sink));
-    stream_collection(collect, wants_gzip(&headers), move |started| {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let format = Format::negotiate(accept);
+    stream_collection(collect, format, wants_gzip(&headers), move |started| {
         telemetry.record_scrape(started.elapsed())
     })
 }
@@ -135,9 +142,15 @@ fn wants_gzip(headers: &HeaderMap) -> bool {
 /// is never built whole and a scrape never blocks the async runtime or the watchers.
 fn stream_collection(
     collect: Collect,
+    format: Format,
     gzip: bool,
     done: impl FnOnce(Instant) + Send + 'static,
 ) -> Response {
+    let content_type = match &format {
+        Format::Text => header::HeaderValue::from_static(CONTENT_TYPE),
+        Format::OpenMetrics(content_type) => header::HeaderValue::from_str(content_type)
+            .unwrap_or_else(|_| header::HeaderValue::from_static(OPENMETRICS_CONTENT_TYPE)),
+    };
     let (tx, rx) = mpsc::channel::<Bytes>(8);
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
@@ -147,14 +160,10 @@ fn stream_collection(
         };
         if gzip {
             let mut gz = GzipChunks::new(send);
-            let mut encoder = TextEncoder::new(CHUNK, |chunk| gz.write(&chunk));
-            collect(&mut encoder);
-            encoder.finish();
+            encode(&collect, &format, |chunk| gz.write(&chunk));
             gz.finish();
         } else {
-            let mut encoder = TextEncoder::new(CHUNK, send);
-            collect(&mut encoder);
-            encoder.finish();
+            encode(&collect, &format, send);
         }
         done(started);
     });
@@ -163,10 +172,7 @@ fn stream_collection(
     );
     let mut response = Response::new(body);
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static(CONTENT_TYPE),
-    );
+    headers.insert(header::CONTENT_TYPE, content_type);
     if gzip {
         headers.insert(
             header::CONTENT_ENCODING,
@@ -174,6 +180,27 @@ fn stream_collection(
         );
     }
     response
+}
+
+/// Negotiated content types are built from fixed parts and always valid; this is the fallback
+/// the type system still asks for.
+const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores";
+
+/// One collection through the format's encoder.
+fn encode(collect: &Collect, format: &Format, emit: impl FnMut(Bytes) + Send) {
+    match format {
+        Format::Text => {
+            let mut encoder = TextEncoder::new(CHUNK, emit);
+            collect(&mut encoder);
+            encoder.finish();
+        }
+        Format::OpenMetrics(_) => {
+            let mut encoder = OpenMetricsEncoder::new(CHUNK, emit);
+            collect(&mut encoder);
+            encoder.finish_document();
+        }
+    }
 }
 
 /// Gzip-compresses text chunks and passes on compressed chunks.

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod docs;
 pub mod export;
 pub mod http;
 pub mod kinds;

@@ -10,7 +10,7 @@ use clap::{CommandFactory, Parser};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use opentelemetry::metrics::MeterProvider;
 
-use kube_state_otel::config::Cli;
+use kube_state_otel::config::{Cli, items};
 use kube_state_otel::export::otlp::{OtlpConfig, OtlpExporter, OtlpOverrides, OtlpTelemetry};
 use kube_state_otel::http::{self, Collect};
 use kube_state_otel::meter::StreamingMeterProvider;
@@ -43,10 +43,24 @@ async fn main() -> ExitCode {
 }
 
 fn pipeline_settings(cli: &Cli) -> PipelineSettings {
-    let options: HashMap<String, KindOptions> = all_kinds()
+    let known: Vec<&str> = all_kinds().iter().map(|k| k.resource()).collect();
+    for (flag, lists) in [
+        ("--metric-labels-allowlist", &cli.metric_labels_allowlist),
+        (
+            "--metric-annotations-allowlist",
+            &cli.metric_annotations_allowlist,
+        ),
+    ] {
+        if let Some(resource) = lists.unknown_resource(&known) {
+            usage_error(format!(
+                "{flag}: resource {resource} does not exist. Available resources: {}",
+                known.join(",")
+            ));
+        }
+    }
+    let options: HashMap<String, KindOptions> = known
         .iter()
-        .map(|k| {
-            let resource = k.resource();
+        .map(|&resource| {
             let options = KindOptions {
                 allow_labels: cli.metric_labels_allowlist.for_resource(resource),
                 allow_annotations: cli.metric_annotations_allowlist.for_resource(resource),
@@ -55,24 +69,32 @@ fn pipeline_settings(cli: &Cli) -> PipelineSettings {
         })
         .collect();
     PipelineSettings {
-        resources: cli.resources.clone(),
-        opt_in: cli.metric_opt_in_list.clone(),
+        resources: items(&cli.resources),
+        opt_in: items(&cli.metric_opt_in_list),
+        metric_allowlist: items(&cli.metric_allowlist),
+        metric_denylist: items(&cli.metric_denylist),
         options,
         watch: WatchSettings {
             page_size: Some(cli.list_page_size),
+            namespaces: items(&cli.namespaces),
+            namespaces_denylist: items(&cli.namespaces_denylist),
             ..WatchSettings::default()
         },
     }
+}
+
+/// A bad flag is a usage error: exit code 2 with the flag named, as clap does.
+fn usage_error(message: String) -> ! {
+    Cli::command()
+        .error(clap::error::ErrorKind::InvalidValue, message)
+        .exit()
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let telemetry = Telemetry::new();
     let pipeline = match Pipeline::new(pipeline_settings(&cli), telemetry.clone()) {
         Ok(p) => Arc::new(p),
-        // A bad flag is a usage error: exit code 2 with the flag named, as clap does.
-        Err(error) => Cli::command()
-            .error(clap::error::ErrorKind::InvalidValue, error.to_string())
-            .exit(),
+        Err(error) => usage_error(error.to_string()),
     };
 
     let (kube_config, _demo) = if cli.demo {
@@ -145,10 +167,7 @@ fn start_otlp(
     };
     let config = match OtlpConfig::from_env(overrides) {
         Ok(config) => config,
-        // A bad OTLP setting is a usage error too.
-        Err(error) => Cli::command()
-            .error(clap::error::ErrorKind::InvalidValue, error.to_string())
-            .exit(),
+        Err(error) => usage_error(error.to_string()),
     };
     let otlp_telemetry = Arc::new(OtlpTelemetry::default());
     otlp_telemetry.register(telemetry_meter);

@@ -400,14 +400,31 @@ async fn malformed_objects_keep_what_can_be_read_and_are_counted() {
 fn bad_flags_exit_with_code_2_naming_the_flag() {
     for (args, named) in [
         (&["--port", "eighty"][..], "--port"),
-        (&["--resources", "pods,bogus"][..], "bogus"),
+        (&["--resources", "pods,bogus"][..], "--resources"),
         (
             &["--metric-labels-allowlist", "pods=app"][..],
             "--metric-labels-allowlist",
         ),
         (
-            &["--metric-opt-in-list", "kube_pod_nonexistent"][..],
-            "kube_pod_nonexistent",
+            &["--metric-labels-allowlist", "podz=[app]"][..],
+            "--metric-labels-allowlist",
+        ),
+        (
+            &["--metric-annotations-allowlist", "pods=[*a*]"][..],
+            "--metric-annotations-allowlist",
+        ),
+        (
+            &["--metric-opt-in-list", "kube_pod_(nodeselectors"][..],
+            "--metric-opt-in-list",
+        ),
+        (
+            &["--metric-allowlist", "kube_(pod"][..],
+            "--metric-allowlist",
+        ),
+        (&["--metric-denylist", "[z-a]"][..], "--metric-denylist"),
+        (
+            &["--metric-allowlist", "a", "--metric-denylist", "b"][..],
+            "--metric-allowlist and --metric-denylist",
         ),
         (&["--otlp-interval", "soon"][..], "--otlp-interval"),
     ] {
@@ -465,21 +482,8 @@ async fn gzip_scrape_equals_plain_and_promtool_accepts_it() {
         Some("gzip")
     );
 
-    let promtool = which("promtool");
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(plain.as_bytes())
-        .expect("scrape piped to promtool");
-    let out = child.wait_with_output().expect("promtool finishes");
+    let mut promtool = Command::new(which("promtool"));
+    let out = pipe(promtool.args(["check", "metrics"]), &plain);
     let report = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -495,6 +499,24 @@ async fn gzip_scrape_equals_plain_and_promtool_accepts_it() {
         out.status.success() || !KSM_PROMTOOL_FINDINGS.is_empty(),
         "promtool failed: {report}"
     );
+}
+
+/// Runs `command` with `input` on its standard input; panics when it cannot be run (a missing
+/// tool fails the test: scripts/test.sh installs them all).
+fn pipe(command: &mut Command, input: &str) -> std::process::Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{command:?} does not run ({e}): run scripts/test.sh"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("input piped");
+    child.wait_with_output().expect("command finishes")
 }
 
 /// promtool lint findings that kube-state-metrics' own output has too (see README).
@@ -550,4 +572,232 @@ async fn the_binary_pushes_otlp_to_rotel_while_serving_metrics() {
     .await;
     // /metrics is served meanwhile.
     assert!(!samples(&exporter.metrics().await, "kube_pod_info").is_empty());
+}
+
+/// An emulator with namespaces `a`, `b` and `c`, each holding one pod.
+async fn three_namespaces() -> ServerHandle {
+    let emulator = Emulator::new();
+    for ns in ["a", "b", "c"] {
+        emulator
+            .apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+            .expect("namespace applied");
+        emulator
+            .apply(pod(ns, &format!("pod-{ns}"), "Running"))
+            .expect("pod applied");
+    }
+    start_emulator(emulator).await
+}
+
+/// The distinct families with a `# TYPE` line in a scrape.
+fn families(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_and_their_denylist_limit_namespaced_kinds_only() {
+    let emulator = three_namespaces().await;
+    let exporter = Exporter::start(
+        &emulator.url(),
+        &[
+            "--resources",
+            "pods,namespaces",
+            "--namespaces",
+            "a,b",
+            "--namespaces-denylist",
+            "b",
+        ],
+    );
+    exporter.wait_ready().await;
+    let m = exporter.metrics().await;
+    let pods = samples(&m, "kube_pod_info");
+    assert_eq!(pods.len(), 1, "{pods:#?}");
+    assert!(pods[0].contains("pod=\"pod-a\""));
+    // Namespaces are cluster-scoped: all of them, the denied one included.
+    for ns in ["a", "b", "c"] {
+        assert!(
+            value(
+                &m,
+                "kube_namespace_created",
+                &[&format!("namespace=\"{ns}\"")]
+            )
+            .is_some(),
+            "namespace {ns}"
+        );
+    }
+
+    // Live changes follow the same rules: a's new pod comes, b's and c's do not.
+    let e = emulator.emulator();
+    for ns in ["a", "b", "c"] {
+        e.apply(pod(ns, &format!("new-{ns}"), "Running"))
+            .expect("pod applied");
+    }
+    wait_for("the new pod of namespace a", || async {
+        exporter.metrics().await.contains("pod=\"new-a\"")
+    })
+    .await;
+    // Namespace a's watch relists after a 410 without touching what it does not own.
+    e.disconnect_watches();
+    e.compact();
+    e.delete("pods", Some("a"), "pod-a").expect("deleted");
+    wait_for("the deleted pod to go", || async {
+        !exporter.metrics().await.contains("pod=\"pod-a\"")
+    })
+    .await;
+    let m = exporter.metrics().await;
+    let pods = samples(&m, "kube_pod_info");
+    assert_eq!(pods.len(), 1, "{pods:#?}");
+    assert!(pods[0].contains("pod=\"new-a\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metric_allowlist_and_denylist_select_families() {
+    let emulator = three_namespaces().await;
+    let allow = Exporter::start(
+        &emulator.url(),
+        &[
+            "--resources",
+            "pods,namespaces",
+            "--metric-allowlist",
+            "^kube_pod_info$, kube_namespace_status",
+        ],
+    );
+    let deny = Exporter::start(
+        &emulator.url(),
+        &[
+            "--resources",
+            "pods",
+            "--metric-denylist",
+            "kube_pod_status_.*,^kube_pod_info$",
+            "--metric-opt-in-list",
+            "nodeselectors",
+        ],
+    );
+    allow.wait_ready().await;
+    deny.wait_ready().await;
+    let m = allow.metrics().await;
+    let mut listed = families(&m);
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            "kube_namespace_status_condition",
+            "kube_namespace_status_phase",
+            "kube_pod_info"
+        ]
+    );
+    assert_eq!(samples(&m, "kube_pod_info").len(), 3);
+
+    let m = deny.metrics().await;
+    let listed = families(&m);
+    assert!(!listed.is_empty());
+    assert!(
+        listed
+            .iter()
+            .all(|f| *f != "kube_pod_info" && !f.starts_with("kube_pod_status_")),
+        "{listed:#?}"
+    );
+    assert!(listed.contains(&"kube_pod_created"));
+    assert!(listed.contains(&"kube_pod_nodeselectors"), "opted in");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resources_query_parameters_filter_kinds_per_scrape() {
+    let emulator = start_emulator(small_cluster()).await;
+    let exporter = Exporter::start(&emulator.url(), &[]);
+    exporter.wait_ready().await;
+    let prefixes = |text: &str| {
+        let mut kinds: Vec<String> = families(text)
+            .iter()
+            .filter_map(|f| f.strip_prefix("kube_"))
+            .filter_map(|f| f.split('_').next())
+            .map(String::from)
+            .collect();
+        kinds.dedup();
+        kinds
+    };
+    let exporter = &exporter;
+    let get = |query: &'static str| async move {
+        match exporter
+            .get(exporter.port, &format!("/metrics{query}"))
+            .await
+        {
+            Some((200, body)) => body,
+            other => panic!("/metrics{query} failed: {other:?}"),
+        }
+    };
+    let all = prefixes(&exporter.metrics().await);
+    assert!(all.len() > 3, "{all:?}");
+    assert_eq!(
+        prefixes(&get("?resources=pods,nodes").await),
+        ["node", "pod"]
+    );
+    let without = prefixes(&get("?exclude_resources=pods,deployments").await);
+    assert!(!without.contains(&"pod".to_string()) && !without.contains(&"deployment".to_string()));
+    assert_eq!(without.len(), all.len() - 2, "{without:?}");
+    assert_eq!(
+        prefixes(&get("?resources=pods,nodes&exclude_resources=nodes").await),
+        ["pod"]
+    );
+}
+
+/// What Prometheus 3 sends with its default scrape protocols.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,\
+    application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,\
+    text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openmetrics_is_served_to_scrapers_that_ask_and_parses_strictly() {
+    let emulator = start_emulator(Emulator::with_cluster(&GeneratedCluster::new(5, 10, 3))).await;
+    let exporter = Exporter::start(&emulator.url(), &[]);
+    exporter.wait_ready().await;
+    let response = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{}/metrics", exporter.port))
+        .header("accept", PROMETHEUS_ACCEPT)
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8")
+    );
+    let body = response.text().await.expect("body");
+    assert_eq!(body.lines().last(), Some("# EOF"));
+    assert!(body.contains("\n# TYPE kube_pod_container_status_restarts counter\n"));
+    assert!(body.contains("\nkube_pod_container_status_restarts_total{"));
+    assert!(!body.contains("# TYPE kube_pod_container_status_restarts_total"));
+    // The same series as the text format, plus `# EOF`.
+    let text = exporter.metrics().await;
+    let series = |t: &str| t.lines().filter(|l| !l.starts_with('#')).count();
+    assert_eq!(series(&body), series(&text));
+
+    // prometheus_client's OpenMetrics parser is strict: it rejects `_total` on a counter's
+    // TYPE line, a missing `# EOF`, misplaced metadata and bad escaping.
+    let mut python = Command::new("python3");
+    let out = pipe(
+        python.args([
+            "-c",
+            "import sys\n\
+             from prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
+             families = list(text_string_to_metric_families(sys.stdin.read()))\n\
+             print(len(families), sum(len(f.samples) for f in families))",
+        ]),
+        &body,
+    );
+    assert!(
+        out.status.success(),
+        "prometheus_client rejected the scrape (scripts/test.sh installs prometheus-client): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let parsed = String::from_utf8_lossy(&out.stdout);
+    let counts: Vec<usize> = parsed
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert_eq!(counts, [families(&body).len(), series(&body)], "{parsed}");
 }

@@ -1,4 +1,5 @@
-//! Encoders fed by one collection: Prometheus text for `/metrics`, OTLP for push.
+//! Encoders fed by one collection: Prometheus text or OpenMetrics for `/metrics`, OTLP for push.
 
+pub mod openmetrics;
 pub mod otlp;
 pub mod prometheus;

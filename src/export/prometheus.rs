@@ -9,21 +9,19 @@ use crate::metric::write_go_float;
 /// The content type of the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Writes a collection as Prometheus text, handing out chunks of about `chunk_size` bytes so the
-/// body is streamed rather than built whole.
-pub struct TextEncoder<F: FnMut(Bytes) + Send> {
-    buf: String,
-    name: String,
+/// Buffered text handed out in chunks of about `chunk_size` bytes, so a body is streamed rather
+/// than built whole; shared by the text encoders.
+pub(crate) struct Chunks<F: FnMut(Bytes) + Send> {
+    pub(crate) buf: String,
     chunk_size: usize,
     emit: F,
     series: u64,
 }
 
-impl<F: FnMut(Bytes) + Send> TextEncoder<F> {
-    pub fn new(chunk_size: usize, emit: F) -> Self {
-        TextEncoder {
+impl<F: FnMut(Bytes) + Send> Chunks<F> {
+    pub(crate) fn new(chunk_size: usize, emit: F) -> Self {
+        Chunks {
             buf: String::with_capacity(chunk_size + 1024),
-            name: String::new(),
             chunk_size,
             emit,
             series: 0,
@@ -31,19 +29,82 @@ impl<F: FnMut(Bytes) + Send> TextEncoder<F> {
     }
 
     /// Hands out what is left; returns how many series were written.
-    pub fn finish(mut self) -> u64 {
+    pub(crate) fn finish(mut self) -> u64 {
         if !self.buf.is_empty() {
             (self.emit)(Bytes::from(std::mem::take(&mut self.buf)));
         }
         self.series
     }
 
-    fn maybe_emit(&mut self) {
+    /// `# HELP name help` with `help` escaped by `escape`, then `# TYPE name kind`.
+    pub(crate) fn header(
+        &mut self,
+        name: &str,
+        help: &str,
+        kind: &str,
+        escape: fn(&mut String, &str),
+    ) {
+        self.buf.push_str("# HELP ");
+        self.buf.push_str(name);
+        self.buf.push(' ');
+        escape(&mut self.buf, help);
+        self.buf.push_str("\n# TYPE ");
+        self.buf.push_str(name);
+        self.buf.push(' ');
+        self.buf.push_str(kind);
+        self.buf.push('\n');
+    }
+
+    /// One sample line: `name{k="v",…} value`.
+    pub(crate) fn sample(&mut self, name: &str, value: Number, attributes: &[KeyValue]) {
+        let buf = &mut self.buf;
+        buf.push_str(name);
+        if !attributes.is_empty() {
+            buf.push('{');
+            for (i, kv) in attributes.iter().enumerate() {
+                if i > 0 {
+                    buf.push(',');
+                }
+                buf.push_str(kv.key.as_str());
+                buf.push_str("=\"");
+                escape_label_value(buf, &kv.value.as_str());
+                buf.push('"');
+            }
+            buf.push('}');
+        }
+        buf.push(' ');
+        match value {
+            Number::F64(v) => write_go_float(buf, v),
+            Number::I64(v) => buf.push_str(itoa::Buffer::new().format(v)),
+            Number::U64(v) => buf.push_str(itoa::Buffer::new().format(v)),
+        }
+        buf.push('\n');
+        self.series += 1;
         if self.buf.len() >= self.chunk_size {
             let chunk =
                 std::mem::replace(&mut self.buf, String::with_capacity(self.chunk_size + 1024));
             (self.emit)(Bytes::from(chunk));
         }
+    }
+}
+
+/// Writes a collection as Prometheus text, handing out chunks of about `chunk_size` bytes.
+pub struct TextEncoder<F: FnMut(Bytes) + Send> {
+    out: Chunks<F>,
+    name: String,
+}
+
+impl<F: FnMut(Bytes) + Send> TextEncoder<F> {
+    pub fn new(chunk_size: usize, emit: F) -> Self {
+        TextEncoder {
+            out: Chunks::new(chunk_size, emit),
+            name: String::new(),
+        }
+    }
+
+    /// Hands out what is left; returns how many series were written.
+    pub fn finish(self) -> u64 {
+        self.out.finish()
     }
 }
 
@@ -55,45 +116,18 @@ impl<F: FnMut(Bytes) + Send> MetricSink for TextEncoder<F> {
             InstrumentKind::Counter => "counter",
             InstrumentKind::Gauge | InstrumentKind::UpDownCounter => "gauge",
         };
-        self.buf.push_str("# HELP ");
-        self.buf.push_str(&desc.name);
-        self.buf.push(' ');
-        escape_help(&mut self.buf, &desc.description);
-        self.buf.push_str("\n# TYPE ");
-        self.buf.push_str(&desc.name);
-        self.buf.push(' ');
-        self.buf.push_str(kind);
-        self.buf.push('\n');
+        self.out
+            .header(&desc.name, &desc.description, kind, escape_help);
     }
 
     fn observe(&mut self, value: Number, attributes: &[KeyValue]) {
-        self.buf.push_str(&self.name);
-        if !attributes.is_empty() {
-            self.buf.push('{');
-            for (i, kv) in attributes.iter().enumerate() {
-                if i > 0 {
-                    self.buf.push(',');
-                }
-                self.buf.push_str(kv.key.as_str());
-                self.buf.push_str("=\"");
-                escape_label_value(&mut self.buf, &kv.value.as_str());
-                self.buf.push('"');
-            }
-            self.buf.push('}');
-        }
-        self.buf.push(' ');
-        match value {
-            Number::F64(v) => write_go_float(&mut self.buf, v),
-            Number::I64(v) => self.buf.push_str(itoa::Buffer::new().format(v)),
-            Number::U64(v) => self.buf.push_str(itoa::Buffer::new().format(v)),
-        }
-        self.buf.push('\n');
-        self.series += 1;
-        self.maybe_emit();
+        self.out.sample(&self.name, value, attributes);
     }
 }
 
-fn escape_label_value(out: &mut String, value: &str) {
+/// Escapes backslashes, double quotes and newlines, as both text formats do in label values
+/// (and OpenMetrics in HELP too).
+pub(crate) fn escape_label_value(out: &mut String, value: &str) {
     if memchr::memchr3(b'\\', b'"', b'\n', value.as_bytes()).is_none() {
         out.push_str(value);
         return;

@@ -1,7 +1,7 @@
 //! `--metric-labels-allowlist` / `--metric-annotations-allowlist` for one kind, and the
 //! Kubernetes-key → Prometheus-label conversion kube-state-metrics applies.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::{Text, intern};
 
@@ -12,10 +12,12 @@ pub struct KindOptions {
     pub allow_annotations: AllowList,
 }
 
-/// Which Kubernetes label (or annotation) keys become Prometheus labels.
+/// Which Kubernetes label (or annotation) keys become Prometheus labels, as kube-state-metrics
+/// matches them: `*` as the first entry allows every key (elsewhere it is ignored), an entry
+/// with one `*` inside is a pattern (`app.kubernetes.io/*`), any other entry is an exact key.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AllowList {
-    /// Empty: the `_labels`/`_annotations` family yields nothing. `["*"]`: every key.
+    /// Empty: the `_labels`/`_annotations` family yields nothing.
     pub keys: Vec<String>,
 }
 
@@ -30,8 +32,22 @@ impl AllowList {
         self.keys.is_empty()
     }
 
+    fn allows(&self, key: &str) -> bool {
+        self.keys.iter().any(|entry| match entry.split_once('*') {
+            None => entry == key,
+            // More than one `*` never matches (KSM fails such a pattern closed).
+            Some((_, after)) if after.contains('*') => false,
+            Some(("", "")) => false,
+            Some((before, after)) => {
+                key.len() >= before.len() + after.len()
+                    && key.starts_with(before)
+                    && key.ends_with(after)
+            }
+        })
+    }
+
     /// The allowed entries of `map` as `prefix_<key>` labels, sorted by key, with
-    /// kube-state-metrics' `_conflictN` suffixes when two keys sanitise to the same name.
+    /// kube-state-metrics' `_conflictN` suffixes when keys sanitise to the same name.
     pub fn prometheus_labels(
         &self,
         prefix: &str,
@@ -41,25 +57,32 @@ impl AllowList {
             return Vec::new();
         };
         let wildcard = self.keys.first().is_some_and(|k| k == "*");
-        // BTreeMap iterates in byte order, as Go's sort.Strings does.
-        let allowed = map
-            .iter()
-            .filter(|(k, _)| wildcard || self.keys.iter().any(|a| a == *k));
+        // BTreeMap iterates in byte order, as Go's slices.Sort does.
+        let allowed = map.iter().filter(|(k, _)| wildcard || self.allows(k));
         let mut names: Vec<String> = Vec::new();
         let mut values: Vec<&str> = Vec::new();
-        // name → (conflicts seen, index of the first holder)
-        let mut conflicts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        // Emitted name → its index; a generated `_conflictN` may itself be taken by a key that
+        // sanitised to it, so every name handed out is checked against these.
+        let mut used: HashMap<String, usize> = HashMap::new();
+        // Sanitised name → conflict suffixes handed out so far.
+        let mut conflicts: HashMap<String, usize> = HashMap::new();
         for (key, value) in allowed {
-            let mut name = label_name(prefix, key);
-            if let Some((count, first)) = conflicts.get_mut(&name) {
-                if *count == 1 {
-                    names[*first] = format!("{}_conflict1", names[*first]);
-                }
-                *count += 1;
-                name = format!("{name}_conflict{count}");
+            let base = label_name(prefix, key);
+            let name = if let Some(count) = conflicts.get_mut(&base) {
+                next_free_name(&base, count, &used)
+            } else if let Some(first) = used.remove(&base) {
+                // The first collision renames the holder to `_conflict1`.
+                let mut count = 0;
+                let renamed = next_free_name(&base, &mut count, &used);
+                used.insert(renamed.clone(), first);
+                names[first] = renamed;
+                let name = next_free_name(&base, &mut count, &used);
+                conflicts.insert(base, count);
+                name
             } else {
-                conflicts.insert(name.clone(), (1, names.len()));
-            }
+                base
+            };
+            used.insert(name.clone(), names.len());
             names.push(name);
             values.push(value);
         }
@@ -68,6 +91,17 @@ impl AllowList {
             .zip(values)
             .map(|(n, v)| (intern(&n), intern(v)))
             .collect()
+    }
+}
+
+/// `base_conflictN` for the next N whose name no label uses yet.
+fn next_free_name(base: &str, count: &mut usize, used: &HashMap<String, usize>) -> String {
+    loop {
+        *count += 1;
+        let candidate = format!("{base}_conflict{count}");
+        if !used.contains_key(&candidate) {
+            return candidate;
+        }
     }
 }
 
@@ -149,6 +183,58 @@ mod tests {
             AllowList::default()
                 .prometheus_labels("label", Some(&m))
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn wildcard_counts_only_first_and_patterns_take_one_star() {
+        let m = map(&[
+            ("app", "x"),
+            ("app.kubernetes.io/name", "n"),
+            ("app.kubernetes.io/part-of", "p"),
+            ("team", "y"),
+        ]);
+        // `*` after another entry is ignored, as in KSM.
+        assert_eq!(
+            render(AllowList::new(["team", "*"]).prometheus_labels("label", Some(&m))),
+            ["label_team=y"]
+        );
+        assert_eq!(
+            render(AllowList::new(["app.kubernetes.io/*"]).prometheus_labels("label", Some(&m))),
+            [
+                "label_app_kubernetes_io_name=n",
+                "label_app_kubernetes_io_part_of=p"
+            ]
+        );
+        assert_eq!(
+            render(AllowList::new(["*name", "te*m"]).prometheus_labels("label", Some(&m))),
+            ["label_app_kubernetes_io_name=n", "label_team=y"]
+        );
+        // Two stars fail closed; `a*a` needs both ends without overlap.
+        assert!(
+            AllowList::new(["*app*"])
+                .prometheus_labels("label", Some(&m))
+                .is_empty()
+        );
+        let short = map(&[("a", "1")]);
+        assert!(
+            AllowList::new(["a*a"])
+                .prometheus_labels("label", Some(&short))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn generated_conflict_names_never_collide_with_real_keys() {
+        // KSM #3064: `A.b.conflict1` sanitises onto the suffix the `a-b`/`a.b` collision wants.
+        let m = map(&[("A.b.conflict1", "v0"), ("a-b", "v1"), ("a.b", "v2")]);
+        assert_eq!(
+            render(AllowList::new(["*"]).prometheus_labels("label", Some(&m))),
+            [
+                "label_a_b_conflict1=v0",
+                "label_a_b_conflict2=v1",
+                "label_a_b_conflict3=v2"
+            ]
         );
     }
 

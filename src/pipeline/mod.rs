@@ -1,6 +1,10 @@
 //! A pipeline: a set of kinds, their watchers and stores, the meter they register on, and the
 //! collections the exporters read.
 
+mod families;
+
+pub use families::FamilyFilter;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,9 +15,9 @@ use opentelemetry::metrics::MeterProvider;
 use crate::kinds::{self, KindDef};
 use crate::meter::{MetricSink, StreamingMeterProvider, register_kind};
 use crate::metric::{FamilyDesc, KindOptions};
-use crate::store::KindStore;
+use crate::store::{KindStore, StorePartition};
 use crate::telemetry::Telemetry;
-use crate::watch::{CountApiCalls, WatchKind, WatchSettings, WatchTarget};
+use crate::watch::{CountApiCalls, WatchKind, WatchScope, WatchSettings, WatchTarget};
 
 /// Every kind this build can watch, sorted by resource name (the order of `/metrics`).
 pub fn all_kinds() -> Vec<&'static dyn WatchKind> {
@@ -76,10 +80,18 @@ pub const OPTIONAL_RESOURCES: &[&str] = &[
 /// Errors in a pipeline's settings.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("unknown resource {0:?} (known: {1})")]
+    #[error("--resources: unknown resource {0:?} (known: {1})")]
     UnknownResource(String, String),
-    #[error("unknown opt-in metric family {0:?}")]
-    UnknownOptIn(String),
+    #[error(
+        "--metric-allowlist and --metric-denylist are both set; they are mutually exclusive, only one of them can be set"
+    )]
+    AllowAndDenyList,
+    #[error("{flag}: invalid regular expression {pattern:?}: {error}")]
+    BadRegex {
+        flag: &'static str,
+        pattern: String,
+        error: String,
+    },
 }
 
 /// What a pipeline watches and how.
@@ -87,7 +99,11 @@ pub enum Error {
 pub struct PipelineSettings {
     /// Resources to watch; empty means every kind but the [`OPTIONAL_RESOURCES`].
     pub resources: Vec<String>,
+    /// `--metric-opt-in-list` regexes.
     pub opt_in: Vec<String>,
+    /// `--metric-allowlist` / `--metric-denylist` regexes; at most one may be non-empty.
+    pub metric_allowlist: Vec<String>,
+    pub metric_denylist: Vec<String>,
     pub options: HashMap<String, KindOptions>,
     pub watch: WatchSettings,
 }
@@ -114,7 +130,23 @@ struct KindRuntime {
     /// The enabled families, in store order.
     descs: Vec<FamilyDesc>,
     options: KindOptions,
+    /// One per list+watch: where it lists, its part of the store, and whether the API server
+    /// forbids it.
+    watches: Vec<Watch>,
+}
+
+struct Watch {
+    scope: WatchScope,
+    store: StorePartition,
     forbidden: Arc<AtomicBool>,
+}
+
+impl Watch {
+    /// Synced, or forbidden by RBAC (it would never sync; waiting would take every other kind's
+    /// metrics down with it).
+    fn is_ready(&self) -> bool {
+        self.store.is_synced() || self.forbidden.load(Ordering::Acquire)
+    }
 }
 
 pub struct Pipeline {
@@ -134,14 +166,23 @@ impl Pipeline {
                 return Err(Error::UnknownResource(resource.clone(), known.join(",")));
             }
         }
-        for name in &settings.opt_in {
-            let known = all
-                .iter()
-                .flat_map(|k| k.families())
-                .any(|f| f.opt_in && f.desc.name == name);
-            if !known {
-                return Err(Error::UnknownOptIn(name.clone()));
-            }
+        let filter = FamilyFilter::new(
+            &settings.metric_allowlist,
+            &settings.metric_denylist,
+            &settings.opt_in,
+        )?;
+        let opt_ins: Vec<&str> = all
+            .iter()
+            .flat_map(|k| k.families())
+            .filter(|f| f.opt_in)
+            .map(|f| f.desc.name)
+            .collect();
+        // kube-state-metrics accepts entries that match nothing; a warning catches typos.
+        for entry in filter.unmatched_opt_ins(&opt_ins) {
+            tracing::warn!(
+                entry,
+                "--metric-opt-in-list entry matches no opt-in metric family"
+            );
         }
         let provider = StreamingMeterProvider::new();
         let mut kinds = Vec::new();
@@ -158,13 +199,23 @@ impl Pipeline {
             let enabled: Vec<usize> = families
                 .iter()
                 .enumerate()
-                .filter(|(_, f)| !f.opt_in || settings.opt_in.iter().any(|o| o == f.desc.name))
+                .filter(|(_, f)| filter.enables(f.desc.name, f.opt_in))
                 .map(|(i, _)| i)
                 .collect();
             let descs: Vec<FamilyDesc> =
                 enabled.iter().map(|&i| families[i].desc.clone()).collect();
-            let store = Arc::new(KindStore::new());
+            let scopes = settings.watch.scopes(kind.namespaced());
+            let store = Arc::new(KindStore::with_partitions(scopes.len()));
             telemetry.add_store(kind.resource(), store.clone());
+            let watches = scopes
+                .into_iter()
+                .zip(store.partitions())
+                .map(|(scope, partition)| Watch {
+                    scope,
+                    store: partition,
+                    forbidden: Arc::new(AtomicBool::new(false)),
+                })
+                .collect();
             kinds.push(KindRuntime {
                 kind,
                 store,
@@ -175,7 +226,7 @@ impl Pipeline {
                     .get(kind.resource())
                     .cloned()
                     .unwrap_or_default(),
-                forbidden: Arc::new(AtomicBool::new(false)),
+                watches,
             });
         }
         let pipeline = Pipeline {
@@ -235,17 +286,25 @@ impl Pipeline {
         CountApiCalls::new(self.telemetry.clone(), labels)
     }
 
-    /// Starts one watcher per kind.
+    /// Starts the watchers: one per kind, or per kind and namespace with `--namespaces`.
     pub fn spawn_watchers(&self, client: &Client) {
         for k in &self.kinds {
-            let target = WatchTarget {
-                store: k.store.clone(),
-                enabled: k.enabled.clone(),
-                options: k.options.clone(),
-                telemetry: self.telemetry.clone(),
-                forbidden: k.forbidden.clone(),
-            };
-            tokio::spawn(k.kind.run(client.clone(), self.watch.clone(), target));
+            for watch in &k.watches {
+                let target = WatchTarget {
+                    store: watch.store.clone(),
+                    enabled: k.enabled.clone(),
+                    options: k.options.clone(),
+                    telemetry: self.telemetry.clone(),
+                    forbidden: watch.forbidden.clone(),
+                };
+                let run = k.kind.run(
+                    client.clone(),
+                    self.watch.clone(),
+                    watch.scope.clone(),
+                    target,
+                );
+                tokio::spawn(run);
+            }
         }
     }
 
@@ -264,12 +323,11 @@ impl Pipeline {
         }
     }
 
-    /// Ready when every kind has synced its initial list, or is forbidden by RBAC (it would
-    /// never sync; waiting would take every other kind's metrics down with it).
+    /// Ready when every watch has synced its initial list or is forbidden.
     pub fn is_ready(&self) -> bool {
         self.kinds
             .iter()
-            .all(|k| k.store.is_synced() || k.forbidden.load(Ordering::Acquire))
+            .all(|k| k.watches.iter().all(Watch::is_ready))
     }
 
     /// Heap bytes of every kind's compact samples.
@@ -285,7 +343,9 @@ impl Pipeline {
                 (
                     k.kind.resource(),
                     k.store.is_synced(),
-                    k.forbidden.load(Ordering::Acquire),
+                    k.watches
+                        .iter()
+                        .any(|w| w.forbidden.load(Ordering::Acquire)),
                     k.store.len(),
                 )
             })

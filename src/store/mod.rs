@@ -2,7 +2,8 @@
 //!
 //! Updates replace an object's entry, deletes remove it, and a relist is staged aside and
 //! swapped in whole, so no stale object survives a relist and a reader never sees a half-built
-//! state.
+//! state. A kind watched by several list+watch calls (one per namespace of `--namespaces`) has
+//! one partition per watcher, so each relist replaces only its own watcher's objects.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,30 +13,62 @@ use crate::metric::CompactSamples;
 
 type Objects = HashMap<Box<str>, Arc<CompactSamples>>;
 
-/// The objects plus a counter of changes, so a cached snapshot knows when it is stale.
+/// The objects of every partition plus a counter of changes, so a cached snapshot knows when
+/// it is stale.
 #[derive(Default)]
 struct Versioned {
-    objects: Objects,
+    partitions: Vec<Objects>,
     generation: u64,
 }
 
 type Snapshot = Arc<Vec<Arc<CompactSamples>>>;
 
 /// The state of one kind in one pipeline.
-#[derive(Default)]
 pub struct KindStore {
     objects: RwLock<Versioned>,
-    /// A relist in progress; readers keep seeing `objects` until it is swapped in.
-    relist: Mutex<Option<Objects>>,
+    /// Per partition, a relist in progress; readers keep seeing `objects` until it is swapped in.
+    relists: Mutex<Vec<Option<Objects>>>,
     /// The objects as a list, built on the first read after a change and shared by all the
     /// family callbacks of a collection, so a scrape never holds the lock against watch updates.
     snapshot: Mutex<Option<(u64, Snapshot)>>,
-    synced: AtomicBool,
+    /// Per partition, whether a full list has been seen.
+    synced: Vec<AtomicBool>,
+}
+
+impl Default for KindStore {
+    fn default() -> Self {
+        Self::with_partitions(1)
+    }
 }
 
 impl KindStore {
+    /// A store fed by one watcher.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A store fed by `count` watchers (at least one).
+    pub fn with_partitions(count: usize) -> Self {
+        let count = count.max(1);
+        KindStore {
+            objects: RwLock::new(Versioned {
+                partitions: vec![Objects::new(); count],
+                generation: 0,
+            }),
+            relists: Mutex::new(vec![None; count]),
+            snapshot: Mutex::new(None),
+            synced: (0..count).map(|_| AtomicBool::new(false)).collect(),
+        }
+    }
+
+    /// One handle per partition, for the watchers.
+    pub fn partitions(self: &Arc<Self>) -> Vec<StorePartition> {
+        (0..self.synced.len())
+            .map(|index| StorePartition {
+                store: self.clone(),
+                index,
+            })
+            .collect()
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Versioned> {
@@ -48,51 +81,32 @@ impl KindStore {
         guard
     }
 
-    fn relist(&self) -> std::sync::MutexGuard<'_, Option<Objects>> {
-        self.relist.lock().unwrap_or_else(|p| p.into_inner())
+    fn relists(&self) -> std::sync::MutexGuard<'_, Vec<Option<Objects>>> {
+        self.relists.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds or replaces an object.
+    /// Adds or replaces an object of the first partition (objects loaded without a watcher).
     pub fn apply(&self, uid: &str, samples: CompactSamples) {
-        self.write().objects.insert(uid.into(), Arc::new(samples));
+        self.apply_in(0, uid, samples);
     }
 
-    /// Removes an object.
-    pub fn delete(&self, uid: &str) {
-        self.write().objects.remove(uid);
-    }
-
-    /// A relist starts: collect objects aside.
-    pub fn begin_relist(&self) {
-        *self.relist() = Some(Objects::new());
-    }
-
-    /// One object of the relist in progress.
-    pub fn relist_apply(&self, uid: &str, samples: CompactSamples) {
-        if let Some(staged) = self.relist().as_mut() {
-            staged.insert(uid.into(), Arc::new(samples));
+    fn apply_in(&self, partition: usize, uid: &str, samples: CompactSamples) {
+        if let Some(objects) = self.write().partitions.get_mut(partition) {
+            objects.insert(uid.into(), Arc::new(samples));
         }
     }
 
-    /// The relist is complete: it replaces everything, and the kind counts as synced.
-    pub fn finish_relist(&self) {
-        if let Some(staged) = self.relist().take() {
-            self.write().objects = staged;
-        }
-        self.synced.store(true, Ordering::Release);
-    }
-
-    /// Whether a full list has been seen.
+    /// Whether every partition has seen a full list.
     pub fn is_synced(&self) -> bool {
-        self.synced.load(Ordering::Acquire)
+        self.synced.iter().all(|s| s.load(Ordering::Acquire))
     }
 
     pub fn len(&self) -> usize {
-        self.read().objects.len()
+        self.read().partitions.iter().map(HashMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.read().objects.is_empty()
+        self.read().partitions.iter().all(HashMap::is_empty)
     }
 
     /// Calls `f` for every object; a consistent view for the duration of the call.
@@ -117,14 +131,100 @@ impl KindStore {
         {
             return snapshot.clone();
         }
-        let snapshot: Snapshot = Arc::new(current.objects.values().cloned().collect());
+        let snapshot: Snapshot = Arc::new(
+            current
+                .partitions
+                .iter()
+                .flat_map(HashMap::values)
+                .cloned()
+                .collect(),
+        );
         *cached = Some((current.generation, snapshot.clone()));
         snapshot
     }
 
     /// Heap bytes held by the samples of all objects (shared label strings excluded).
     pub fn heap_bytes(&self) -> usize {
-        self.read().objects.values().map(|o| o.heap_bytes()).sum()
+        self.read()
+            .partitions
+            .iter()
+            .flat_map(HashMap::values)
+            .map(|o| o.heap_bytes())
+            .sum()
+    }
+}
+
+/// The part of a [`KindStore`] one watcher writes: its relists replace only its own objects.
+#[derive(Clone)]
+pub struct StorePartition {
+    store: Arc<KindStore>,
+    index: usize,
+}
+
+impl StorePartition {
+    /// Adds or replaces an object.
+    pub fn apply(&self, uid: &str, samples: CompactSamples) {
+        self.store.apply_in(self.index, uid, samples);
+    }
+
+    /// Removes an object.
+    pub fn delete(&self, uid: &str) {
+        if let Some(objects) = self.store.write().partitions.get_mut(self.index) {
+            objects.remove(uid);
+        }
+    }
+
+    /// A relist starts: collect objects aside.
+    pub fn begin_relist(&self) {
+        if let Some(staged) = self.store.relists().get_mut(self.index) {
+            *staged = Some(Objects::new());
+        }
+    }
+
+    /// One object of the relist in progress.
+    pub fn relist_apply(&self, uid: &str, samples: CompactSamples) {
+        if let Some(Some(staged)) = self.store.relists().get_mut(self.index) {
+            staged.insert(uid.into(), Arc::new(samples));
+        }
+    }
+
+    /// The relist is complete: it replaces this partition's objects, and the partition counts
+    /// as synced.
+    pub fn finish_relist(&self) {
+        let staged = self
+            .store
+            .relists()
+            .get_mut(self.index)
+            .and_then(Option::take);
+        if let Some(staged) = staged
+            && let Some(objects) = self.store.write().partitions.get_mut(self.index)
+        {
+            *objects = staged;
+        }
+        if let Some(synced) = self.store.synced.get(self.index) {
+            synced.store(true, Ordering::Release);
+        }
+    }
+
+    /// Whether this partition has seen a full list.
+    pub fn is_synced(&self) -> bool {
+        self.store
+            .synced
+            .get(self.index)
+            .is_some_and(|s| s.load(Ordering::Acquire))
+    }
+
+    /// Objects of this partition.
+    pub fn len(&self) -> usize {
+        self.store
+            .read()
+            .partitions
+            .get(self.index)
+            .map_or(0, HashMap::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -147,20 +247,57 @@ mod tests {
         v
     }
 
+    fn single(store: &Arc<KindStore>) -> StorePartition {
+        store.partitions().pop().expect("one partition")
+    }
+
     #[test]
     fn relist_replaces_everything_atomically() {
-        let store = KindStore::new();
-        store.apply("a", object(1.0));
-        store.apply("b", object(2.0));
-        store.begin_relist();
-        store.relist_apply("b", object(3.0));
+        let store = Arc::new(KindStore::new());
+        let watcher = single(&store);
+        watcher.apply("a", object(1.0));
+        watcher.apply("b", object(2.0));
+        watcher.begin_relist();
+        watcher.relist_apply("b", object(3.0));
         // Until the relist completes, readers see the old state.
         assert_eq!(values(&store), [1.0, 2.0]);
         assert!(!store.is_synced());
-        store.finish_relist();
+        watcher.finish_relist();
         assert_eq!(values(&store), [3.0]);
         assert!(store.is_synced());
-        store.delete("b");
+        watcher.delete("b");
         assert!(store.is_empty());
+    }
+
+    #[test]
+    fn a_partition_relist_replaces_only_its_own_objects() {
+        let store = Arc::new(KindStore::with_partitions(2));
+        let [ns_a, ns_b]: [StorePartition; 2] =
+            store.partitions().try_into().ok().expect("two partitions");
+        ns_a.begin_relist();
+        ns_a.relist_apply("a1", object(1.0));
+        ns_a.relist_apply("a2", object(2.0));
+        ns_a.finish_relist();
+        // Synced only once every watcher has listed.
+        assert!(ns_a.is_synced() && !store.is_synced());
+        ns_b.begin_relist();
+        ns_b.relist_apply("b1", object(10.0));
+        ns_b.finish_relist();
+        assert!(store.is_synced());
+        assert_eq!(values(&store), [1.0, 2.0, 10.0]);
+
+        // b relists (after a 410, say) without b1: a's objects stay.
+        ns_b.begin_relist();
+        ns_b.relist_apply("b2", object(20.0));
+        ns_b.finish_relist();
+        assert_eq!(values(&store), [1.0, 2.0, 20.0]);
+        assert_eq!((ns_a.len(), ns_b.len(), store.len()), (2, 1, 3));
+
+        // a relists to nothing: b's object stays.
+        ns_a.begin_relist();
+        ns_a.finish_relist();
+        assert_eq!(values(&store), [20.0]);
+        ns_b.delete("b2");
+        assert!(store.is_empty() && ns_b.is_empty());
     }
 }

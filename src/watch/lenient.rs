@@ -56,7 +56,9 @@ impl<O: k8s_openapi::Resource> k8s_openapi::Resource for Lenient<O> {
     const KIND: &'static str = O::KIND;
     const VERSION: &'static str = O::VERSION;
     const URL_PATH_SEGMENT: &'static str = O::URL_PATH_SEGMENT;
-    type Scope = O::Scope;
+    // Dynamic, so one generic watcher can open a namespaced or a cluster-wide API; the kind's
+    // own scope decides which (`WatchKind::namespaced`).
+    type Scope = kube::core::DynamicResourceScope;
 }
 
 impl<O: k8s_openapi::Metadata<Ty = ObjectMeta>> k8s_openapi::Metadata for Lenient<O> {

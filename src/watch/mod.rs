@@ -1,6 +1,8 @@
-//! The watch layer: one list+watch per kind, feeding the kind's store.
+//! The watch layer: one list+watch per kind (per namespace with `--namespaces`), feeding the
+//! kind's store.
 //!
-//! It owns what is pulled from the API server: selectors and the client's API-call counting.
+//! It owns what is pulled from the API server: namespaces, selectors and the client's API-call
+//! counting.
 //! Objects are converted to compact samples as they arrive, so no decoded object outlives its
 //! event (a whole initial list is never held in memory).
 
@@ -21,23 +23,76 @@ use kube::{Api, Client};
 
 use crate::kinds::{AnyKind, KindDef, KubeObject, uid};
 use crate::metric::KindOptions;
-use crate::store::KindStore;
+use crate::store::StorePartition;
 use crate::telemetry::Telemetry;
 
-/// What one kind's watcher pulls.
+/// What the watchers pull.
 #[derive(Clone, Debug, Default)]
 pub struct WatchSettings {
     pub label_selector: Option<String>,
     pub field_selector: Option<String>,
+    /// `--namespaces`: namespaced kinds are listed in each of these; empty means all.
+    pub namespaces: Vec<String>,
+    /// `--namespaces-denylist`: namespaced kinds exclude these by field selector.
+    pub namespaces_denylist: Vec<String>,
     /// Page size of the initial list.
     pub page_size: Option<u32>,
     /// Use `sendInitialEvents` streaming lists (Kubernetes ≥ 1.32 servers).
     pub streaming_lists: bool,
 }
 
-/// Everything a running watcher of one kind writes to.
+impl WatchSettings {
+    /// The list+watch calls a kind needs, as kube-state-metrics opens them: a namespaced kind
+    /// gets one per `--namespaces` entry (or one over all namespaces), each excluding the
+    /// denylisted namespaces by field selector; a cluster-scoped kind ignores both flags.
+    pub fn scopes(&self, namespaced: bool) -> Vec<WatchScope> {
+        if !namespaced {
+            return vec![WatchScope {
+                namespace: None,
+                field_selector: self.field_selector.clone(),
+            }];
+        }
+        let denied = self
+            .namespaces_denylist
+            .iter()
+            .map(|ns| format!("metadata.namespace!={ns}"));
+        let field_selector = self.field_selector.iter().cloned().chain(denied);
+        let field_selector =
+            Some(field_selector.collect::<Vec<_>>().join(",")).filter(|s| !s.is_empty());
+        if self.namespaces.is_empty() {
+            return vec![WatchScope {
+                namespace: None,
+                field_selector,
+            }];
+        }
+        let mut namespaces: Vec<&String> = Vec::new();
+        // A namespace named twice would list its objects twice (KSM duplicates the series).
+        for ns in &self.namespaces {
+            if !namespaces.contains(&ns) {
+                namespaces.push(ns);
+            }
+        }
+        namespaces
+            .into_iter()
+            .map(|ns| WatchScope {
+                namespace: Some(ns.clone()),
+                field_selector: field_selector.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Where one watcher lists: a namespace (or all) and the field selector it sends.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WatchScope {
+    pub namespace: Option<String>,
+    pub field_selector: Option<String>,
+}
+
+/// Everything a running watcher writes to.
 pub struct WatchTarget {
-    pub store: Arc<KindStore>,
+    /// The watcher's own part of the kind's store.
+    pub store: StorePartition,
     /// Indices of the kind's enabled families, in store order.
     pub enabled: Vec<usize>,
     pub options: KindOptions,
@@ -51,36 +106,68 @@ pub trait WatchKind: AnyKind {
     /// The label kube-state-metrics uses for the kind in `resource="…"` (`*v1.Pod`).
     fn resource_label(&self) -> String;
 
-    /// Lists and watches the kind until the program ends.
+    /// Whether the kind's objects live in namespaces.
+    fn namespaced(&self) -> bool;
+
+    /// Lists and watches the kind in `scope` until the program ends.
     fn run(
         &'static self,
         client: Client,
         settings: WatchSettings,
+        scope: WatchScope,
         target: WatchTarget,
     ) -> BoxFuture<'static, ()>;
 }
 
-impl<O: KubeObject + Default> WatchKind for KindDef<O> {
+/// Whether a k8s-openapi scope type is namespaced.
+pub trait Scope {
+    const NAMESPACED: bool;
+}
+
+impl Scope for k8s_openapi::NamespaceResourceScope {
+    const NAMESPACED: bool = true;
+}
+
+impl Scope for k8s_openapi::ClusterResourceScope {
+    const NAMESPACED: bool = false;
+}
+
+impl<O: KubeObject + Default> WatchKind for KindDef<O>
+where
+    O::Scope: Scope,
+{
     fn resource_label(&self) -> String {
         format!("*{}.{}", O::VERSION, O::KIND)
+    }
+
+    fn namespaced(&self) -> bool {
+        <O::Scope as Scope>::NAMESPACED
     }
 
     fn run(
         &'static self,
         client: Client,
         settings: WatchSettings,
+        scope: WatchScope,
         target: WatchTarget,
     ) -> BoxFuture<'static, ()> {
-        Box::pin(watch_kind(self, client, settings, target))
+        Box::pin(watch_kind(
+            self,
+            self.resource_label(),
+            client,
+            settings,
+            scope,
+            target,
+        ))
     }
 }
 
-fn watcher_config(settings: &WatchSettings) -> watcher::Config {
+fn watcher_config(settings: &WatchSettings, scope: &WatchScope) -> watcher::Config {
     let mut config = watcher::Config::default();
     if let Some(labels) = &settings.label_selector {
         config = config.labels(labels);
     }
-    if let Some(fields) = &settings.field_selector {
+    if let Some(fields) = &scope.field_selector {
         config = config.fields(fields);
     }
     if let Some(page_size) = settings.page_size {
@@ -94,13 +181,17 @@ fn watcher_config(settings: &WatchSettings) -> watcher::Config {
 
 async fn watch_kind<O: KubeObject + Default>(
     kind: &'static KindDef<O>,
+    label: String,
     client: Client,
     settings: WatchSettings,
+    scope: WatchScope,
     target: WatchTarget,
 ) {
-    let api: Api<Lenient<O>> = Api::all(client);
-    let label = kind.resource_label();
-    let events = watcher::watcher(api, watcher_config(&settings)).default_backoff();
+    let api: Api<Lenient<O>> = match &scope.namespace {
+        Some(namespace) => Api::namespaced_with(client, namespace, &()),
+        None => Api::all(client),
+    };
+    let events = watcher::watcher(api, watcher_config(&settings, &scope)).default_backoff();
     futures::pin_mut!(events);
     let mut failing = false;
     while let Some(event) = events.next().await {
@@ -112,7 +203,7 @@ async fn watch_kind<O: KubeObject + Default>(
                 }
                 // One line per failure period; the backoff retries quietly.
                 if !failing {
-                    tracing::warn!(resource = kind.resource, %error, "list/watch failing, retrying with backoff");
+                    tracing::warn!(resource = kind.resource, namespace = scope.namespace.as_deref(), %error, "list/watch failing, retrying with backoff");
                     failing = true;
                 }
                 continue;
@@ -120,7 +211,11 @@ async fn watch_kind<O: KubeObject + Default>(
         };
         // `Init` only means a relist is being attempted; data proves the server answers.
         if failing && !matches!(event, Event::Init) {
-            tracing::info!(resource = kind.resource, "list/watch recovered");
+            tracing::info!(
+                resource = kind.resource,
+                namespace = scope.namespace.as_deref(),
+                "list/watch recovered"
+            );
             failing = false;
             target.forbidden.store(false, Ordering::Release);
         }
@@ -182,4 +277,50 @@ fn convert<O: KubeObject>(
 fn is_forbidden(error: &watcher::Error) -> bool {
     matches!(error, watcher::Error::InitialListFailed(kube::Error::Api(status))
         | watcher::Error::WatchStartFailed(kube::Error::Api(status)) if status.code == 403)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(namespace: Option<&str>, fields: Option<&str>) -> WatchScope {
+        WatchScope {
+            namespace: namespace.map(String::from),
+            field_selector: fields.map(String::from),
+        }
+    }
+
+    #[test]
+    fn namespaced_kinds_get_a_watch_per_namespace_and_the_denylist_selector() {
+        let settings = WatchSettings {
+            namespaces: vec!["a".into(), "b".into(), "a".into()],
+            namespaces_denylist: vec!["kube-system".into(), "b".into()],
+            ..WatchSettings::default()
+        };
+        let denied = Some("metadata.namespace!=kube-system,metadata.namespace!=b");
+        assert_eq!(
+            settings.scopes(true),
+            [scope(Some("a"), denied), scope(Some("b"), denied)]
+        );
+        // Cluster-scoped kinds ignore both flags (KSM's buildClusterScopedStores).
+        assert_eq!(settings.scopes(false), [scope(None, None)]);
+    }
+
+    #[test]
+    fn without_namespaces_one_watch_covers_all() {
+        assert_eq!(WatchSettings::default().scopes(true), [scope(None, None)]);
+        let settings = WatchSettings {
+            field_selector: Some("spec.nodeName=n1".into()),
+            namespaces_denylist: vec!["x".into()],
+            ..WatchSettings::default()
+        };
+        assert_eq!(
+            settings.scopes(true),
+            [scope(None, Some("spec.nodeName=n1,metadata.namespace!=x"))]
+        );
+        assert_eq!(
+            settings.scopes(false),
+            [scope(None, Some("spec.nodeName=n1"))]
+        );
+    }
 }
