@@ -18,17 +18,27 @@ use flate2::write::GzEncoder;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::export::openmetrics::{Format, OpenMetricsEncoder};
+use crate::export::openmetrics::{EOF, Format, OpenMetricsEncoder};
+use crate::export::ordered::collect_in_order;
 use crate::export::prometheus::{CONTENT_TYPE, TextEncoder};
-use crate::meter::MetricSink;
+use crate::meter::Part;
 use crate::pipeline::{Pipeline, ResourceFilter};
 use crate::telemetry::Telemetry;
 
 /// Bytes of text per streamed chunk.
 const CHUNK: usize = 64 * 1024;
 
-/// Something that can run one collection into a sink.
-pub type Collect = Arc<dyn Fn(&mut dyn MetricSink) + Send + Sync>;
+/// Something that hands out the parts of one collection (one per instrument), so a scrape can
+/// spread them over threads.
+pub type Parts = Arc<dyn Fn() -> Vec<Part> + Send + Sync>;
+
+/// Chunks one part may buffer ahead of the output (16 MiB): bounds a scrape's extra memory.
+const LOOKAHEAD: usize = 256;
+
+/// Threads one scrape encodes on.
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
 
 #[derive(Clone)]
 struct MetricsState {
@@ -50,18 +60,17 @@ pub fn metrics_router(pipeline: Arc<Pipeline>, telemetry: Arc<Telemetry>) -> Rou
 }
 
 /// The self-telemetry router: `/metrics` of the exporter itself.
-pub fn telemetry_router(collect: Collect) -> Router {
+pub fn telemetry_router(parts: Parts) -> Router {
     Router::new()
         .route(
             "/metrics",
             get(
-                |State(collect): State<Collect>, headers: HeaderMap| async move {
-                    // Like kube-state-metrics' telemetry endpoint: Prometheus text only.
-                    stream_collection(collect, Format::Text, wants_gzip(&headers), |_| {})
+                |State(parts): State<Parts>, headers: HeaderMap| async move {
+                    stream_collection(parts, Format::Text, wants_gzip(&headers), |_| {})
                 },
             ),
         )
-        .with_state(collect)
+        .with_state(parts)
 }
 
 /// Serves `router` on `addr` until the process ends.
@@ -119,13 +128,13 @@ async fn metrics(
     };
     let pipeline = state.pipeline.clone();
     let telemetry = state.telemetry.clone();
-    let collect: Collect = Arc::new(move |sink| pipeline.collect_resources(&filter, sink));
+    let parts: Parts = Arc::new(move || pipeline.parts(&filter));
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let format = Format::negotiate(accept);
-    stream_collection(collect, format, wants_gzip(&headers), move |started| {
+    stream_collection(parts, format, wants_gzip(&headers), move |started| {
         telemetry.record_scrape(started.elapsed())
     })
 }
@@ -141,7 +150,7 @@ fn wants_gzip(headers: &HeaderMap) -> bool {
 /// Runs the collection on a blocking thread and streams its text as it is produced, so the body
 /// is never built whole and a scrape never blocks the async runtime or the watchers.
 fn stream_collection(
-    collect: Collect,
+    parts: Parts,
     format: Format,
     gzip: bool,
     done: impl FnOnce(Instant) + Send + 'static,
@@ -160,10 +169,10 @@ fn stream_collection(
         };
         if gzip {
             let mut gz = GzipChunks::new(send);
-            encode(&collect, &format, |chunk| gz.write(&chunk));
+            encode(parts(), &format, |chunk| gz.write(&chunk));
             gz.finish();
         } else {
-            encode(&collect, &format, send);
+            encode(parts(), &format, send);
         }
         done(started);
     });
@@ -187,18 +196,27 @@ fn stream_collection(
 const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores";
 
-/// One collection through the format's encoder.
-fn encode(collect: &Collect, format: &Format, emit: impl FnMut(Bytes) + Send) {
+/// One collection through the format's encoder, spread over [`workers`] threads.
+fn encode(parts: Vec<Part>, format: &Format, mut emit: impl FnMut(Bytes) + Send) {
     match format {
         Format::Text => {
-            let mut encoder = TextEncoder::new(CHUNK, emit);
-            collect(&mut encoder);
-            encoder.finish();
+            collect_in_order(
+                parts,
+                workers(),
+                LOOKAHEAD,
+                |out| TextEncoder::new(CHUNK, out),
+                emit,
+            );
         }
         Format::OpenMetrics(_) => {
-            let mut encoder = OpenMetricsEncoder::new(CHUNK, emit);
-            collect(&mut encoder);
-            encoder.finish_document();
+            collect_in_order(
+                parts,
+                workers(),
+                LOOKAHEAD,
+                |out| OpenMetricsEncoder::new(CHUNK, out),
+                &mut emit,
+            );
+            emit(Bytes::from_static(EOF.as_bytes()));
         }
     }
 }

@@ -12,7 +12,8 @@ use opentelemetry::metrics::MeterProvider;
 
 use kube_state_otel::config::{Cli, items};
 use kube_state_otel::export::otlp::{OtlpConfig, OtlpExporter, OtlpOverrides, OtlpTelemetry};
-use kube_state_otel::http::{self, Collect};
+use kube_state_otel::http::{self, Parts};
+use kube_state_otel::meter::Collect;
 use kube_state_otel::meter::StreamingMeterProvider;
 use kube_state_otel::metric::KindOptions;
 use kube_state_otel::pipeline::{Pipeline, PipelineSettings, all_kinds};
@@ -113,10 +114,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let telemetry_meter = telemetry_provider.meter(TELEMETRY_SCOPE);
     telemetry.register(&telemetry_meter);
     let _otlp = start_otlp(&cli, &pipeline, &telemetry_meter)?;
-    let telemetry_collect: Collect =
-        Arc::new(move |sink| telemetry_provider.registry().collect(TELEMETRY_SCOPE, sink));
+    let telemetry_parts: Parts =
+        Arc::new(move || telemetry_provider.registry().parts(TELEMETRY_SCOPE));
     let telemetry_addr = SocketAddr::new(cli.telemetry_host, cli.telemetry_port);
-    let telemetry_server = http::serve(telemetry_addr, http::telemetry_router(telemetry_collect));
+    let telemetry_server = http::serve(telemetry_addr, http::telemetry_router(telemetry_parts));
 
     let metrics_addr = SocketAddr::new(cli.host, cli.port);
     let metrics_server = http::serve(

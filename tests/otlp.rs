@@ -15,7 +15,7 @@ use kube_state_otel::export::otlp::{
     Compression, ExportStats, MAX_PENDING_COLLECTIONS, OtlpConfig, OtlpError, OtlpExporter,
     OtlpTelemetry, export_once,
 };
-use kube_state_otel::http::Collect;
+use kube_state_otel::meter::Collect;
 use kube_state_otel::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
 use opentelemetry::KeyValue;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{

@@ -4,8 +4,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kube_emulator::GeneratedCluster;
+use kube_state_otel::export::ordered::collect_in_order;
 use kube_state_otel::export::prometheus::TextEncoder;
-use kube_state_otel::pipeline::{Pipeline, PipelineSettings};
+use kube_state_otel::pipeline::{Pipeline, PipelineSettings, ResourceFilter};
 use kube_state_otel::telemetry::Telemetry;
 use opentelemetry_sdk::metrics::{
     InMemoryMetricExporter, PeriodicReader, SdkMeterProvider, Stream,
@@ -33,14 +34,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let pid = std::process::id();
     let cluster = GeneratedCluster::new(args.nodes, args.pods_per_node, 1);
     let objects = cluster.objects();
-    let (rss_before, _) = rss(pid);
     let pipeline = Pipeline::new(PipelineSettings::default(), Telemetry::new())?;
     let (cpu, wall) = (thread_cpu(), Instant::now());
     let n = objects.len();
     let stored = pipeline.load_objects(objects);
     let load_cpu = thread_cpu() - cpu;
     let load_wall = wall.elapsed();
-    let (rss_loaded, _) = rss(pid);
     let store_bytes = pipeline.store_heap_bytes() as u64;
 
     let mut cpu_times = Vec::new();
@@ -56,6 +55,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         body_bytes = bytes;
     }
     let ours = median(&mut cpu_times);
+
+    // The same collection on two threads, as /metrics runs it: wall time.
+    let mut walls = Vec::new();
+    for _ in 0..args.repeat {
+        let start = Instant::now();
+        let mut bytes = 0usize;
+        collect_in_order(
+            pipeline.parts(&ResourceFilter::default()),
+            2,
+            256,
+            |emit| TextEncoder::new(64 * 1024, emit),
+            |chunk| bytes += chunk.len(),
+        );
+        walls.push(start.elapsed());
+    }
+    let parallel = median(&mut walls);
 
     println!(
         "## collect: {} nodes × {} pods/node ({} pods)",
@@ -74,16 +89,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     println!("| store heap (samples) | {:.1} MiB |", mib(store_bytes));
     println!(
-        "| RSS growth while loading | {:.1} MiB |",
-        mib(rss_loaded.saturating_sub(rss_before))
-    );
-    println!(
-        "| bytes per pod (RSS growth / pods) | {:.0} |",
-        rss_loaded.saturating_sub(rss_before) as f64 / cluster.pod_count().max(1) as f64
-    );
-    println!(
-        "| bytes per series (RSS growth / series) | {:.0} |",
-        rss_loaded.saturating_sub(rss_before) as f64 / series.max(1) as f64
+        "| store heap per pod | {:.0} B |",
+        store_bytes as f64 / cluster.pod_count().max(1) as f64
     );
     println!("| series | {series} |");
     println!("| text body | {:.1} MiB |", mib(body_bytes as u64));
@@ -91,6 +98,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "| collection → Prometheus text, median of {} | {:.3} s CPU |",
         args.repeat,
         ours.as_secs_f64()
+    );
+    println!(
+        "| the same on 2 threads (as /metrics runs it), median of {} | {:.3} s wall |",
+        args.repeat,
+        parallel.as_secs_f64()
     );
     if !args.no_sdk {
         let sdk = sdk_collect(&pipeline, args.repeat);

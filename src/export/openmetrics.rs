@@ -107,6 +107,9 @@ fn parse_accept(accept: &str) -> Vec<Clause<'_>> {
     clauses
 }
 
+/// The line that ends an OpenMetrics document.
+pub const EOF: &str = "# EOF\n";
+
 /// Writes a collection as OpenMetrics text, in chunks like [`super::prometheus::TextEncoder`].
 pub struct OpenMetricsEncoder<F: FnMut(Bytes) + Send> {
     out: Chunks<F>,
@@ -131,7 +134,7 @@ impl<F: FnMut(Bytes) + Send> OpenMetricsEncoder<F> {
     /// Writes the closing `# EOF` and hands out what is left; returns how many series were
     /// written.
     pub fn finish_document(mut self) -> u64 {
-        self.out.buf.push_str("# EOF\n");
+        self.out.buf.push_str(EOF);
         self.out.finish()
     }
 }

@@ -57,6 +57,9 @@ pub struct InstrumentDesc {
     pub kind: InstrumentKind,
 }
 
+/// Something that can run one collection into a sink.
+pub type Collect = Arc<dyn Fn(&mut dyn MetricSink) + Send + Sync>;
+
 /// Receives one collection, instrument by instrument.
 pub trait MetricSink: Send {
     /// The next observations belong to `desc`.
@@ -91,25 +94,21 @@ impl Registry {
 
     /// Runs the callbacks of every instrument of `scope`, in registration order, into `sink`.
     pub fn collect(&self, scope: &str, sink: &mut dyn MetricSink) {
-        let instruments: Vec<Arc<Instrument>> = self
-            .instruments
+        for part in self.parts(scope) {
+            part.collect(sink);
+        }
+    }
+
+    /// The instruments of `scope` as separate parts of a collection, in registration order, so
+    /// a collection can be spread over threads.
+    pub fn parts(&self, scope: &str) -> Vec<Part> {
+        self.instruments
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
             .filter(|i| &*i.desc.scope == scope)
-            .cloned()
-            .collect();
-        for instrument in instruments {
-            sink.begin(&instrument.desc);
-            let observer = Observer {
-                sink: Mutex::new(&mut *sink),
-            };
-            match &instrument.callbacks {
-                Callbacks::F64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
-                Callbacks::I64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
-                Callbacks::U64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
-            }
-        }
+            .map(|i| Part(i.clone()))
+            .collect()
     }
 
     /// The scopes that have instruments, in registration order.
@@ -126,6 +125,25 @@ impl Registry {
             }
         }
         scopes
+    }
+}
+
+/// One instrument's share of a collection.
+pub struct Part(Arc<Instrument>);
+
+impl Part {
+    /// Runs the instrument's callbacks into `sink`.
+    pub fn collect(&self, sink: &mut dyn MetricSink) {
+        let instrument = &self.0;
+        sink.begin(&instrument.desc);
+        let observer = Observer {
+            sink: Mutex::new(sink),
+        };
+        match &instrument.callbacks {
+            Callbacks::F64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
+            Callbacks::I64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
+            Callbacks::U64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
+        }
     }
 }
 

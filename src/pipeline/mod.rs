@@ -13,7 +13,7 @@ use kube::Client;
 use opentelemetry::metrics::MeterProvider;
 
 use crate::kinds::{self, KindDef};
-use crate::meter::{MetricSink, StreamingMeterProvider, register_kind};
+use crate::meter::{MetricSink, Part, StreamingMeterProvider, register_kind};
 use crate::metric::{FamilyDesc, KindOptions};
 use crate::store::{KindStore, StorePartition};
 use crate::telemetry::Telemetry;
@@ -316,11 +316,19 @@ impl Pipeline {
 
     /// A collection of the kinds `filter` lets through (`/metrics?resources=…`).
     pub fn collect_resources(&self, filter: &ResourceFilter, sink: &mut dyn MetricSink) {
-        for k in &self.kinds {
-            if filter.allows(k.kind.resource()) && !k.store.is_empty() {
-                self.provider.registry().collect(k.kind.resource(), sink);
-            }
+        for part in self.parts(filter) {
+            part.collect(sink);
         }
+    }
+
+    /// The instruments of the kinds `filter` lets through and that have objects, in output
+    /// order, as separate parts so a collection can be spread over threads.
+    pub fn parts(&self, filter: &ResourceFilter) -> Vec<Part> {
+        self.kinds
+            .iter()
+            .filter(|k| filter.allows(k.kind.resource()) && !k.store.is_empty())
+            .flat_map(|k| self.provider.registry().parts(k.kind.resource()))
+            .collect()
     }
 
     /// Ready when every watch has synced its initial list or is forbidden.

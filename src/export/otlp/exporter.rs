@@ -29,7 +29,7 @@ use tonic::{Code, Request, Status};
 
 use super::encoder::{EncodeSummary, OtlpEncoder, OtlpRequest};
 use super::{Compression, OtlpConfig, OtlpError};
-use crate::http::Collect;
+use crate::meter::Collect;
 
 /// Collections waiting behind the one being sent.
 pub const MAX_PENDING_COLLECTIONS: usize = 2;
