@@ -1,0 +1,188 @@
+//! The real binary against the project's Kubernetes API emulator, as tests start them: free
+//! ports, a kubeconfig, the exporter as a child process, polling with deadlines, and reading
+//! samples out of a scrape.
+
+// Each test binary compiles this module and uses a part of it.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube_emulator::{Emulator, ServerHandle};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free local port")
+}
+
+pub async fn start_emulator(emulator: Emulator) -> ServerHandle {
+    Arc::new(emulator)
+        .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .expect("emulator serves")
+}
+
+pub fn write_kubeconfig(dir: &tempfile::TempDir, server: &str, token: &str) -> PathBuf {
+    let path = dir.path().join("kubeconfig");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: emu\n  cluster:\n    server: {server}\n\
+         users:\n- name: u\n  user:\n    token: {token}\ncontexts:\n- name: c\n  context:\n    \
+         cluster: emu\n    user: u\ncurrent-context: c\n"
+    );
+    let mut f = std::fs::File::create(&path).expect("kubeconfig writable");
+    f.write_all(text.as_bytes()).expect("kubeconfig written");
+    path
+}
+
+/// The exporter as a child process; killed when dropped.
+pub struct Exporter {
+    child: Child,
+    pub port: u16,
+    pub telemetry_port: u16,
+    _dir: tempfile::TempDir,
+    stderr: PathBuf,
+}
+
+impl Exporter {
+    pub fn start(server: &str, extra: &[&str]) -> Exporter {
+        Exporter::start_on(server, (free_port(), free_port()), extra)
+    }
+
+    /// Starts the exporter on the given `/metrics` and telemetry ports (to restart one in
+    /// place).
+    pub fn start_on(server: &str, ports: (u16, u16), extra: &[&str]) -> Exporter {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let kubeconfig = write_kubeconfig(&dir, server, "exporter");
+        let (port, telemetry_port) = ports;
+        let stderr = dir.path().join("stderr.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_kube-state-otel"))
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["--host", "127.0.0.1", "--telemetry-host", "127.0.0.1"])
+            .args(["--port", &port.to_string()])
+            .args(["--telemetry-port", &telemetry_port.to_string()])
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).expect("log file"))
+            .spawn()
+            .expect("exporter binary starts");
+        Exporter {
+            child,
+            port,
+            telemetry_port,
+            _dir: dir,
+            stderr,
+        }
+    }
+
+    pub async fn get(&self, port: u16, path: &str) -> Option<(u16, String)> {
+        let response = reqwest::get(format!("http://127.0.0.1:{port}{path}"))
+            .await
+            .ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().await.ok()?))
+    }
+
+    pub async fn metrics(&self) -> String {
+        match self.get(self.port, "/metrics").await {
+            Some((200, body)) => body,
+            other => panic!("/metrics failed: {other:?}"),
+        }
+    }
+
+    pub async fn telemetry(&self) -> String {
+        match self.get(self.telemetry_port, "/metrics").await {
+            Some((200, body)) => body,
+            other => panic!("telemetry /metrics failed: {other:?}"),
+        }
+    }
+
+    pub async fn ready(&self) -> bool {
+        matches!(self.get(self.port, "/readyz").await, Some((200, _)))
+    }
+
+    pub async fn wait_ready(&self) {
+        wait_for("/readyz", || async { self.ready().await }).await;
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `condition` for up to 30 s.
+pub async fn wait_for<F, Fut>(what: &str, condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    wait_for_within(what, Duration::from_secs(30), condition).await
+}
+
+/// Polls `condition` every 100 ms until it holds; panics after `timeout`.
+pub async fn wait_for_within<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if condition().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+/// Sample lines of `family` (exact name) in a scrape.
+pub fn samples<'a>(text: &'a str, family: &str) -> Vec<&'a str> {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(family)
+                .is_some_and(|r| r.starts_with('{') || r.starts_with(' '))
+        })
+        .collect()
+}
+
+/// The value of the sample of `family` whose line contains every one of `labels`.
+pub fn value(text: &str, family: &str, labels: &[&str]) -> Option<f64> {
+    samples(text, family)
+        .into_iter()
+        .find(|l| labels.iter().all(|want| l.contains(want)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The path of `tool` on `PATH`; panics (the test fails, it does not skip) when it is missing.
+pub fn which(tool: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(tool))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!("{tool} is not installed: run scripts/test.sh, which installs it")
+        })
+}
