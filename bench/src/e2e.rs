@@ -326,7 +326,9 @@ async fn churn_phase(
                 tick.tick().await;
                 let mut pod = pods[i % pods.len()].clone();
                 pod["metadata"]["labels"]["churn"] = json!(i.to_string());
-                pod["status"]["containerStatuses"][0]["restartCount"] = json!(i % 1000);
+                if let Some(status) = pod.pointer_mut("/status/containerStatuses/0") {
+                    status["restartCount"] = json!(i % 1000);
+                }
                 if http.post(&url).body(pod.to_string()).send().await.is_ok() {
                     sent.fetch_add(1, Ordering::Relaxed);
                 }
