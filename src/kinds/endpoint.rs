@@ -36,11 +36,10 @@ pub static ENDPOINTS: KindDef<Endpoints> = KindDef {
             "Information about Endpoint available and non available addresses.",
             address,
         ),
-        // Deprecated families are not stable for the table check, but KSM still prints the
-        // `[STABLE]` prefix before the deprecation note, so the HELP carries it verbatim.
-        Family::experimental(
+        // Stable and deprecated since v2.14.0 in KSM: the note is part of its HELP.
+        Family::stable(
             "kube_endpoint_ports",
-            "[STABLE] (Deprecated since v2.14.0) Information about the Endpoint ports.",
+            "(Deprecated since v2.14.0) Information about the Endpoint ports.",
             ports,
         ),
     ],

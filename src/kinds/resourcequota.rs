@@ -27,11 +27,10 @@ pub static RESOURCEQUOTAS: KindDef<ResourceQuota> = KindDef {
             "Kubernetes annotations converted to Prometheus labels.",
             common::annotations,
         ),
-        // KSM's docs list this family as experimental while its code registers it as stable,
-        // so the emitted HELP carries `[STABLE]`: kept verbatim with the documented stability.
-        Family::experimental(
+        // Stable in KSM's code (and HELP), though its docs list it as experimental.
+        Family::stable(
             "kube_resourcequota_labels",
-            "[STABLE] Kubernetes labels converted to Prometheus labels.",
+            "Kubernetes labels converted to Prometheus labels.",
             common::labels,
         ),
     ],
