@@ -85,6 +85,25 @@ pub struct Cli {
     #[arg(long, value_delimiter = ',')]
     pub namespaces_denylist: Vec<String>,
 
+    /// This instance's shard: it keeps the objects whose UID hashes to it, exactly as
+    /// kube-state-metrics assigns them (FNV-1a 64 of the UID, jump consistent hash).
+    #[arg(long, default_value_t = 0)]
+    pub shard: u32,
+
+    /// Number of shards the objects are split over; each instance runs with its own --shard.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub total_shards: u32,
+
+    /// Watch only the pods on this node (`spec.nodeName=NODE`), for one instance per node
+    /// (a DaemonSet passing the downward API's spec.nodeName). Other kinds are not affected.
+    #[arg(long, env = "NODE_NAME")]
+    pub node: Option<String>,
+
+    /// Watch only the pods not scheduled on a node yet (`spec.nodeName=`), to complement
+    /// per-node instances; takes precedence over --node.
+    #[arg(long)]
+    pub track_unscheduled_pods: bool,
+
     /// OTLP/gRPC endpoint to push metrics to (else OTEL_EXPORTER_OTLP_METRICS_ENDPOINT or
     /// OTEL_EXPORTER_OTLP_ENDPOINT); no push when none is set.
     #[arg(long)]

@@ -18,7 +18,7 @@ use kube_state_otel::meter::StreamingMeterProvider;
 use kube_state_otel::metric::KindOptions;
 use kube_state_otel::pipeline::{Pipeline, PipelineSettings, all_kinds};
 use kube_state_otel::telemetry::Telemetry;
-use kube_state_otel::watch::WatchSettings;
+use kube_state_otel::watch::{Shard, WatchSettings};
 
 /// The instrumentation scope of the exporter's own metrics.
 const TELEMETRY_SCOPE: &str = "kube-state-otel";
@@ -69,6 +69,12 @@ fn pipeline_settings(cli: &Cli) -> PipelineSettings {
             (resource.to_string(), options)
         })
         .collect();
+    if cli.shard >= cli.total_shards {
+        usage_error(format!(
+            "--shard: {} is not below --total-shards {}",
+            cli.shard, cli.total_shards
+        ));
+    }
     PipelineSettings {
         resources: items(&cli.resources),
         opt_in: items(&cli.metric_opt_in_list),
@@ -79,6 +85,13 @@ fn pipeline_settings(cli: &Cli) -> PipelineSettings {
             page_size: Some(cli.list_page_size),
             namespaces: items(&cli.namespaces),
             namespaces_denylist: items(&cli.namespaces_denylist),
+            shard: Shard {
+                ordinal: cli.shard,
+                total: cli.total_shards,
+            },
+            // An empty NODE_NAME (downward API not wired) means no node filter.
+            node: cli.node.clone().filter(|n| !n.is_empty()),
+            unscheduled_pods: cli.track_unscheduled_pods,
             ..WatchSettings::default()
         },
     }
@@ -93,6 +106,7 @@ fn usage_error(message: String) -> ! {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let telemetry = Telemetry::new();
+    telemetry.set_shard(u64::from(cli.shard), u64::from(cli.total_shards));
     let pipeline = match Pipeline::new(pipeline_settings(&cli), telemetry.clone()) {
         Ok(p) => Arc::new(p),
         Err(error) => usage_error(error.to_string()),

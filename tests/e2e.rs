@@ -1,6 +1,7 @@
 //! The real binary against the project's Kubernetes API emulator, over HTTP: what a user would
 //! see on `/metrics`, `/readyz` and the telemetry endpoint while the cluster changes.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -287,6 +288,8 @@ fn bad_flags_exit_with_code_2_naming_the_flag() {
             "--metric-allowlist and --metric-denylist",
         ),
         (&["--otlp-interval", "soon"][..], "--otlp-interval"),
+        (&["--shard", "2", "--total-shards", "2"][..], "--shard"),
+        (&["--total-shards", "0"][..], "--total-shards"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_kube-state-otel"))
             .args(args)
@@ -648,4 +651,153 @@ async fn openmetrics_is_served_to_scrapers_that_ask_and_parses_strictly() {
         .filter_map(|n| n.parse().ok())
         .collect();
     assert_eq!(counts, [families(&body).len(), series(&body)], "{parsed}");
+}
+
+/// The sample lines of a scrape (headers are the same in every shard that has the kind).
+fn sample_lines(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hash_shards_split_every_kind_without_overlap() {
+    let emulator = start_emulator(Emulator::with_cluster(&GeneratedCluster::new(4, 6, 3))).await;
+    let url = emulator.url();
+    let whole = Exporter::start(&url, &[]);
+    let shards =
+        [0, 1].map(|n| Exporter::start(&url, &["--total-shards", "2", "--shard", &n.to_string()]));
+    whole.wait_ready().await;
+    for shard in &shards {
+        shard.wait_ready().await;
+    }
+    let check = || async {
+        let all = sample_lines(&whole.metrics().await);
+        let parts = [
+            sample_lines(&shards[0].metrics().await),
+            sample_lines(&shards[1].metrics().await),
+        ];
+        let pods = |lines: &BTreeSet<String>| {
+            lines
+                .iter()
+                .filter(|l| l.starts_with("kube_pod_info{"))
+                .count()
+        };
+        assert!(
+            pods(&parts[0]) > 0 && pods(&parts[1]) > 0,
+            "both shards hold pods"
+        );
+        assert!(parts[0].is_disjoint(&parts[1]), "no series in both shards");
+        let union: BTreeSet<String> = parts[0].union(&parts[1]).cloned().collect();
+        assert_eq!(union, all, "the shards together are the whole");
+    };
+    check().await;
+    for (n, shard) in shards.iter().enumerate() {
+        let t = shard.telemetry().await;
+        assert_eq!(value(&t, "kube_state_metrics_total_shards", &[]), Some(2.0));
+        let ordinal = format!("shard_ordinal=\"{n}\"");
+        assert_eq!(
+            value(&t, "kube_state_metrics_shard_ordinal", &[&ordinal]),
+            Some(n as f64)
+        );
+    }
+
+    // A live pod lands in exactly one shard; a relist after 410 Gone keeps the split.
+    let e = emulator.emulator();
+    e.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "e2e"}}))
+        .expect("namespace applied");
+    e.apply(pod("e2e", "live", "Running")).expect("pod applied");
+    wait_for("the live pod", || async {
+        whole.metrics().await.contains("pod=\"live\"")
+    })
+    .await;
+    wait_for("the live pod in a shard", || async {
+        shards[0].metrics().await.contains("pod=\"live\"")
+            || shards[1].metrics().await.contains("pod=\"live\"")
+    })
+    .await;
+    e.disconnect_watches();
+    e.compact();
+    let lists = |t: String| list_successes(&t, "*v1.Pod");
+    let before = [
+        lists(shards[0].telemetry().await),
+        lists(shards[1].telemetry().await),
+    ];
+    e.apply(pod("e2e", "after-relist", "Running"))
+        .expect("pod applied");
+    for (shard, before) in shards.iter().zip(before) {
+        wait_for("a relist", || async {
+            lists(shard.telemetry().await) > before
+        })
+        .await;
+    }
+    wait_for("every exporter to see the new pod", || async {
+        whole.metrics().await.contains("pod=\"after-relist\"")
+            && (shards[0].metrics().await.contains("pod=\"after-relist\"")
+                || shards[1].metrics().await.contains("pod=\"after-relist\""))
+    })
+    .await;
+    check().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_and_unscheduled_instances_split_pods_only() {
+    let emulator = Emulator::new();
+    emulator
+        .apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "e2e"}}))
+        .expect("namespace applied");
+    for (name, node) in [
+        ("on-a", Some("node-a")),
+        ("on-b", Some("node-b")),
+        ("waiting", None),
+    ] {
+        let mut p = pod("e2e", name, "Pending");
+        match node {
+            Some(node) => p["spec"]["nodeName"] = json!(node),
+            None => {
+                if let Some(spec) = p["spec"].as_object_mut() {
+                    spec.remove("nodeName");
+                }
+            }
+        }
+        emulator.apply(p).expect("pod applied");
+    }
+    for node in ["node-a", "node-b"] {
+        emulator
+            .apply(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}}))
+            .expect("node applied");
+    }
+    let emulator = start_emulator(emulator).await;
+    let url = emulator.url();
+    let resources = ["--resources", "pods,nodes"];
+    let on_a = Exporter::start(&url, &[&resources[..], &["--node", "node-a"]].concat());
+    let unscheduled = Exporter::start(
+        &url,
+        &[
+            &resources[..],
+            &["--node", "node-a", "--track-unscheduled-pods"],
+        ]
+        .concat(),
+    );
+    on_a.wait_ready().await;
+    unscheduled.wait_ready().await;
+    for (exporter, want) in [(&on_a, "on-a"), (&unscheduled, "waiting")] {
+        let m = exporter.metrics().await;
+        let pods = samples(&m, "kube_pod_info");
+        assert_eq!(pods.len(), 1, "{pods:#?}");
+        assert!(pods[0].contains(&format!("pod=\"{want}\"")), "{pods:#?}");
+        // Nodes are not node-sharded.
+        assert_eq!(samples(&m, "kube_node_info").len(), 2);
+    }
+
+    // Scheduling the waiting pod moves it from the unscheduled instance to its node's.
+    let mut scheduled = pod("e2e", "waiting", "Running");
+    scheduled["spec"]["nodeName"] = json!("node-a");
+    emulator.emulator().apply(scheduled).expect("pod scheduled");
+    wait_for("the pod to move", || async {
+        on_a.metrics().await.contains("pod=\"waiting\"")
+            && !unscheduled.metrics().await.contains("pod=\"waiting\"")
+    })
+    .await;
 }

@@ -204,7 +204,7 @@ impl Pipeline {
                 .collect();
             let descs: Vec<FamilyDesc> =
                 enabled.iter().map(|&i| families[i].desc.clone()).collect();
-            let scopes = settings.watch.scopes(kind.namespaced());
+            let scopes = settings.watch.scopes(kind);
             let store = Arc::new(KindStore::with_partitions(scopes.len()));
             telemetry.add_store(kind.resource(), store.clone());
             let watches = scopes

@@ -1,16 +1,18 @@
 //! The watch layer: one list+watch per kind (per namespace with `--namespaces`), feeding the
 //! kind's store.
 //!
-//! It owns what is pulled from the API server: namespaces, selectors and the client's API-call
-//! counting.
+//! It owns what is pulled from the API server: namespaces, selectors, node and hash sharding, and
+//! the client's API-call counting.
 //! Objects are converted to compact samples as they arrive, so no decoded object outlives its
 //! event (a whole initial list is never held in memory).
 
 mod api_calls;
 mod lenient;
+mod shard;
 
 pub use api_calls::CountApiCalls;
 pub use lenient::Lenient;
+pub use shard::Shard;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,14 +41,33 @@ pub struct WatchSettings {
     pub page_size: Option<u32>,
     /// Use `sendInitialEvents` streaming lists (Kubernetes ≥ 1.32 servers).
     pub streaming_lists: bool,
+    /// `--shard`/`--total-shards`: objects of other shards are dropped as they arrive.
+    pub shard: Shard,
+    /// `--node`: pods are watched on this node only (`spec.nodeName=NAME`).
+    pub node: Option<String>,
+    /// `--track-unscheduled-pods`: pods not yet on a node only (`spec.nodeName=`); wins over
+    /// `node`, as in kube-state-metrics.
+    pub unscheduled_pods: bool,
 }
 
 impl WatchSettings {
+    /// The pods' node selector of `--node`/`--track-unscheduled-pods`, if any.
+    fn node_selector(&self) -> Option<String> {
+        if self.unscheduled_pods {
+            Some("spec.nodeName=".to_string())
+        } else {
+            self.node
+                .as_ref()
+                .map(|node| format!("spec.nodeName={node}"))
+        }
+    }
+
     /// The list+watch calls a kind needs, as kube-state-metrics opens them: a namespaced kind
     /// gets one per `--namespaces` entry (or one over all namespaces), each excluding the
     /// denylisted namespaces by field selector; a cluster-scoped kind ignores both flags.
-    pub fn scopes(&self, namespaced: bool) -> Vec<WatchScope> {
-        if !namespaced {
+    /// Only pods get the node selector: other kinds have no `spec.nodeName` field selector.
+    pub fn scopes(&self, kind: &dyn WatchKind) -> Vec<WatchScope> {
+        if !kind.namespaced() {
             return vec![WatchScope {
                 namespace: None,
                 field_selector: self.field_selector.clone(),
@@ -56,7 +77,13 @@ impl WatchSettings {
             .namespaces_denylist
             .iter()
             .map(|ns| format!("metadata.namespace!={ns}"));
-        let field_selector = self.field_selector.iter().cloned().chain(denied);
+        let node = self.node_selector().filter(|_| kind.resource() == "pods");
+        let field_selector = self
+            .field_selector
+            .iter()
+            .cloned()
+            .chain(node)
+            .chain(denied);
         let field_selector =
             Some(field_selector.collect::<Vec<_>>().join(",")).filter(|s| !s.is_empty());
         if self.namespaces.is_empty() {
@@ -219,6 +246,13 @@ async fn watch_kind<O: KubeObject + Default>(
             failing = false;
             target.forbidden.store(false, Ordering::Release);
         }
+        // Another shard's object is neither converted nor stored (an object's UID, hence its
+        // shard, never changes, so its deletion is not ours either).
+        if let Event::InitApply(object) | Event::Apply(object) | Event::Delete(object) = &event
+            && !settings.shard.keeps(shard_key(&object.object))
+        {
+            continue;
+        }
         match event {
             Event::Init => target.store.begin_relist(),
             Event::InitApply(object) => {
@@ -274,6 +308,14 @@ fn convert<O: KubeObject>(
     Some((uid(&object.object), samples))
 }
 
+/// What kube-state-metrics hashes: metadata.uid as sent, empty when missing.
+fn shard_key<O: KubeObject>(object: &O) -> &str {
+    k8s_openapi::Metadata::metadata(object)
+        .uid
+        .as_deref()
+        .unwrap_or_default()
+}
+
 fn is_forbidden(error: &watcher::Error) -> bool {
     matches!(error, watcher::Error::InitialListFailed(kube::Error::Api(status))
         | watcher::Error::WatchStartFailed(kube::Error::Api(status)) if status.code == 403)
@@ -282,6 +324,9 @@ fn is_forbidden(error: &watcher::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::deployment::DEPLOYMENTS;
+    use crate::kinds::node::NODES;
+    use crate::kinds::pod::PODS;
 
     fn scope(namespace: Option<&str>, fields: Option<&str>) -> WatchScope {
         WatchScope {
@@ -299,28 +344,55 @@ mod tests {
         };
         let denied = Some("metadata.namespace!=kube-system,metadata.namespace!=b");
         assert_eq!(
-            settings.scopes(true),
+            settings.scopes(&PODS),
             [scope(Some("a"), denied), scope(Some("b"), denied)]
         );
         // Cluster-scoped kinds ignore both flags (KSM's buildClusterScopedStores).
-        assert_eq!(settings.scopes(false), [scope(None, None)]);
+        assert_eq!(settings.scopes(&NODES), [scope(None, None)]);
     }
 
     #[test]
     fn without_namespaces_one_watch_covers_all() {
-        assert_eq!(WatchSettings::default().scopes(true), [scope(None, None)]);
+        assert_eq!(WatchSettings::default().scopes(&PODS), [scope(None, None)]);
         let settings = WatchSettings {
             field_selector: Some("spec.nodeName=n1".into()),
             namespaces_denylist: vec!["x".into()],
             ..WatchSettings::default()
         };
         assert_eq!(
-            settings.scopes(true),
+            settings.scopes(&PODS),
             [scope(None, Some("spec.nodeName=n1,metadata.namespace!=x"))]
         );
         assert_eq!(
-            settings.scopes(false),
+            settings.scopes(&NODES),
             [scope(None, Some("spec.nodeName=n1"))]
+        );
+    }
+
+    #[test]
+    fn node_selectors_apply_to_pods_only() {
+        let on_node = WatchSettings {
+            node: Some("n1".into()),
+            namespaces_denylist: vec!["x".into()],
+            ..WatchSettings::default()
+        };
+        assert_eq!(
+            on_node.scopes(&PODS),
+            [scope(None, Some("spec.nodeName=n1,metadata.namespace!=x"))]
+        );
+        assert_eq!(
+            on_node.scopes(&DEPLOYMENTS),
+            [scope(None, Some("metadata.namespace!=x"))]
+        );
+        assert_eq!(on_node.scopes(&NODES), [scope(None, None)]);
+        // KSM: --track-unscheduled-pods wins over --node.
+        let unscheduled = WatchSettings {
+            unscheduled_pods: true,
+            ..on_node
+        };
+        assert_eq!(
+            unscheduled.scopes(&PODS),
+            [scope(None, Some("spec.nodeName=,metadata.namespace!=x"))]
         );
     }
 }

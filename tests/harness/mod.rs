@@ -70,6 +70,7 @@ impl Exporter {
             .args(extra)
             .env_remove("RUST_LOG")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("NODE_NAME")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).expect("log file"))
             .spawn()
