@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use opentelemetry::metrics::{AsyncInstrument, Meter};
-use opentelemetry::{Key, KeyValue, Value};
+use opentelemetry::{Key, KeyValue};
 
 use crate::metric::{FamilyDesc, MetricType};
 use crate::store::KindStore;
@@ -64,15 +64,15 @@ fn observe_family(
                 identity_labels
                     .iter()
                     .zip(object.identity())
-                    .map(|(k, v)| KeyValue::new(Key::from_static_str(k), Value::from(v.shared()))),
+                    .map(|(k, v)| KeyValue::new(Key::from_static_str(k), v.to_value())),
             );
             let identity = attributes.len();
             for (labels, value) in object.family_samples(range) {
                 attributes.truncate(identity);
                 attributes.extend(
-                    labels.iter().map(|(k, v)| {
-                        KeyValue::new(Key::from(k.shared()), Value::from(v.shared()))
-                    }),
+                    labels
+                        .iter()
+                        .map(|(k, v)| KeyValue::new(k.to_key(), v.to_value())),
                 );
                 observer.observe(value, &attributes);
             }

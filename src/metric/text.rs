@@ -13,16 +13,37 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 /// A label name or value. Cloning never allocates.
 #[derive(Clone)]
-pub struct Text(Arc<Arc<str>>);
+pub struct Text(Arc<Repr>);
+
+/// Static text (label names from the kind tables) is handed to OpenTelemetry as
+/// `&'static str`, which costs no reference counting on the scrape path.
+enum Repr {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
 
 impl Text {
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &*self.0 {
+            Repr::Static(s) => s,
+            Repr::Shared(s) => s,
+        }
     }
 
-    /// The shared string, as OpenTelemetry keys and values take it.
-    pub fn shared(&self) -> Arc<str> {
-        Arc::clone(&self.0)
+    /// As an OpenTelemetry attribute key.
+    pub fn to_key(&self) -> opentelemetry::Key {
+        match &*self.0 {
+            Repr::Static(s) => opentelemetry::Key::from_static_str(s),
+            Repr::Shared(s) => opentelemetry::Key::from(Arc::clone(s)),
+        }
+    }
+
+    /// As an OpenTelemetry attribute value.
+    pub fn to_value(&self) -> opentelemetry::Value {
+        match &*self.0 {
+            Repr::Static(s) => opentelemetry::Value::from(*s),
+            Repr::Shared(s) => opentelemetry::Value::from(Arc::clone(s)),
+        }
     }
 
     /// The interned copy of a static string (label names from the kind tables), cached per
@@ -35,7 +56,7 @@ impl Text {
             cache
                 .borrow_mut()
                 .entry((s.as_ptr() as usize, s.len()))
-                .or_insert_with(|| intern(s))
+                .or_insert_with(|| intern_with(s, || Repr::Static(s)))
                 .clone()
         })
     }
@@ -94,13 +115,13 @@ impl fmt::Display for Text {
 
 impl From<Text> for opentelemetry::Key {
     fn from(t: Text) -> Self {
-        opentelemetry::Key::from(t.shared())
+        t.to_key()
     }
 }
 
 impl From<Text> for opentelemetry::Value {
     fn from(t: Text) -> Self {
-        opentelemetry::Value::from(t.shared())
+        t.to_value()
     }
 }
 
@@ -119,6 +140,11 @@ static INTERNER: LazyLock<Mutex<Interner>> = LazyLock::new(|| {
 
 /// The shared copy of `s`.
 pub fn intern(s: &str) -> Text {
+    intern_with(s, || Repr::Shared(Arc::from(s)))
+}
+
+/// The shared copy of `s`, made by `make` when there is none yet.
+fn intern_with(s: &str, make: impl FnOnce() -> Repr) -> Text {
     let mut interner = INTERNER
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -130,7 +156,7 @@ pub fn intern(s: &str) -> Text {
         interner.set.retain(|t| Arc::strong_count(&t.0) > 1);
         interner.sweep_at = (interner.set.len() * 2).max(1024);
     }
-    let text = Text(Arc::new(Arc::from(s)));
+    let text = Text(Arc::new(make()));
     interner.set.insert(text.clone());
     text
 }
@@ -147,6 +173,8 @@ mod tests {
             &Text::from_static("phase").0,
             &intern("phase").0
         ));
+        assert_eq!(intern("phase").to_key().as_str(), "phase");
+        assert_eq!(a.to_value().as_str(), "kube-system");
         assert_eq!(intern("").as_str(), "");
         assert_eq!(std::mem::size_of::<Text>(), 8);
     }
