@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+pub mod file;
+
 use crate::export::otlp::Compression;
 use crate::metric::AllowList;
 
@@ -15,6 +17,15 @@ use crate::metric::AllowList;
 #[derive(Parser, Debug, Clone)]
 #[command(name = "kube-state-otel", version, about)]
 pub struct Cli {
+    /// YAML file declaring pipelines (docs/config.md); flags given on the command line win over
+    /// its values.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+
+    /// The --config pipeline to run (needed when the file declares several).
+    #[arg(long, requires = "config")]
+    pub pipeline: Option<String>,
+
     /// Path to a kubeconfig; without it, KUBECONFIG, ~/.kube/config or the in-cluster config.
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,

@@ -1,15 +1,17 @@
 //! Wiring only: flags → pipeline → watchers, endpoints and exporters.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{CommandFactory, Parser};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use opentelemetry::metrics::MeterProvider;
 
+use kube_state_otel::config::file::ConfigFile;
 use kube_state_otel::config::{Cli, items};
 use kube_state_otel::export::otlp::{OtlpConfig, OtlpExporter, OtlpOverrides, OtlpTelemetry};
 use kube_state_otel::http::{self, Parts};
@@ -18,14 +20,16 @@ use kube_state_otel::meter::StreamingMeterProvider;
 use kube_state_otel::metric::KindOptions;
 use kube_state_otel::pipeline::{Pipeline, PipelineSettings, all_kinds};
 use kube_state_otel::telemetry::Telemetry;
-use kube_state_otel::watch::{Shard, WatchSettings};
+use kube_state_otel::watch::{Selectors, Shard, WatchSettings};
 
 /// The instrumentation scope of the exporter's own metrics.
 const TELEMETRY_SCOPE: &str = "kube-state-otel";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let selectors = apply_config_file(&mut cli, &matches);
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -34,7 +38,7 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    match run(cli).await {
+    match run(cli, selectors).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -43,7 +47,34 @@ async fn main() -> ExitCode {
     }
 }
 
-fn pipeline_settings(cli: &Cli) -> PipelineSettings {
+/// Fills the flags left at their defaults from the `--config` pipeline, and returns its
+/// per-resource selectors.
+fn apply_config_file(cli: &mut Cli, matches: &clap::ArgMatches) -> BTreeMap<String, Selectors> {
+    let Some(path) = cli.config.clone() else {
+        return BTreeMap::new();
+    };
+    let pipeline = ConfigFile::read(&path)
+        .and_then(|file| file.pipeline(&path.display().to_string(), cli.pipeline.as_deref()))
+        .unwrap_or_else(|error| usage_error(error.to_string()));
+    pipeline.apply(cli, |id| {
+        matches!(
+            matches.value_source(id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
+    });
+    let known: Vec<&str> = all_kinds().iter().map(|k| k.resource()).collect();
+    let selectors = pipeline.selectors();
+    if let Some(resource) = selectors.keys().find(|r| !known.contains(&r.as_str())) {
+        usage_error(format!(
+            "--config {}: selectors.{resource}: unknown resource (known: {})",
+            path.display(),
+            known.join(",")
+        ));
+    }
+    selectors
+}
+
+fn pipeline_settings(cli: &Cli, selectors: BTreeMap<String, Selectors>) -> PipelineSettings {
     let known: Vec<&str> = all_kinds().iter().map(|k| k.resource()).collect();
     for (flag, lists) in [
         ("--metric-labels-allowlist", &cli.metric_labels_allowlist),
@@ -85,6 +116,7 @@ fn pipeline_settings(cli: &Cli) -> PipelineSettings {
             page_size: Some(cli.list_page_size),
             namespaces: items(&cli.namespaces),
             namespaces_denylist: items(&cli.namespaces_denylist),
+            selectors,
             shard: Shard {
                 ordinal: cli.shard,
                 total: cli.total_shards,
@@ -104,10 +136,10 @@ fn usage_error(message: String) -> ! {
         .exit()
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli, selectors: BTreeMap<String, Selectors>) -> anyhow::Result<()> {
     let telemetry = Telemetry::new();
     telemetry.set_shard(u64::from(cli.shard), u64::from(cli.total_shards));
-    let pipeline = match Pipeline::new(pipeline_settings(&cli), telemetry.clone()) {
+    let pipeline = match Pipeline::new(pipeline_settings(&cli, selectors), telemetry.clone()) {
         Ok(p) => Arc::new(p),
         Err(error) => usage_error(error.to_string()),
     };

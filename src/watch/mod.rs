@@ -14,6 +14,7 @@ pub use api_calls::CountApiCalls;
 pub use lenient::Lenient;
 pub use shard::Shard;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -28,11 +29,18 @@ use crate::metric::KindOptions;
 use crate::store::StorePartition;
 use crate::telemetry::Telemetry;
 
+/// A resource's own selectors, sent with its lists and watches.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selectors {
+    pub label_selector: Option<String>,
+    pub field_selector: Option<String>,
+}
+
 /// What the watchers pull.
 #[derive(Clone, Debug, Default)]
 pub struct WatchSettings {
-    pub label_selector: Option<String>,
-    pub field_selector: Option<String>,
+    /// Per resource (`pods`): selectors narrowing what is listed.
+    pub selectors: BTreeMap<String, Selectors>,
     /// `--namespaces`: namespaced kinds are listed in each of these; empty means all.
     pub namespaces: Vec<String>,
     /// `--namespaces-denylist`: namespaced kinds exclude these by field selector.
@@ -67,10 +75,17 @@ impl WatchSettings {
     /// denylisted namespaces by field selector; a cluster-scoped kind ignores both flags.
     /// Only pods get the node selector: other kinds have no `spec.nodeName` field selector.
     pub fn scopes(&self, kind: &dyn WatchKind) -> Vec<WatchScope> {
+        let own = self
+            .selectors
+            .get(kind.resource())
+            .cloned()
+            .unwrap_or_default();
+        let label_selector = own.label_selector;
         if !kind.namespaced() {
             return vec![WatchScope {
                 namespace: None,
-                field_selector: self.field_selector.clone(),
+                label_selector,
+                field_selector: own.field_selector,
             }];
         }
         let denied = self
@@ -78,17 +93,13 @@ impl WatchSettings {
             .iter()
             .map(|ns| format!("metadata.namespace!={ns}"));
         let node = self.node_selector().filter(|_| kind.resource() == "pods");
-        let field_selector = self
-            .field_selector
-            .iter()
-            .cloned()
-            .chain(node)
-            .chain(denied);
+        let field_selector = own.field_selector.into_iter().chain(node).chain(denied);
         let field_selector =
             Some(field_selector.collect::<Vec<_>>().join(",")).filter(|s| !s.is_empty());
         if self.namespaces.is_empty() {
             return vec![WatchScope {
                 namespace: None,
+                label_selector,
                 field_selector,
             }];
         }
@@ -103,16 +114,18 @@ impl WatchSettings {
             .into_iter()
             .map(|ns| WatchScope {
                 namespace: Some(ns.clone()),
+                label_selector: label_selector.clone(),
                 field_selector: field_selector.clone(),
             })
             .collect()
     }
 }
 
-/// Where one watcher lists: a namespace (or all) and the field selector it sends.
+/// Where one watcher lists: a namespace (or all) and the selectors it sends.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WatchScope {
     pub namespace: Option<String>,
+    pub label_selector: Option<String>,
     pub field_selector: Option<String>,
 }
 
@@ -191,7 +204,7 @@ where
 
 fn watcher_config(settings: &WatchSettings, scope: &WatchScope) -> watcher::Config {
     let mut config = watcher::Config::default();
-    if let Some(labels) = &settings.label_selector {
+    if let Some(labels) = &scope.label_selector {
         config = config.labels(labels);
     }
     if let Some(fields) = &scope.field_selector {
@@ -331,6 +344,7 @@ mod tests {
     fn scope(namespace: Option<&str>, fields: Option<&str>) -> WatchScope {
         WatchScope {
             namespace: namespace.map(String::from),
+            label_selector: None,
             field_selector: fields.map(String::from),
         }
     }
@@ -354,18 +368,32 @@ mod tests {
     #[test]
     fn without_namespaces_one_watch_covers_all() {
         assert_eq!(WatchSettings::default().scopes(&PODS), [scope(None, None)]);
+        let own = Selectors {
+            label_selector: Some("app=a".into()),
+            field_selector: Some("status.phase=Running".into()),
+        };
         let settings = WatchSettings {
-            field_selector: Some("spec.nodeName=n1".into()),
+            selectors: [
+                ("pods".to_string(), own.clone()),
+                ("nodes".to_string(), own),
+            ]
+            .into(),
             namespaces_denylist: vec!["x".into()],
             ..WatchSettings::default()
         };
+        let labelled = |fields| WatchScope {
+            label_selector: Some("app=a".into()),
+            ..scope(None, Some(fields))
+        };
         assert_eq!(
             settings.scopes(&PODS),
-            [scope(None, Some("spec.nodeName=n1,metadata.namespace!=x"))]
+            [labelled("status.phase=Running,metadata.namespace!=x")]
         );
+        assert_eq!(settings.scopes(&NODES), [labelled("status.phase=Running")]);
+        // A resource without selectors of its own gets none.
         assert_eq!(
-            settings.scopes(&NODES),
-            [scope(None, Some("spec.nodeName=n1"))]
+            settings.scopes(&DEPLOYMENTS),
+            [scope(None, Some("metadata.namespace!=x"))]
         );
     }
 

@@ -1,0 +1,319 @@
+//! The `--config` file: named pipelines, each what one instance watches and where it exports.
+//! A value set by a command-line flag (or its environment variable) wins over the file, which
+//! wins over the flag's default; every key is documented in docs/config.md.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::Cli;
+use crate::watch::Selectors;
+
+/// Errors reading a config file; each names the file and, for bad values, the key.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("--config {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("--config {path}: {key}: {message}")]
+    Invalid {
+        path: String,
+        key: String,
+        message: String,
+    },
+    #[error("--config {path}: declares no pipelines")]
+    NoPipelines { path: String },
+    #[error("--pipeline: {name:?} is not in --config {path} (it declares {known})")]
+    UnknownPipeline {
+        name: String,
+        path: String,
+        known: String,
+    },
+    #[error(
+        "--pipeline: --config {path} declares several pipelines ({known}); name the one to run"
+    )]
+    AmbiguousPipeline { path: String, known: String },
+}
+
+/// The whole file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub pipelines: Vec<PipelineConfig>,
+}
+
+/// The series schema a pipeline reports in.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Schema {
+    /// kube-state-metrics v2.20 names and labels (the only one implemented).
+    #[default]
+    Ksm,
+}
+
+/// One pipeline: the settings of one exporter instance.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    pub name: String,
+    #[serde(default)]
+    pub schema: Schema,
+    pub resources: Option<Vec<String>>,
+    pub namespaces: Option<Vec<String>>,
+    pub namespaces_denylist: Option<Vec<String>>,
+    /// Per resource: the selectors its lists and watches send.
+    #[serde(default)]
+    pub selectors: BTreeMap<String, ResourceSelectors>,
+    #[serde(default)]
+    pub sharding: Sharding,
+    #[serde(default)]
+    pub exporters: Exporters,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSelectors {
+    pub label_selector: Option<String>,
+    pub field_selector: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sharding {
+    pub shard: Option<u32>,
+    pub total_shards: Option<u32>,
+    pub node: Option<String>,
+    pub track_unscheduled_pods: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exporters {
+    #[serde(default)]
+    pub prometheus: Prometheus,
+    #[serde(default)]
+    pub otlp: Otlp,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prometheus {
+    pub host: Option<IpAddr>,
+    pub port: Option<u16>,
+    pub telemetry_host: Option<IpAddr>,
+    pub telemetry_port: Option<u16>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Otlp {
+    pub endpoint: Option<String>,
+    #[serde(default, with = "humantime_serde_opt")]
+    pub interval: Option<Duration>,
+}
+
+/// `interval: 30s`, as the `--otlp-interval` flag takes it.
+mod humantime_serde_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| humantime::parse_duration(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+impl ConfigFile {
+    /// Parses `text` (YAML); errors name the key as `pipelines[0].exporters.prometheus.port`.
+    pub fn parse(path: &str, text: &str) -> Result<Self, Error> {
+        let deserializer = serde_yaml_ng::Deserializer::from_str(text);
+        let file: ConfigFile =
+            serde_path_to_error::deserialize(deserializer).map_err(|e| Error::Invalid {
+                path: path.to_string(),
+                key: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?;
+        if file.pipelines.is_empty() {
+            return Err(Error::NoPipelines {
+                path: path.to_string(),
+            });
+        }
+        Ok(file)
+    }
+
+    pub fn read(path: &Path) -> Result<Self, Error> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::parse(&shown, &text)
+    }
+
+    /// The pipeline `name`, or the only one when no name is given.
+    pub fn pipeline(self, path: &str, name: Option<&str>) -> Result<PipelineConfig, Error> {
+        let known = || {
+            self.pipelines
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match name {
+            Some(name) => match self.pipelines.iter().position(|p| p.name == name) {
+                Some(index) => Ok(self.pipelines[index].clone()),
+                None => Err(Error::UnknownPipeline {
+                    name: name.to_string(),
+                    path: path.to_string(),
+                    known: known(),
+                }),
+            },
+            None if self.pipelines.len() == 1 => Ok(self.pipelines[0].clone()),
+            None => Err(Error::AmbiguousPipeline {
+                path: path.to_string(),
+                known: known(),
+            }),
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// Fills the flags the command line left at their defaults; `explicit(id)` tells whether
+    /// the flag with that clap id was given (on the command line or by environment).
+    pub fn apply(&self, cli: &mut Cli, explicit: impl Fn(&str) -> bool) {
+        fn set<T: Clone>(target: &mut T, value: Option<&T>, given: bool) {
+            if let Some(value) = value.filter(|_| !given) {
+                *target = value.clone();
+            }
+        }
+        set(
+            &mut cli.resources,
+            self.resources.as_ref(),
+            explicit("resources"),
+        );
+        set(
+            &mut cli.namespaces,
+            self.namespaces.as_ref(),
+            explicit("namespaces"),
+        );
+        set(
+            &mut cli.namespaces_denylist,
+            self.namespaces_denylist.as_ref(),
+            explicit("namespaces_denylist"),
+        );
+        let s = &self.sharding;
+        set(&mut cli.shard, s.shard.as_ref(), explicit("shard"));
+        set(
+            &mut cli.total_shards,
+            s.total_shards.as_ref(),
+            explicit("total_shards"),
+        );
+        if !explicit("node") && s.node.is_some() {
+            cli.node = s.node.clone();
+        }
+        set(
+            &mut cli.track_unscheduled_pods,
+            s.track_unscheduled_pods.as_ref(),
+            explicit("track_unscheduled_pods"),
+        );
+        let p = &self.exporters.prometheus;
+        set(&mut cli.host, p.host.as_ref(), explicit("host"));
+        set(&mut cli.port, p.port.as_ref(), explicit("port"));
+        set(
+            &mut cli.telemetry_host,
+            p.telemetry_host.as_ref(),
+            explicit("telemetry_host"),
+        );
+        set(
+            &mut cli.telemetry_port,
+            p.telemetry_port.as_ref(),
+            explicit("telemetry_port"),
+        );
+        let o = &self.exporters.otlp;
+        if !explicit("otlp_endpoint") && o.endpoint.is_some() {
+            cli.otlp_endpoint = o.endpoint.clone();
+        }
+        if !explicit("otlp_interval") && o.interval.is_some() {
+            cli.otlp_interval = o.interval;
+        }
+    }
+
+    /// The per-resource selectors, for the watch settings.
+    pub fn selectors(&self) -> BTreeMap<String, Selectors> {
+        self.selectors
+            .iter()
+            .map(|(resource, s)| {
+                let selectors = Selectors {
+                    label_selector: s.label_selector.clone(),
+                    field_selector: s.field_selector.clone(),
+                };
+                (resource.clone(), selectors)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn error(text: &str) -> String {
+        ConfigFile::parse("c.yaml", text)
+            .expect_err("invalid")
+            .to_string()
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = error("pipelines:\n- name: a\n  exporters: {prometheus: {port: eighty}}\n");
+        assert!(e.contains("pipelines[0].exporters.prometheus.port"), "{e}");
+        let e = error("pipelines:\n- name: a\n  schema: otel\n");
+        assert!(
+            e.contains("pipelines[0].schema") && e.contains("ksm"),
+            "{e}"
+        );
+        let e = error("pipelines:\n- name: a\n  resource: [pods]\n");
+        assert!(e.contains("resource"), "{e}");
+        let e = error("pipelines: []\n");
+        assert!(e.contains("no pipelines"), "{e}");
+    }
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_defaults() {
+        let file = ConfigFile::parse(
+            "c.yaml",
+            "pipelines:\n- name: pods\n  resources: [pods]\n  exporters:\n    prometheus: {port: 9000, telemetry_port: 9001}\n",
+        )
+        .expect("valid");
+        let pipeline = file.pipeline("c.yaml", None).expect("the only pipeline");
+        let mut cli = Cli::parse_from(["kso", "--port", "7000"]);
+        pipeline.apply(&mut cli, |id| id == "port");
+        assert_eq!(cli.port, 7000);
+        assert_eq!(cli.telemetry_port, 9001);
+        assert_eq!(cli.resources, ["pods"]);
+        assert_eq!(cli.host.to_string(), "0.0.0.0");
+    }
+
+    #[test]
+    fn pipelines_are_chosen_by_name() {
+        let text = "pipelines:\n- name: a\n- name: b\n";
+        let file = ConfigFile::parse("c.yaml", text).expect("valid");
+        assert_eq!(
+            file.clone().pipeline("c.yaml", Some("b")).expect("b").name,
+            "b"
+        );
+        let e = file.clone().pipeline("c.yaml", None).expect_err("two");
+        assert!(e.to_string().contains("a, b"), "{e}");
+        let e = file.pipeline("c.yaml", Some("c")).expect_err("unknown");
+        assert!(e.to_string().starts_with("--pipeline"), "{e}");
+    }
+}
