@@ -149,11 +149,12 @@ pub struct Cli {
     pub list_page_size: u32,
 
     /// Log filter, e.g. `info` or `kube_state_otel=debug`. The kube client's per-request
-    /// errors are off by default: the watchers log one line per failure period instead.
+    /// errors and the watcher's per-retry warnings are off by default: the watchers log one
+    /// line per failure period instead.
     #[arg(
         long,
         env = "RUST_LOG",
-        default_value = "info,kube_client::client::builder=off"
+        default_value = "info,kube_client::client::builder=off,kube_runtime::watcher=error"
     )]
     pub log_level: String,
 }
