@@ -6,10 +6,13 @@
 //! - `e2e`: the release binaries as separate processes — `kube-emulator` serving a generated
 //!   cluster and `kube-state-otel` watching it: time to ready, RSS, scrapes, CPU at idle and
 //!   under churn, and event-to-scrape latency.
+//! - `traffic`: bytes pulled from one emulated API server by sharding setups (one instance,
+//!   by resource type, KSM-style hash sharding).
 
 mod collect;
 mod e2e;
 mod proc;
+mod traffic;
 
 use clap::{Parser, Subcommand};
 
@@ -26,11 +29,14 @@ enum Command {
     Collect(collect::Args),
     /// The exporter and the emulator as separate processes.
     E2e(e2e::Args),
+    /// API traffic of sharding setups against one emulated API server.
+    Traffic(traffic::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Collect(args) => collect::run(args),
         Command::E2e(args) => e2e::run(args),
+        Command::Traffic(args) => traffic::run(args),
     }
 }

@@ -66,3 +66,27 @@ fn e2e_prints_its_figures() {
     assert!(series > 1000);
     assert!(row(&table, "event → scrape latency").ends_with(" ms"));
 }
+
+/// The ratio column of the row whose setup starts with `setup`, as a number.
+fn ratio(table: &str, setup: &str) -> f64 {
+    table
+        .lines()
+        .find(|l| l.starts_with(&format!("| {setup}")))
+        .and_then(|l| l.split('|').nth(4))
+        .and_then(|r| r.trim().trim_end_matches('×').parse().ok())
+        .unwrap_or_else(|| panic!("no ratio for {setup:?} in:\n{table}"))
+}
+
+#[test]
+fn traffic_prints_its_table() {
+    let table = run(&["traffic", "--nodes", "5", "--pods-per-node", "4"]);
+    assert!(table.contains("| setup | instances | bytes pulled (MiB) | ratio to (a) |"));
+    assert_eq!(ratio(&table, "(a)"), 1.0);
+    let by_type = ratio(&table, "(b)");
+    assert!(
+        by_type <= 1.05,
+        "by resource type pulls {by_type}× (a):\n{table}"
+    );
+    let hashed = ratio(&table, "(c)");
+    assert!(hashed >= 2.5, "hash sharding pulls {hashed}× (a):\n{table}");
+}
