@@ -13,6 +13,7 @@ pub mod kinds;
 pub mod meter;
 pub mod metric;
 pub mod pipeline;
+pub mod rbac;
 pub mod store;
 pub mod telemetry;
 pub mod watch;

@@ -126,6 +126,8 @@ pub trait AnyKind: Send + Sync {
     fn resource(&self) -> &'static str;
     /// The object kind (`Pod`), as in an object's `kind` field.
     fn object_kind(&self) -> &'static str;
+    /// The API group of the kind (`apps`, `batch`; `""` for core), as in RBAC rules.
+    fn api_group(&self) -> &'static str;
     fn identity_labels(&self) -> &'static [&'static str];
     fn families(&self) -> Vec<FamilyInfo>;
     /// Decodes one object (leniently) and computes the samples of the `enabled` families.
@@ -144,6 +146,10 @@ impl<O: KubeObject> AnyKind for KindDef<O> {
 
     fn object_kind(&self) -> &'static str {
         O::KIND
+    }
+
+    fn api_group(&self) -> &'static str {
+        O::GROUP
     }
 
     fn identity_labels(&self) -> &'static [&'static str] {
