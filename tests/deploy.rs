@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Command;
 
+use kube_state_otel::config::file::ConfigFile;
 use kube_state_otel::rbac;
 use serde_yaml_ng::Value;
 
@@ -548,6 +549,17 @@ fn overlay_specifics() {
             .unwrap_or_else(|| panic!("{kind_name} {workload}"));
         strings(get(exporter_container(w), &["args"]))
     };
+
+    // The pipeline config parses as the binary reads it (unknown keys are errors).
+    let (_, docs) = render("deploy/overlays/single");
+    let config_map = docs
+        .iter()
+        .find(|d| kind(d) == "ConfigMap" && name(d) == "kube-state-otel-config")
+        .expect("the pipeline ConfigMap");
+    let config = s(config_map, &["data", "config.yaml"]).unwrap();
+    ConfigFile::parse("config.yaml", config)
+        .and_then(|file| file.pipeline("config.yaml", None))
+        .unwrap_or_else(|e| panic!("deploy/base/configmap.yaml: {e}"));
 
     let (_, docs) = render("deploy/overlays/hash-sharded");
     assert!(!docs.iter().any(|d| kind(d) == "Deployment"));
