@@ -1,8 +1,6 @@
 //! The release binaries as separate processes, as a user runs them.
 
-use std::net::{Ipv4Addr, TcpListener};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -10,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::proc::{cpu, median, mib, rss};
+use crate::proc::{Proc, cpu, free_port, median, mib, rss, sibling, wait_until};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,32 +27,6 @@ pub struct Args {
     /// Length of the idle and churn phases.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     phase: Duration,
-}
-
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
-}
-
-/// A binary built beside this one (`cargo build --release` builds them all).
-fn sibling(name: &str) -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let path = exe.with_file_name(name);
-    if !path.is_file() {
-        bail!("{} not found: build the workspace first", path.display());
-    }
-    Ok(path)
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -256,21 +228,6 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     drop(emulator);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
-}
-
-async fn wait_until<F, Fut>(limit: Duration, mut check: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if check().await {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    bail!("timed out after {limit:?}")
 }
 
 /// Fraction of one core the process used over `window`.

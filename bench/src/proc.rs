@@ -1,6 +1,11 @@
-//! Process and thread figures from /proc.
+//! Child processes of a benchmark, and their figures from /proc.
 
-use std::time::Duration;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::PathBuf;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
 
 /// `VmRSS` and `VmHWM` of a process, in bytes.
 pub fn rss(pid: u32) -> (u64, u64) {
@@ -52,4 +57,47 @@ pub fn mib(bytes: u64) -> f64 {
 pub fn median(values: &mut [Duration]) -> Duration {
     values.sort();
     values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+/// A child process killed on drop.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free port on the loopback interface.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}
+
+/// A binary built beside this one (`cargo build --release` builds them all).
+pub fn sibling(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let path = exe.with_file_name(name);
+    if !path.is_file() {
+        bail!("{} not found: build the workspace first", path.display());
+    }
+    Ok(path)
+}
+
+/// Polls `check` until it holds, for at most `limit`.
+pub async fn wait_until<F, Fut>(limit: Duration, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check().await {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!("timed out after {limit:?}")
 }

@@ -2,16 +2,15 @@
 //! from one emulated API server (lists and watches, on the wire), against one all-kinds
 //! instance.
 
-use std::net::{Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use kube_state_otel::pipeline::{OPTIONAL_RESOURCES, all_kinds};
 use serde_json::Value;
 
-use crate::proc::mib;
+use crate::proc::{Proc, free_port, mib, sibling, wait_until};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -24,47 +23,6 @@ pub struct Args {
     /// How long to keep the instances running after all are ready (watch streams, bookmarks).
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     settle: Duration,
-}
-
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
-}
-
-/// A binary built beside this one (`cargo build --release` builds them all).
-fn sibling(name: &str) -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let path = exe.with_file_name(name);
-    if !path.is_file() {
-        bail!("{} not found: build the workspace first", path.display());
-    }
-    Ok(path)
-}
-
-async fn wait_until<F, Fut>(limit: Duration, mut check: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if check().await {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    bail!("timed out after {limit:?}")
 }
 
 /// One exporter instance of a setup: its client token (the emulator's stats key) and the
