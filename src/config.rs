@@ -105,6 +105,17 @@ pub struct Cli {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub total_shards: u32,
 
+    /// This exporter's pod, for kube-state-metrics' automated sharding: with --pod-namespace,
+    /// the shard is the pod's ordinal in its controlling StatefulSet and the shard count that
+    /// StatefulSet's spec.replicas, read at startup; they override --shard/--total-shards.
+    /// Pass the downward API's metadata.name.
+    #[arg(long)]
+    pub pod: Option<String>,
+
+    /// The namespace of --pod (the downward API's metadata.namespace).
+    #[arg(long)]
+    pub pod_namespace: Option<String>,
+
     /// Watch only the pods on this node (`spec.nodeName=NODE`), for one instance per node
     /// (a DaemonSet passing the downward API's spec.nodeName). Other kinds are not affected.
     #[arg(long, env = "NODE_NAME")]

@@ -20,7 +20,7 @@ use kube_state_otel::meter::StreamingMeterProvider;
 use kube_state_otel::metric::KindOptions;
 use kube_state_otel::pipeline::{Pipeline, PipelineSettings, all_kinds};
 use kube_state_otel::telemetry::Telemetry;
-use kube_state_otel::watch::{Selectors, Shard, WatchSettings};
+use kube_state_otel::watch::{Selectors, Shard, WatchSettings, autoshard};
 
 /// The instrumentation scope of the exporter's own metrics.
 const TELEMETRY_SCOPE: &str = "kube-state-otel";
@@ -100,6 +100,13 @@ fn pipeline_settings(cli: &Cli, selectors: BTreeMap<String, Selectors>) -> Pipel
             (resource.to_string(), options)
         })
         .collect();
+    if autoshard_target(cli).is_none()
+        && [&cli.pod, &cli.pod_namespace]
+            .iter()
+            .any(|v| v.as_deref().is_some_and(|v| !v.is_empty()))
+    {
+        usage_error("--pod and --pod-namespace: automated sharding needs both".to_string());
+    }
     if cli.shard >= cli.total_shards {
         usage_error(format!(
             "--shard: {} is not below --total-shards {}",
@@ -129,6 +136,13 @@ fn pipeline_settings(cli: &Cli, selectors: BTreeMap<String, Selectors>) -> Pipel
     }
 }
 
+/// `(namespace, pod)` for automated sharding: both --pod and --pod-namespace non-empty.
+fn autoshard_target(cli: &Cli) -> Option<(&str, &str)> {
+    let namespace = cli.pod_namespace.as_deref().filter(|v| !v.is_empty())?;
+    let pod = cli.pod.as_deref().filter(|v| !v.is_empty())?;
+    Some((namespace, pod))
+}
+
 /// A bad flag is a usage error: exit code 2 with the flag named, as clap does.
 fn usage_error(message: String) -> ! {
     Cli::command()
@@ -138,9 +152,8 @@ fn usage_error(message: String) -> ! {
 
 async fn run(cli: Cli, selectors: BTreeMap<String, Selectors>) -> anyhow::Result<()> {
     let telemetry = Telemetry::new();
-    telemetry.set_shard(u64::from(cli.shard), u64::from(cli.total_shards));
-    let pipeline = match Pipeline::new(pipeline_settings(&cli, selectors), telemetry.clone()) {
-        Ok(p) => Arc::new(p),
+    let mut pipeline = match Pipeline::new(pipeline_settings(&cli, selectors), telemetry.clone()) {
+        Ok(p) => p,
         Err(error) => usage_error(error.to_string()),
     };
 
@@ -154,6 +167,27 @@ async fn run(cli: Cli, selectors: BTreeMap<String, Selectors>) -> anyhow::Result
         .context("building the Kubernetes client")?
         .with_layer(&pipeline.api_call_layer())
         .build();
+    let mut shard = Shard {
+        ordinal: cli.shard,
+        total: cli.total_shards,
+    };
+    if let Some((namespace, pod)) = autoshard_target(&cli) {
+        let (statefulset, detected) = autoshard::detect(&client, namespace, pod)
+            .await
+            .context("automated sharding")?;
+        tracing::info!(
+            statefulset,
+            shard = detected.ordinal,
+            total_shards = detected.total,
+            "automated sharding: shard {} of {} from {namespace}/{pod}",
+            detected.ordinal,
+            detected.total
+        );
+        shard = detected;
+        pipeline.set_shard(shard);
+    }
+    telemetry.set_shard(u64::from(shard.ordinal), u64::from(shard.total));
+    let pipeline = Arc::new(pipeline);
     pipeline.spawn_watchers(&client);
 
     let telemetry_provider = StreamingMeterProvider::new();

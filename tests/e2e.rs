@@ -801,3 +801,146 @@ async fn node_and_unscheduled_instances_split_pods_only() {
     })
     .await;
 }
+
+/// An emulator with a generated cluster plus namespace `ns` holding StatefulSet `ksm` (2
+/// replicas), its pods `ksm-0` and `ksm-1`, and `loner`, a pod no StatefulSet controls.
+async fn statefulset_cluster() -> ServerHandle {
+    let emulator = Emulator::with_cluster(&GeneratedCluster::new(3, 6, 5));
+    emulator
+        .apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}}))
+        .expect("namespace applied");
+    emulator
+        .apply(json!({
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "ksm", "namespace": "ns", "uid": "uid-sts-ksm",
+                          "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"replicas": 2, "serviceName": "ksm",
+                     "selector": {"matchLabels": {"app": "ksm"}},
+                     "template": {"metadata": {"labels": {"app": "ksm"}},
+                                  "spec": {"containers": [{"name": "ksm", "image": "ksm:1"}]}}}
+        }))
+        .expect("statefulset applied");
+    for name in ["ksm-0", "ksm-1", "loner"] {
+        let mut p = pod("ns", name, "Running");
+        if name != "loner" {
+            p["metadata"]["ownerReferences"] = json!([{
+                "apiVersion": "apps/v1", "kind": "StatefulSet", "name": "ksm",
+                "uid": "uid-sts-ksm", "controller": true, "blockOwnerDeletion": true
+            }]);
+        }
+        emulator.apply(p).expect("pod applied");
+    }
+    start_emulator(emulator).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automated_sharding_reads_the_ordinal_and_replicas_of_the_pods_statefulset() {
+    let emulator = statefulset_cluster().await;
+    let url = emulator.url();
+    let whole = Exporter::start(&url, &[]);
+    // The StatefulSet's settings win over the flags'.
+    let shards = [0, 1].map(|n| {
+        let pod = format!("--pod=ksm-{n}");
+        Exporter::start(
+            &url,
+            &[
+                &pod,
+                "--pod-namespace",
+                "ns",
+                "--shard",
+                "0",
+                "--total-shards",
+                "5",
+            ],
+        )
+    });
+    whole.wait_ready().await;
+    for shard in &shards {
+        shard.wait_ready().await;
+    }
+    for (n, shard) in shards.iter().enumerate() {
+        let t = shard.telemetry().await;
+        assert_eq!(
+            value(&t, "kube_state_metrics_total_shards", &[]),
+            Some(2.0),
+            "{}",
+            shard.log()
+        );
+        let ordinal = format!("shard_ordinal=\"{n}\"");
+        assert_eq!(
+            value(&t, "kube_state_metrics_shard_ordinal", &[&ordinal]),
+            Some(n as f64)
+        );
+        assert!(
+            shard.log().contains(&format!("shard {n} of 2")),
+            "{}",
+            shard.log()
+        );
+    }
+    let all = sample_lines(&whole.metrics().await);
+    let parts = [
+        sample_lines(&shards[0].metrics().await),
+        sample_lines(&shards[1].metrics().await),
+    ];
+    let pods = |lines: &BTreeSet<String>| -> BTreeSet<String> {
+        lines
+            .iter()
+            .filter(|l| l.starts_with("kube_pod_"))
+            .cloned()
+            .collect()
+    };
+    let pod_parts = [pods(&parts[0]), pods(&parts[1])];
+    assert!(
+        !pod_parts[0].is_empty() && !pod_parts[1].is_empty(),
+        "both shards hold pods"
+    );
+    assert!(
+        pod_parts[0].is_disjoint(&pod_parts[1]),
+        "no pod series in both shards"
+    );
+    let pod_union: BTreeSet<String> = pod_parts[0].union(&pod_parts[1]).cloned().collect();
+    assert_eq!(
+        pod_union,
+        pods(&all),
+        "the shards' pods together are the whole"
+    );
+    assert!(parts[0].is_disjoint(&parts[1]), "no series in both shards");
+    let union: BTreeSet<String> = parts[0].union(&parts[1]).cloned().collect();
+    assert_eq!(union, all, "the shards together are the whole");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automated_sharding_failures_exit_with_code_1_and_say_why() {
+    let emulator = statefulset_cluster().await;
+    let forbidden = Emulator::new();
+    forbidden.forbid("pods").expect("pods forbidden");
+    let forbidden = start_emulator(forbidden).await;
+    for (url, pod, expected) in [
+        (emulator.url(), "missing", "not found"),
+        (emulator.url(), "loner", "no controlling owner StatefulSet"),
+        (forbidden.url(), "ksm-0", "forbidden"),
+    ] {
+        let mut exporter = Exporter::start(&url, &["--pod", pod, "--pod-namespace", "ns"]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while exporter.running() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(exporter.exit_code(), Some(1), "{pod}: {}", exporter.log());
+        let log = exporter.log();
+        assert!(
+            log.contains(&format!("--pod ns/{pod}")) && log.contains(expected),
+            "{pod}: {log}"
+        );
+    }
+    // Half of the pair is a usage error.
+    for args in [&["--pod", "ksm-0"][..], &["--pod-namespace", "ns"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_kube-state-otel"))
+            .args(args)
+            .output()
+            .expect("binary runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("--pod-namespace"), "{args:?}: {stderr}");
+    }
+}

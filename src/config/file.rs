@@ -87,6 +87,8 @@ pub struct ResourceSelectors {
 pub struct Sharding {
     pub shard: Option<u32>,
     pub total_shards: Option<u32>,
+    pub pod: Option<String>,
+    pub pod_namespace: Option<String>,
     pub node: Option<String>,
     pub track_unscheduled_pods: Option<bool>,
 }
@@ -215,6 +217,12 @@ impl PipelineConfig {
             s.total_shards.as_ref(),
             explicit("total_shards"),
         );
+        if !explicit("pod") && s.pod.is_some() {
+            cli.pod = s.pod.clone();
+        }
+        if !explicit("pod_namespace") && s.pod_namespace.is_some() {
+            cli.pod_namespace = s.pod_namespace.clone();
+        }
         if !explicit("node") && s.node.is_some() {
             cli.node = s.node.clone();
         }

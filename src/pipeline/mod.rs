@@ -276,6 +276,12 @@ impl Pipeline {
         stored
     }
 
+    /// Replaces the hash shard, before the watchers start (automated sharding reads it from
+    /// the cluster once the client exists).
+    pub fn set_shard(&mut self, shard: crate::watch::Shard) {
+        self.watch.shard = shard;
+    }
+
     /// The layer the kube client needs so list/watch calls are counted per resource.
     pub fn api_call_layer(&self) -> CountApiCalls {
         let labels = self

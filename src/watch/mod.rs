@@ -7,6 +7,7 @@
 //! event (a whole initial list is never held in memory).
 
 mod api_calls;
+pub mod autoshard;
 mod lenient;
 mod shard;
 

@@ -119,6 +119,11 @@ impl Exporter {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// The exit code once the process has exited.
+    pub fn exit_code(&mut self) -> Option<i32> {
+        self.child.try_wait().ok().flatten().and_then(|s| s.code())
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
