@@ -14,8 +14,8 @@ fi
 # Rotel ships its rotel-agent binary inside the Python package (tests find it there);
 # prometheus-client's strict OpenMetrics parser checks the OpenMetrics output;
 # kubernetes-validate checks deploy/ against its bundled (offline) Kubernetes schemas.
-python3 -c "import rotel, prometheus_client, kubernetes_validate" 2>/dev/null ||
-  python3 -m pip install --quiet --disable-pip-version-check rotel prometheus-client kubernetes-validate
+python3 -c "import rotel, prometheus_client, kubernetes_validate, helm_python" 2>/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check rotel prometheus-client kubernetes-validate helm-python-sdk
 
 # The Debian package may start a Prometheus of its own; tests start theirs on free ports.
 cargo test --workspace --all-targets
