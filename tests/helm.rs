@@ -4,14 +4,16 @@
 //! against the Kubernetes schemas, and grants each workload exactly list/watch on the kinds of
 //! its `--resources`. The helpers mirror tests/deploy.rs.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::OnceLock;
 
 use kube_state_otel::rbac;
 use serde_json::json;
 use serde_yaml_ng::Value;
+
+mod manifests;
+use manifests::*;
 
 const CHART: &str = "deploy/helm/kube-state-otel";
 
@@ -73,10 +75,6 @@ for values in json.loads(sys.argv[2]):
 json.dump(out, sys.stdout)
 "#;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn parse(text: &str) -> Vec<Value> {
     text.split("\n---")
         .flat_map(|doc| doc.strip_prefix("---").or(Some(doc)))
@@ -112,37 +110,6 @@ fn rendered() -> &'static BTreeMap<&'static str, Vec<Value>> {
             .collect()
     })
 }
-
-fn s<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    get(v, path).and_then(Value::as_str)
-}
-
-fn get<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter().try_fold(v, |v, key| v.get(*key))
-}
-
-fn kind(doc: &Value) -> &str {
-    s(doc, &["kind"]).unwrap_or_default()
-}
-
-fn name(doc: &Value) -> &str {
-    s(doc, &["metadata", "name"]).unwrap_or_default()
-}
-
-fn seq(v: Option<&Value>) -> Vec<&Value> {
-    v.and_then(Value::as_sequence)
-        .map(|s| s.iter().collect())
-        .unwrap_or_default()
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    seq(v)
-        .into_iter()
-        .map(|v| v.as_str().expect("string").to_string())
-        .collect()
-}
-
-const WORKLOADS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet"];
 
 #[test]
 fn values_match_the_kind_tables_and_the_sidecar_config() {
@@ -280,181 +247,10 @@ fn renders_validate_against_the_kubernetes_schemas() {
     );
 }
 
-fn check_service_monitor(case: &str, monitor: &Value, docs: &[Value]) {
-    assert_eq!(
-        s(monitor, &["apiVersion"]),
-        Some("monitoring.coreos.com/v1")
-    );
-    assert_eq!(s(monitor, &["metadata", "namespace"]), Some("monitoring"));
-    let selector = get(monitor, &["spec", "selector", "matchLabels"])
-        .and_then(Value::as_mapping)
-        .expect("spec.selector.matchLabels");
-    let selected: Vec<&Value> = docs
-        .iter()
-        .filter(|d| kind(d) == "Service")
-        .filter(|svc| {
-            selector
-                .iter()
-                .all(|(k, v)| get(svc, &["metadata", "labels"]).and_then(|l| l.get(k)) == Some(v))
-        })
-        .collect();
-    assert_eq!(
-        selected.len(),
-        1,
-        "{case}: the ServiceMonitor selects one Service"
-    );
-    let service_ports: BTreeSet<&str> = seq(get(selected[0], &["spec", "ports"]))
-        .into_iter()
-        .filter_map(|p| s(p, &["name"]))
-        .collect();
-    let endpoints = seq(get(monitor, &["spec", "endpoints"]));
-    let ports: BTreeSet<&str> = endpoints.iter().filter_map(|e| s(e, &["port"])).collect();
-    assert_eq!(
-        ports,
-        BTreeSet::from(["http-metrics", "telemetry"]),
-        "{case}"
-    );
-    assert!(ports.is_subset(&service_ports), "{case}");
-    let metrics = endpoints
-        .iter()
-        .find(|e| s(e, &["port"]) == Some("http-metrics"))
-        .unwrap();
-    assert_eq!(
-        get(metrics, &["honorLabels"]).and_then(Value::as_bool),
-        Some(true),
-        "{case}"
-    );
-    for key in monitor.as_mapping().unwrap().keys() {
-        assert!(
-            ["apiVersion", "kind", "metadata", "spec"].contains(&key.as_str().unwrap()),
-            "{case}: {key:?}"
-        );
-    }
-}
-
-/// The kinds a container's `--resources` flag names, or the default set.
-fn watched(args: &[String]) -> BTreeSet<String> {
-    match args.iter().find_map(|a| a.strip_prefix("--resources=")) {
-        Some(list) => list
-            .split(',')
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-            .map(String::from)
-            .collect(),
-        None => rbac::default_resources()
-            .into_iter()
-            .map(String::from)
-            .collect(),
-    }
-}
-
-fn exporter_container(workload: &Value) -> &Value {
-    seq(get(workload, &["spec", "template", "spec", "containers"]))
-        .into_iter()
-        .find(|c| s(c, &["name"]) == Some("kube-state-otel"))
-        .expect("a kube-state-otel container")
-}
-
 #[test]
 fn each_workload_may_list_and_watch_exactly_its_kinds() {
     for (case, docs) in rendered() {
-        let workloads: Vec<&Value> = docs
-            .iter()
-            .filter(|d| WORKLOADS.contains(&kind(d)))
-            .collect();
-        assert!(!workloads.is_empty(), "{case}");
-        let mut all_watched = BTreeSet::new();
-        for workload in workloads {
-            let what = format!("{case}: {} {}", kind(workload), name(workload));
-            let args = strings(get(exporter_container(workload), &["args"]));
-            let kinds = watched(&args);
-            all_watched.extend(kinds.clone());
-            let want: BTreeSet<(String, String)> =
-                rbac::group_resources(&kinds.iter().map(String::as_str).collect::<Vec<_>>())
-                    .unwrap_or_else(|e| panic!("{what}: {e}"))
-                    .into_iter()
-                    .map(|(g, r)| (g.to_string(), r.to_string()))
-                    .collect();
-            let account = s(
-                workload,
-                &["spec", "template", "spec", "serviceAccountName"],
-            )
-            .unwrap_or_else(|| panic!("{what}: serviceAccountName"));
-            let namespace = s(workload, &["metadata", "namespace"]).expect("namespace");
-            assert!(
-                docs.iter().any(|d| kind(d) == "ServiceAccount"
-                    && name(d) == account
-                    && s(d, &["metadata", "namespace"]) == Some(namespace)),
-                "{what}: ServiceAccount {account}"
-            );
-            let mut granted: BTreeSet<(String, String)> = BTreeSet::new();
-            let mut roles = 0;
-            for binding in docs.iter().filter(|d| kind(d) == "ClusterRoleBinding") {
-                let binds = seq(get(binding, &["subjects"])).into_iter().any(|sub| {
-                    s(sub, &["kind"]) == Some("ServiceAccount")
-                        && s(sub, &["name"]) == Some(account)
-                        && s(sub, &["namespace"]) == Some(namespace)
-                });
-                if !binds {
-                    continue;
-                }
-                assert_eq!(s(binding, &["roleRef", "kind"]), Some("ClusterRole"));
-                let role_name = s(binding, &["roleRef", "name"]).unwrap();
-                let role = docs
-                    .iter()
-                    .find(|d| kind(d) == "ClusterRole" && name(d) == role_name)
-                    .unwrap_or_else(|| panic!("{what}: ClusterRole {role_name} missing"));
-                roles += 1;
-                for rule in seq(get(role, &["rules"])) {
-                    for key in rule.as_mapping().unwrap().keys() {
-                        assert!(
-                            ["apiGroups", "resources", "verbs"].contains(&key.as_str().unwrap()),
-                            "{what}: rule field {key:?} in {role_name}"
-                        );
-                    }
-                    let verbs: BTreeSet<String> =
-                        strings(get(rule, &["verbs"])).into_iter().collect();
-                    assert_eq!(
-                        verbs,
-                        BTreeSet::from(["list".to_string(), "watch".to_string()]),
-                        "{what}: {role_name} verbs"
-                    );
-                    for group in strings(get(rule, &["apiGroups"])) {
-                        for resource in strings(get(rule, &["resources"])) {
-                            assert!(!group.contains('*') && !resource.contains('*'));
-                            granted.insert((group.clone(), resource));
-                        }
-                    }
-                }
-            }
-            assert_eq!(roles, 1, "{what}: one ClusterRole bound to {account}");
-            assert_eq!(granted, want, "{what}: ClusterRole grants vs --resources");
-            for binding in docs.iter().filter(|d| kind(d) == "RoleBinding") {
-                let binds = seq(get(binding, &["subjects"]))
-                    .into_iter()
-                    .any(|sub| s(sub, &["name"]) == Some(account));
-                if !binds {
-                    continue;
-                }
-                let role_name = s(binding, &["roleRef", "name"]).unwrap();
-                let role = docs
-                    .iter()
-                    .find(|d| kind(d) == "Role" && name(d) == role_name)
-                    .unwrap_or_else(|| panic!("{what}: Role {role_name} missing"));
-                for rule in seq(get(role, &["rules"])) {
-                    assert_eq!(strings(get(rule, &["verbs"])), vec!["get"], "{what}");
-                    for resource in strings(get(rule, &["resources"])) {
-                        assert!(
-                            ["pods", "statefulsets"].contains(&resource.as_str()),
-                            "{what}: {role_name} grants {resource}"
-                        );
-                    }
-                }
-            }
-        }
-        for kind in rbac::default_resources() {
-            assert!(all_watched.contains(kind), "{case}: nobody watches {kind}");
-        }
+        check_workload_rbac(case, docs);
     }
 }
 
