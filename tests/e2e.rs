@@ -944,3 +944,127 @@ async fn automated_sharding_failures_exit_with_code_1_and_say_why() {
         assert!(stderr.contains("--pod-namespace"), "{args:?}: {stderr}");
     }
 }
+
+/// `n` bytes of incompressible-looking text (gzip cannot hide what a full list would pull).
+fn noise(seed: u64, n: usize) -> String {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configmaps_are_watched_metadata_only_with_the_same_series() {
+    let emulator = start_emulator(small_cluster()).await;
+    let e = emulator.emulator();
+    e.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "big"}}))
+        .expect("namespace applied");
+    let mut versions = Vec::new();
+    for i in 0..20 {
+        let applied = e
+            .apply(json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("cm{i}"), "namespace": "big",
+                             "labels": {"app": "a", "index": i.to_string()},
+                             "annotations": {"note": format!("n{i}")},
+                             "creationTimestamp": "2026-01-01T00:00:00Z"},
+                "data": {"payload": noise(i, 10 * 1024)}
+            }))
+            .expect("configmap applied");
+        versions.push(applied.resource_version);
+    }
+    e.reset_stats();
+    let exporter = Exporter::start(
+        &emulator.url(),
+        &[
+            "--resources",
+            "configmaps",
+            "--metric-labels-allowlist",
+            "configmaps=[*]",
+            "--metric-annotations-allowlist",
+            "configmaps=[note]",
+        ],
+    );
+    exporter.wait_ready().await;
+    let m = exporter.metrics().await;
+    let count = e.count("configmaps").expect("configmaps counted");
+    assert_eq!(samples(&m, "kube_configmap_info").len(), count);
+    assert_eq!(samples(&m, "kube_configmap_created").len(), count);
+    for (i, version) in versions.iter().enumerate() {
+        let cm = format!("configmap=\"cm{i}\"");
+        let labels = ["namespace=\"big\"", cm.as_str()];
+        assert_eq!(value(&m, "kube_configmap_info", &labels), Some(1.0));
+        assert_eq!(
+            value(&m, "kube_configmap_created", &labels),
+            Some(1767225600.0)
+        );
+        assert_eq!(
+            value(&m, "kube_configmap_metadata_resource_version", &labels),
+            Some(*version as f64)
+        );
+        let index = format!("label_index=\"{i}\"");
+        let note = format!("annotation_note=\"n{i}\"");
+        assert_eq!(
+            value(
+                &m,
+                "kube_configmap_labels",
+                &[cm.as_str(), "label_app=\"a\"", &index]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&m, "kube_configmap_annotations", &[cm.as_str(), &note]),
+            Some(1.0)
+        );
+    }
+
+    // The watch follows label changes and deletions through metadata-only events.
+    e.apply(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cm0", "namespace": "big", "labels": {"app": "b"}},
+        "data": {"payload": "small"}
+    }))
+    .expect("configmap updated");
+    e.delete("configmaps", Some("big"), "cm1")
+        .expect("configmap deleted");
+    wait_for("the relabelled and the deleted configmap", || async {
+        let m = exporter.metrics().await;
+        value(
+            &m,
+            "kube_configmap_labels",
+            &["configmap=\"cm0\"", "label_app=\"b\""],
+        ) == Some(1.0)
+            && value(&m, "kube_configmap_info", &["configmap=\"cm1\""]).is_none()
+    })
+    .await;
+
+    // Only metadata was pulled: the exporter's list and watch of configmaps together are a
+    // fraction of one full list, which alone carries the 18 × 10 KiB of data left.
+    let full = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .expect("http client")
+        .get(format!("{}/api/v1/configmaps", emulator.url()))
+        .bearer_auth("full")
+        .send()
+        .await
+        .expect("full list")
+        .bytes()
+        .await
+        .expect("full list body")
+        .len() as u64;
+    assert!(full > 18 * 10 * 1024, "full list of {full} bytes");
+    let stats = e.stats();
+    let pulled = &stats.clients["exporter"]["configmaps"];
+    let bytes = pulled.list_bytes + pulled.watch_bytes;
+    assert!(pulled.list_requests >= 1 || pulled.watch_requests >= 1);
+    assert!(
+        bytes * 10 < full,
+        "the exporter pulled {bytes} bytes of configmaps, a full list is {full}"
+    );
+}

@@ -23,6 +23,13 @@ pub struct Args {
     /// How long to keep the instances running after all are ready (watch streams, bookmarks).
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     settle: Duration,
+    /// ConfigMaps applied after the sharding setups, for the full vs metadata-only comparison
+    /// (0 skips it).
+    #[arg(long, default_value_t = 2000)]
+    configmaps: usize,
+    /// KiB of data per applied ConfigMap.
+    #[arg(long, default_value_t = 10)]
+    configmap_kib: usize,
 }
 
 /// One exporter instance of a setup: its client token (the emulator's stats key) and the
@@ -96,7 +103,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let result = measure(&args, &dir).await;
     let _ = std::fs::remove_dir_all(&dir);
-    let rows = result?;
+    let (rows, configmaps) = result?;
 
     let base = rows.first().map(|r| r.2).unwrap_or(0).max(1);
     println!(
@@ -115,11 +122,178 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             bytes as f64 / base as f64
         );
     }
+    if let Some(ConfigMapBytes { full, metadata }) = configmaps {
+        println!();
+        println!(
+            "## configmaps: {} × {} KiB of data, full objects vs metadata-only",
+            args.configmaps, args.configmap_kib
+        );
+        println!();
+        println!("| what is pulled | bytes (MiB) | ratio to full |");
+        println!("|---|---|---|");
+        println!(
+            "| full objects: one paged list (limit 500, gzip), as a typed watcher lists | {:.2} | 1.00× |",
+            mib(full)
+        );
+        println!(
+            "| metadata-only: kube-state-otel --resources configmaps (list + watch) | {:.2} | {:.3}× |",
+            mib(metadata),
+            metadata as f64 / full.max(1) as f64
+        );
+    }
     Ok(())
 }
 
-/// Runs every setup against one emulator: (setup, instances, list + watch bytes).
-async fn measure(args: &Args, dir: &Path) -> anyhow::Result<Vec<(&'static str, usize, u64)>> {
+/// Bytes of configmaps pulled as full objects and by the exporter's metadata-only watch.
+struct ConfigMapBytes {
+    full: u64,
+    metadata: u64,
+}
+
+/// `n` bytes of text gzip cannot shrink much (hex of a xorshift sequence).
+fn noise(seed: u64, n: usize) -> String {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = String::with_capacity(n + 16);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push_str(&format!("{x:016x}"));
+    }
+    out.truncate(n);
+    out
+}
+
+/// Applies `args.configmaps` ConfigMaps of `args.configmap_kib` KiB, then measures a full
+/// paged list of them (client `cm-full`) against one exporter watching only configmaps
+/// (client `cm-meta`, metadata-only).
+async fn measure_configmaps(
+    args: &Args,
+    dir: &Path,
+    http: &reqwest::Client,
+    emulator_url: &str,
+) -> anyhow::Result<ConfigMapBytes> {
+    let items: Vec<Value> = (0..args.configmaps)
+        .map(|i| {
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("bench-cm-{i}"), "namespace": "default",
+                             "labels": {"app": "bench"}},
+                "data": {"payload": noise(i as u64, args.configmap_kib * 1024)}
+            })
+        })
+        .collect();
+    for chunk in items.chunks(200) {
+        http.post(format!("{emulator_url}/_emulator/apply"))
+            .json(&serde_json::json!({"apiVersion": "v1", "kind": "List", "items": chunk}))
+            .send()
+            .await?
+            .error_for_status()
+            .context("applying configmaps")?;
+    }
+    reset_stats(http, emulator_url).await?;
+    // Decodes gzip transparently, and asks for it as kube's client does.
+    let gzip = reqwest::Client::builder().gzip(true).build()?;
+    let mut next: Option<String> = None;
+    loop {
+        let mut query = vec![("limit", "500".to_string())];
+        query.extend(next.take().map(|token| ("continue", token)));
+        let page: Value = gzip
+            .get(format!("{emulator_url}/api/v1/configmaps"))
+            .query(&query)
+            .bearer_auth("cm-full")
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        next = page["metadata"]["continue"]
+            .as_str()
+            .filter(|c| !c.is_empty())
+            .map(String::from);
+        if next.is_none() {
+            break;
+        }
+    }
+    let instance = Instance {
+        token: "cm-meta".to_string(),
+        flags: vec!["--resources".to_string(), "configmaps".to_string()],
+    };
+    let running = start_instance(dir, emulator_url, &instance)?;
+    wait_ready(http, running.1, &instance).await?;
+    tokio::time::sleep(args.settle).await;
+    let stats = stats(http, emulator_url).await?;
+    drop(running);
+    Ok(ConfigMapBytes {
+        full: client_bytes(&stats, "cm-full"),
+        metadata: client_bytes(&stats, "cm-meta"),
+    })
+}
+
+async fn reset_stats(http: &reqwest::Client, emulator_url: &str) -> anyhow::Result<()> {
+    http.post(format!("{emulator_url}/_emulator/stats/reset"))
+        .send()
+        .await?
+        .error_for_status()
+        .context("resetting the emulator's stats")?;
+    Ok(())
+}
+
+async fn stats(http: &reqwest::Client, emulator_url: &str) -> anyhow::Result<Value> {
+    Ok(http
+        .get(format!("{emulator_url}/_emulator/stats"))
+        .send()
+        .await?
+        .json()
+        .await?)
+}
+
+/// Starts one exporter instance against the emulator: the process and its metrics port.
+fn start_instance(
+    dir: &Path,
+    emulator_url: &str,
+    instance: &Instance,
+) -> anyhow::Result<(Proc, u16)> {
+    let kubeconfig = dir.join(format!("{}.kubeconfig", instance.token));
+    kube_emulator::write_kubeconfig(&kubeconfig, emulator_url, &instance.token)?;
+    let (port, telemetry_port) = (free_port()?, free_port()?);
+    let child = Proc(
+        Command::new(sibling("kube-state-otel")?)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["--host", "127.0.0.1", "--telemetry-host", "127.0.0.1"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--telemetry-port",
+                &telemetry_port.to_string(),
+            ])
+            .args(&instance.flags)
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting kube-state-otel ({})", instance.token))?,
+    );
+    Ok((child, port))
+}
+
+async fn wait_ready(http: &reqwest::Client, port: u16, instance: &Instance) -> anyhow::Result<()> {
+    wait_until(Duration::from_secs(600), || async {
+        http.get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await
+    .with_context(|| format!("exporter {} did not become ready", instance.token))
+}
+
+type Rows = Vec<(&'static str, usize, u64)>;
+
+/// Runs every setup against one emulator: (setup, instances, list + watch bytes); then the
+/// configmaps comparison.
+async fn measure(args: &Args, dir: &Path) -> anyhow::Result<(Rows, Option<ConfigMapBytes>)> {
     let emulator_port = free_port()?;
     let emulator_url = format!("http://127.0.0.1:{emulator_port}");
     let http = reqwest::Client::builder().no_gzip().build()?;
@@ -142,56 +316,18 @@ async fn measure(args: &Args, dir: &Path) -> anyhow::Result<Vec<(&'static str, u
     .await
     .context("emulator did not come up")?;
 
-    let exporter = sibling("kube-state-otel")?;
     let mut rows = Vec::new();
     for setup in setups() {
-        http.post(format!("{emulator_url}/_emulator/stats/reset"))
-            .send()
-            .await?
-            .error_for_status()
-            .context("resetting the emulator's stats")?;
+        reset_stats(&http, &emulator_url).await?;
         let mut running = Vec::new();
         for instance in &setup.instances {
-            let kubeconfig = dir.join(format!("{}.kubeconfig", instance.token));
-            kube_emulator::write_kubeconfig(&kubeconfig, &emulator_url, &instance.token)?;
-            let (port, telemetry_port) = (free_port()?, free_port()?);
-            let child = Proc(
-                Command::new(&exporter)
-                    .arg("--kubeconfig")
-                    .arg(&kubeconfig)
-                    .args(["--host", "127.0.0.1", "--telemetry-host", "127.0.0.1"])
-                    .args([
-                        "--port",
-                        &port.to_string(),
-                        "--telemetry-port",
-                        &telemetry_port.to_string(),
-                    ])
-                    .args(&instance.flags)
-                    .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .with_context(|| format!("starting kube-state-otel ({})", instance.token))?,
-            );
-            running.push((child, port));
+            running.push(start_instance(dir, &emulator_url, instance)?);
         }
         for ((_, port), instance) in running.iter().zip(&setup.instances) {
-            wait_until(Duration::from_secs(600), || async {
-                http.get(format!("http://127.0.0.1:{port}/readyz"))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-            })
-            .await
-            .with_context(|| format!("exporter {} did not become ready", instance.token))?;
+            wait_ready(&http, *port, instance).await?;
         }
         tokio::time::sleep(args.settle).await;
-        let stats: Value = http
-            .get(format!("{emulator_url}/_emulator/stats"))
-            .send()
-            .await?
-            .json()
-            .await?;
+        let stats = stats(&http, &emulator_url).await?;
         let bytes: u64 = setup
             .instances
             .iter()
@@ -206,7 +342,12 @@ async fn measure(args: &Args, dir: &Path) -> anyhow::Result<Vec<(&'static str, u
         drop(running);
         rows.push((setup.name, setup.instances.len(), bytes));
     }
-    Ok(rows)
+    let configmaps = if args.configmaps > 0 {
+        Some(measure_configmaps(args, dir, &http, &emulator_url).await?)
+    } else {
+        None
+    };
+    Ok((rows, configmaps))
 }
 
 /// `list_bytes + watch_bytes` over every resource of one client.

@@ -10,6 +10,7 @@ pub static CERTIFICATESIGNINGREQUESTS: KindDef<CertificateSigningRequest> = Kind
     resource: "certificatesigningrequests",
     identity_labels: &["certificatesigningrequest", "signer_name"],
     identity,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_certificatesigningrequest_annotations",

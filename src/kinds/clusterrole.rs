@@ -10,6 +10,7 @@ pub static CLUSTERROLES: KindDef<ClusterRole> = KindDef {
     resource: "clusterroles",
     identity_labels: &["clusterrole"],
     identity: common::name,
+    metadata_only: true,
     families: &[
         Family::experimental(
             "kube_clusterrole_annotations",
@@ -38,3 +39,23 @@ pub static CLUSTERROLES: KindDef<ClusterRole> = KindDef {
         ),
     ],
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_read_only_metadata() {
+        common::assert_metadata_only(
+            &CLUSTERROLES,
+            serde_json::json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": "n", "uid": "u1", "resourceVersion": "42",
+                         "creationTimestamp": "2026-01-01T00:00:00Z",
+                         "labels": {"app": "a"}, "annotations": {"note": "x"}},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
+            "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"a": "b"}}]}
+            }),
+        );
+    }
+}

@@ -10,6 +10,7 @@ pub static CLUSTERROLEBINDINGS: KindDef<ClusterRoleBinding> = KindDef {
     resource: "clusterrolebindings",
     identity_labels: &["clusterrolebinding"],
     identity: common::name,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_clusterrolebinding_annotations",

@@ -681,3 +681,46 @@ pub fn render_family<O: KubeObject>(
         })
         .collect()
 }
+
+/// For metadata-only kinds' unit tests: every family (labels and annotations allowed) gives the
+/// same samples for the full object decoded from `json` as for its metadata-only form, which
+/// is all a metadata-only watch delivers; and some samples are given.
+#[cfg(test)]
+pub fn assert_metadata_only<O: KubeObject + Default>(
+    kind: &super::KindDef<O>,
+    json: serde_json::Value,
+) {
+    use crate::metric::AllowList;
+    assert!(
+        kind.metadata_only,
+        "{} is not marked metadata-only",
+        kind.resource
+    );
+    let full: O = serde_json::from_value(json).expect("test object decodes");
+    let mut partial = O::default();
+    *k8s_openapi::Metadata::metadata_mut(&mut partial) = meta(&full).clone();
+    let options = KindOptions {
+        allow_labels: AllowList::new(["*"]),
+        allow_annotations: AllowList::new(["*"]),
+    };
+    let all: Vec<usize> = (0..kind.families.len()).collect();
+    let from_full = kind.samples(&full, &all, &options);
+    for index in all {
+        assert!(
+            from_full.family(index).next().is_some(),
+            "{}: the test object gives no samples for {}",
+            kind.resource,
+            kind.families[index].name
+        );
+    }
+    assert_eq!(
+        from_full,
+        kind.samples(
+            &partial,
+            &(0..kind.families.len()).collect::<Vec<_>>(),
+            &options
+        ),
+        "{}: a family reads more than metadata",
+        kind.resource
+    );
+}

@@ -10,6 +10,7 @@ pub static CONFIGMAPS: KindDef<ConfigMap> = KindDef {
     resource: "configmaps",
     identity_labels: &["namespace", "configmap"],
     identity: common::namespace_name,
+    metadata_only: true,
     families: &[
         Family::experimental(
             "kube_configmap_annotations",
@@ -38,3 +39,22 @@ pub static CONFIGMAPS: KindDef<ConfigMap> = KindDef {
         ),
     ],
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_read_only_metadata() {
+        common::assert_metadata_only(
+            &CONFIGMAPS,
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "n", "namespace": "ns", "uid": "u1", "resourceVersion": "42",
+                         "creationTimestamp": "2026-01-01T00:00:00Z",
+                         "labels": {"app": "a"}, "annotations": {"note": "x"}},
+                "data": {"big": "0123456789"}, "binaryData": {"b": "AAEC"}
+            }),
+        );
+    }
+}

@@ -10,6 +10,7 @@ pub static CRONJOBS: KindDef<CronJob> = KindDef {
     resource: "cronjobs",
     identity_labels: &["namespace", "cronjob"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_cronjob_annotations",

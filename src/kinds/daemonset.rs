@@ -10,6 +10,7 @@ pub static DAEMONSETS: KindDef<DaemonSet> = KindDef {
     resource: "daemonsets",
     identity_labels: &["namespace", "daemonset"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::stable(
             "kube_daemonset_created",

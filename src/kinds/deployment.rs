@@ -11,6 +11,7 @@ pub static DEPLOYMENTS: KindDef<Deployment> = KindDef {
     resource: "deployments",
     identity_labels: &["namespace", "deployment"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_deployment_owner",

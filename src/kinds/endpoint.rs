@@ -10,6 +10,7 @@ pub static ENDPOINTS: KindDef<Endpoints> = KindDef {
     resource: "endpoints",
     identity_labels: &["namespace", "endpoint"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::stable(
             "kube_endpoint_info",

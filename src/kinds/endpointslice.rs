@@ -11,6 +11,7 @@ pub static ENDPOINTSLICES: KindDef<EndpointSlice> = KindDef {
     resource: "endpointslices",
     identity_labels: &["endpointslice", "namespace"],
     identity: name_namespace,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_endpointslice_info",

@@ -14,6 +14,7 @@ pub static HORIZONTALPODAUTOSCALERS: KindDef<HorizontalPodAutoscaler> = KindDef 
     resource: "horizontalpodautoscalers",
     identity_labels: &["namespace", "horizontalpodautoscaler"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_horizontalpodautoscaler_info",

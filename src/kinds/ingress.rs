@@ -10,6 +10,7 @@ pub static INGRESSES: KindDef<Ingress> = KindDef {
     resource: "ingresses",
     identity_labels: &["namespace", "ingress"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::stable("kube_ingress_info", "Information about ingress.", info),
         Family::experimental(

@@ -10,6 +10,7 @@ pub static INGRESSCLASSES: KindDef<IngressClass> = KindDef {
     resource: "ingressclasses",
     identity_labels: &["ingressclass"],
     identity: common::name,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_ingressclass_info",

@@ -10,6 +10,7 @@ pub static JOBS: KindDef<Job> = KindDef {
     resource: "jobs",
     identity_labels: &["namespace", "job_name"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_job_annotations",

@@ -12,6 +12,7 @@ pub static LEASES: KindDef<Lease> = KindDef {
     resource: "leases",
     identity_labels: &["lease"],
     identity: common::name,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_lease_owner",

@@ -13,6 +13,7 @@ pub static LIMITRANGES: KindDef<LimitRange> = KindDef {
     resource: "limitranges",
     identity_labels: &["namespace", "limitrange"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::stable(
             "kube_limitrange",

@@ -87,6 +87,11 @@ pub struct KindDef<O: 'static> {
     pub identity_labels: &'static [&'static str],
     /// Values for [`KindDef::identity_labels`].
     pub identity: fn(&O) -> Vec<Text>,
+    /// Every family of the kind reads only `metadata`: the kind is then watched metadata-only
+    /// (`PartialObjectMetadata`), so object contents (a ConfigMap's data) are never pulled.
+    /// Guarded per kind by a test that a full object and its metadata-only form give the same
+    /// samples.
+    pub metadata_only: bool,
     pub families: &'static [Family<O>],
 }
 
@@ -130,6 +135,8 @@ pub trait AnyKind: Send + Sync {
     fn api_group(&self) -> &'static str;
     fn identity_labels(&self) -> &'static [&'static str];
     fn families(&self) -> Vec<FamilyInfo>;
+    /// Whether the kind is watched metadata-only ([`KindDef::metadata_only`]).
+    fn metadata_only(&self) -> bool;
     /// Decodes one object (leniently) and computes the samples of the `enabled` families.
     fn samples_from_json(
         &self,
@@ -154,6 +161,10 @@ impl<O: KubeObject> AnyKind for KindDef<O> {
 
     fn identity_labels(&self) -> &'static [&'static str] {
         self.identity_labels
+    }
+
+    fn metadata_only(&self) -> bool {
+        self.metadata_only
     }
 
     fn families(&self) -> Vec<FamilyInfo> {

@@ -38,6 +38,7 @@ pub static MUTATINGADMISSIONPOLICIES: KindDef<MutatingAdmissionPolicy> = KindDef
     resource: "mutatingadmissionpolicies",
     identity_labels: &["namespace", "mutatingadmissionpolicy"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_mutatingadmissionpolicy_info",

@@ -37,6 +37,7 @@ pub static MUTATINGADMISSIONPOLICYBINDINGS: KindDef<MutatingAdmissionPolicyBindi
     resource: "mutatingadmissionpolicybindings",
     identity_labels: &["namespace", "mutatingadmissionpolicybinding"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_mutatingadmissionpolicybinding_info",

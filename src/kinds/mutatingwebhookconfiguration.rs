@@ -10,6 +10,7 @@ pub static MUTATINGWEBHOOKCONFIGURATIONS: KindDef<MutatingWebhookConfiguration> 
     resource: "mutatingwebhookconfigurations",
     identity_labels: &["namespace", "mutatingwebhookconfiguration"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_mutatingwebhookconfiguration_info",

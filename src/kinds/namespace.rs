@@ -10,6 +10,7 @@ pub static NAMESPACES: KindDef<Namespace> = KindDef {
     resource: "namespaces",
     identity_labels: &["namespace"],
     identity: common::name,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_namespace_annotations",

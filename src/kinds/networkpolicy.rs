@@ -10,6 +10,7 @@ pub static NETWORKPOLICIES: KindDef<NetworkPolicy> = KindDef {
     resource: "networkpolicies",
     identity_labels: &["namespace", "networkpolicy"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_networkpolicy_created",

@@ -13,6 +13,7 @@ pub static NODES: KindDef<Node> = KindDef {
     resource: "nodes",
     identity_labels: &["node"],
     identity: common::name,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_node_annotations",

@@ -10,6 +10,7 @@ pub static PERSISTENTVOLUMES: KindDef<PersistentVolume> = KindDef {
     resource: "persistentvolumes",
     identity_labels: &["persistentvolume"],
     identity: common::name,
+    metadata_only: false,
     families: &[
         Family::stable(
             "kube_persistentvolume_claim_ref",

@@ -12,6 +12,7 @@ pub static PERSISTENTVOLUMECLAIMS: KindDef<PersistentVolumeClaim> = KindDef {
     resource: "persistentvolumeclaims",
     identity_labels: &["namespace", "persistentvolumeclaim"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::stable(
             "kube_persistentvolumeclaim_labels",

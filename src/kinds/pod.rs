@@ -28,6 +28,7 @@ pub static PODS: KindDef<Pod> = KindDef {
     resource: "pods",
     identity_labels: &["namespace", "pod", "uid"],
     identity: common::namespace_name_uid,
+    metadata_only: false,
     families: &[
         Family::stable(
             "kube_pod_completion_time",

@@ -10,6 +10,7 @@ pub static PODDISRUPTIONBUDGETS: KindDef<PodDisruptionBudget> = KindDef {
     resource: "poddisruptionbudgets",
     identity_labels: &["namespace", "poddisruptionbudget"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_poddisruptionbudget_annotations",

@@ -10,6 +10,7 @@ pub static REPLICASETS: KindDef<ReplicaSet> = KindDef {
     resource: "replicasets",
     identity_labels: &["namespace", "replicaset"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::stable(
             "kube_replicaset_created",

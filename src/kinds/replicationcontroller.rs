@@ -10,6 +10,7 @@ pub static REPLICATIONCONTROLLERS: KindDef<ReplicationController> = KindDef {
     resource: "replicationcontrollers",
     identity_labels: &["namespace", "replicationcontroller"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::stable(
             "kube_replicationcontroller_created",

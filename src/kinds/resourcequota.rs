@@ -11,6 +11,7 @@ pub static RESOURCEQUOTAS: KindDef<ResourceQuota> = KindDef {
     resource: "resourcequotas",
     identity_labels: &["namespace", "resourcequota"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::stable(
             "kube_resourcequota_created",

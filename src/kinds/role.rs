@@ -10,6 +10,7 @@ pub static ROLES: KindDef<Role> = KindDef {
     resource: "roles",
     identity_labels: &["namespace", "role"],
     identity: common::namespace_name,
+    metadata_only: true,
     families: &[
         Family::experimental(
             "kube_role_annotations",
@@ -34,3 +35,22 @@ pub static ROLES: KindDef<Role> = KindDef {
         ),
     ],
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_read_only_metadata() {
+        common::assert_metadata_only(
+            &ROLES,
+            serde_json::json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                "metadata": {"name": "n", "namespace": "ns", "uid": "u1", "resourceVersion": "42",
+                         "creationTimestamp": "2026-01-01T00:00:00Z",
+                         "labels": {"app": "a"}, "annotations": {"note": "x"}},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
+            }),
+        );
+    }
+}

@@ -10,6 +10,7 @@ pub static ROLEBINDINGS: KindDef<RoleBinding> = KindDef {
     resource: "rolebindings",
     identity_labels: &["namespace", "rolebinding"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_rolebinding_annotations",

@@ -10,6 +10,7 @@ pub static SECRETS: KindDef<Secret> = KindDef {
     resource: "secrets",
     identity_labels: &["namespace", "secret"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::stable(
             "kube_secret_info",

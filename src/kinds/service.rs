@@ -10,6 +10,7 @@ pub static SERVICES: KindDef<Service> = KindDef {
     resource: "services",
     identity_labels: &["namespace", "service", "uid"],
     identity: common::namespace_name_uid,
+    metadata_only: false,
     families: &[
         Family::stable("kube_service_info", "Information about service.", info),
         Family::stable(

@@ -10,6 +10,7 @@ pub static SERVICEACCOUNTS: KindDef<ServiceAccount> = KindDef {
     resource: "serviceaccounts",
     identity_labels: &["namespace", "serviceaccount", "uid"],
     identity: common::namespace_name_uid,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_serviceaccount_info",

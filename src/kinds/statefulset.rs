@@ -10,6 +10,7 @@ pub static STATEFULSETS: KindDef<StatefulSet> = KindDef {
     resource: "statefulsets",
     identity_labels: &["namespace", "statefulset"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::stable(
             "kube_statefulset_created",

@@ -10,6 +10,7 @@ pub static STORAGECLASSES: KindDef<StorageClass> = KindDef {
     resource: "storageclasses",
     identity_labels: &["storageclass"],
     identity: common::name,
+    metadata_only: false,
     families: &[
         Family::stable(
             "kube_storageclass_info",

@@ -10,6 +10,7 @@ pub static VALIDATINGADMISSIONPOLICIES: KindDef<ValidatingAdmissionPolicy> = Kin
     resource: "validatingadmissionpolicies",
     identity_labels: &["namespace", "validatingadmissionpolicy"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_validatingadmissionpolicy_info",

@@ -10,6 +10,7 @@ pub static VALIDATINGADMISSIONPOLICYBINDINGS: KindDef<ValidatingAdmissionPolicyB
     resource: "validatingadmissionpolicybindings",
     identity_labels: &["namespace", "validatingadmissionpolicybinding"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_validatingadmissionpolicybinding_info",

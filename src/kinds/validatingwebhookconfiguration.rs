@@ -10,6 +10,7 @@ pub static VALIDATINGWEBHOOKCONFIGURATIONS: KindDef<ValidatingWebhookConfigurati
     resource: "validatingwebhookconfigurations",
     identity_labels: &["namespace", "validatingwebhookconfiguration"],
     identity: common::namespace_name,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_validatingwebhookconfiguration_info",

@@ -12,6 +12,7 @@ pub static VOLUMEATTACHMENTS: KindDef<VolumeAttachment> = KindDef {
     resource: "volumeattachments",
     identity_labels: &["volumeattachment"],
     identity: common::name,
+    metadata_only: false,
     families: &[
         Family::experimental(
             "kube_volumeattachment_labels",

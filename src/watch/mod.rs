@@ -12,15 +12,15 @@ mod lenient;
 mod shard;
 
 pub use api_calls::CountApiCalls;
-pub use lenient::Lenient;
+pub use lenient::{Lenient, LenientMeta};
 pub use shard::Shard;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use futures::StreamExt;
 use futures::future::BoxFuture;
+use futures::{Stream, StreamExt};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
@@ -228,49 +228,126 @@ async fn watch_kind<O: KubeObject + Default>(
     scope: WatchScope,
     target: WatchTarget,
 ) {
-    let api: Api<Lenient<O>> = match &scope.namespace {
+    let config = watcher_config(&settings, &scope);
+    let watch = Watch {
+        kind,
+        label: &label,
+        settings: &settings,
+        scope: &scope,
+        target: &target,
+    };
+    if kind.metadata_only {
+        // Only metadata is read, so only metadata is pulled (`LenientMeta` asks for
+        // `as=PartialObjectMetadata`); the generators see an object with its metadata and
+        // everything else at its default.
+        let api: Api<LenientMeta<O>> = api(client, &scope);
+        let events = watcher::watcher(api, config)
+            .default_backoff()
+            .map(|event| event.map(|event| event.map(|partial| partial.0)));
+        watch.handle(events).await;
+    } else {
+        let api: Api<Lenient<O>> = api(client, &scope);
+        watch
+            .handle(watcher::watcher(api, config).default_backoff())
+            .await;
+    }
+}
+
+/// The API of `scope`: one namespace, or all.
+fn api<K>(client: Client, scope: &WatchScope) -> Api<K>
+where
+    K: kube::Resource<Scope = kube::core::DynamicResourceScope, DynamicType = ()>,
+{
+    match &scope.namespace {
         Some(namespace) => Api::namespaced_with(client, namespace, &()),
         None => Api::all(client),
-    };
-    let events = watcher::watcher(api, watcher_config(&settings, &scope)).default_backoff();
-    futures::pin_mut!(events);
-    let mut failing = false;
-    while let Some(event) = events.next().await {
-        let event = match event {
-            Ok(event) => event,
-            Err(error) => {
-                if is_forbidden(&error) {
-                    target.forbidden.store(true, Ordering::Release);
+    }
+}
+
+/// Maps an event's objects (kube's `Event` has only an in-place `modify`).
+trait MapEvent<A> {
+    fn map<B>(self, f: impl FnMut(A) -> B) -> Event<B>;
+}
+
+impl<A> MapEvent<A> for Event<A> {
+    fn map<B>(self, mut f: impl FnMut(A) -> B) -> Event<B> {
+        match self {
+            Event::Init => Event::Init,
+            Event::InitApply(object) => Event::InitApply(f(object)),
+            Event::InitDone => Event::InitDone,
+            Event::Apply(object) => Event::Apply(f(object)),
+            Event::Delete(object) => Event::Delete(f(object)),
+        }
+    }
+}
+
+/// One watcher's event handling, shared by the full and the metadata-only streams.
+struct Watch<'a, O: 'static> {
+    kind: &'static KindDef<O>,
+    label: &'a str,
+    settings: &'a WatchSettings,
+    scope: &'a WatchScope,
+    target: &'a WatchTarget,
+}
+
+impl<O: KubeObject> Watch<'_, O> {
+    async fn handle(&self, events: impl Stream<Item = Result<Event<Lenient<O>>, watcher::Error>>) {
+        let Watch {
+            kind,
+            settings,
+            scope,
+            target,
+            ..
+        } = *self;
+        futures::pin_mut!(events);
+        let mut failing = false;
+        while let Some(event) = events.next().await {
+            let event = match event {
+                Ok(event) => event,
+                Err(error) => {
+                    if is_forbidden(&error) {
+                        target.forbidden.store(true, Ordering::Release);
+                    }
+                    // One line per failure period; the backoff retries quietly.
+                    if !failing {
+                        tracing::warn!(resource = kind.resource, namespace = scope.namespace.as_deref(), %error, "list/watch failing, retrying with backoff");
+                        failing = true;
+                    }
+                    continue;
                 }
-                // One line per failure period; the backoff retries quietly.
-                if !failing {
-                    tracing::warn!(resource = kind.resource, namespace = scope.namespace.as_deref(), %error, "list/watch failing, retrying with backoff");
-                    failing = true;
-                }
+            };
+            // `Init` only means a relist is being attempted; data proves the server answers.
+            if failing && !matches!(event, Event::Init) {
+                tracing::info!(
+                    resource = kind.resource,
+                    namespace = scope.namespace.as_deref(),
+                    "list/watch recovered"
+                );
+                failing = false;
+                target.forbidden.store(false, Ordering::Release);
+            }
+            // Another shard's object is neither converted nor stored (an object's UID, hence
+            // its shard, never changes, so its deletion is not ours either).
+            if let Event::InitApply(object) | Event::Apply(object) | Event::Delete(object) = &event
+                && !settings.shard.keeps(shard_key(&object.object))
+            {
                 continue;
             }
-        };
-        // `Init` only means a relist is being attempted; data proves the server answers.
-        if failing && !matches!(event, Event::Init) {
-            tracing::info!(
-                resource = kind.resource,
-                namespace = scope.namespace.as_deref(),
-                "list/watch recovered"
-            );
-            failing = false;
-            target.forbidden.store(false, Ordering::Release);
+            self.apply(event);
         }
-        // Another shard's object is neither converted nor stored (an object's UID, hence its
-        // shard, never changes, so its deletion is not ours either).
-        if let Event::InitApply(object) | Event::Apply(object) | Event::Delete(object) = &event
-            && !settings.shard.keeps(shard_key(&object.object))
-        {
-            continue;
-        }
+    }
+
+    fn apply(&self, event: Event<Lenient<O>>) {
+        let Watch {
+            kind,
+            label,
+            target,
+            ..
+        } = *self;
         match event {
             Event::Init => target.store.begin_relist(),
             Event::InitApply(object) => {
-                if let Some((uid, samples)) = convert(kind, &label, object, &target) {
+                if let Some((uid, samples)) = convert(kind, label, object, target) {
                     target.store.relist_apply(&uid, samples);
                 }
             }
@@ -283,7 +360,7 @@ async fn watch_kind<O: KubeObject + Default>(
                 );
             }
             Event::Apply(object) => {
-                if let Some((uid, samples)) = convert(kind, &label, object, &target) {
+                if let Some((uid, samples)) = convert(kind, label, object, target) {
                     target.store.apply(&uid, samples);
                 }
             }
