@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::proc::{Proc, cpu, free_port, median, mib, rss, sibling, wait_until};
+use crate::proc::{Proc, cpu, free_port, median, mib, rss, sibling, start_emulator, wait_until};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -41,32 +41,17 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("kso-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let kubeconfig = dir.join("kubeconfig");
-    let emulator_port = free_port()?;
-    let emulator_url = format!("http://127.0.0.1:{emulator_port}");
     let http = reqwest::Client::builder().no_gzip().build()?;
 
     let generated = Instant::now();
-    let emulator = Proc(
-        Command::new(sibling("kube-emulator")?)
-            .args(["--port", &emulator_port.to_string()])
-            .args(["--nodes", &args.nodes.to_string()])
-            .args(["--pods-per-node", &args.pods_per_node.to_string()])
-            .arg("--kubeconfig-out")
-            .arg(&kubeconfig)
-            .args(["--token", "exporter"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting kube-emulator")?,
-    );
-    wait_until(Duration::from_secs(600), || async {
-        http.get(format!("{emulator_url}/_emulator/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    })
-    .await
-    .context("emulator did not come up")?;
+    let emulator = start_emulator(
+        &http,
+        args.nodes,
+        args.pods_per_node,
+        Some((&kubeconfig, "exporter")),
+    )
+    .await?;
+    let emulator_url = emulator.url.clone();
     let generation = generated.elapsed();
 
     let (port, telemetry_port) = (free_port()?, free_port()?);

@@ -101,3 +101,48 @@ where
     }
     bail!("timed out after {limit:?}")
 }
+
+/// A `kube-emulator` process serving a generated cluster, answering on `url`.
+pub struct Emulator {
+    _process: Proc,
+    pub url: String,
+}
+
+/// Starts the sibling `kube-emulator` with a generated cluster and waits until it answers;
+/// with `kubeconfig`, it also writes a kubeconfig there for that bearer token.
+pub async fn start_emulator(
+    http: &reqwest::Client,
+    nodes: usize,
+    pods_per_node: usize,
+    kubeconfig: Option<(&std::path::Path, &str)>,
+) -> anyhow::Result<Emulator> {
+    use anyhow::Context;
+    let port = free_port()?;
+    let url = format!("http://127.0.0.1:{port}");
+    let mut command = std::process::Command::new(sibling("kube-emulator")?);
+    command
+        .args(["--port", &port.to_string()])
+        .args(["--nodes", &nodes.to_string()])
+        .args(["--pods-per-node", &pods_per_node.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    if let Some((path, token)) = kubeconfig {
+        command
+            .arg("--kubeconfig-out")
+            .arg(path)
+            .args(["--token", token]);
+    }
+    let process = Proc(command.spawn().context("starting kube-emulator")?);
+    wait_until(Duration::from_secs(600), || async {
+        http.get(format!("{url}/_emulator/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await
+    .context("emulator did not come up")?;
+    Ok(Emulator {
+        _process: process,
+        url,
+    })
+}

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use kube_state_otel::pipeline::{OPTIONAL_RESOURCES, all_kinds};
 use serde_json::Value;
 
-use crate::proc::{Proc, free_port, mib, sibling, wait_until};
+use crate::proc::{Proc, free_port, mib, sibling, start_emulator, wait_until};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -294,27 +294,9 @@ type Rows = Vec<(&'static str, usize, u64)>;
 /// Runs every setup against one emulator: (setup, instances, list + watch bytes); then the
 /// configmaps comparison.
 async fn measure(args: &Args, dir: &Path) -> anyhow::Result<(Rows, Option<ConfigMapBytes>)> {
-    let emulator_port = free_port()?;
-    let emulator_url = format!("http://127.0.0.1:{emulator_port}");
     let http = reqwest::Client::builder().no_gzip().build()?;
-    let _emulator = Proc(
-        Command::new(sibling("kube-emulator")?)
-            .args(["--port", &emulator_port.to_string()])
-            .args(["--nodes", &args.nodes.to_string()])
-            .args(["--pods-per-node", &args.pods_per_node.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting kube-emulator")?,
-    );
-    wait_until(Duration::from_secs(600), || async {
-        http.get(format!("{emulator_url}/_emulator/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    })
-    .await
-    .context("emulator did not come up")?;
+    let emulator = start_emulator(&http, args.nodes, args.pods_per_node, None).await?;
+    let emulator_url = emulator.url.clone();
 
     let mut rows = Vec::new();
     for setup in setups() {
