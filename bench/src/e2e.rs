@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::proc::{Proc, cpu, free_port, median, mib, rss, sibling, start_emulator, wait_until};
+use crate::proc::{
+    Proc, block_on, cpu, free_port, median, mib, rss, sibling, start_emulator, wait_until,
+};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -30,11 +32,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?
-        .block_on(run_async(args))
+    block_on(run_async(args))
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {

@@ -146,3 +146,14 @@ pub async fn start_emulator(
         url,
     })
 }
+
+/// Runs a benchmark's async part on a runtime of two workers (the machine's two cores).
+pub fn block_on<T>(
+    future: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(future)
+}

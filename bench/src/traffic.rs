@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use kube_state_otel::pipeline::{OPTIONAL_RESOURCES, all_kinds};
 use serde_json::Value;
 
-use crate::proc::{Proc, free_port, mib, sibling, start_emulator, wait_until};
+use crate::proc::{Proc, block_on, free_port, mib, sibling, start_emulator, wait_until};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -91,11 +91,7 @@ fn setups() -> Vec<Setup> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?
-        .block_on(run_async(args))
+    block_on(run_async(args))
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
