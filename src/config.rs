@@ -22,7 +22,7 @@ pub struct Cli {
     #[arg(long)]
     pub config: Option<PathBuf>,
 
-    /// The --config pipeline to run (needed when the file declares several).
+    /// The --config pipeline to run; without it, every pipeline of the file runs in this process.
     #[arg(long, requires = "config")]
     pub pipeline: Option<String>,
 

@@ -10,8 +10,9 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use opentelemetry::metrics::MeterProvider;
+use tracing::Instrument;
 
-use kube_state_otel::config::file::ConfigFile;
+use kube_state_otel::config::file::{ConfigFile, check_addresses};
 use kube_state_otel::config::{Cli, items};
 use kube_state_otel::export::otlp::{OtlpConfig, OtlpExporter, OtlpOverrides, OtlpTelemetry};
 use kube_state_otel::http::{self, Parts};
@@ -28,8 +29,7 @@ const TELEMETRY_SCOPE: &str = "kube-state-otel";
 #[tokio::main]
 async fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
-    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let selectors = apply_config_file(&mut cli, &matches);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -38,7 +38,8 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    match run(cli, selectors).await {
+    let instances = instances(&cli, &matches);
+    match run(&cli, instances).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -47,31 +48,61 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Fills the flags left at their defaults from the `--config` pipeline, and returns its
+/// One pipeline this process runs: its name in `--config`, its effective flags, and its
 /// per-resource selectors.
-fn apply_config_file(cli: &mut Cli, matches: &clap::ArgMatches) -> BTreeMap<String, Selectors> {
+struct Instance {
+    name: Option<String>,
+    cli: Cli,
+    selectors: BTreeMap<String, Selectors>,
+}
+
+/// The flags alone, or one instance per `--config` pipeline (only `--pipeline`'s when given):
+/// the flags left at their defaults are filled from the pipeline.
+fn instances(cli: &Cli, matches: &clap::ArgMatches) -> Vec<Instance> {
     let Some(path) = cli.config.clone() else {
-        return BTreeMap::new();
+        return vec![Instance {
+            name: None,
+            cli: cli.clone(),
+            selectors: BTreeMap::new(),
+        }];
     };
-    let pipeline = ConfigFile::read(&path)
-        .and_then(|file| file.pipeline(&path.display().to_string(), cli.pipeline.as_deref()))
+    let shown = path.display().to_string();
+    let pipelines = ConfigFile::read(&path)
+        .and_then(|file| file.select(&shown, cli.pipeline.as_deref()))
         .unwrap_or_else(|error| usage_error(error.to_string()));
-    pipeline.apply(cli, |id| {
-        matches!(
-            matches.value_source(id),
-            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
-        )
-    });
     let known: Vec<&str> = all_kinds().iter().map(|k| k.resource()).collect();
-    let selectors = pipeline.selectors();
-    if let Some(resource) = selectors.keys().find(|r| !known.contains(&r.as_str())) {
-        usage_error(format!(
-            "--config {}: selectors.{resource}: unknown resource (known: {})",
-            path.display(),
-            known.join(",")
-        ));
+    let instances: Vec<Instance> = pipelines
+        .into_iter()
+        .map(|pipeline| {
+            let mut effective = cli.clone();
+            pipeline.apply(&mut effective, |id| {
+                matches!(
+                    matches.value_source(id),
+                    Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+                )
+            });
+            let selectors = pipeline.selectors();
+            if let Some(resource) = selectors.keys().find(|r| !known.contains(&r.as_str())) {
+                usage_error(format!(
+                    "--config {shown}: selectors.{resource}: unknown resource (known: {})",
+                    known.join(",")
+                ));
+            }
+            Instance {
+                name: Some(pipeline.name),
+                cli: effective,
+                selectors,
+            }
+        })
+        .collect();
+    let addresses: Vec<(&str, &Cli)> = instances
+        .iter()
+        .map(|i| (i.name.as_deref().unwrap_or_default(), &i.cli))
+        .collect();
+    if let Err(error) = check_addresses(&shown, &addresses) {
+        usage_error(error.to_string());
     }
-    selectors
+    instances
 }
 
 fn pipeline_settings(cli: &Cli, selectors: BTreeMap<String, Selectors>) -> PipelineSettings {
@@ -150,19 +181,73 @@ fn usage_error(message: String) -> ! {
         .exit()
 }
 
-async fn run(cli: Cli, selectors: BTreeMap<String, Selectors>) -> anyhow::Result<()> {
-    let telemetry = Telemetry::new();
-    let mut pipeline = match Pipeline::new(pipeline_settings(&cli, selectors), telemetry.clone()) {
-        Ok(p) => p,
-        Err(error) => usage_error(error.to_string()),
-    };
-
+/// The endpoint servers of every pipeline, until one fails or the process is interrupted.
+async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
+    // Every pipeline's settings are checked before anything connects.
+    let prepared: Vec<(Instance, Pipeline, Arc<Telemetry>)> = instances
+        .into_iter()
+        .map(|instance| {
+            let telemetry = Telemetry::new();
+            let settings = pipeline_settings(&instance.cli, instance.selectors.clone());
+            match Pipeline::new(settings, telemetry.clone()) {
+                Ok(pipeline) => (instance, pipeline, telemetry),
+                Err(error) => usage_error(error.to_string()),
+            }
+        })
+        .collect();
     let (kube_config, _demo) = if cli.demo {
         let demo = kube_state_otel::demo::start(cli.demo_nodes, cli.demo_pods_per_node).await?;
         (demo.kube_config()?, Some(demo))
     } else {
-        (kube_config(&cli).await?, None)
+        (kube_config(cli).await?, None)
     };
+    let mut servers = Vec::new();
+    let mut otlp_pushes = Vec::new();
+    for (instance, pipeline, telemetry) in prepared {
+        let span = match &instance.name {
+            Some(name) => tracing::info_span!("pipeline", name = name.as_str()),
+            None => tracing::Span::none(),
+        };
+        let started = start_pipeline(&instance.cli, pipeline, telemetry, kube_config.clone())
+            .instrument(span.clone())
+            .await?;
+        otlp_pushes.push(started.otlp);
+        servers.extend(
+            started
+                .servers
+                .into_iter()
+                .map(|server| Box::pin(server.instrument(span.clone()))),
+        );
+    }
+    if cli.demo {
+        println!(
+            "kube-state-otel demo: curl http://127.0.0.1:{}/metrics",
+            cli.port
+        );
+    }
+    tokio::select! {
+        (r, _, _) = futures::future::select_all(servers) => r,
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("interrupted, exiting");
+            Ok(())
+        }
+    }
+}
+
+/// A running pipeline: its endpoint servers and its OTLP push (stopped when dropped).
+struct Started {
+    servers: Vec<futures::future::BoxFuture<'static, anyhow::Result<()>>>,
+    otlp: Option<OtlpExporter>,
+}
+
+/// Watchers, stores, meters and exporters of one pipeline, with a client of its own so its
+/// list/watch calls are counted in its own telemetry.
+async fn start_pipeline(
+    cli: &Cli,
+    mut pipeline: Pipeline,
+    telemetry: Arc<Telemetry>,
+    kube_config: kube::Config,
+) -> anyhow::Result<Started> {
     let client = kube::client::ClientBuilder::try_from(kube_config)
         .context("building the Kubernetes client")?
         .with_layer(&pipeline.api_call_layer())
@@ -171,7 +256,7 @@ async fn run(cli: Cli, selectors: BTreeMap<String, Selectors>) -> anyhow::Result
         ordinal: cli.shard,
         total: cli.total_shards,
     };
-    if let Some((namespace, pod)) = autoshard_target(&cli) {
+    if let Some((namespace, pod)) = autoshard_target(cli) {
         let (statefulset, detected) = autoshard::detect(&client, namespace, pod)
             .await
             .context("automated sharding")?;
@@ -193,35 +278,31 @@ async fn run(cli: Cli, selectors: BTreeMap<String, Selectors>) -> anyhow::Result
     let telemetry_provider = StreamingMeterProvider::new();
     let telemetry_meter = telemetry_provider.meter(TELEMETRY_SCOPE);
     telemetry.register(&telemetry_meter);
-    let _otlp = start_otlp(&cli, &pipeline, &telemetry_meter)?;
+    let otlp = start_otlp(cli, &pipeline, &telemetry_meter)?;
     let telemetry_parts: Parts =
         Arc::new(move || telemetry_provider.registry().parts(TELEMETRY_SCOPE));
     let telemetry_addr = SocketAddr::new(cli.telemetry_host, cli.telemetry_port);
     let telemetry_server = http::serve(telemetry_addr, http::telemetry_router(telemetry_parts));
-
     let metrics_addr = SocketAddr::new(cli.host, cli.port);
-    let metrics_server = http::serve(
-        metrics_addr,
-        http::metrics_router(pipeline.clone(), telemetry.clone()),
-    );
+    let metrics_server = http::serve(metrics_addr, http::metrics_router(pipeline, telemetry));
     tracing::info!(
         "serving metrics on http://{metrics_addr}/metrics, telemetry on http://{telemetry_addr}/metrics"
     );
-    if cli.demo {
-        println!(
-            "kube-state-otel demo: curl http://127.0.0.1:{}/metrics",
-            cli.port
-        );
-    }
-
-    tokio::select! {
-        r = metrics_server => r.with_context(|| format!("serving {metrics_addr}")),
-        r = telemetry_server => r.with_context(|| format!("serving {telemetry_addr}")),
-        _ = tokio::signal::ctrl_c() => {
-            tracing::info!("interrupted, exiting");
-            Ok(())
-        }
-    }
+    Ok(Started {
+        servers: vec![
+            Box::pin(async move {
+                metrics_server
+                    .await
+                    .with_context(|| format!("serving {metrics_addr}"))
+            }),
+            Box::pin(async move {
+                telemetry_server
+                    .await
+                    .with_context(|| format!("serving {telemetry_addr}"))
+            }),
+        ],
+        otlp,
+    })
 }
 
 /// The OTLP push, when an endpoint is configured by flag or environment.

@@ -11,7 +11,7 @@ use kube_state_otel::config::file::ConfigFile;
 use serde_yaml_ng::Value;
 
 mod harness;
-use harness::{Exporter, samples, start_emulator};
+use harness::{Exporter, free_port, samples, start_emulator};
 
 fn read(file: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).expect(file)
@@ -90,7 +90,11 @@ fn bad_config_exits_with_code_2_naming_the_key() {
             None,
             "selectors.podz",
         ),
-        ("pipelines:\n- name: a\n- name: b\n", None, "--pipeline"),
+        (
+            "pipelines:\n- name: a\n- name: b\n",
+            None,
+            "exporters.prometheus.port",
+        ),
         ("pipelines:\n- name: a\n", Some("b"), "--pipeline"),
         (
             "pipelines:\n- name: a\n  resources: [bogus]\n",
@@ -140,4 +144,72 @@ async fn a_pipeline_from_the_file_runs_with_flags_winning() {
     assert_eq!(samples(&m, "kube_pod_info").len(), running);
     assert_eq!(samples(&m, "kube_node_info").len(), 2);
     assert!(samples(&m, "kube_deployment_created").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_pipelines_run_in_one_process_each_pulling_only_its_kinds() {
+    let emulator = start_emulator(Emulator::with_cluster(&GeneratedCluster::new(2, 3, 5))).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("config.yaml");
+    let [pods, pods_telemetry, rest, rest_telemetry] = [(); 4].map(|()| free_port());
+    let exporters = |port: u16, telemetry: u16| {
+        format!(
+            "  exporters: {{prometheus: {{host: 127.0.0.1, port: {port}, telemetry_host: 127.0.0.1, telemetry_port: {telemetry}}}}}\n"
+        )
+    };
+    std::fs::write(
+        &path,
+        format!(
+            "pipelines:\n- name: pods\n  resources: [pods]\n{}- name: rest\n  resources: [nodes, namespaces]\n{}",
+            exporters(pods, pods_telemetry),
+            exporters(rest, rest_telemetry)
+        ),
+    )
+    .expect("config written");
+    let config = path.to_str().expect("utf-8 path");
+    let exporter = Exporter::start_with_args(
+        &emulator.url(),
+        (pods, pods_telemetry),
+        &["--config", config],
+    );
+    exporter.wait_ready().await;
+    let pods_scrape = exporter.metrics().await;
+    let rest_ready = exporter.get(rest, "/readyz").await;
+    assert!(matches!(rest_ready, Some((200, _))), "{rest_ready:?}");
+    let (_, rest_scrape) = exporter
+        .get(rest, "/metrics")
+        .await
+        .expect("second /metrics");
+
+    assert_eq!(samples(&pods_scrape, "kube_pod_info").len(), 6);
+    assert!(samples(&pods_scrape, "kube_node_info").is_empty());
+    assert_eq!(samples(&rest_scrape, "kube_node_info").len(), 2);
+    assert!(!samples(&rest_scrape, "kube_namespace_created").is_empty());
+    assert!(samples(&rest_scrape, "kube_pod_info").is_empty());
+
+    // One process, one list per kind: no pipeline pulls another's kinds.
+    let stats = emulator.emulator().stats();
+    for resource in ["pods", "nodes", "namespaces"] {
+        assert_eq!(
+            stats.get("exporter", resource).list_requests,
+            1,
+            "{resource}"
+        );
+    }
+    assert_eq!(stats.get("exporter", "deployments").list_requests, 0);
+    // Each pipeline counts its own API calls on its own telemetry endpoint.
+    let (_, rest_telemetry_scrape) = exporter
+        .get(rest_telemetry, "/metrics")
+        .await
+        .expect("second telemetry");
+    let pods_telemetry_scrape = exporter.telemetry().await;
+    assert!(pods_telemetry_scrape.contains("resource=\"*v1.Pod\""));
+    assert!(!pods_telemetry_scrape.contains("resource=\"*v1.Node\""));
+    assert!(rest_telemetry_scrape.contains("resource=\"*v1.Node\""));
+    assert!(!rest_telemetry_scrape.contains("resource=\"*v1.Pod\""));
+    let log = exporter.log();
+    assert!(
+        log.contains("pipeline{name=\"pods\"}") || log.contains("pipeline{name=pods}"),
+        "logs name the pipeline: {log}"
+    );
 }

@@ -332,7 +332,7 @@ fn overlay_specifics() {
         .expect("the pipeline ConfigMap");
     let config = s(config_map, &["data", "config.yaml"]).unwrap();
     ConfigFile::parse("config.yaml", config)
-        .and_then(|file| file.pipeline("config.yaml", None))
+        .and_then(|file| file.select("config.yaml", None))
         .unwrap_or_else(|e| panic!("deploy/base/configmap.yaml: {e}"));
 
     let (_, docs) = render("deploy/overlays/hash-sharded");

@@ -2,7 +2,7 @@
 //! A value set by a command-line flag (or its environment variable) wins over the file, which
 //! wins over the flag's default; every key is documented in docs/config.md.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -35,9 +35,17 @@ pub enum Error {
         known: String,
     },
     #[error(
-        "--pipeline: --config {path} declares several pipelines ({known}); name the one to run"
+        "--config {path}: pipelines {first:?} and {second:?} both serve on {address}; give each its own exporters.prometheus.{key}"
     )]
-    AmbiguousPipeline { path: String, known: String },
+    SharedAddress {
+        path: String,
+        first: String,
+        second: String,
+        address: String,
+        key: &'static str,
+    },
+    #[error("--config {path}: two pipelines are named {name:?}")]
+    DuplicateName { path: String, name: String },
 }
 
 /// The whole file.
@@ -159,31 +167,55 @@ impl ConfigFile {
         Self::parse(&shown, &text)
     }
 
-    /// The pipeline `name`, or the only one when no name is given.
-    pub fn pipeline(self, path: &str, name: Option<&str>) -> Result<PipelineConfig, Error> {
-        let known = || {
-            self.pipelines
-                .iter()
-                .map(|p| p.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        match name {
-            Some(name) => match self.pipelines.iter().position(|p| p.name == name) {
-                Some(index) => Ok(self.pipelines[index].clone()),
-                None => Err(Error::UnknownPipeline {
-                    name: name.to_string(),
-                    path: path.to_string(),
-                    known: known(),
-                }),
-            },
-            None if self.pipelines.len() == 1 => Ok(self.pipelines[0].clone()),
-            None => Err(Error::AmbiguousPipeline {
+    /// The pipelines one process runs: `name` only, or every pipeline when no name is given.
+    pub fn select(self, path: &str, name: Option<&str>) -> Result<Vec<PipelineConfig>, Error> {
+        let mut names = BTreeSet::new();
+        if let Some(twice) = self.pipelines.iter().find(|p| !names.insert(&p.name)) {
+            return Err(Error::DuplicateName {
                 path: path.to_string(),
-                known: known(),
+                name: twice.name.clone(),
+            });
+        }
+        let Some(name) = name else {
+            return Ok(self.pipelines);
+        };
+        match self.pipelines.iter().position(|p| p.name == name) {
+            Some(index) => Ok(vec![self.pipelines[index].clone()]),
+            None => Err(Error::UnknownPipeline {
+                name: name.to_string(),
+                path: path.to_string(),
+                known: self
+                    .pipelines
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }),
         }
     }
+}
+
+/// Fails when two pipelines of one process would listen on the same address: `instances`
+/// are (pipeline name, effective flags) after [`PipelineConfig::apply`].
+pub fn check_addresses(path: &str, instances: &[(&str, &Cli)]) -> Result<(), Error> {
+    let mut taken: BTreeMap<(IpAddr, u16), &str> = BTreeMap::new();
+    for (name, cli) in instances {
+        for (address, key) in [
+            ((cli.host, cli.port), "port"),
+            ((cli.telemetry_host, cli.telemetry_port), "telemetry_port"),
+        ] {
+            if let Some(first) = taken.insert(address, name) {
+                return Err(Error::SharedAddress {
+                    path: path.to_string(),
+                    first: first.to_string(),
+                    second: name.to_string(),
+                    address: format!("{}:{}", address.0, address.1),
+                    key,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 impl PipelineConfig {
@@ -302,7 +334,7 @@ mod tests {
             "pipelines:\n- name: pods\n  resources: [pods]\n  exporters:\n    prometheus: {port: 9000, telemetry_port: 9001}\n",
         )
         .expect("valid");
-        let pipeline = file.pipeline("c.yaml", None).expect("the only pipeline");
+        let pipeline = file.select("c.yaml", None).expect("valid").remove(0);
         let mut cli = Cli::parse_from(["kso", "--port", "7000"]);
         pipeline.apply(&mut cli, |id| id == "port");
         assert_eq!(cli.port, 7000);
@@ -312,16 +344,41 @@ mod tests {
     }
 
     #[test]
-    fn pipelines_are_chosen_by_name() {
+    fn pipelines_are_chosen_by_name_or_all_run() {
         let text = "pipelines:\n- name: a\n- name: b\n";
         let file = ConfigFile::parse("c.yaml", text).expect("valid");
-        assert_eq!(
-            file.clone().pipeline("c.yaml", Some("b")).expect("b").name,
-            "b"
+        let names = |pipelines: Vec<PipelineConfig>| -> Vec<String> {
+            pipelines.into_iter().map(|p| p.name).collect()
+        };
+        let b = file.clone().select("c.yaml", Some("b")).expect("b");
+        assert_eq!(names(b), ["b"]);
+        let all = file.clone().select("c.yaml", None).expect("all");
+        assert_eq!(names(all), ["a", "b"]);
+        let e = file.select("c.yaml", Some("c")).expect_err("unknown");
+        assert!(e.to_string().starts_with("--pipeline") && e.to_string().contains("a, b"));
+        let twice =
+            ConfigFile::parse("c.yaml", "pipelines:\n- name: a\n- name: a\n").expect("valid YAML");
+        let e = twice.select("c.yaml", None).expect_err("duplicate");
+        assert!(
+            e.to_string().contains("two pipelines are named \"a\""),
+            "{e}"
         );
-        let e = file.clone().pipeline("c.yaml", None).expect_err("two");
-        assert!(e.to_string().contains("a, b"), "{e}");
-        let e = file.pipeline("c.yaml", Some("c")).expect_err("unknown");
-        assert!(e.to_string().starts_with("--pipeline"), "{e}");
+    }
+
+    #[test]
+    fn pipelines_of_one_process_need_their_own_ports() {
+        let base = Cli::parse_from(["kso"]);
+        let mut other = base.clone();
+        other.port = 9000;
+        assert!(check_addresses("c.yaml", &[("a", &base), ("b", &other)]).is_err());
+        other.telemetry_port = 9001;
+        check_addresses("c.yaml", &[("a", &base), ("b", &other)]).expect("distinct");
+        let e = check_addresses("c.yaml", &[("a", &base), ("b", &base)]).expect_err("same");
+        assert!(
+            e.to_string()
+                .contains("\"a\" and \"b\" both serve on 0.0.0.0:8080")
+                && e.to_string().contains("exporters.prometheus.port"),
+            "{e}"
+        );
     }
 }

@@ -309,7 +309,7 @@ impl Pipeline {
                     watch.scope.clone(),
                     target,
                 );
-                tokio::spawn(run);
+                tokio::spawn(tracing::Instrument::in_current_span(run));
             }
         }
     }

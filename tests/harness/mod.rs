@@ -57,6 +57,16 @@ impl Exporter {
     /// Starts the exporter on the given `/metrics` and telemetry ports (to restart one in
     /// place).
     pub fn start_on(server: &str, ports: (u16, u16), extra: &[&str]) -> Exporter {
+        let (port, telemetry_port) = (ports.0.to_string(), ports.1.to_string());
+        let mut args = vec!["--host", "127.0.0.1", "--telemetry-host", "127.0.0.1"];
+        args.extend(["--port", &port, "--telemetry-port", &telemetry_port]);
+        args.extend(extra);
+        Exporter::start_with_args(server, ports, &args)
+    }
+
+    /// Starts the exporter with `args` only (besides the kubeconfig): `ports` are where the
+    /// args (or a `--config` file) make it listen.
+    pub fn start_with_args(server: &str, ports: (u16, u16), args: &[&str]) -> Exporter {
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = write_kubeconfig(&dir, server, "exporter");
         let (port, telemetry_port) = ports;
@@ -64,10 +74,7 @@ impl Exporter {
         let child = Command::new(env!("CARGO_BIN_EXE_kube-state-otel"))
             .arg("--kubeconfig")
             .arg(&kubeconfig)
-            .args(["--host", "127.0.0.1", "--telemetry-host", "127.0.0.1"])
-            .args(["--port", &port.to_string()])
-            .args(["--telemetry-port", &telemetry_port.to_string()])
-            .args(extra)
+            .args(args)
             .env_remove("RUST_LOG")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env_remove("NODE_NAME")
