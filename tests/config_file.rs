@@ -11,7 +11,7 @@ use kube_state_otel::config::file::ConfigFile;
 use serde_yaml_ng::Value;
 
 mod harness;
-use harness::{Exporter, free_port, samples, start_emulator};
+use harness::{Exporter, free_port, samples, start_emulator, wait_for};
 
 fn read(file: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).expect(file)
@@ -174,8 +174,10 @@ async fn several_pipelines_run_in_one_process_each_pulling_only_its_kinds() {
     );
     exporter.wait_ready().await;
     let pods_scrape = exporter.metrics().await;
-    let rest_ready = exporter.get(rest, "/readyz").await;
-    assert!(matches!(rest_ready, Some((200, _))), "{rest_ready:?}");
+    wait_for("the second pipeline's /readyz", || async {
+        matches!(exporter.get(rest, "/readyz").await, Some((200, _)))
+    })
+    .await;
     let (_, rest_scrape) = exporter
         .get(rest, "/metrics")
         .await
