@@ -10,7 +10,7 @@ use clap::Parser;
 pub mod file;
 
 use crate::export::otlp::Compression;
-use crate::metric::AllowList;
+use crate::metric::{AllowList, Schema};
 
 /// Kubernetes object state as OpenTelemetry metrics, with a kube-state-metrics compatible
 /// Prometheus endpoint.
@@ -49,6 +49,11 @@ pub struct Cli {
     /// Comma-separated resources to watch (default: all this build knows).
     #[arg(long, value_delimiter = ',')]
     pub resources: Vec<String>,
+
+    /// The names and model the series are reported in: `ksm` (kube-state-metrics), `semconv`
+    /// (OpenTelemetry semantic conventions v1.44 for Kubernetes, docs/semconv.md) or `both`.
+    #[arg(long, default_value = "ksm")]
+    pub schema: Schema,
 
     /// Opt-in metric families to enable: comma-separated regular expressions matched anywhere
     /// in the family name.

@@ -1,12 +1,14 @@
-//! Generated documentation: `docs/metrics.md` from the kind tables and `docs/flags.md` from the
-//! `--help` text. `tests/docs.rs` fails when the committed files drift from these.
+//! Generated documentation: `docs/metrics.md` and `docs/semconv.md` from the kind tables and
+//! `docs/flags.md` from the `--help` text. `tests/docs.rs` fails when the committed files drift from these.
 
 use std::fmt::Write;
 
 use clap::CommandFactory;
 
 use crate::config::Cli;
-use crate::metric::{MetricType, Stability};
+use crate::kinds::semconv::NOT_REPORTED;
+use crate::metric::semconv::Attr;
+use crate::metric::{MetricType, SemconvMetric, Stability};
 use crate::pipeline::{OPTIONAL_RESOURCES, all_kinds};
 
 /// How to regenerate the files.
@@ -58,7 +60,7 @@ pub fn metrics_markdown() -> String {
             kind.resource_label(),
             identity.join(", ")
         );
-        for family in kind.families() {
+        for family in kind.families().into_iter().filter(|f| f.desc.ksm) {
             let kind = match family.desc.metric_type {
                 MetricType::Gauge => "gauge",
                 MetricType::Counter => "counter",
@@ -101,4 +103,119 @@ pub fn flags_markdown() -> String {
          `kube-state-otel --help`:\n\n```text\n{}\n```\n",
         help.join("\n").trim_end()
     )
+}
+
+/// `docs/semconv.md`: per kind, the resource attributes and each family's semconv
+/// counterparts, then the model's metrics that are not reported and why.
+pub fn semconv_markdown() -> String {
+    let mut out = format!(
+        "# Semantic conventions\n\n\
+         <!-- Generated from src/kinds/ by `{REGENERATE}`; do not edit. -->\n\n\
+         With `--schema semconv` (or `schema: semconv` in a pipeline) the series follow the \
+         [OpenTelemetry semantic conventions v1.44 for Kubernetes]\
+         (https://opentelemetry.io/docs/specs/semconv/resource/k8s/); `--schema both` reports \
+         them beside the kube-state-metrics families, for migrations. Both come from the same \
+         rows of the kind tables: a family's samples are computed and stored once.\n\n\
+         - Instruments: the model's (UpDownCounter, Gauge), with its units; values are doubles.\n\
+         - Scope: the resource name (`pods`), with schema URL \
+         `https://opentelemetry.io/schemas/1.44.0`.\n\
+         - OTLP: one `ResourceMetrics` per object, whose resource holds the object's identifying \
+         attributes below after the process resource (`service.name`, `OTEL_RESOURCE_ATTRIBUTES`). \
+         Container metrics stay on their pod's resource with `k8s.container.name` as a \
+         data-point attribute (a container is not an object we watch).\n\
+         - Prometheus `/metrics`: the OpenTelemetry-to-Prometheus compatibility names: dots \
+         become underscores, the unit is appended (`By` → `_bytes`, `s` → `_seconds`, `1` → \
+         `_ratio` for gauges; `{{…}}` annotations are dropped), counters get `_total`; \
+         UpDownCounters are gauges; resource attributes are labels \
+         (`k8s_namespace_name`, `k8s_pod_name`, `k8s_pod_uid`, …). Under `both`, semconv \
+         names (`k8s_…`) and kube-state-metrics names (`kube_…`) cannot clash.\n\
+         - Selection: `--metric-allowlist`/`--metric-denylist` match semconv names too \
+         (`k8s.pod.status.phase`); a family is computed when any name it is reported under \
+         is enabled.\n\
+         - Where kube-state-metrics' family says less than the model: \
+         `k8s.pod.status.reason` and `k8s.container.status.reason` report the current reason \
+         only (value 1), not every reason with 0; `k8s.hpa.metric.target.cpu.*` leave out the \
+         recommended `k8s.hpa.metric.type`; quotas per storage class are not mapped.\n\n"
+    );
+    for kind in all_kinds() {
+        let Some(entity) = kind.entity() else {
+            continue;
+        };
+        let resource: Vec<String> = entity
+            .identity
+            .iter()
+            .zip(kind.identity_labels())
+            .map(|(attribute, label)| format!("`{attribute}` (`{label}`)"))
+            .chain(entity.uid.map(|uid| format!("`{uid}` (metadata.uid)")))
+            .collect();
+        let _ = write!(
+            out,
+            "## {}\n\nResource attributes: {}.\n\n\
+             | kube-state-metrics family | semconv metric | instrument | unit | samples | attributes |\n\
+             |---|---|---|---|---|---|\n",
+            kind.resource(),
+            resource.join(", ")
+        );
+        for family in kind.families() {
+            let ksm = if family.desc.ksm {
+                format!("`{}`", family.desc.name)
+            } else {
+                format!("none: {}", family.desc.help_line)
+            };
+            for metric in family.desc.semconv {
+                let _ = writeln!(
+                    out,
+                    "| {ksm} | `{}` | {} | `{}` | {} | {} |",
+                    metric.name,
+                    metric.instrument.model_name(),
+                    metric.unit,
+                    selection(metric),
+                    attributes(metric)
+                );
+            }
+        }
+        out.push('\n');
+    }
+    out.push_str(
+        "## Not reported\n\nThe model's other Kubernetes metrics, and why.\n\n\
+         | semconv metric | why |\n|---|---|\n",
+    );
+    for (name, reason) in NOT_REPORTED {
+        let _ = writeln!(out, "| `{name}` | {reason} |");
+    }
+    out
+}
+
+fn selection(metric: &SemconvMetric) -> String {
+    if metric.when.is_empty() {
+        return "all".to_string();
+    }
+    let conditions: Vec<String> = metric
+        .when
+        .iter()
+        .map(|(label, values)| {
+            let values: Vec<String> = values.iter().map(|v| format!("`{v}`")).collect();
+            format!("`{label}` ∈ {}", values.join(", "))
+        })
+        .collect();
+    conditions.join("; ")
+}
+
+fn attributes(metric: &SemconvMetric) -> String {
+    let attributes: Vec<String> = metric
+        .attributes
+        .iter()
+        .map(|attr| match *attr {
+            Attr::Rename(from, to) => format!("`{to}` ← `{from}`"),
+            Attr::Map(from, to, values) => {
+                let values: Vec<String> = values.iter().map(|(k, v)| format!("{k}→{v}")).collect();
+                format!("`{to}` ← `{from}` ({})", values.join(", "))
+            }
+            Attr::TrimPrefix(from, to, prefix) => {
+                format!("`{to}` ← `{from}` without `{prefix}`")
+            }
+            Attr::Const(to, value) => format!("`{to}`=`{value}`"),
+        })
+        .collect();
+    attributes.join(", ")
 }

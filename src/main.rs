@@ -127,6 +127,7 @@ fn pipeline_settings(cli: &Cli, selectors: BTreeMap<String, Selectors>) -> Pipel
             let options = KindOptions {
                 allow_labels: cli.metric_labels_allowlist.for_resource(resource),
                 allow_annotations: cli.metric_annotations_allowlist.for_resource(resource),
+                ..KindOptions::default()
             };
             (resource.to_string(), options)
         })
@@ -150,6 +151,7 @@ fn pipeline_settings(cli: &Cli, selectors: BTreeMap<String, Selectors>) -> Pipel
         metric_allowlist: items(&cli.metric_allowlist),
         metric_denylist: items(&cli.metric_denylist),
         options,
+        schema: cli.schema,
         watch: WatchSettings {
             page_size: Some(cli.list_page_size),
             namespaces: items(&cli.namespaces),

@@ -102,6 +102,7 @@ fn options(vector: &Value) -> KindOptions {
     KindOptions {
         allow_labels: list("allow_labels"),
         allow_annotations: list("allow_annotations"),
+        ..KindOptions::default()
     }
 }
 
@@ -237,7 +238,7 @@ fn kind_tables_match_kube_state_metrics_families() {
                 }
             }
         }
-        for family in &families {
+        for family in families.iter().filter(|f| f.desc.ksm) {
             if !rows
                 .iter()
                 .any(|row| row["metric_name"] == family.desc.name)

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use kube_state_otel::docs::{REGENERATE, flags_markdown, metrics_markdown};
+use kube_state_otel::docs::{REGENERATE, flags_markdown, metrics_markdown, semconv_markdown};
 
 #[test]
 fn generated_docs_match_the_code() {
@@ -11,6 +11,7 @@ fn generated_docs_match_the_code() {
     for (file, text) in [
         ("docs/metrics.md", metrics_markdown()),
         ("docs/flags.md", flags_markdown()),
+        ("docs/semconv.md", semconv_markdown()),
     ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
         if update {
@@ -32,7 +33,25 @@ fn metrics_doc_covers_every_family() {
     for kind in kube_state_otel::pipeline::all_kinds() {
         assert!(doc.contains(&format!("\n## {}\n", kind.resource())));
         for family in kind.families() {
-            assert!(doc.contains(&format!("| `{}` |", family.desc.name)));
+            let row = format!("| `{}` |", family.desc.name);
+            assert_eq!(doc.contains(&row), family.desc.ksm, "{row}");
         }
+    }
+}
+
+#[test]
+fn semconv_doc_maps_every_semconv_metric() {
+    let doc = semconv_markdown();
+    for kind in kube_state_otel::pipeline::all_kinds() {
+        for metric in kind.families().iter().flat_map(|f| f.desc.semconv) {
+            assert!(
+                doc.contains(&format!("| `{}` |", metric.name)),
+                "{}",
+                metric.name
+            );
+        }
+    }
+    for (name, _) in kube_state_otel::kinds::semconv::NOT_REPORTED {
+        assert!(doc.contains(&format!("| `{name}` |")), "{name}");
     }
 }

@@ -96,6 +96,7 @@ fn synthetic(points: [usize; 3]) -> Collect {
         for (m, (scope, name, kind)) in INSTRUMENTS.iter().enumerate() {
             sink.begin(&InstrumentDesc {
                 scope: Arc::from(*scope),
+                schema_url: Cow::Borrowed(""),
                 name: Cow::Borrowed(name),
                 description: Cow::Owned(format!("Synthetic {name}.")),
                 unit: Cow::Borrowed(""),
@@ -407,6 +408,7 @@ fn small_collection() -> Collect {
     Arc::new(|sink: &mut dyn MetricSink| {
         let desc = |name: &'static str, kind| InstrumentDesc {
             scope: Arc::from("kube-state-otel/pod"),
+            schema_url: Cow::Borrowed(""),
             name: Cow::Borrowed(name),
             description: Cow::Borrowed("Rotel test metric."),
             unit: Cow::Borrowed(""),

@@ -1,11 +1,11 @@
 //! The streaming meter against the official SDK: the same kind registrations over the same
 //! stores must yield the same data points under `opentelemetry_sdk` (in-memory exporter,
-//! cardinality limit raised) as under our `StreamingMeterProvider`.
+//! cardinality limit raised) as under our `StreamingMeterProvider`, in both schemas.
 
 use std::collections::BTreeSet;
 
-use kube_state_otel::meter::{InstrumentDesc, MetricSink, Number};
-use kube_state_otel::metric::{AllowList, KindOptions};
+use kube_state_otel::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
+use kube_state_otel::metric::{AllowList, KindOptions, Schema};
 use kube_state_otel::pipeline::{Pipeline, PipelineSettings, all_kinds};
 use kube_state_otel::telemetry::Telemetry;
 use opentelemetry::KeyValue;
@@ -18,8 +18,8 @@ use serde_json::Value;
 mod ksm;
 use ksm::{kind_of, vectors_dir};
 
-/// (scope, metric name, sorted attributes, value as text)
-type Point = (String, String, Vec<(String, String)>, String);
+/// (scope, metric name, instrument kind and unit, sorted attributes, value as text)
+type Point = (String, String, String, Vec<(String, String)>, String);
 
 fn attrs<'a>(kvs: impl Iterator<Item = &'a KeyValue>) -> Vec<(String, String)> {
     let mut a: Vec<(String, String)> = kvs
@@ -29,9 +29,11 @@ fn attrs<'a>(kvs: impl Iterator<Item = &'a KeyValue>) -> Vec<(String, String)> {
     a
 }
 
+#[derive(Default)]
 struct Recorder {
     scope: String,
     name: String,
+    kind: String,
     points: Vec<Point>,
 }
 
@@ -39,12 +41,19 @@ impl MetricSink for Recorder {
     fn begin(&mut self, desc: &InstrumentDesc) {
         self.scope = desc.scope.to_string();
         self.name = desc.name.to_string();
+        let kind = match desc.kind {
+            InstrumentKind::Gauge => "gauge",
+            InstrumentKind::Counter => "counter",
+            InstrumentKind::UpDownCounter => "updowncounter",
+        };
+        self.kind = format!("{kind} {}", desc.unit);
     }
 
     fn observe(&mut self, value: Number, attributes: &[KeyValue]) {
         self.points.push((
             self.scope.clone(),
             self.name.clone(),
+            self.kind.clone(),
             attrs(attributes.iter()),
             value.as_f64().to_string(),
         ));
@@ -53,11 +62,12 @@ impl MetricSink for Recorder {
 
 /// A pipeline of every kind, every family (opt-in too) and every label and annotation, its
 /// stores filled with every conformance vector object, each made unique.
-fn pipeline() -> Pipeline {
+fn pipeline(schema: Schema) -> Pipeline {
     let kinds = all_kinds();
     let everything = KindOptions {
         allow_labels: AllowList::new(["*"]),
         allow_annotations: AllowList::new(["*"]),
+        ..KindOptions::default()
     };
     let settings = PipelineSettings {
         resources: kinds.iter().map(|k| k.resource().to_string()).collect(),
@@ -71,6 +81,7 @@ fn pipeline() -> Pipeline {
             .iter()
             .map(|k| (k.resource().to_string(), everything.clone()))
             .collect(),
+        schema,
         ..PipelineSettings::default()
     };
     let pipeline = Pipeline::new(settings, Telemetry::new()).expect("valid settings");
@@ -102,11 +113,7 @@ fn pipeline() -> Pipeline {
 }
 
 fn streaming_points(pipeline: &Pipeline) -> Vec<Point> {
-    let mut recorder = Recorder {
-        scope: String::new(),
-        name: String::new(),
-        points: Vec::new(),
-    };
+    let mut recorder = Recorder::default();
     pipeline.collect(&mut recorder);
     recorder.points
 }
@@ -129,10 +136,11 @@ fn sdk_points(pipeline: &Pipeline) -> Vec<Point> {
     let last = finished.last().expect("one export");
     for scope in last.scope_metrics() {
         for metric in scope.metrics() {
-            let mut push = |a: Vec<(String, String)>, v: f64| {
+            let mut push = |kind: &str, a: Vec<(String, String)>, v: f64| {
                 points.push((
                     scope.scope().name().to_string(),
                     metric.name().to_string(),
+                    format!("{kind} {}", metric.unit()),
                     a,
                     v.to_string(),
                 ))
@@ -140,11 +148,15 @@ fn sdk_points(pipeline: &Pipeline) -> Vec<Point> {
             match metric.data() {
                 AggregatedMetrics::F64(MetricData::Gauge(g)) => g
                     .data_points()
-                    .for_each(|p| push(attrs(p.attributes()), p.value())),
+                    .for_each(|p| push("gauge", attrs(p.attributes()), p.value())),
                 AggregatedMetrics::F64(MetricData::Sum(s)) => {
-                    assert!(s.is_monotonic(), "{} is a counter", metric.name());
+                    let kind = if s.is_monotonic() {
+                        "counter"
+                    } else {
+                        "updowncounter"
+                    };
                     s.data_points()
-                        .for_each(|p| push(attrs(p.attributes()), p.value()))
+                        .for_each(|p| push(kind, attrs(p.attributes()), p.value()))
                 }
                 other => panic!("unexpected aggregation for {}: {other:?}", metric.name()),
             }
@@ -155,11 +167,35 @@ fn sdk_points(pipeline: &Pipeline) -> Vec<Point> {
 
 #[test]
 fn streaming_meter_matches_the_sdk() {
-    let pipeline = pipeline();
-    let ours = streaming_points(&pipeline);
-    let theirs = sdk_points(&pipeline);
+    for schema in [Schema::Ksm, Schema::Both] {
+        same_points(&pipeline(schema));
+    }
+}
+
+/// Under `semconv`, the vectors give points of the semconv metrics, and nothing else.
+#[test]
+fn semconv_points_match_the_sdk() {
+    let pipeline = pipeline(Schema::Semconv);
+    let ours = same_points(&pipeline);
+    assert!(ours.iter().all(|p| p.1.starts_with("k8s.")));
+    for name in [
+        "k8s.pod.status.phase",
+        "k8s.container.restart.count",
+        "k8s.deployment.pod.desired",
+        "k8s.node.condition.status",
+        "k8s.namespace.phase",
+        "k8s.hpa.pod.max",
+        "k8s.container.status.state",
+    ] {
+        assert!(ours.iter().any(|p| p.1 == name), "no {name} point");
+    }
+}
+
+fn same_points(pipeline: &Pipeline) -> Vec<Point> {
+    let ours = streaming_points(pipeline);
+    let theirs = sdk_points(pipeline);
     assert!(
-        ours.len() > 500,
+        ours.len() > 100,
         "the vectors yield many points, got {}",
         ours.len()
     );
@@ -176,4 +212,5 @@ fn streaming_meter_matches_the_sdk() {
         missing.is_empty() && extra.is_empty(),
         "only ours: {missing:#?}\nonly the SDK's: {extra:#?}"
     );
+    ours
 }

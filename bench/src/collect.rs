@@ -176,6 +176,12 @@ fn render_sdk_points(exporter: &InMemoryMetricExporter) {
             };
             encoder.begin(&InstrumentDesc {
                 scope: scope.scope().name().into(),
+                schema_url: scope
+                    .scope()
+                    .schema_url()
+                    .unwrap_or_default()
+                    .to_string()
+                    .into(),
                 name: metric.name().to_string().into(),
                 description: metric.description().to_string().into(),
                 unit: metric.unit().to_string().into(),

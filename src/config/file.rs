@@ -56,13 +56,7 @@ pub struct ConfigFile {
 }
 
 /// The series schema a pipeline reports in.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Schema {
-    /// kube-state-metrics v2.20 names and labels (the only one implemented).
-    #[default]
-    Ksm,
-}
+pub use crate::metric::Schema;
 
 /// One pipeline: the settings of one exporter instance.
 #[derive(Clone, Debug, Deserialize)]
@@ -232,6 +226,7 @@ impl PipelineConfig {
             self.resources.as_ref(),
             explicit("resources"),
         );
+        set(&mut cli.schema, Some(&self.schema), explicit("schema"));
         set(
             &mut cli.namespaces,
             self.namespaces.as_ref(),
@@ -318,9 +313,20 @@ mod tests {
         assert!(e.contains("pipelines[0].exporters.prometheus.port"), "{e}");
         let e = error("pipelines:\n- name: a\n  schema: otel\n");
         assert!(
-            e.contains("pipelines[0].schema") && e.contains("ksm"),
+            e.contains("pipelines[0].schema") && e.contains("ksm") && e.contains("semconv"),
             "{e}"
         );
+        for (text, schema) in [
+            ("ksm", Schema::Ksm),
+            ("semconv", Schema::Semconv),
+            ("both", Schema::Both),
+        ] {
+            let file = ConfigFile::parse(
+                "c.yaml",
+                &format!("pipelines:\n- name: a\n  schema: {text}\n"),
+            );
+            assert_eq!(file.expect("valid").pipelines[0].schema, schema);
+        }
         let e = error("pipelines:\n- name: a\n  resource: [pods]\n");
         assert!(e.contains("resource"), "{e}");
         let e = error("pipelines: []\n");

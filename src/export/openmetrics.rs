@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use opentelemetry::KeyValue;
 
-use super::prometheus::{Chunks, escape_label_value};
+use super::prometheus::{Chunks, escape_label_value, set_metric_name};
 use crate::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
 
 /// The exposition format a scrape gets.
@@ -141,16 +141,15 @@ impl<F: FnMut(Bytes) + Send> OpenMetricsEncoder<F> {
 
 impl<F: FnMut(Bytes) + Send> MetricSink for OpenMetricsEncoder<F> {
     fn begin(&mut self, desc: &InstrumentDesc) {
-        self.name.clear();
-        self.name.push_str(&desc.name);
+        set_metric_name(&mut self.name, desc);
         let (family, kind) = match desc.kind {
-            InstrumentKind::Counter => match desc.name.strip_suffix("_total") {
+            InstrumentKind::Counter => match self.name.strip_suffix("_total") {
                 Some(family) => (family, "counter"),
                 // A counter's samples must be `<family>_total`; renaming ours would change
                 // the series, so such a family is declared `unknown` instead.
-                None => (&*desc.name, "unknown"),
+                None => (&*self.name, "unknown"),
             },
-            InstrumentKind::Gauge | InstrumentKind::UpDownCounter => (&*desc.name, "gauge"),
+            InstrumentKind::Gauge | InstrumentKind::UpDownCounter => (&*self.name, "gauge"),
         };
         self.out
             .header(family, &desc.description, kind, escape_label_value);
@@ -171,6 +170,7 @@ mod tests {
     fn desc(name: &'static str, help: &'static str, kind: InstrumentKind) -> InstrumentDesc {
         InstrumentDesc {
             scope: Arc::from("pods"),
+            schema_url: Cow::Borrowed(""),
             name: Cow::Borrowed(name),
             description: Cow::Borrowed(help),
             unit: Cow::Borrowed(""),

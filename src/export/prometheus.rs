@@ -65,7 +65,7 @@ impl<F: FnMut(Bytes) + Send> Chunks<F> {
                 if i > 0 {
                     buf.push(',');
                 }
-                buf.push_str(kv.key.as_str());
+                push_label_name(buf, kv.key.as_str());
                 buf.push_str("=\"");
                 escape_label_value(buf, &kv.value.as_str());
                 buf.push('"');
@@ -110,18 +110,71 @@ impl<F: FnMut(Bytes) + Send> TextEncoder<F> {
 
 impl<F: FnMut(Bytes) + Send> MetricSink for TextEncoder<F> {
     fn begin(&mut self, desc: &InstrumentDesc) {
-        self.name.clear();
-        self.name.push_str(&desc.name);
+        set_metric_name(&mut self.name, desc);
         let kind = match desc.kind {
             InstrumentKind::Counter => "counter",
             InstrumentKind::Gauge | InstrumentKind::UpDownCounter => "gauge",
         };
         self.out
-            .header(&desc.name, &desc.description, kind, escape_help);
+            .header(&self.name, &desc.description, kind, escape_help);
     }
 
     fn observe(&mut self, value: Number, attributes: &[KeyValue]) {
         self.out.sample(&self.name, value, attributes);
+    }
+}
+
+/// Sets `name` to the instrument's Prometheus name. kube-state-metrics names are Prometheus
+/// names already; OpenTelemetry names (`k8s.pod.status.phase`) follow the specification's
+/// Prometheus compatibility: invalid characters become `_`, the unit is appended as a word
+/// (`By` → `_bytes`, `s` → `_seconds`, `1` → `_ratio` for gauges; `{pod}` annotations are
+/// dropped) and counters end in `_total`.
+pub(crate) fn set_metric_name(name: &mut String, desc: &InstrumentDesc) {
+    name.clear();
+    if is_prometheus_name(&desc.name) {
+        name.push_str(&desc.name);
+        return;
+    }
+    push_sanitized(name, &desc.name);
+    let unit = match (&*desc.unit, desc.kind) {
+        ("By", _) => "bytes",
+        ("s", _) => "seconds",
+        ("1", InstrumentKind::Gauge) => "ratio",
+        _ => "",
+    };
+    if !unit.is_empty() && !name.ends_with(unit) {
+        name.push('_');
+        name.push_str(unit);
+    }
+    if desc.kind == InstrumentKind::Counter && !name.ends_with("_total") {
+        name.push_str("_total");
+    }
+}
+
+fn is_prometheus_name(name: &str) -> bool {
+    name.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
+}
+
+fn push_sanitized(out: &mut String, name: &str) {
+    out.extend(name.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+            c
+        } else {
+            '_'
+        }
+    }));
+}
+
+/// A label name: attribute names with dots (`k8s.pod.name`) as `k8s_pod_name`.
+fn push_label_name(out: &mut String, key: &str) {
+    if key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        out.push_str(key);
+    } else {
+        out.extend(
+            key.chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }),
+        );
     }
 }
 
@@ -161,4 +214,88 @@ pub fn collect_to_string(collect: impl FnOnce(&mut dyn MetricSink)) -> String {
     collect(&mut encoder);
     encoder.finish();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn name(name: &'static str, unit: &'static str, kind: InstrumentKind) -> String {
+        let desc = InstrumentDesc {
+            scope: Arc::from("pods"),
+            schema_url: Cow::Borrowed(""),
+            name: Cow::Borrowed(name),
+            description: Cow::Borrowed(""),
+            unit: Cow::Borrowed(unit),
+            kind,
+        };
+        let mut out = String::new();
+        set_metric_name(&mut out, &desc);
+        out
+    }
+
+    #[test]
+    fn opentelemetry_names_follow_the_compatibility_rules() {
+        use InstrumentKind::*;
+        for (otel, unit, kind, prometheus) in [
+            ("kube_pod_info", "", Gauge, "kube_pod_info"),
+            ("kube_x_total", "", Counter, "kube_x_total"),
+            (
+                "k8s.pod.status.phase",
+                "{pod}",
+                UpDownCounter,
+                "k8s_pod_status_phase",
+            ),
+            (
+                "k8s.container.memory.limit.desired",
+                "By",
+                UpDownCounter,
+                "k8s_container_memory_limit_desired_bytes",
+            ),
+            ("k8s.pod.uptime", "s", Gauge, "k8s_pod_uptime_seconds"),
+            (
+                "k8s.hpa.metric.target.cpu.average_utilization",
+                "1",
+                Gauge,
+                "k8s_hpa_metric_target_cpu_average_utilization_ratio",
+            ),
+            (
+                "k8s.pod.cpu.time",
+                "s",
+                Counter,
+                "k8s_pod_cpu_time_seconds_total",
+            ),
+        ] {
+            assert_eq!(name(otel, unit, kind), prometheus);
+        }
+    }
+
+    #[test]
+    fn attribute_names_become_label_names() {
+        let out = collect_to_string(|sink| {
+            sink.begin(&InstrumentDesc {
+                scope: Arc::from("pods"),
+                schema_url: Cow::Borrowed(""),
+                name: Cow::Borrowed("k8s.pod.status.phase"),
+                description: Cow::Borrowed("Phase."),
+                unit: Cow::Borrowed("{pod}"),
+                kind: InstrumentKind::UpDownCounter,
+            });
+            sink.observe(
+                Number::F64(1.0),
+                &[
+                    KeyValue::new("k8s.pod.name", "p"),
+                    KeyValue::new("k8s.pod.status.phase", "Running"),
+                ],
+            );
+        });
+        assert_eq!(
+            out,
+            "# HELP k8s_pod_status_phase Phase.\n# TYPE k8s_pod_status_phase gauge\n\
+             k8s_pod_status_phase{k8s_pod_name=\"p\",k8s_pod_status_phase=\"Running\"} 1\n"
+        );
+    }
 }

@@ -11,6 +11,7 @@ pub static CERTIFICATESIGNINGREQUESTS: KindDef<CertificateSigningRequest> = Kind
     identity_labels: &["certificatesigningrequest", "signer_name"],
     identity,
     metadata_only: false,
+    entity: None,
     families: &[
         Family::experimental(
             "kube_certificatesigningrequest_annotations",

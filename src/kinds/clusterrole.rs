@@ -11,6 +11,7 @@ pub static CLUSTERROLES: KindDef<ClusterRole> = KindDef {
     identity_labels: &["clusterrole"],
     identity: common::name,
     metadata_only: true,
+    entity: None,
     families: &[
         Family::experimental(
             "kube_clusterrole_annotations",

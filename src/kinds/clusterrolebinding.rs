@@ -11,6 +11,7 @@ pub static CLUSTERROLEBINDINGS: KindDef<ClusterRoleBinding> = KindDef {
     identity_labels: &["clusterrolebinding"],
     identity: common::name,
     metadata_only: false,
+    entity: None,
     families: &[
         Family::experimental(
             "kube_clusterrolebinding_annotations",

@@ -702,6 +702,7 @@ pub fn assert_metadata_only<O: KubeObject + Default>(
     let options = KindOptions {
         allow_labels: AllowList::new(["*"]),
         allow_annotations: AllowList::new(["*"]),
+        ..KindOptions::default()
     };
     let all: Vec<usize> = (0..kind.families.len()).collect();
     let from_full = kind.samples(&full, &all, &options);

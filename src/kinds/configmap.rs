@@ -11,6 +11,7 @@ pub static CONFIGMAPS: KindDef<ConfigMap> = KindDef {
     identity_labels: &["namespace", "configmap"],
     identity: common::namespace_name,
     metadata_only: true,
+    entity: None,
     families: &[
         Family::experimental(
             "kube_configmap_annotations",

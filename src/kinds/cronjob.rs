@@ -4,13 +4,18 @@ use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, CronJobStatus};
 
 use super::KindDef;
 use super::common::{self, bool_value, push_if_set, push_time};
-use crate::metric::{Family, KindOptions, Samples};
+use crate::metric::semconv::Entity;
+use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
 pub static CRONJOBS: KindDef<CronJob> = KindDef {
     resource: "cronjobs",
     identity_labels: &["namespace", "cronjob"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: Some(Entity {
+        identity: &["k8s.namespace.name", "k8s.cronjob.name"],
+        uid: Some("k8s.cronjob.uid"),
+    }),
     families: &[
         Family::experimental(
             "kube_cronjob_annotations",
@@ -35,7 +40,8 @@ pub static CRONJOBS: KindDef<CronJob> = KindDef {
                 let active = status(c).and_then(|st| st.active.as_ref());
                 s.push(active.map_or(0, Vec::len) as f64);
             },
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.cronjob.job.active", "{job}")]),
         Family::stable(
             "kube_cronjob_status_last_schedule_time",
             "LastScheduleTime keeps information of when was the last time the job was successfully scheduled.",

@@ -4,13 +4,18 @@ use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetStatus};
 
 use super::KindDef;
 use super::common::{self, push_int};
-use crate::metric::Family;
+use crate::metric::semconv::Entity;
+use crate::metric::{Family, SemconvMetric};
 
 pub static DAEMONSETS: KindDef<DaemonSet> = KindDef {
     resource: "daemonsets",
     identity_labels: &["namespace", "daemonset"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: Some(Entity {
+        identity: &["k8s.namespace.name", "k8s.daemonset.name"],
+        uid: Some("k8s.daemonset.uid"),
+    }),
     families: &[
         Family::stable(
             "kube_daemonset_created",
@@ -21,12 +26,14 @@ pub static DAEMONSETS: KindDef<DaemonSet> = KindDef {
             "kube_daemonset_status_current_number_scheduled",
             "The number of nodes running at least one daemon pod and are supposed to.",
             |d, _, s| push_int(s, status(d).map(|st| st.current_number_scheduled)),
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.daemonset.node.current_scheduled", "{node}")]),
         Family::stable(
             "kube_daemonset_status_desired_number_scheduled",
             "The number of nodes that should be running the daemon pod.",
             |d, _, s| push_int(s, status(d).map(|st| st.desired_number_scheduled)),
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.daemonset.node.desired_scheduled", "{node}")]),
         Family::stable(
             "kube_daemonset_status_number_available",
             "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available",
@@ -36,12 +43,14 @@ pub static DAEMONSETS: KindDef<DaemonSet> = KindDef {
             "kube_daemonset_status_number_misscheduled",
             "The number of nodes running a daemon pod but are not supposed to.",
             |d, _, s| push_int(s, status(d).map(|st| st.number_misscheduled)),
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.daemonset.node.misscheduled", "{node}")]),
         Family::stable(
             "kube_daemonset_status_number_ready",
             "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and ready.",
             |d, _, s| push_int(s, status(d).map(|st| st.number_ready)),
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.daemonset.node.ready", "{node}")]),
         Family::stable(
             "kube_daemonset_status_number_unavailable",
             "The number of nodes that should be running the daemon pod and have none of the daemon pod running and available",

@@ -5,13 +5,18 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::KindDef;
 use super::common::{self, push_condition, push_if_set, push_int};
-use crate::metric::{Family, KindOptions, Samples};
+use crate::metric::semconv::Entity;
+use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
 pub static DEPLOYMENTS: KindDef<Deployment> = KindDef {
     resource: "deployments",
     identity_labels: &["namespace", "deployment"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: Some(Entity {
+        identity: &["k8s.namespace.name", "k8s.deployment.name"],
+        uid: Some("k8s.deployment.uid"),
+    }),
     families: &[
         Family::experimental(
             "kube_deployment_owner",
@@ -37,7 +42,11 @@ pub static DEPLOYMENTS: KindDef<Deployment> = KindDef {
             "kube_deployment_status_replicas_available",
             "The number of available replicas per deployment.",
             |d, _, s| push_int(s, status(d).and_then(|st| st.available_replicas)),
-        ),
+        )
+        .semconv(&[SemconvMetric::updown(
+            "k8s.deployment.pod.available",
+            "{pod}",
+        )]),
         Family::stable(
             "kube_deployment_status_replicas_unavailable",
             "The number of unavailable replicas per deployment.",
@@ -66,8 +75,9 @@ pub static DEPLOYMENTS: KindDef<Deployment> = KindDef {
         Family::stable(
             "kube_deployment_spec_replicas",
             "Number of desired pods for a deployment.",
-            |d, _, s| push_if_set(s, d.spec.as_ref().and_then(|spec| spec.replicas)),
-        ),
+            |d: &Deployment, _, s| push_if_set(s, d.spec.as_ref().and_then(|spec| spec.replicas)),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.deployment.pod.desired", "{pod}")]),
         Family::stable(
             "kube_deployment_spec_paused",
             "Whether the deployment is paused and will not be processed by the deployment controller.",

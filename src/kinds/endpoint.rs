@@ -11,6 +11,7 @@ pub static ENDPOINTS: KindDef<Endpoints> = KindDef {
     identity_labels: &["namespace", "endpoint"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: None,
     families: &[
         Family::stable(
             "kube_endpoint_info",

@@ -12,6 +12,7 @@ pub static ENDPOINTSLICES: KindDef<EndpointSlice> = KindDef {
     identity_labels: &["endpointslice", "namespace"],
     identity: name_namespace,
     metadata_only: false,
+    entity: None,
     families: &[
         Family::experimental(
             "kube_endpointslice_info",

@@ -8,13 +8,18 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::KindDef;
 use super::common::{self, push_conditions, push_if_set, push_int, quantity_cores};
-use crate::metric::{Family, KindOptions, Samples};
+use crate::metric::semconv::{Attr, Entity};
+use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
 pub static HORIZONTALPODAUTOSCALERS: KindDef<HorizontalPodAutoscaler> = KindDef {
     resource: "horizontalpodautoscalers",
     identity_labels: &["namespace", "horizontalpodautoscaler"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: Some(Entity {
+        identity: &["k8s.namespace.name", "k8s.hpa.name"],
+        uid: Some("k8s.hpa.uid"),
+    }),
     families: &[
         Family::experimental(
             "kube_horizontalpodautoscaler_info",
@@ -30,12 +35,14 @@ pub static HORIZONTALPODAUTOSCALERS: KindDef<HorizontalPodAutoscaler> = KindDef 
             "kube_horizontalpodautoscaler_spec_max_replicas",
             "Upper limit for the number of pods that can be set by the autoscaler; cannot be smaller than MinReplicas.",
             |h, _, s| push_int(s, spec(h).map(|sp| sp.max_replicas)),
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.hpa.pod.max", "{pod}")]),
         Family::stable(
             "kube_horizontalpodautoscaler_spec_min_replicas",
             "Lower limit for the number of pods that can be set by the autoscaler, default 1.",
             |h, _, s| push_if_set(s, spec(h).and_then(|sp| sp.min_replicas)),
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.hpa.pod.min", "{pod}")]),
         Family::experimental(
             "kube_horizontalpodautoscaler_spec_target_metric",
             "The metric specifications used by this autoscaler when calculating the desired replica count.",
@@ -47,7 +54,18 @@ pub static HORIZONTALPODAUTOSCALERS: KindDef<HorizontalPodAutoscaler> = KindDef 
                     .filter_map(spec_target)
                     .for_each(|t| t.push(s));
             },
-        ),
+        )
+        .semconv(&[
+            SemconvMetric::gauge("k8s.hpa.metric.target.cpu.value", "{cpu}")
+            .when(&[("metric_name", &["cpu"]), ("metric_target_type", &["value"])])
+            .attributes(&[Attr::Rename("container", "k8s.container.name")]),
+            SemconvMetric::gauge("k8s.hpa.metric.target.cpu.average_value", "{cpu}")
+            .when(&[("metric_name", &["cpu"]), ("metric_target_type", &["average"])])
+            .attributes(&[Attr::Rename("container", "k8s.container.name")]),
+            SemconvMetric::gauge("k8s.hpa.metric.target.cpu.average_utilization", "1")
+            .when(&[("metric_name", &["cpu"]), ("metric_target_type", &["utilization"])])
+            .attributes(&[Attr::Rename("container", "k8s.container.name")]),
+        ]),
         Family::experimental(
             "kube_horizontalpodautoscaler_spec_behavior_scale_down_tolerance",
             "The tolerance on the ratio between the current and desired metric value below which no scale down occurs.",
@@ -74,12 +92,14 @@ pub static HORIZONTALPODAUTOSCALERS: KindDef<HorizontalPodAutoscaler> = KindDef 
             "kube_horizontalpodautoscaler_status_current_replicas",
             "Current number of replicas of pods managed by this autoscaler.",
             |h, _, s| push_int(s, status(h).and_then(|st| st.current_replicas)),
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.hpa.pod.current", "{pod}")]),
         Family::stable(
             "kube_horizontalpodautoscaler_status_desired_replicas",
             "Desired number of replicas of pods managed by this autoscaler.",
             |h, _, s| push_int(s, status(h).map(|st| st.desired_replicas)),
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.hpa.pod.desired", "{pod}")]),
         Family::experimental(
             "kube_horizontalpodautoscaler_annotations",
             "Kubernetes annotations converted to Prometheus labels.",

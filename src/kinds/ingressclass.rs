@@ -11,6 +11,7 @@ pub static INGRESSCLASSES: KindDef<IngressClass> = KindDef {
     identity_labels: &["ingressclass"],
     identity: common::name,
     metadata_only: false,
+    entity: None,
     families: &[
         Family::experimental(
             "kube_ingressclass_info",

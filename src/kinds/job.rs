@@ -4,13 +4,18 @@ use k8s_openapi::api::batch::v1::{Job, JobCondition, JobSpec, JobStatus};
 
 use super::KindDef;
 use super::common::{self, bool_value, push_condition_as, push_if_set, push_int, push_time};
-use crate::metric::{Family, KindOptions, Samples};
+use crate::metric::semconv::Entity;
+use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
 pub static JOBS: KindDef<Job> = KindDef {
     resource: "jobs",
     identity_labels: &["namespace", "job_name"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: Some(Entity {
+        identity: &["k8s.namespace.name", "k8s.job.name"],
+        uid: Some("k8s.job.uid"),
+    }),
     families: &[
         Family::experimental(
             "kube_job_annotations",
@@ -34,12 +39,17 @@ pub static JOBS: KindDef<Job> = KindDef {
             "kube_job_spec_parallelism",
             "The maximum desired number of pods the job should run at any given time.",
             |j, _, s| push_if_set(s, spec(j).and_then(|sp| sp.parallelism)),
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.job.pod.max_parallel", "{pod}")]),
         Family::stable(
             "kube_job_spec_completions",
             "The desired number of successfully finished pods the job should be run with.",
             |j, _, s| push_if_set(s, spec(j).and_then(|sp| sp.completions)),
-        ),
+        )
+        .semconv(&[SemconvMetric::updown(
+            "k8s.job.pod.desired_successful",
+            "{pod}",
+        )]),
         Family::stable(
             "kube_job_spec_active_deadline_seconds",
             "The duration in seconds relative to the startTime that the job may be active before the system tries to terminate it.",
@@ -49,7 +59,8 @@ pub static JOBS: KindDef<Job> = KindDef {
             "kube_job_status_succeeded",
             "The number of pods which reached Phase Succeeded.",
             |j, _, s| push_int(s, status(j).and_then(|st| st.succeeded)),
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.job.pod.successful", "{pod}")]),
         Family::stable(
             "kube_job_status_failed",
             "The number of pods which reached Phase Failed and the reason for failure.",
@@ -59,7 +70,8 @@ pub static JOBS: KindDef<Job> = KindDef {
             "kube_job_status_active",
             "The number of actively running pods.",
             |j, _, s| push_int(s, status(j).and_then(|st| st.active)),
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.job.pod.active", "{pod}")]),
         Family::experimental(
             "kube_job_status_ready",
             "The number of ready pods that belong to this Job.",
@@ -98,6 +110,12 @@ pub static JOBS: KindDef<Job> = KindDef {
             "kube_job_owner",
             "Information about the Job's owner.",
             common::owner,
+        ),
+        // kube_job_status_failed splits failures by condition reason (0/1 per reason).
+        Family::semconv_only(
+            "The number of pods which reached phase Failed.",
+            &[SemconvMetric::updown("k8s.job.pod.failed", "{pod}")],
+            |j, _, s| push_int(s, status(j).and_then(|st| st.failed)),
         ),
     ],
 };

@@ -13,6 +13,7 @@ pub static LEASES: KindDef<Lease> = KindDef {
     identity_labels: &["lease"],
     identity: common::name,
     metadata_only: false,
+    entity: None,
     families: &[
         Family::experimental(
             "kube_lease_owner",

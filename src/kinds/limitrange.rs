@@ -14,6 +14,7 @@ pub static LIMITRANGES: KindDef<LimitRange> = KindDef {
     identity_labels: &["namespace", "limitrange"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: None,
     families: &[
         Family::stable(
             "kube_limitrange",

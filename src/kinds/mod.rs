@@ -37,6 +37,7 @@ pub mod resourcequota;
 pub mod role;
 pub mod rolebinding;
 pub mod secret;
+pub mod semconv;
 pub mod service;
 pub mod serviceaccount;
 pub mod statefulset;
@@ -51,7 +52,10 @@ use std::fmt::Debug;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 
-use crate::metric::{CompactSamples, Family, FamilyDesc, KindOptions, Samples, Stability, Text};
+use crate::metric::semconv::Entity;
+use crate::metric::{
+    CompactSamples, Family, FamilyDesc, KindOptions, Samples, Stability, Text, intern,
+};
 use decode::{DecodeError, decode_lenient};
 
 /// What a kind's object type must offer.
@@ -92,13 +96,20 @@ pub struct KindDef<O: 'static> {
     /// Guarded per kind by a test that a full object and its metadata-only form give the same
     /// samples.
     pub metadata_only: bool,
+    /// The semantic-conventions entity of the kind; `None` for kinds semconv does not model.
+    pub entity: Option<Entity>,
     pub families: &'static [Family<O>],
 }
 
 impl<O: KubeObject> KindDef<O> {
     /// The samples of the families at `enabled` (indices into [`KindDef::families`]).
     pub fn samples(&self, object: &O, enabled: &[usize], options: &KindOptions) -> CompactSamples {
-        let mut samples = Samples::new((self.identity)(object));
+        let mut identity = (self.identity)(object);
+        if options.semconv_uid && self.entity.is_some_and(|e| e.uid.is_some()) {
+            let uid = k8s_openapi::Metadata::metadata(object).uid.as_deref();
+            identity.push(intern(uid.unwrap_or_default()));
+        }
+        let mut samples = Samples::new(identity);
         for &index in enabled {
             samples.begin_family();
             if let Some(family) = self.families.get(index) {
@@ -134,6 +145,7 @@ pub trait AnyKind: Send + Sync {
     /// The API group of the kind (`apps`, `batch`; `""` for core), as in RBAC rules.
     fn api_group(&self) -> &'static str;
     fn identity_labels(&self) -> &'static [&'static str];
+    fn entity(&self) -> Option<Entity>;
     fn families(&self) -> Vec<FamilyInfo>;
     /// Whether the kind is watched metadata-only ([`KindDef::metadata_only`]).
     fn metadata_only(&self) -> bool;
@@ -165,6 +177,10 @@ impl<O: KubeObject> AnyKind for KindDef<O> {
 
     fn metadata_only(&self) -> bool {
         self.metadata_only
+    }
+
+    fn entity(&self) -> Option<Entity> {
+        self.entity
     }
 
     fn families(&self) -> Vec<FamilyInfo> {

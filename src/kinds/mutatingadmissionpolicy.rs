@@ -39,6 +39,7 @@ pub static MUTATINGADMISSIONPOLICIES: KindDef<MutatingAdmissionPolicy> = KindDef
     identity_labels: &["namespace", "mutatingadmissionpolicy"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: None,
     families: &[
         Family::experimental(
             "kube_mutatingadmissionpolicy_info",

@@ -38,6 +38,7 @@ pub static MUTATINGADMISSIONPOLICYBINDINGS: KindDef<MutatingAdmissionPolicyBindi
     identity_labels: &["namespace", "mutatingadmissionpolicybinding"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: None,
     families: &[
         Family::experimental(
             "kube_mutatingadmissionpolicybinding_info",

@@ -11,6 +11,7 @@ pub static MUTATINGWEBHOOKCONFIGURATIONS: KindDef<MutatingWebhookConfiguration> 
     identity_labels: &["namespace", "mutatingwebhookconfiguration"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: None,
     families: &[
         Family::experimental(
             "kube_mutatingwebhookconfiguration_info",

@@ -4,13 +4,18 @@ use k8s_openapi::api::core::v1::Namespace;
 
 use super::KindDef;
 use super::common::{self, push_condition};
-use crate::metric::{Family, KindOptions, Samples};
+use crate::metric::semconv::{Attr, Entity};
+use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
 pub static NAMESPACES: KindDef<Namespace> = KindDef {
     resource: "namespaces",
     identity_labels: &["namespace"],
     identity: common::name,
     metadata_only: false,
+    entity: Some(Entity {
+        identity: &["k8s.namespace.name"],
+        uid: None,
+    }),
     families: &[
         Family::experimental(
             "kube_namespace_annotations",
@@ -31,6 +36,17 @@ pub static NAMESPACES: KindDef<Namespace> = KindDef {
             "kube_namespace_status_phase",
             "kubernetes namespace status phase.",
             status_phase,
+        )
+        .semconv(
+            &[
+                SemconvMetric::updown("k8s.namespace.phase", "{namespace}").attributes(&[
+                    Attr::Map(
+                        "phase",
+                        "k8s.namespace.phase",
+                        &[("Active", "active"), ("Terminating", "terminating")],
+                    ),
+                ]),
+            ],
         ),
         Family::experimental(
             "kube_namespace_status_condition",

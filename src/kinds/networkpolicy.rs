@@ -11,6 +11,7 @@ pub static NETWORKPOLICIES: KindDef<NetworkPolicy> = KindDef {
     identity_labels: &["namespace", "networkpolicy"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: None,
     families: &[
         Family::experimental(
             "kube_networkpolicy_created",

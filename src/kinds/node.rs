@@ -7,13 +7,18 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::KindDef;
 use super::common::{self, push_condition};
-use crate::metric::{Family, KindOptions, Samples};
+use crate::metric::semconv::{Attr, Entity};
+use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
 pub static NODES: KindDef<Node> = KindDef {
     resource: "nodes",
     identity_labels: &["node"],
     identity: common::name,
     metadata_only: false,
+    entity: Some(Entity {
+        identity: &["k8s.node.name"],
+        uid: Some("k8s.node.uid"),
+    }),
     families: &[
         Family::experimental(
             "kube_node_annotations",
@@ -59,7 +64,17 @@ pub static NODES: KindDef<Node> = KindDef {
             "kube_node_status_allocatable",
             "The allocatable for different resources of a node that are available for scheduling.",
             |n, _, s| resources(s, status(n).and_then(|st| st.allocatable.as_ref())),
-        ),
+        )
+        .semconv(&[
+            SemconvMetric::updown("k8s.node.cpu.allocatable", "{cpu}")
+                .when(&[("resource", &["cpu"])]),
+            SemconvMetric::updown("k8s.node.memory.allocatable", "By")
+                .when(&[("resource", &["memory"])]),
+            SemconvMetric::updown("k8s.node.ephemeral_storage.allocatable", "By")
+                .when(&[("resource", &["ephemeral_storage"])]),
+            SemconvMetric::updown("k8s.node.pod.allocatable", "{pod}")
+                .when(&[("resource", &["pods"])]),
+        ]),
         Family::stable(
             "kube_node_status_capacity",
             "The capacity for different resources of a node.",
@@ -69,6 +84,14 @@ pub static NODES: KindDef<Node> = KindDef {
             "kube_node_status_condition",
             "The condition of a cluster node.",
             status_condition,
+        )
+        .semconv(
+            &[
+                SemconvMetric::updown("k8s.node.condition.status", "{node}").attributes(&[
+                    Attr::Rename("condition", "k8s.node.condition.type"),
+                    Attr::Rename("status", "k8s.node.condition.status"),
+                ]),
+            ],
         ),
         Family::experimental(
             "kube_node_status_addresses",

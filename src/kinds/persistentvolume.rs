@@ -4,13 +4,18 @@ use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeSpec};
 
 use super::KindDef;
 use super::common::{self, push_each, push_one_of, quantity_int_value};
-use crate::metric::{Family, KindOptions, Samples};
+use crate::metric::semconv::{Attr, Entity};
+use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
 pub static PERSISTENTVOLUMES: KindDef<PersistentVolume> = KindDef {
     resource: "persistentvolumes",
     identity_labels: &["persistentvolume"],
     identity: common::name,
     metadata_only: false,
+    entity: Some(Entity {
+        identity: &["k8s.persistentvolume.name"],
+        uid: Some("k8s.persistentvolume.uid"),
+    }),
     families: &[
         Family::stable(
             "kube_persistentvolume_claim_ref",
@@ -30,12 +35,13 @@ pub static PERSISTENTVOLUMES: KindDef<PersistentVolume> = KindDef {
         Family::stable(
             "kube_persistentvolume_status_phase",
             "The phase indicates if a volume is available, bound to a claim, or released by a claim.",
-            |pv, _, s| {
+            |pv: &PersistentVolume, _, s| {
                 let phases = ["Pending", "Available", "Bound", "Released", "Failed"];
                 let phase = pv.status.as_ref().and_then(|st| st.phase.as_deref());
                 push_one_of(s, "phase", &phases, phase);
             },
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.persistentvolume.status.phase", "{persistentvolume}").attributes(&[Attr::Rename("phase", "k8s.persistentvolume.status.phase")])]),
         Family::stable(
             "kube_persistentvolume_info",
             "Information about persistentvolume.",
@@ -45,7 +51,8 @@ pub static PERSISTENTVOLUMES: KindDef<PersistentVolume> = KindDef {
             "kube_persistentvolume_capacity_bytes",
             "Persistentvolume capacity in bytes.",
             capacity_bytes,
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.persistentvolume.storage.capacity", "By")]),
         Family::experimental(
             "kube_persistentvolume_created",
             "Unix creation timestamp",

@@ -6,13 +6,18 @@ use k8s_openapi::api::core::v1::{
 
 use super::KindDef;
 use super::common::{self, push_conditions, push_each, push_one_of, quantity_int_value};
-use crate::metric::{Family, KindOptions, Samples};
+use crate::metric::semconv::{Attr, Entity};
+use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
 pub static PERSISTENTVOLUMECLAIMS: KindDef<PersistentVolumeClaim> = KindDef {
     resource: "persistentvolumeclaims",
     identity_labels: &["namespace", "persistentvolumeclaim"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: Some(Entity {
+        identity: &["k8s.namespace.name", "k8s.persistentvolumeclaim.name"],
+        uid: Some("k8s.persistentvolumeclaim.uid"),
+    }),
     families: &[
         Family::stable(
             "kube_persistentvolumeclaim_labels",
@@ -36,12 +41,24 @@ pub static PERSISTENTVOLUMECLAIMS: KindDef<PersistentVolumeClaim> = KindDef {
                 let phase = status(pvc).and_then(|st| st.phase.as_deref());
                 push_one_of(s, "phase", &["Lost", "Bound", "Pending"], phase);
             },
-        ),
+        )
+        .semconv(&[SemconvMetric::updown(
+            "k8s.persistentvolumeclaim.status.phase",
+            "{persistentvolumeclaim}",
+        )
+        .attributes(&[Attr::Rename(
+            "phase",
+            "k8s.persistentvolumeclaim.status.phase",
+        )])]),
         Family::stable(
             "kube_persistentvolumeclaim_resource_requests_storage_bytes",
             "The capacity of storage requested by the persistent volume claim.",
             requests_storage_bytes,
-        ),
+        )
+        .semconv(&[SemconvMetric::updown(
+            "k8s.persistentvolumeclaim.storage.request",
+            "By",
+        )]),
         Family::stable(
             "kube_persistentvolumeclaim_access_mode",
             "The access mode(s) specified by the persistent volume claim.",
@@ -70,6 +87,14 @@ pub static PERSISTENTVOLUMECLAIMS: KindDef<PersistentVolumeClaim> = KindDef {
             "kube_persistentvolumeclaim_deletion_timestamp",
             "Unix deletion timestamp",
             common::deletion_timestamp,
+        ),
+        Family::semconv_only(
+            "The storage capacity provisioned for the claim.",
+            &[SemconvMetric::updown(
+                "k8s.persistentvolumeclaim.storage.capacity",
+                "By",
+            )],
+            status_capacity_bytes,
         ),
     ],
 };
@@ -114,6 +139,17 @@ fn requests_storage_bytes(pvc: &PersistentVolumeClaim, _: &KindOptions, samples:
         .and_then(|r| r.requests.as_ref())
         .and_then(|requests| requests.get("storage"));
     if let Some(bytes) = storage.and_then(quantity_int_value) {
+        samples.push(bytes);
+    }
+}
+
+/// `status.capacity.storage` in bytes, once the claim is bound.
+fn status_capacity_bytes(pvc: &PersistentVolumeClaim, _: &KindOptions, samples: &mut Samples) {
+    let capacity = status(pvc).and_then(|st| st.capacity.as_ref());
+    if let Some(bytes) = capacity
+        .and_then(|c| c.get("storage"))
+        .and_then(common::quantity_value)
+    {
         samples.push(bytes);
     }
 }

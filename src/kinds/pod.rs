@@ -13,7 +13,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::KindDef;
 use super::common::{self, bool_label, bool_value};
-use crate::metric::{AllowList, Family, KindOptions, Samples};
+use crate::metric::semconv::{Attr, Entity};
+use crate::metric::{AllowList, Family, KindOptions, Samples, SemconvMetric};
 
 /// Selects `spec.containers` / `status.containerStatuses`.
 const CONTAINERS: bool = false;
@@ -29,6 +30,10 @@ pub static PODS: KindDef<Pod> = KindDef {
     identity_labels: &["namespace", "pod", "uid"],
     identity: common::namespace_name_uid,
     metadata_only: false,
+    entity: Some(Entity {
+        identity: &["k8s.namespace.name", "k8s.pod.name", "k8s.pod.uid"],
+        uid: None,
+    }),
     families: &[
         Family::stable(
             "kube_pod_completion_time",
@@ -44,12 +49,40 @@ pub static PODS: KindDef<Pod> = KindDef {
             "kube_pod_container_resource_limits",
             "The number of requested limit resource by a container. It is recommended to use the kube_pod_resource_limits metric exposed by kube-scheduler instead, as it is more precise.",
             container_resources::<CONTAINERS, LIMITS>,
-        ),
+        )
+        .semconv(&[
+            SemconvMetric::updown("k8s.container.cpu.limit.desired", "{cpu}")
+            .when(&[("resource", &["cpu"])])
+            .attributes(&[Attr::Rename("container", "k8s.container.name")]),
+            SemconvMetric::updown("k8s.container.memory.limit.desired", "By")
+            .when(&[("resource", &["memory"])])
+            .attributes(&[Attr::Rename("container", "k8s.container.name")]),
+            SemconvMetric::updown("k8s.container.storage.limit", "By")
+            .when(&[("resource", &["storage"])])
+            .attributes(&[Attr::Rename("container", "k8s.container.name")]),
+            SemconvMetric::updown("k8s.container.ephemeral_storage.limit", "By")
+            .when(&[("resource", &["ephemeral_storage"])])
+            .attributes(&[Attr::Rename("container", "k8s.container.name")]),
+        ]),
         Family::stable(
             "kube_pod_container_resource_requests",
             "The number of requested request resource by a container. It is recommended to use the kube_pod_resource_requests metric exposed by kube-scheduler instead, as it is more precise.",
             container_resources::<CONTAINERS, REQUESTS>,
-        ),
+        )
+        .semconv(&[
+            SemconvMetric::updown("k8s.container.cpu.request.desired", "{cpu}")
+            .when(&[("resource", &["cpu"])])
+            .attributes(&[Attr::Rename("container", "k8s.container.name")]),
+            SemconvMetric::updown("k8s.container.memory.request.desired", "By")
+            .when(&[("resource", &["memory"])])
+            .attributes(&[Attr::Rename("container", "k8s.container.name")]),
+            SemconvMetric::updown("k8s.container.storage.request", "By")
+            .when(&[("resource", &["storage"])])
+            .attributes(&[Attr::Rename("container", "k8s.container.name")]),
+            SemconvMetric::updown("k8s.container.ephemeral_storage.request", "By")
+            .when(&[("resource", &["ephemeral_storage"])])
+            .attributes(&[Attr::Rename("container", "k8s.container.name")]),
+        ]),
         Family::stable(
             "kube_pod_container_state_started",
             "Start time in unix timestamp for a pod container.",
@@ -74,38 +107,60 @@ pub static PODS: KindDef<Pod> = KindDef {
             "kube_pod_container_status_ready",
             "Describes whether the containers readiness check succeeded.",
             container_ready::<CONTAINERS>,
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.container.ready", "{container}").attributes(&[Attr::Rename("container", "k8s.container.name")])]),
         Family::stable(
             "kube_pod_container_status_restarts_total",
             "The number of container restarts per container.",
             container_restarts::<CONTAINERS>,
         )
-        .counter(),
+        .counter()
+        .semconv(&[SemconvMetric::updown("k8s.container.restart.count", "{restart}").attributes(&[Attr::Rename("container", "k8s.container.name")])]),
         Family::stable(
             "kube_pod_container_status_running",
             "Describes whether the container is currently in running state.",
             container_running::<CONTAINERS>,
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.container.status.state", "{container}").attributes(&[
+            Attr::Rename("container", "k8s.container.name"),
+            Attr::Const("k8s.container.status.state", "running"),
+        ])]),
         Family::stable(
             "kube_pod_container_status_terminated",
             "Describes whether the container is currently in terminated state.",
             container_terminated::<CONTAINERS>,
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.container.status.state", "{container}").attributes(&[
+            Attr::Rename("container", "k8s.container.name"),
+            Attr::Const("k8s.container.status.state", "terminated"),
+        ])]),
         Family::experimental(
             "kube_pod_container_status_terminated_reason",
             "Describes the reason the container is currently in terminated state.",
             container_terminated_reason::<CONTAINERS>,
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.container.status.reason", "{container}").attributes(&[
+            Attr::Rename("container", "k8s.container.name"),
+            Attr::Rename("reason", "k8s.container.status.reason"),
+        ])]),
         Family::stable(
             "kube_pod_container_status_waiting",
             "Describes whether the container is currently in waiting state.",
             container_waiting::<CONTAINERS>,
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.container.status.state", "{container}").attributes(&[
+            Attr::Rename("container", "k8s.container.name"),
+            Attr::Const("k8s.container.status.state", "waiting"),
+        ])]),
         Family::stable(
             "kube_pod_container_status_waiting_reason",
             "Describes the reason the container is currently in waiting state.",
             container_waiting_reason::<CONTAINERS>,
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.container.status.reason", "{container}").attributes(&[
+            Attr::Rename("container", "k8s.container.name"),
+            Attr::Rename("reason", "k8s.container.status.reason"),
+        ])]),
         Family::stable(
             "kube_pod_created",
             "Unix creation timestamp",
@@ -248,7 +303,8 @@ pub static PODS: KindDef<Pod> = KindDef {
             "kube_pod_status_phase",
             "The pods current phase.",
             status_phase,
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.pod.status.phase", "{pod}").attributes(&[Attr::Rename("phase", "k8s.pod.status.phase")])]),
         Family::experimental(
             "kube_pod_status_qos_class",
             "The pods current qosClass.",
@@ -278,7 +334,8 @@ pub static PODS: KindDef<Pod> = KindDef {
             "kube_pod_status_reason",
             "The pod status reasons",
             status_reason,
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.pod.status.reason", "{pod}").attributes(&[Attr::Rename("reason", "k8s.pod.status.reason")])]),
         Family::experimental(
             "kube_pod_status_disruption_reason",
             "The pod disruption condition reason",
@@ -321,6 +378,24 @@ pub static PODS: KindDef<Pod> = KindDef {
             service_account,
         ),
         Family::experimental("kube_pod_scheduler", "The scheduler for a pod.", scheduler),
+        Family::semconv_only(
+            "The resources currently applied to a running container (status.containerStatuses[].resources).",
+            &[
+                SemconvMetric::updown("k8s.container.cpu.limit.current", "{cpu}")
+                    .when(&[("resource", &["cpu"]), ("type", &["limits"])])
+                    .attributes(&[Attr::Rename("container", "k8s.container.name")]),
+                SemconvMetric::updown("k8s.container.memory.limit.current", "By")
+                    .when(&[("resource", &["memory"]), ("type", &["limits"])])
+                    .attributes(&[Attr::Rename("container", "k8s.container.name")]),
+                SemconvMetric::updown("k8s.container.cpu.request.current", "{cpu}")
+                    .when(&[("resource", &["cpu"]), ("type", &["requests"])])
+                    .attributes(&[Attr::Rename("container", "k8s.container.name")]),
+                SemconvMetric::updown("k8s.container.memory.request.current", "By")
+                    .when(&[("resource", &["memory"]), ("type", &["requests"])])
+                    .attributes(&[Attr::Rename("container", "k8s.container.name")]),
+            ],
+            container_status_resources,
+        ),
     ],
 };
 
@@ -820,6 +895,35 @@ fn nodeselectors(pod: &Pod, _: &KindOptions, samples: &mut Samples) {
     let selectors =
         AllowList::new(["*"]).prometheus_labels("nodeselector", spec(pod).node_selector.as_ref());
     samples.push_dynamic(selectors, 1.0);
+}
+
+/// The limits and requests a container runs with (`status.containerStatuses[].resources`), one
+/// sample per resource with its `type` (`limits`, `requests`), in the units of
+/// `kube_pod_container_resource_*`.
+fn container_status_resources(pod: &Pod, _: &KindOptions, samples: &mut Samples) {
+    for cs in statuses::<CONTAINERS>(pod) {
+        let Some(resources) = cs.resources.as_ref() else {
+            continue;
+        };
+        for (kind, list) in [
+            ("limits", &resources.limits),
+            ("requests", &resources.requests),
+        ] {
+            for (name, quantity) in list.iter().flatten() {
+                if let Some((_, value)) = common::resource_unit_value(name, quantity) {
+                    let resource = common::sanitize_label_name(name);
+                    samples.push_labeled(
+                        &[
+                            ("container", &cs.name),
+                            ("resource", &resource),
+                            ("type", kind),
+                        ],
+                        value,
+                    );
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub static PODDISRUPTIONBUDGETS: KindDef<PodDisruptionBudget> = KindDef {
     identity_labels: &["namespace", "poddisruptionbudget"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: None,
     families: &[
         Family::experimental(
             "kube_poddisruptionbudget_annotations",

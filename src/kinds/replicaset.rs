@@ -4,13 +4,18 @@ use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 
 use super::KindDef;
 use super::common::{self, push_if_set, push_int};
-use crate::metric::Family;
+use crate::metric::semconv::Entity;
+use crate::metric::{Family, SemconvMetric};
 
 pub static REPLICASETS: KindDef<ReplicaSet> = KindDef {
     resource: "replicasets",
     identity_labels: &["namespace", "replicaset"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: Some(Entity {
+        identity: &["k8s.namespace.name", "k8s.replicaset.name"],
+        uid: Some("k8s.replicaset.uid"),
+    }),
     families: &[
         Family::stable(
             "kube_replicaset_created",
@@ -45,8 +50,9 @@ pub static REPLICASETS: KindDef<ReplicaSet> = KindDef {
         Family::stable(
             "kube_replicaset_spec_replicas",
             "Number of desired pods for a ReplicaSet.",
-            |r, _, s| push_if_set(s, r.spec.as_ref().and_then(|spec| spec.replicas)),
-        ),
+            |r: &ReplicaSet, _, s| push_if_set(s, r.spec.as_ref().and_then(|spec| spec.replicas)),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.replicaset.pod.desired", "{pod}")]),
         Family::stable(
             "kube_replicaset_metadata_generation",
             "Sequence number representing a specific generation of the desired state.",
@@ -66,6 +72,14 @@ pub static REPLICASETS: KindDef<ReplicaSet> = KindDef {
             "kube_replicaset_labels",
             "Kubernetes labels converted to Prometheus labels.",
             common::labels,
+        ),
+        Family::semconv_only(
+            "The number of available replicas per ReplicaSet.",
+            &[SemconvMetric::updown(
+                "k8s.replicaset.pod.available",
+                "{pod}",
+            )],
+            |r, _, s| push_int(s, status(r).and_then(|st| st.available_replicas)),
         ),
     ],
 };

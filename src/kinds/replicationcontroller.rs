@@ -4,13 +4,18 @@ use k8s_openapi::api::core::v1::{ReplicationController, ReplicationControllerSta
 
 use super::KindDef;
 use super::common::{self, push_if_set, push_int};
-use crate::metric::Family;
+use crate::metric::semconv::Entity;
+use crate::metric::{Family, SemconvMetric};
 
 pub static REPLICATIONCONTROLLERS: KindDef<ReplicationController> = KindDef {
     resource: "replicationcontrollers",
     identity_labels: &["namespace", "replicationcontroller"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: Some(Entity {
+        identity: &["k8s.namespace.name", "k8s.replicationcontroller.name"],
+        uid: Some("k8s.replicationcontroller.uid"),
+    }),
     families: &[
         Family::stable(
             "kube_replicationcontroller_created",
@@ -36,7 +41,11 @@ pub static REPLICATIONCONTROLLERS: KindDef<ReplicationController> = KindDef {
             "kube_replicationcontroller_status_available_replicas",
             "The number of available replicas per ReplicationController.",
             |r, _, s| push_int(s, status(r).and_then(|st| st.available_replicas)),
-        ),
+        )
+        .semconv(&[SemconvMetric::updown(
+            "k8s.replicationcontroller.pod.available",
+            "{pod}",
+        )]),
         Family::stable(
             "kube_replicationcontroller_status_observed_generation",
             "The generation observed by the ReplicationController controller.",
@@ -45,8 +54,14 @@ pub static REPLICATIONCONTROLLERS: KindDef<ReplicationController> = KindDef {
         Family::stable(
             "kube_replicationcontroller_spec_replicas",
             "Number of desired pods for a ReplicationController.",
-            |r, _, s| push_if_set(s, r.spec.as_ref().and_then(|spec| spec.replicas)),
-        ),
+            |r: &ReplicationController, _, s| {
+                push_if_set(s, r.spec.as_ref().and_then(|spec| spec.replicas))
+            },
+        )
+        .semconv(&[SemconvMetric::updown(
+            "k8s.replicationcontroller.pod.desired",
+            "{pod}",
+        )]),
         Family::stable(
             "kube_replicationcontroller_metadata_generation",
             "Sequence number representing a specific generation of the desired state.",

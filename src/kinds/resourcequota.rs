@@ -5,13 +5,18 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::KindDef;
 use super::common::{self, quantity_cores, quantity_int_value};
-use crate::metric::{Family, KindOptions, Samples};
+use crate::metric::semconv::{Attr, Entity};
+use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
 pub static RESOURCEQUOTAS: KindDef<ResourceQuota> = KindDef {
     resource: "resourcequotas",
     identity_labels: &["namespace", "resourcequota"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: Some(Entity {
+        identity: &["k8s.namespace.name", "k8s.resourcequota.name"],
+        uid: Some("k8s.resourcequota.uid"),
+    }),
     families: &[
         Family::stable(
             "kube_resourcequota_created",
@@ -22,7 +27,81 @@ pub static RESOURCEQUOTAS: KindDef<ResourceQuota> = KindDef {
             "kube_resourcequota",
             "Information about resource quota.",
             usage,
-        ),
+        )
+        .semconv(&[
+            SemconvMetric::updown("k8s.resourcequota.cpu.limit.hard", "{cpu}")
+                .when(&[("resource", &["limits.cpu"]), ("type", &["hard"])]),
+            SemconvMetric::updown("k8s.resourcequota.cpu.limit.used", "{cpu}")
+                .when(&[("resource", &["limits.cpu"]), ("type", &["used"])]),
+            SemconvMetric::updown("k8s.resourcequota.cpu.request.hard", "{cpu}")
+                .when(&[("resource", &["requests.cpu", "cpu"]), ("type", &["hard"])]),
+            SemconvMetric::updown("k8s.resourcequota.cpu.request.used", "{cpu}")
+                .when(&[("resource", &["requests.cpu", "cpu"]), ("type", &["used"])]),
+            SemconvMetric::updown("k8s.resourcequota.memory.limit.hard", "By")
+                .when(&[("resource", &["limits.memory"]), ("type", &["hard"])]),
+            SemconvMetric::updown("k8s.resourcequota.memory.limit.used", "By")
+                .when(&[("resource", &["limits.memory"]), ("type", &["used"])]),
+            SemconvMetric::updown("k8s.resourcequota.memory.request.hard", "By").when(&[
+                ("resource", &["requests.memory", "memory"]),
+                ("type", &["hard"]),
+            ]),
+            SemconvMetric::updown("k8s.resourcequota.memory.request.used", "By").when(&[
+                ("resource", &["requests.memory", "memory"]),
+                ("type", &["used"]),
+            ]),
+            SemconvMetric::updown("k8s.resourcequota.storage.request.hard", "By")
+                .when(&[("resource", &["requests.storage"]), ("type", &["hard"])]),
+            SemconvMetric::updown("k8s.resourcequota.storage.request.used", "By")
+                .when(&[("resource", &["requests.storage"]), ("type", &["used"])]),
+            SemconvMetric::updown(
+                "k8s.resourcequota.persistentvolumeclaim_count.hard",
+                "{persistentvolumeclaim}",
+            )
+            .when(&[
+                ("resource", &["persistentvolumeclaims"]),
+                ("type", &["hard"]),
+            ]),
+            SemconvMetric::updown(
+                "k8s.resourcequota.persistentvolumeclaim_count.used",
+                "{persistentvolumeclaim}",
+            )
+            .when(&[
+                ("resource", &["persistentvolumeclaims"]),
+                ("type", &["used"]),
+            ]),
+            SemconvMetric::updown("k8s.resourcequota.ephemeral_storage.request.hard", "By").when(
+                &[
+                    (
+                        "resource",
+                        &["requests.ephemeral-storage", "ephemeral-storage"],
+                    ),
+                    ("type", &["hard"]),
+                ],
+            ),
+            SemconvMetric::updown("k8s.resourcequota.ephemeral_storage.request.used", "By").when(
+                &[
+                    (
+                        "resource",
+                        &["requests.ephemeral-storage", "ephemeral-storage"],
+                    ),
+                    ("type", &["used"]),
+                ],
+            ),
+            SemconvMetric::updown("k8s.resourcequota.ephemeral_storage.limit.hard", "By").when(&[
+                ("resource", &["limits.ephemeral-storage"]),
+                ("type", &["hard"]),
+            ]),
+            SemconvMetric::updown("k8s.resourcequota.ephemeral_storage.limit.used", "By").when(&[
+                ("resource", &["limits.ephemeral-storage"]),
+                ("type", &["used"]),
+            ]),
+            SemconvMetric::updown("k8s.resourcequota.object_count.hard", "{object}")
+                .when(&[("resource", OBJECT_COUNTS), ("type", &["hard"])])
+                .attributes(&[Attr::Rename("resource", "k8s.resourcequota.resource_name")]),
+            SemconvMetric::updown("k8s.resourcequota.object_count.used", "{object}")
+                .when(&[("resource", OBJECT_COUNTS), ("type", &["used"])])
+                .attributes(&[Attr::Rename("resource", "k8s.resourcequota.resource_name")]),
+        ]),
         Family::experimental(
             "kube_resourcequota_annotations",
             "Kubernetes annotations converted to Prometheus labels.",
@@ -36,6 +115,20 @@ pub static RESOURCEQUOTAS: KindDef<ResourceQuota> = KindDef {
         ),
     ],
 };
+
+/// Quota resources that count objects (`k8s.resourcequota.object_count.*`): `count/<resource>`
+/// and the core names Kubernetes also accepts.
+const OBJECT_COUNTS: &[&str] = &[
+    "count/*",
+    "pods",
+    "services",
+    "services.loadbalancers",
+    "services.nodeports",
+    "secrets",
+    "configmaps",
+    "replicationcontrollers",
+    "resourcequotas",
+];
 
 /// The status' hard limits and usage, one sample per resource and `type`.
 fn usage(rq: &ResourceQuota, _: &KindOptions, samples: &mut Samples) {

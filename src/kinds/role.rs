@@ -11,6 +11,7 @@ pub static ROLES: KindDef<Role> = KindDef {
     identity_labels: &["namespace", "role"],
     identity: common::namespace_name,
     metadata_only: true,
+    entity: None,
     families: &[
         Family::experimental(
             "kube_role_annotations",

@@ -11,6 +11,7 @@ pub static ROLEBINDINGS: KindDef<RoleBinding> = KindDef {
     identity_labels: &["namespace", "rolebinding"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: None,
     families: &[
         Family::experimental(
             "kube_rolebinding_annotations",

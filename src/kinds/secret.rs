@@ -11,6 +11,7 @@ pub static SECRETS: KindDef<Secret> = KindDef {
     identity_labels: &["namespace", "secret"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: None,
     families: &[
         Family::stable(
             "kube_secret_info",

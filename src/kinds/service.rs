@@ -4,13 +4,18 @@ use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 
 use super::KindDef;
 use super::common::{self, text};
-use crate::metric::{Family, KindOptions, Samples};
+use crate::metric::semconv::Entity;
+use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
 pub static SERVICES: KindDef<Service> = KindDef {
     resource: "services",
     identity_labels: &["namespace", "service", "uid"],
     identity: common::namespace_name_uid,
     metadata_only: false,
+    entity: Some(Entity {
+        identity: &["k8s.namespace.name", "k8s.service.name", "k8s.service.uid"],
+        uid: None,
+    }),
     families: &[
         Family::stable("kube_service_info", "Information about service.", info),
         Family::stable(
@@ -43,6 +48,14 @@ pub static SERVICES: KindDef<Service> = KindDef {
             "kube_service_deletion_timestamp",
             "Unix deletion timestamp",
             common::deletion_timestamp,
+        ),
+        Family::semconv_only(
+            "Number of load balancer ingress points assigned to a LoadBalancer service.",
+            &[SemconvMetric::gauge(
+                "k8s.service.load_balancer.ingress.count",
+                "{ingress}",
+            )],
+            load_balancer_ingress_count,
         ),
     ],
 };
@@ -94,4 +107,16 @@ fn status_load_balancer_ingress(s: &Service, _: &KindOptions, samples: &mut Samp
             1.0,
         );
     }
+}
+
+/// The ingress points of a `LoadBalancer` service (others have none to count).
+fn load_balancer_ingress_count(svc: &Service, _: &KindOptions, samples: &mut Samples) {
+    if svc.spec.as_ref().and_then(|s| s.type_.as_deref()) != Some("LoadBalancer") {
+        return;
+    }
+    let ingress = svc.status.as_ref().and_then(|s| s.load_balancer.as_ref());
+    let count = ingress
+        .and_then(|lb| lb.ingress.as_ref())
+        .map_or(0, Vec::len);
+    samples.push(count as f64);
 }

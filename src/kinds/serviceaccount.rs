@@ -11,6 +11,7 @@ pub static SERVICEACCOUNTS: KindDef<ServiceAccount> = KindDef {
     identity_labels: &["namespace", "serviceaccount", "uid"],
     identity: common::namespace_name_uid,
     metadata_only: false,
+    entity: None,
     families: &[
         Family::experimental(
             "kube_serviceaccount_info",

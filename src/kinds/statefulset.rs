@@ -4,13 +4,18 @@ use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetStatus
 
 use super::KindDef;
 use super::common::{self, push_if_set, push_int};
-use crate::metric::{Family, KindOptions, Samples};
+use crate::metric::semconv::Entity;
+use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
 pub static STATEFULSETS: KindDef<StatefulSet> = KindDef {
     resource: "statefulsets",
     identity_labels: &["namespace", "statefulset"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: Some(Entity {
+        identity: &["k8s.namespace.name", "k8s.statefulset.name"],
+        uid: Some("k8s.statefulset.uid"),
+    }),
     families: &[
         Family::stable(
             "kube_statefulset_created",
@@ -31,17 +36,26 @@ pub static STATEFULSETS: KindDef<StatefulSet> = KindDef {
             "kube_statefulset_status_replicas_current",
             "The number of current replicas per StatefulSet.",
             |s, _, out| push_int(out, status(s).and_then(|st| st.current_replicas)),
-        ),
+        )
+        .semconv(&[SemconvMetric::updown(
+            "k8s.statefulset.pod.current",
+            "{pod}",
+        )]),
         Family::stable(
             "kube_statefulset_status_replicas_ready",
             "The number of ready replicas per StatefulSet.",
             |s, _, out| push_int(out, status(s).and_then(|st| st.ready_replicas)),
-        ),
+        )
+        .semconv(&[SemconvMetric::updown("k8s.statefulset.pod.ready", "{pod}")]),
         Family::stable(
             "kube_statefulset_status_replicas_updated",
             "The number of updated replicas per StatefulSet.",
             |s, _, out| push_int(out, status(s).and_then(|st| st.updated_replicas)),
-        ),
+        )
+        .semconv(&[SemconvMetric::updown(
+            "k8s.statefulset.pod.updated",
+            "{pod}",
+        )]),
         Family::stable(
             "kube_statefulset_status_observed_generation",
             "The generation observed by the StatefulSet controller.",
@@ -51,7 +65,11 @@ pub static STATEFULSETS: KindDef<StatefulSet> = KindDef {
             "kube_statefulset_replicas",
             "Number of desired pods for a StatefulSet.",
             |s, _, out| push_if_set(out, spec(s).and_then(|sp| sp.replicas)),
-        ),
+        )
+        .semconv(&[SemconvMetric::updown(
+            "k8s.statefulset.pod.desired",
+            "{pod}",
+        )]),
         Family::stable(
             "kube_statefulset_ordinals_start",
             "Start ordinal of the StatefulSet.",

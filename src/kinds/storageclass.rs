@@ -11,6 +11,7 @@ pub static STORAGECLASSES: KindDef<StorageClass> = KindDef {
     identity_labels: &["storageclass"],
     identity: common::name,
     metadata_only: false,
+    entity: None,
     families: &[
         Family::stable(
             "kube_storageclass_info",

@@ -11,6 +11,7 @@ pub static VALIDATINGADMISSIONPOLICIES: KindDef<ValidatingAdmissionPolicy> = Kin
     identity_labels: &["namespace", "validatingadmissionpolicy"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: None,
     families: &[
         Family::experimental(
             "kube_validatingadmissionpolicy_info",

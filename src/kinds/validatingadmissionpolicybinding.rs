@@ -11,6 +11,7 @@ pub static VALIDATINGADMISSIONPOLICYBINDINGS: KindDef<ValidatingAdmissionPolicyB
     identity_labels: &["namespace", "validatingadmissionpolicybinding"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: None,
     families: &[
         Family::experimental(
             "kube_validatingadmissionpolicybinding_info",

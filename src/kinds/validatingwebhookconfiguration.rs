@@ -11,6 +11,7 @@ pub static VALIDATINGWEBHOOKCONFIGURATIONS: KindDef<ValidatingWebhookConfigurati
     identity_labels: &["namespace", "validatingwebhookconfiguration"],
     identity: common::namespace_name,
     metadata_only: false,
+    entity: None,
     families: &[
         Family::experimental(
             "kube_validatingwebhookconfiguration_info",

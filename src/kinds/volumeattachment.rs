@@ -13,6 +13,7 @@ pub static VOLUMEATTACHMENTS: KindDef<VolumeAttachment> = KindDef {
     identity_labels: &["volumeattachment"],
     identity: common::name,
     metadata_only: false,
+    entity: None,
     families: &[
         Family::experimental(
             "kube_volumeattachment_labels",

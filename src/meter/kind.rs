@@ -2,13 +2,18 @@
 
 use std::sync::Arc;
 
-use opentelemetry::metrics::{AsyncInstrument, Meter};
+use opentelemetry::metrics::{AsyncInstrument, AsyncInstrumentBuilder, Meter};
 use opentelemetry::{Key, KeyValue};
 
-use crate::metric::{FamilyDesc, MetricType};
+use crate::metric::semconv::{Entity, Instrument};
+use crate::metric::{CompactSamples, FamilyDesc, MetricType, SemconvMetric};
 use crate::store::KindStore;
 
-/// Registers one instrument per enabled family (in store order) on `meter`.
+/// The semantic-conventions schema URL of the instruments [`register_semconv`] registers.
+pub const SEMCONV_SCHEMA_URL: &str = "https://opentelemetry.io/schemas/1.44.0";
+
+/// Registers one instrument per enabled family (in store order) on `meter`; rows without a
+/// kube-state-metrics family are skipped.
 pub fn register_kind(
     meter: &Meter,
     identity_labels: &'static [&'static str],
@@ -16,6 +21,9 @@ pub fn register_kind(
     store: &Arc<KindStore>,
 ) {
     for (position, family) in families.iter().enumerate() {
+        if !family.ksm {
+            continue;
+        }
         let store = store.clone();
         let callback = move |observer: &dyn AsyncInstrument<f64>| {
             observe_family(&store, identity_labels, position, observer);
@@ -76,6 +84,118 @@ fn observe_family(
                 );
                 observer.observe(value, &attributes);
             }
+        }
+    });
+}
+
+/// Registers the semantic-conventions metrics of the enabled families (in store order) on
+/// `meter` (whose scope should carry [`SEMCONV_SCHEMA_URL`]): one instrument per semconv name
+/// that `enabled` accepts, with one callback per family feeding it (the container states come
+/// from three families). Identity values become the `entity`'s attributes, first.
+pub fn register_semconv(
+    meter: &Meter,
+    entity: Entity,
+    families: &[FamilyDesc],
+    store: &Arc<KindStore>,
+    enabled: impl Fn(&str) -> bool,
+) {
+    let mut names: Vec<&'static str> = Vec::new();
+    for metric in families.iter().flat_map(|f| f.semconv) {
+        if !names.contains(&metric.name) && enabled(metric.name) {
+            names.push(metric.name);
+        }
+    }
+    for name in names {
+        let sources: Vec<(usize, &'static SemconvMetric)> = families
+            .iter()
+            .enumerate()
+            .flat_map(|(position, f)| f.semconv.iter().map(move |m| (position, m)))
+            .filter(|(_, m)| m.name == name)
+            .collect();
+        let Some((_, first)) = sources.first() else {
+            continue;
+        };
+        let callbacks = sources.iter().map(|&(position, metric)| {
+            let store = store.clone();
+            move |observer: &dyn AsyncInstrument<f64>| {
+                observe_semconv(&store, entity, position, metric, observer);
+            }
+        });
+        match first.instrument {
+            Instrument::Gauge => {
+                with_callbacks(meter.f64_observable_gauge(name), first, callbacks).build();
+            }
+            Instrument::UpDownCounter => {
+                let builder = meter.f64_observable_up_down_counter(name);
+                with_callbacks(builder, first, callbacks).build();
+            }
+            Instrument::Counter => {
+                with_callbacks(meter.f64_observable_counter(name), first, callbacks).build();
+            }
+        }
+    }
+}
+
+fn with_callbacks<'a, I, F>(
+    mut builder: AsyncInstrumentBuilder<'a, I, f64>,
+    metric: &SemconvMetric,
+    callbacks: impl Iterator<Item = F>,
+) -> AsyncInstrumentBuilder<'a, I, f64>
+where
+    F: Fn(&dyn AsyncInstrument<f64>) + Send + Sync + 'static,
+{
+    builder = builder.with_unit(metric.unit);
+    for callback in callbacks {
+        builder = builder.with_callback(callback);
+    }
+    builder
+}
+
+/// The entity's resource attributes of `object`: its identity values, then its UID when the
+/// kind keeps it separately.
+fn entity_attributes(entity: Entity, object: &CompactSamples, out: &mut Vec<KeyValue>) {
+    let identity = object.identity();
+    out.extend(
+        entity
+            .identity
+            .iter()
+            .zip(identity)
+            .map(|(k, v)| KeyValue::new(Key::from_static_str(k), v.to_value())),
+    );
+    if let (Some(key), Some(uid)) = (entity.uid, identity.get(entity.identity.len())) {
+        out.push(KeyValue::new(Key::from_static_str(key), uid.to_value()));
+    }
+}
+
+fn observe_semconv(
+    store: &KindStore,
+    entity: Entity,
+    position: usize,
+    metric: &SemconvMetric,
+    observer: &dyn AsyncInstrument<f64>,
+) {
+    let mut attributes: Vec<KeyValue> = Vec::new();
+    store.for_each(|object| {
+        let range = object.family_range(position);
+        if range.is_empty() {
+            return;
+        }
+        attributes.clear();
+        entity_attributes(entity, object, &mut attributes);
+        let identity = attributes.len();
+        for (labels, value) in object.family_samples(range) {
+            if !metric.selects(labels) {
+                continue;
+            }
+            attributes.truncate(identity);
+            attributes.extend(metric.attributes.iter().filter_map(|attr| {
+                let value = attr.value(labels)?;
+                Some(KeyValue::new(
+                    Key::from_static_str(attr.name()),
+                    value.to_value(),
+                ))
+            }));
+            observer.observe(value, &attributes);
         }
     });
 }

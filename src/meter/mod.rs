@@ -7,7 +7,7 @@
 
 mod kind;
 
-pub use kind::register_kind;
+pub use kind::{SEMCONV_SCHEMA_URL, register_kind, register_semconv};
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
@@ -51,6 +51,9 @@ impl Number {
 #[derive(Clone, Debug)]
 pub struct InstrumentDesc {
     pub scope: Arc<str>,
+    /// The scope's schema URL: the semantic-conventions version its instruments follow
+    /// (empty for kube-state-metrics names).
+    pub schema_url: Cow<'static, str>,
     pub name: Cow<'static, str>,
     pub description: Cow<'static, str>,
     pub unit: Cow<'static, str>,
@@ -102,11 +105,16 @@ impl Registry {
     /// The instruments of `scope` as separate parts of a collection, in registration order, so
     /// a collection can be spread over threads.
     pub fn parts(&self, scope: &str) -> Vec<Part> {
+        self.parts_where(|desc| &*desc.scope == scope)
+    }
+
+    /// The instruments whose description satisfies `wanted`, in registration order.
+    pub fn parts_where(&self, wanted: impl Fn(&InstrumentDesc) -> bool) -> Vec<Part> {
         self.instruments
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .filter(|i| &*i.desc.scope == scope)
+            .filter(|i| wanted(&i.desc))
             .map(|i| Part(i.clone()))
             .collect()
     }
@@ -199,6 +207,7 @@ impl MeterProvider for StreamingMeterProvider {
     fn meter_with_scope(&self, scope: InstrumentationScope) -> Meter {
         Meter::new(Arc::new(ScopedInstruments {
             scope: Arc::from(scope.name()),
+            schema_url: Cow::Owned(scope.schema_url().unwrap_or_default().to_string()),
             registry: self.registry.clone(),
         }))
     }
@@ -207,6 +216,7 @@ impl MeterProvider for StreamingMeterProvider {
 /// The `InstrumentProvider` behind one meter (one instrumentation scope).
 struct ScopedInstruments {
     scope: Arc<str>,
+    schema_url: Cow<'static, str>,
     registry: Arc<Registry>,
 }
 
@@ -220,6 +230,7 @@ impl ScopedInstruments {
         self.registry.add(Instrument {
             desc: InstrumentDesc {
                 scope: self.scope.clone(),
+                schema_url: self.schema_url.clone(),
                 name: builder.name,
                 description: builder.description.unwrap_or_default(),
                 unit: builder.unit.unwrap_or_default(),

@@ -10,6 +10,9 @@ use super::{Text, intern};
 pub struct KindOptions {
     pub allow_labels: AllowList,
     pub allow_annotations: AllowList,
+    /// Keep the object's UID after its identity values, for kinds whose semconv resource
+    /// needs it and whose KSM identity lacks it (the pipeline reports semconv).
+    pub semconv_uid: bool,
 }
 
 /// Which Kubernetes label (or annotation) keys become Prometheus labels, as kube-state-metrics

@@ -6,10 +6,12 @@
 
 mod allow;
 mod float;
+pub mod semconv;
 mod text;
 
 pub use allow::{AllowList, KindOptions};
 pub use float::{format_go_float, write_go_float};
+pub use semconv::{Schema, SemconvMetric};
 pub use text::{Text, intern};
 
 /// The instrument a family is registered as.
@@ -50,6 +52,11 @@ pub struct Family<O: 'static> {
     pub stability: Stability,
     /// Off unless named in `--metric-opt-in-list`.
     pub opt_in: bool,
+    /// False for a row that exists only for its semconv metrics (kube-state-metrics has no
+    /// such family); its `name` is then the first semconv metric's.
+    pub ksm: bool,
+    /// The semantic-conventions metrics fed by this family's samples.
+    pub semconv: &'static [SemconvMetric],
     pub generate: Generate<O>,
 }
 
@@ -62,7 +69,30 @@ impl<O> Family<O> {
             metric_type: MetricType::Gauge,
             stability: Stability::Stable,
             opt_in: false,
+            ksm: true,
+            semconv: &[],
             generate,
+        }
+    }
+
+    /// A row with semconv metrics only (`metrics` must not be empty).
+    pub const fn semconv_only(
+        help: &'static str,
+        metrics: &'static [SemconvMetric],
+        generate: Generate<O>,
+    ) -> Self {
+        Family {
+            ksm: false,
+            semconv: metrics,
+            ..Family::experimental(metrics[0].name, help, generate)
+        }
+    }
+
+    /// The same family with its semantic-conventions counterparts.
+    pub const fn semconv(self, metrics: &'static [SemconvMetric]) -> Self {
+        Family {
+            semconv: metrics,
+            ..self
         }
     }
 
@@ -110,6 +140,9 @@ pub struct FamilyDesc {
     /// HELP as kube-state-metrics prints it (`[STABLE] ` included).
     pub help_line: String,
     pub metric_type: MetricType,
+    /// Whether kube-state-metrics has this family (see [`Family::ksm`]).
+    pub ksm: bool,
+    pub semconv: &'static [SemconvMetric],
 }
 
 impl<O> From<&Family<O>> for FamilyDesc {
@@ -118,6 +151,8 @@ impl<O> From<&Family<O>> for FamilyDesc {
             name: f.name,
             help_line: f.help_line(),
             metric_type: f.metric_type,
+            ksm: f.ksm,
+            semconv: f.semconv,
         }
     }
 }

@@ -10,11 +10,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use kube::Client;
+use opentelemetry::InstrumentationScope;
 use opentelemetry::metrics::MeterProvider;
 
 use crate::kinds::{self, KindDef};
-use crate::meter::{MetricSink, Part, StreamingMeterProvider, register_kind};
-use crate::metric::{FamilyDesc, KindOptions};
+use crate::meter::{
+    InstrumentDesc, MetricSink, Part, SEMCONV_SCHEMA_URL, StreamingMeterProvider, register_kind,
+    register_semconv,
+};
+use crate::metric::{FamilyDesc, KindOptions, Schema};
 use crate::store::{KindStore, StorePartition};
 use crate::telemetry::Telemetry;
 use crate::watch::{CountApiCalls, WatchKind, WatchScope, WatchSettings, WatchTarget};
@@ -106,6 +110,8 @@ pub struct PipelineSettings {
     pub metric_denylist: Vec<String>,
     pub options: HashMap<String, KindOptions>,
     pub watch: WatchSettings,
+    /// The names and model the series are reported in.
+    pub schema: Schema,
 }
 
 /// Which kinds one scrape wants: `?resources=pods,nodes` and `?exclude_resources=secrets`.
@@ -129,6 +135,8 @@ struct KindRuntime {
     enabled: Vec<usize>,
     /// The enabled families, in store order.
     descs: Vec<FamilyDesc>,
+    /// The semconv metrics the family filters let through.
+    semconv_enabled: Vec<&'static str>,
     options: KindOptions,
     /// One per list+watch: where it lists, its part of the store, and whether the API server
     /// forbids it.
@@ -154,6 +162,7 @@ pub struct Pipeline {
     provider: StreamingMeterProvider,
     telemetry: Arc<Telemetry>,
     watch: WatchSettings,
+    schema: Schema,
 }
 
 impl Pipeline {
@@ -196,10 +205,27 @@ impl Pipeline {
                 continue;
             }
             let families = kind.families();
+            let schema = settings.schema;
+            let semconv_enabled: Vec<&'static str> = match kind.entity() {
+                Some(_) if schema.semconv() => families
+                    .iter()
+                    .flat_map(|f| f.desc.semconv.iter().map(move |m| (m.name, f.opt_in)))
+                    .filter(|&(name, opt_in)| filter.enables(name, opt_in))
+                    .map(|(name, _)| name)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            // A row is computed when one of the names it is reported under is enabled.
             let enabled: Vec<usize> = families
                 .iter()
                 .enumerate()
-                .filter(|(_, f)| filter.enables(f.desc.name, f.opt_in))
+                .filter(|(_, f)| {
+                    (schema.ksm() && f.desc.ksm && filter.enables(f.desc.name, f.opt_in))
+                        || f.desc
+                            .semconv
+                            .iter()
+                            .any(|m| semconv_enabled.contains(&m.name))
+                })
                 .map(|(i, _)| i)
                 .collect();
             let descs: Vec<FamilyDesc> =
@@ -221,11 +247,15 @@ impl Pipeline {
                 store,
                 enabled,
                 descs,
-                options: settings
-                    .options
-                    .get(kind.resource())
-                    .cloned()
-                    .unwrap_or_default(),
+                semconv_enabled,
+                options: KindOptions {
+                    semconv_uid: schema.semconv(),
+                    ..settings
+                        .options
+                        .get(kind.resource())
+                        .cloned()
+                        .unwrap_or_default()
+                },
                 watches,
             });
         }
@@ -234,6 +264,7 @@ impl Pipeline {
             provider,
             telemetry,
             watch: settings.watch,
+            schema: settings.schema,
         };
         pipeline.register_instruments(&pipeline.provider);
         Ok(pipeline)
@@ -244,12 +275,28 @@ impl Pipeline {
     /// it on `opentelemetry_sdk` to compare.
     pub fn register_instruments(&self, provider: &impl MeterProvider) {
         for k in &self.kinds {
-            register_kind(
-                &provider.meter(k.kind.resource()),
-                k.kind.identity_labels(),
-                &k.descs,
-                &k.store,
-            );
+            if self.schema.ksm() {
+                register_kind(
+                    &provider.meter(k.kind.resource()),
+                    k.kind.identity_labels(),
+                    &k.descs,
+                    &k.store,
+                );
+            }
+            if let Some(entity) = k.kind.entity()
+                && !k.semconv_enabled.is_empty()
+            {
+                let scope = InstrumentationScope::builder(k.kind.resource())
+                    .with_schema_url(SEMCONV_SCHEMA_URL)
+                    .build();
+                register_semconv(
+                    &provider.meter_with_scope(scope),
+                    entity,
+                    &k.descs,
+                    &k.store,
+                    |name| k.semconv_enabled.contains(&name),
+                );
+            }
         }
     }
 
@@ -315,24 +362,42 @@ impl Pipeline {
     }
 
     /// One collection of every kind that has objects (kinds without objects write nothing, not
-    /// even headers, as kube-state-metrics does).
+    /// even headers, as kube-state-metrics does), in OTLP order ([`Pipeline::collect_resources`]).
     pub fn collect(&self, sink: &mut dyn MetricSink) {
         self.collect_resources(&ResourceFilter::default(), sink);
     }
 
-    /// A collection of the kinds `filter` lets through (`/metrics?resources=…`).
+    /// A collection of the kinds `filter` lets through, for OTLP: kube-state-metrics
+    /// instruments one after the other, then the semconv instruments of a kind object by
+    /// object, so that each object's points are together under its resource.
     pub fn collect_resources(&self, filter: &ResourceFilter, sink: &mut dyn MetricSink) {
-        for part in self.parts(filter) {
-            part.collect(sink);
+        let registry = self.provider.registry();
+        for k in self.kinds_with_objects(filter) {
+            let scope = |d: &InstrumentDesc| &*d.scope == k.kind.resource();
+            for part in registry.parts_where(|d| scope(d) && d.schema_url.is_empty()) {
+                part.collect(sink);
+            }
+            let semconv = registry.parts_where(|d| scope(d) && !d.schema_url.is_empty());
+            if !semconv.is_empty() {
+                k.store
+                    .for_each_object(|| semconv.iter().for_each(|part| part.collect(sink)));
+            }
         }
+    }
+
+    fn kinds_with_objects<'a>(
+        &'a self,
+        filter: &'a ResourceFilter,
+    ) -> impl Iterator<Item = &'a KindRuntime> + 'a {
+        self.kinds
+            .iter()
+            .filter(|k| filter.allows(k.kind.resource()) && !k.store.is_empty())
     }
 
     /// The instruments of the kinds `filter` lets through and that have objects, in output
     /// order, as separate parts so a collection can be spread over threads.
     pub fn parts(&self, filter: &ResourceFilter) -> Vec<Part> {
-        self.kinds
-            .iter()
-            .filter(|k| filter.allows(k.kind.resource()) && !k.store.is_empty())
+        self.kinds_with_objects(filter)
             .flat_map(|k| self.provider.registry().parts(k.kind.resource()))
             .collect()
     }

@@ -5,6 +5,7 @@
 //! state. A kind watched by several list+watch calls (one per namespace of `--namespaces`) has
 //! one partition per watcher, so each relist replaces only its own watcher's objects.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -22,6 +23,21 @@ struct Versioned {
 }
 
 type Snapshot = Arc<Vec<Arc<CompactSamples>>>;
+
+thread_local! {
+    /// Set by [`KindStore::for_each_object`]: while set, this thread's reads of that store (its
+    /// address) see only that one object.
+    static VIEW: RefCell<Option<(usize, Arc<CompactSamples>)>> = const { RefCell::new(None) };
+}
+
+/// Clears [`VIEW`] when the object's turn ends, even by unwinding.
+struct ViewGuard;
+
+impl Drop for ViewGuard {
+    fn drop(&mut self) {
+        VIEW.with(|v| v.borrow_mut().take());
+    }
+}
 
 /// The state of one kind in one pipeline.
 pub struct KindStore {
@@ -111,16 +127,39 @@ impl KindStore {
 
     /// Calls `f` for every object; a consistent view for the duration of the call.
     pub fn for_each(&self, mut f: impl FnMut(&CompactSamples)) {
-        for object in self.snapshot().iter() {
-            f(object);
-        }
+        self.for_each_batch(64, |objects| objects.iter().for_each(|o| f(o)));
     }
 
     /// Calls `f` with the objects in batches (for callers that overlap memory loads).
     pub fn for_each_batch(&self, batch: usize, mut f: impl FnMut(&[Arc<CompactSamples>])) {
+        let viewed = VIEW.with(|v| {
+            v.borrow()
+                .as_ref()
+                .filter(|(store, _)| *store == self.address())
+                .map(|(_, object)| object.clone())
+        });
+        if let Some(object) = viewed {
+            return f(&[object]);
+        }
         for objects in self.snapshot().chunks(batch.max(1)) {
             f(objects);
         }
+    }
+
+    /// Calls `f` once per object, and during each call this thread's reads of the store see
+    /// only that object: the callbacks of all of a kind's instruments, run inside `f`, report
+    /// one object after the other (an OTLP resource per object) instead of one instrument
+    /// after the other.
+    pub fn for_each_object(&self, mut f: impl FnMut()) {
+        for object in self.snapshot().iter() {
+            VIEW.with(|v| *v.borrow_mut() = Some((self.address(), object.clone())));
+            let _guard = ViewGuard;
+            f();
+        }
+    }
+
+    fn address(&self) -> usize {
+        self as *const KindStore as usize
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -249,6 +288,25 @@ mod tests {
 
     fn single(store: &Arc<KindStore>) -> StorePartition {
         store.partitions().pop().expect("one partition")
+    }
+
+    #[test]
+    fn a_view_shows_one_object_at_a_time() {
+        let store = Arc::new(KindStore::new());
+        let other = KindStore::new();
+        let watcher = single(&store);
+        watcher.apply("a", object(1.0));
+        watcher.apply("b", object(2.0));
+        other.apply("c", object(3.0));
+        let mut seen = Vec::new();
+        store.for_each_object(|| {
+            seen.push(values(&store));
+            // Other stores are not affected.
+            assert_eq!(values(&other), [3.0]);
+        });
+        seen.sort_by(|a, b| a[0].total_cmp(&b[0]));
+        assert_eq!(seen, [[1.0], [2.0]]);
+        assert_eq!(values(&store), [1.0, 2.0]);
     }
 
     #[test]

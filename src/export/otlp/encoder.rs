@@ -434,6 +434,7 @@ mod tests {
     fn desc(scope: &str, name: &'static str, kind: InstrumentKind) -> InstrumentDesc {
         InstrumentDesc {
             scope: Arc::from(scope),
+            schema_url: Cow::Borrowed(""),
             name: Cow::Borrowed(name),
             description: Cow::Borrowed("help text"),
             unit: Cow::Borrowed(""),
