@@ -14,6 +14,7 @@ use crate::generate::GeneratedCluster;
 use crate::load;
 use crate::object::StoredObject;
 use crate::resources::{self, RESOURCES, ResourceId};
+use crate::shard::ShardSelectors;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::store::{EventType, Store, StoreConfig, WriteGuard};
 use crate::util::{SplitMix64, now_unix, rfc3339};
@@ -35,6 +36,8 @@ pub struct EmulatorConfig {
     pub gzip_min_bytes: usize,
     /// `gitVersion` reported by `/version`.
     pub kubernetes_version: String,
+    /// How `shardSelector` (server-side sharding) is treated; older servers ignore it.
+    pub shard_selectors: ShardSelectors,
 }
 
 impl Default for EmulatorConfig {
@@ -46,6 +49,7 @@ impl Default for EmulatorConfig {
             default_watch_timeout: Duration::from_secs(1800),
             gzip_min_bytes: 128 * 1024,
             kubernetes_version: "v1.33.0".into(),
+            shard_selectors: ShardSelectors::Ignored,
         }
     }
 }
@@ -88,6 +92,7 @@ pub struct Emulator {
     pub(crate) config: EmulatorConfig,
     forbidden: RwLock<HashSet<ResourceId>>,
     streaming_lists: AtomicBool,
+    shard_selectors: RwLock<ShardSelectors>,
     bookmark_interval_ms: AtomicU64,
     /// Bumped to end every open watch.
     pub(crate) disconnect: tokio::sync::watch::Sender<u64>,
@@ -113,6 +118,7 @@ impl Emulator {
             stats: Arc::new(Stats::default()),
             forbidden: RwLock::new(HashSet::new()),
             streaming_lists: AtomicBool::new(config.streaming_lists),
+            shard_selectors: RwLock::new(config.shard_selectors),
             bookmark_interval_ms: AtomicU64::new(config.bookmark_interval.as_millis() as u64),
             disconnect: tokio::sync::watch::channel(0).0,
             uids: Mutex::new(SplitMix64::new(0x6b75_6265)),
@@ -397,6 +403,22 @@ impl Emulator {
     /// Whether streaming lists are supported.
     pub fn streaming_lists(&self) -> bool {
         self.streaming_lists.load(Ordering::Relaxed)
+    }
+
+    /// Changes how `shardSelector` is treated, for requests made afterwards.
+    pub fn set_shard_selectors(&self, mode: ShardSelectors) {
+        *self
+            .shard_selectors
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = mode;
+    }
+
+    /// How `shardSelector` is treated.
+    pub fn shard_selectors(&self) -> ShardSelectors {
+        *self
+            .shard_selectors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Changes the bookmark interval for watches started afterwards.

@@ -3,7 +3,8 @@
 //! It speaks the subset of the apiserver's HTTP API that kube-rs (`Api::list`,
 //! `runtime::watcher`, metadata-only `Api<PartialObjectMeta<K>>`) and `kubectl get/create/
 //! delete` use: discovery, paginated lists, watches with bookmarks and streaming lists,
-//! selectors, metadata-only and Table content negotiation, 410 Gone after compaction and
+//! selectors, server-side sharding (`shardSelector`, KEP-5866), metadata-only and Table content
+//! negotiation, 410 Gone after compaction and
 //! 403 Forbidden on demand, over plain HTTP.
 //!
 //! Where to start:
@@ -37,6 +38,7 @@ mod object;
 pub mod resources;
 mod selector;
 mod server;
+mod shard;
 mod stats;
 mod store;
 mod util;
@@ -48,5 +50,6 @@ pub use kubeconfig::{kubeconfig_yaml, write_kubeconfig};
 pub use load::parse_objects;
 pub use selector::{FieldSelector, LabelSelector};
 pub use server::ServerHandle;
+pub use shard::{ShardSelector, ShardSelectors};
 pub use stats::{ResourceStats, StatsSnapshot};
 pub use store::StoreConfig;

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use kube_emulator::{Emulator, EmulatorConfig, GeneratedCluster, StoreConfig, write_kubeconfig};
+use kube_emulator::{
+    Emulator, EmulatorConfig, GeneratedCluster, ShardSelectors, StoreConfig, write_kubeconfig,
+};
 
 /// An in-memory Kubernetes API server for tests, benchmarks and demos.
 #[derive(Debug, Parser)]
@@ -43,6 +45,11 @@ struct Args {
     /// Behave like a server without streaming lists (sendInitialEvents gets 422).
     #[arg(long)]
     no_streaming_lists: bool,
+    /// How `shardSelector` (server-side sharding, KEP-5866) is treated: supported (filtered,
+    /// echoed in `metadata.shardInfo`), ignored (as servers before 1.36 or with the
+    /// ShardedListAndWatch gate off), or rejected (400).
+    #[arg(long, default_value = "ignored")]
+    shard_selectors: ShardSelectors,
     /// Watch events kept per resource for resuming watches.
     #[arg(long, default_value_t = 10_000)]
     history: usize,
@@ -64,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
     let config = EmulatorConfig {
         bookmark_interval: Duration::from_secs_f64(args.bookmark_interval),
         streaming_lists: !args.no_streaming_lists,
+        shard_selectors: args.shard_selectors,
         store: StoreConfig {
             history_capacity: args.history,
             ..StoreConfig::default()

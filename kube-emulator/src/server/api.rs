@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::object::{StoredObject, type_prefix};
 use crate::resources::{self, RESOURCES, ResourceId};
 use crate::selector::{FieldSelector, LabelSelector};
+use crate::shard::{ShardSelector, ShardSelectors};
 use crate::stats::Counters;
 
 /// Size of the pieces list responses are streamed in.
@@ -39,6 +40,7 @@ pub(crate) struct Params {
     pub send_initial_events: Option<bool>,
     pub timeout_seconds: Option<u64>,
     pub include_object: Option<String>,
+    pub shard_selector: Option<String>,
 }
 
 fn parse_bool(v: &str) -> bool {
@@ -70,6 +72,7 @@ impl Params {
                 "sendInitialEvents" => p.send_initial_events = Some(parse_bool(&v)),
                 "timeoutSeconds" => p.timeout_seconds = v.parse().ok(),
                 "includeObject" => p.include_object = Some(v),
+                "shardSelector" => p.shard_selector = Some(v),
                 _ => {}
             }
         }
@@ -82,15 +85,35 @@ pub(crate) struct Matcher {
     pub namespace: Option<String>,
     pub labels: LabelSelector,
     pub fields: FieldSelector,
+    /// The `shardSelector` honoured, with its text (echoed in list metadata).
+    pub shard: Option<(ShardSelector, String)>,
 }
 
 impl Matcher {
-    fn new(namespace: Option<String>, p: &Params) -> Result<Self, Response> {
+    fn new(
+        namespace: Option<String>,
+        p: &Params,
+        shards: ShardSelectors,
+    ) -> Result<Self, Response> {
         let map = |e: Error| status::bad_request(&e.to_string());
+        let shard = match (&p.shard_selector, shards) {
+            (None, _) | (Some(_), ShardSelectors::Ignored) => None,
+            (Some(_), ShardSelectors::Rejected) => {
+                return Err(status::bad_request(
+                    "shardSelector: unknown query parameter",
+                ));
+            }
+            (Some(text), ShardSelectors::Supported) => {
+                let selector = ShardSelector::parse(text)
+                    .map_err(|e| status::bad_request(&format!("invalid shardSelector: {e}")))?;
+                Some((selector, text.clone()))
+            }
+        };
         Ok(Self {
             namespace,
             labels: LabelSelector::parse(&p.label_selector).map_err(map)?,
             fields: FieldSelector::parse(&p.field_selector).map_err(map)?,
+            shard,
         })
     }
 
@@ -101,6 +124,7 @@ impl Matcher {
             .is_none_or(|ns| *o.namespace == *ns)
             && self.labels.matches(|k| o.label(k))
             && self.fields.matches(|p| o.field(p))
+            && self.shard.as_ref().is_none_or(|(s, _)| s.matches(o))
     }
 }
 
@@ -244,7 +268,7 @@ pub(crate) async fn handle(
                     format!("{},{sel}", params.field_selector)
                 };
             }
-            match Matcher::new(target.namespace.clone(), &params) {
+            match Matcher::new(target.namespace.clone(), &params, st.emu.shard_selectors()) {
                 Ok(m) => watch::start(&st, &target, m, &params, format, counters.clone()),
                 Err(resp) => resp,
             }
@@ -392,7 +416,7 @@ fn list(
             _ => (None, None),
         }
     };
-    let matcher = match Matcher::new(t.namespace.clone(), p) {
+    let matcher = match Matcher::new(t.namespace.clone(), p, st.emu.shard_selectors()) {
         Ok(m) => m,
         Err(resp) => return resp,
     };
@@ -433,6 +457,9 @@ fn list(
     let mut meta = json!({"resourceVersion": page.rv.to_string()});
     if let Some(c) = &cont {
         meta["continue"] = json!(c);
+    }
+    if let Some((_, selector)) = &matcher.shard {
+        meta["shardInfo"] = json!({ "selector": selector });
     }
     let (kind, api_version, item_prefix) = match format {
         Format::Metadata => (

@@ -15,6 +15,7 @@ use super::AppState;
 use super::status::{self, json_response};
 use crate::load::parse_objects;
 use crate::resources::RESOURCES;
+use crate::shard::ShardSelectors;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -28,6 +29,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/stats/reset", post(reset_stats))
         .route("/streaming-lists", post(streaming_lists))
         .route("/bookmark-interval", post(bookmark_interval))
+        .route("/shard-selectors", post(shard_selectors))
         .route("/counts", get(counts))
 }
 
@@ -110,6 +112,16 @@ struct Enabled {
 async fn streaming_lists(State(st): State<AppState>, Query(q): Query<Enabled>) -> Response {
     st.emu.set_streaming_lists(q.enabled);
     ok(json!({ "streamingLists": q.enabled }))
+}
+
+#[derive(Deserialize)]
+struct ShardMode {
+    mode: ShardSelectors,
+}
+
+async fn shard_selectors(State(st): State<AppState>, Query(q): Query<ShardMode>) -> Response {
+    st.emu.set_shard_selectors(q.mode);
+    ok(json!({ "shardSelectors": q.mode }))
 }
 
 #[derive(Deserialize)]
