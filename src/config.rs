@@ -11,6 +11,7 @@ pub mod file;
 
 use crate::export::otlp::Compression;
 use crate::metric::{AllowList, Schema};
+use crate::watch::ShardMode;
 
 /// Kubernetes object state as OpenTelemetry metrics, with a kube-state-metrics compatible
 /// Prometheus endpoint.
@@ -109,6 +110,15 @@ pub struct Cli {
     /// Number of shards the objects are split over; each instance runs with its own --shard.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub total_shards: u32,
+
+    /// How --shard/--total-shards assign objects. `ksm`: kube-state-metrics' assignment (jump
+    /// hash of the UID's FNV-1a), filtered here, so every shard pulls every object. `server`:
+    /// Kubernetes 1.36 server-side sharding (KEP-5866): shard N of M owns the N-th of M equal
+    /// ranges of the UID's 64-bit FNV-1a hash and asks the API server for only those objects
+    /// (`shardSelector`); where the server ignores or rejects that, the same ranges are applied
+    /// here. The two modes assign objects differently: run every shard in the same mode.
+    #[arg(long, default_value = "ksm")]
+    pub shard_mode: ShardMode,
 
     /// This exporter's pod, for kube-state-metrics' automated sharding: with --pod-namespace,
     /// the shard is the pod's ordinal in its controlling StatefulSet and the shard count that

@@ -160,6 +160,7 @@ fn pipeline_settings(cli: &Cli, selectors: BTreeMap<String, Selectors>) -> Pipel
             shard: Shard {
                 ordinal: cli.shard,
                 total: cli.total_shards,
+                mode: cli.shard_mode,
             },
             // An empty NODE_NAME (downward API not wired) means no node filter.
             node: cli.node.clone().filter(|n| !n.is_empty()),
@@ -252,11 +253,13 @@ async fn start_pipeline(
 ) -> anyhow::Result<Started> {
     let client = kube::client::ClientBuilder::try_from(kube_config)
         .context("building the Kubernetes client")?
+        .with_layer(&pipeline.shard_selector_layer())
         .with_layer(&pipeline.api_call_layer())
         .build();
     let mut shard = Shard {
         ordinal: cli.shard,
         total: cli.total_shards,
+        mode: cli.shard_mode,
     };
     if let Some((namespace, pod)) = autoshard_target(cli) {
         let (statefulset, detected) = autoshard::detect(&client, namespace, pod)
@@ -270,7 +273,10 @@ async fn start_pipeline(
             detected.ordinal,
             detected.total
         );
-        shard = detected;
+        shard = Shard {
+            mode: shard.mode,
+            ..detected
+        };
         pipeline.set_shard(shard);
     }
     telemetry.set_shard(u64::from(shard.ordinal), u64::from(shard.total));

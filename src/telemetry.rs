@@ -31,6 +31,9 @@ pub struct Telemetry {
     scrape_nanos: AtomicU64,
     shard: AtomicU64,
     total_shards: AtomicU64,
+    /// `--shard-mode=server`, per resource label: whether the API server filtered the last
+    /// list by the shard selector (else this exporter does).
+    server_sharding: Mutex<BTreeMap<String, bool>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -78,6 +81,10 @@ impl Telemetry {
     pub fn set_shard(&self, shard: u64, total: u64) {
         self.shard.store(shard, Ordering::Relaxed);
         self.total_shards.store(total, Ordering::Relaxed);
+    }
+
+    pub fn set_server_sharding(&self, resource: &str, by_server: bool) {
+        lock(&self.server_sharding).insert(resource.to_string(), by_server);
     }
 
     /// Registers the self-telemetry instruments on `meter`.
@@ -128,6 +135,21 @@ impl Telemetry {
             .u64_observable_gauge("kube_state_metrics_total_shards")
             .with_description("Number of total shards this instance is aware of")
             .with_callback(move |o| o.observe(t.total_shards.load(Ordering::Relaxed), &[]))
+            .build();
+        let t = self.clone();
+        meter
+            .u64_observable_gauge("kube_state_otel_shard_server_filtered")
+            .with_description(
+                "With --shard-mode=server, per resource: 1 when the API server filtered the last list by the shard selector, 0 when this exporter filters",
+            )
+            .with_callback(move |o| {
+                for (resource, by_server) in lock(&t.server_sharding).iter() {
+                    o.observe(
+                        u64::from(*by_server),
+                        &[KeyValue::new("resource", resource.clone())],
+                    );
+                }
+            })
             .build();
         let t = self.clone();
         meter

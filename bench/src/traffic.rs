@@ -1,6 +1,7 @@
 //! API traffic of sharding setups: how many bytes the exporter instances of each setup pull
 //! from one emulated API server (lists and watches, on the wire), against one all-kinds
-//! instance.
+//! instance. Server-side sharding is measured against the emulator supporting `shardSelector`
+//! and ignoring it.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -42,6 +43,8 @@ struct Instance {
 struct Setup {
     name: &'static str,
     instances: Vec<Instance>,
+    /// How the emulator treats `shardSelector` meanwhile (`supported`, `ignored`).
+    shard_selectors: &'static str,
 }
 
 /// The default resources (every kind but the optional ones), as `--resources` would name them.
@@ -63,10 +66,28 @@ fn setups() -> Vec<Setup> {
         .filter(|r| *r != "pods" && *r != "nodes")
         .collect::<Vec<_>>()
         .join(",");
+    let hash_shards = |prefix: &str, mode: &str| -> Vec<Instance> {
+        (0..3)
+            .map(|i| {
+                instance(
+                    &format!("{prefix}-shard{i}"),
+                    &[
+                        "--total-shards",
+                        "3",
+                        "--shard",
+                        &i.to_string(),
+                        "--shard-mode",
+                        mode,
+                    ],
+                )
+            })
+            .collect()
+    };
     vec![
         Setup {
             name: "(a) one instance, all kinds",
             instances: vec![instance("a-all", &[])],
+            shard_selectors: "ignored",
         },
         Setup {
             name: "(b) by resource type: pods / nodes / the rest",
@@ -75,17 +96,22 @@ fn setups() -> Vec<Setup> {
                 instance("b-nodes", &["--resources", "nodes"]),
                 instance("b-rest", &["--resources", &rest]),
             ],
+            shard_selectors: "ignored",
         },
         Setup {
-            name: "(c) hash sharding, --total-shards 3",
-            instances: (0..3)
-                .map(|i| {
-                    instance(
-                        &format!("c-shard{i}"),
-                        &["--total-shards", "3", "--shard", &i.to_string()],
-                    )
-                })
-                .collect(),
+            name: "(c) hash sharding (kube-state-metrics style), --total-shards 3",
+            instances: hash_shards("c", "ksm"),
+            shard_selectors: "ignored",
+        },
+        Setup {
+            name: "(d) server-side hash sharding, --total-shards 3 --shard-mode server",
+            instances: hash_shards("d", "server"),
+            shard_selectors: "supported",
+        },
+        Setup {
+            name: "(e) as (d), the API server ignoring shardSelector (before 1.36, gate off)",
+            instances: hash_shards("e", "server"),
+            shard_selectors: "ignored",
         },
     ]
 }
@@ -296,6 +322,14 @@ async fn measure(args: &Args, dir: &Path) -> anyhow::Result<(Rows, Option<Config
 
     let mut rows = Vec::new();
     for setup in setups() {
+        http.post(format!(
+            "{emulator_url}/_emulator/shard-selectors?mode={}",
+            setup.shard_selectors
+        ))
+        .send()
+        .await?
+        .error_for_status()
+        .context("setting the emulator's shardSelector support")?;
         reset_stats(&http, &emulator_url).await?;
         let mut running = Vec::new();
         for instance in &setup.instances {

@@ -89,4 +89,14 @@ fn traffic_prints_its_table() {
     );
     let hashed = ratio(&table, "(c)");
     assert!(hashed >= 2.5, "hash sharding pulls {hashed}× (a):\n{table}");
+    let server_side = ratio(&table, "(d)");
+    assert!(
+        server_side < 1.6,
+        "server-side sharding pulls {server_side}× (a):\n{table}"
+    );
+    let fallback = ratio(&table, "(e)");
+    assert!(
+        fallback >= 2.5,
+        "server-side sharding's fallback pulls {fallback}× (a):\n{table}"
+    );
 }

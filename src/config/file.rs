@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::Cli;
-use crate::watch::Selectors;
+use crate::watch::{Selectors, ShardMode};
 
 /// Errors reading a config file; each names the file and, for bad values, the key.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +89,7 @@ pub struct ResourceSelectors {
 pub struct Sharding {
     pub shard: Option<u32>,
     pub total_shards: Option<u32>,
+    pub mode: Option<ShardMode>,
     pub pod: Option<String>,
     pub pod_namespace: Option<String>,
     pub node: Option<String>,
@@ -244,6 +245,7 @@ impl PipelineConfig {
             s.total_shards.as_ref(),
             explicit("total_shards"),
         );
+        set(&mut cli.shard_mode, s.mode.as_ref(), explicit("shard_mode"));
         if !explicit("pod") && s.pod.is_some() {
             cli.pod = s.pod.clone();
         }

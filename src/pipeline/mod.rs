@@ -21,7 +21,10 @@ use crate::meter::{
 use crate::metric::{FamilyDesc, KindOptions, Schema};
 use crate::store::{KindStore, StorePartition};
 use crate::telemetry::Telemetry;
-use crate::watch::{CountApiCalls, WatchKind, WatchScope, WatchSettings, WatchTarget};
+use crate::watch::{
+    CountApiCalls, ServerSharding, ShardSelectorLayer, WatchKind, WatchScope, WatchSettings,
+    WatchTarget,
+};
 
 /// Every kind this build can watch, sorted by resource name (the order of `/metrics`).
 pub fn all_kinds() -> Vec<&'static dyn WatchKind> {
@@ -163,6 +166,7 @@ pub struct Pipeline {
     telemetry: Arc<Telemetry>,
     watch: WatchSettings,
     schema: Schema,
+    server_sharding: Arc<ServerSharding>,
 }
 
 impl Pipeline {
@@ -259,12 +263,19 @@ impl Pipeline {
                 watches,
             });
         }
+        let labels = kinds
+            .iter()
+            .map(|k| (k.kind.resource().to_string(), k.kind.resource_label()))
+            .collect();
+        let server_sharding = ServerSharding::new(telemetry.clone(), labels);
+        server_sharding.set_shard(&settings.watch.shard);
         let pipeline = Pipeline {
             kinds,
             provider,
             telemetry,
             watch: settings.watch,
             schema: settings.schema,
+            server_sharding,
         };
         pipeline.register_instruments(&pipeline.provider);
         Ok(pipeline)
@@ -327,16 +338,21 @@ impl Pipeline {
     /// the cluster once the client exists).
     pub fn set_shard(&mut self, shard: crate::watch::Shard) {
         self.watch.shard = shard;
+        self.server_sharding.set_shard(&shard);
     }
 
     /// The layer the kube client needs so list/watch calls are counted per resource.
     pub fn api_call_layer(&self) -> CountApiCalls {
-        let labels = self
-            .kinds
-            .iter()
-            .map(|k| (k.kind.resource().to_string(), k.kind.resource_label()))
-            .collect();
-        CountApiCalls::new(self.telemetry.clone(), labels)
+        CountApiCalls::new(
+            self.telemetry.clone(),
+            self.server_sharding.labels().clone(),
+        )
+    }
+
+    /// The layer that sends `--shard-mode=server`'s shard selector; add it before (inside)
+    /// [`Pipeline::api_call_layer`], so a rejected selector's retry is counted as one call.
+    pub fn shard_selector_layer(&self) -> ShardSelectorLayer {
+        self.server_sharding.layer()
     }
 
     /// Starts the watchers: one per kind, or per kind and namespace with `--namespaces`.

@@ -78,15 +78,20 @@ fn classify<B>(
     request: &Request<B>,
     labels: &HashMap<String, String>,
 ) -> Option<(ApiCall, String)> {
+    let (resource, call) = list_or_watch(request)?;
+    Some((call, labels.get(resource)?.clone()))
+}
+
+/// The URL's resource segment (`pods`) and the call, when `request` is a GET on a collection.
+pub(super) fn list_or_watch<B>(request: &Request<B>) -> Option<(&str, ApiCall)> {
     if request.method() != http::Method::GET {
         return None;
     }
     let resource = request.uri().path().rsplit('/').next()?;
-    let label = labels.get(resource)?;
     let watch = request
         .uri()
         .query()
         .is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
     let call = if watch { ApiCall::Watch } else { ApiCall::List };
-    Some((call, label.clone()))
+    Some((resource, call))
 }

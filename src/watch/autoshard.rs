@@ -101,7 +101,11 @@ pub fn shard_in(statefulset: &StatefulSet, pod: &str) -> Result<Shard, Error> {
         .and_then(|s| s.replicas)
         .unwrap_or(1);
     match u32::try_from(replicas) {
-        Ok(total) if ordinal < total => Ok(Shard { ordinal, total }),
+        Ok(total) if ordinal < total => Ok(Shard {
+            ordinal,
+            total,
+            ..Shard::default()
+        }),
         _ => Err(Error::OrdinalNotBelowReplicas {
             pod: pod.to_string(),
             statefulset: name,
@@ -212,7 +216,8 @@ mod tests {
             shard_in(&ksm, "ksm-2").unwrap(),
             Shard {
                 ordinal: 2,
-                total: 3
+                total: 3,
+                ..Shard::default()
             }
         );
         // Unset replicas mean 1, as in KSM.

@@ -1,19 +1,22 @@
 //! The watch layer: one list+watch per kind (per namespace with `--namespaces`), feeding the
 //! kind's store.
 //!
-//! It owns what is pulled from the API server: namespaces, selectors, node and hash sharding, and
-//! the client's API-call counting.
+//! It owns what is pulled from the API server: namespaces, selectors, node and hash sharding
+//! (server-side where the API server supports it: `server_side`), and the client's API-call
+//! counting.
 //! Objects are converted to compact samples as they arrive, so no decoded object outlives its
 //! event (a whole initial list is never held in memory).
 
 mod api_calls;
 pub mod autoshard;
 mod lenient;
+mod server_side;
 mod shard;
 
 pub use api_calls::CountApiCalls;
 pub use lenient::{Lenient, LenientMeta};
-pub use shard::Shard;
+pub use server_side::{ServerSharding, ShardSelectorLayer};
+pub use shard::{Shard, ShardMode};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -50,7 +53,8 @@ pub struct WatchSettings {
     pub page_size: Option<u32>,
     /// Use `sendInitialEvents` streaming lists (Kubernetes ≥ 1.32 servers).
     pub streaming_lists: bool,
-    /// `--shard`/`--total-shards`: objects of other shards are dropped as they arrive.
+    /// `--shard`/`--total-shards`/`--shard-mode`: objects of other shards are dropped as they
+    /// arrive (also when the API server already filtered them, see `server_side`).
     pub shard: Shard,
     /// `--node`: pods are watched on this node only (`spec.nodeName=NAME`).
     pub node: Option<String>,

@@ -1,6 +1,41 @@
-//! kube-state-metrics' hash sharding (`--shard`, `--total-shards`): an instance keeps an object
-//! iff `jump_hash(fnv64a(uid), total) == shard`, so shards of the two exporters split a cluster
-//! identically and can be swapped one for the other.
+//! Hash sharding (`--shard`, `--total-shards`), in one of two assignments (`--shard-mode`):
+//!
+//! - `ksm`: kube-state-metrics' — an instance keeps an object iff
+//!   `jump_hash(fnv64a(uid), total) == shard`, so shards of the two exporters split a cluster
+//!   identically and can be swapped one for the other. Filtered here: every shard pulls all.
+//! - `server`: Kubernetes' server-side sharding (1.36, KEP-5866) — the 64-bit FNV-1a hash
+//!   space of the UID is cut into `total` equal ranges and shard `n` owns
+//!   `[n·⌊2^64/total⌋, (n+1)·⌊2^64/total⌋)` (the last one up to 2^64), sent as
+//!   `shardSelector=shardRange(object.metadata.uid, '0x…', '0x…')` so the API server only sends
+//!   the shard's objects. A server that ignores or rejects the parameter is met by the same
+//!   range check here, so the assignment never depends on the server (see `server_side`).
+//!
+//! The two assignments differ: an object's shard under one says nothing of the other.
+
+use std::str::FromStr;
+
+/// How objects are assigned to shards.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShardMode {
+    /// kube-state-metrics' jump hash, filtered client-side.
+    #[default]
+    Ksm,
+    /// KEP-5866 hash ranges, filtered by the API server when it can.
+    Server,
+}
+
+impl FromStr for ShardMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ksm" => Ok(ShardMode::Ksm),
+            "server" => Ok(ShardMode::Server),
+            other => Err(format!("{other:?}: expected ksm or server")),
+        }
+    }
+}
 
 /// Which objects of every kind this instance keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -8,6 +43,7 @@ pub struct Shard {
     pub ordinal: u32,
     /// At least 1; 1 keeps everything.
     pub total: u32,
+    pub mode: ShardMode,
 }
 
 impl Default for Shard {
@@ -15,15 +51,56 @@ impl Default for Shard {
         Shard {
             ordinal: 0,
             total: 1,
+            mode: ShardMode::Ksm,
         }
     }
 }
 
+/// 2^64: the end of the hash space.
+const HASH_SPACE: u128 = 1 << 64;
+
 impl Shard {
     /// Whether the object with metadata.uid `uid` belongs to this shard. KSM hashes the UID as
-    /// the API server sent it (empty when missing), so do we.
+    /// the API server sent it (empty when missing), so do we (and so does the API server).
     pub fn keeps(&self, uid: &str) -> bool {
-        self.total <= 1 || jump_hash(fnv64a(uid.as_bytes()), self.total) == self.ordinal
+        if self.total <= 1 {
+            return true;
+        }
+        let hash = fnv64a(uid.as_bytes());
+        match self.mode {
+            ShardMode::Ksm => jump_hash(hash, self.total) == self.ordinal,
+            ShardMode::Server => {
+                let (start, end) = self.range();
+                (start..end).contains(&u128::from(hash))
+            }
+        }
+    }
+
+    /// This shard's `[start, end)` of the hash space in `server` mode, split as Kubernetes'
+    /// own tests split it.
+    fn range(&self) -> (u128, u128) {
+        let total = u128::from(self.total.max(1));
+        let ordinal = u128::from(self.ordinal);
+        let span = HASH_SPACE / total;
+        let end = if ordinal + 1 >= total {
+            HASH_SPACE
+        } else {
+            span * (ordinal + 1)
+        };
+        (span * ordinal, end)
+    }
+
+    /// The `shardSelector` the API server is asked to filter by: only in `server` mode with
+    /// more than one shard. Formatted as the apiserver prints selectors (16 hex digits, or
+    /// `0x10000000000000000` for 2^64), so its `shardInfo` echo compares equal.
+    pub fn selector(&self) -> Option<String> {
+        if self.mode != ShardMode::Server || self.total <= 1 {
+            return None;
+        }
+        let (start, end) = self.range();
+        Some(format!(
+            "shardRange(object.metadata.uid, '{start:#018x}', '{end:#018x}')"
+        ))
     }
 }
 
@@ -87,7 +164,11 @@ mod tests {
             for (total, want) in [1, 2, 3, 5, 10, 100].into_iter().zip(buckets) {
                 assert_eq!(jump_hash(hash, total), want, "jump({uid:?}, {total})");
                 for ordinal in 0..total {
-                    let shard = Shard { ordinal, total };
+                    let shard = Shard {
+                        ordinal,
+                        total,
+                        mode: ShardMode::Ksm,
+                    };
                     assert_eq!(shard.keeps(uid), ordinal == want, "{uid:?} {shard:?}");
                 }
             }
@@ -97,5 +178,71 @@ mod tests {
     #[test]
     fn one_shard_keeps_everything() {
         assert!(Shard::default().keeps("anything"));
+        let server = Shard {
+            mode: ShardMode::Server,
+            ..Shard::default()
+        };
+        assert!(server.keeps("anything"));
+        assert_eq!(server.selector(), None);
+    }
+
+    fn server(ordinal: u32, total: u32) -> Shard {
+        Shard {
+            ordinal,
+            total,
+            mode: ShardMode::Server,
+        }
+    }
+
+    #[test]
+    fn server_ranges_are_the_selectors_kubernetes_documents() {
+        // The 2- and 4-shard splits of the apiserver's ListOptions documentation, and 3 shards:
+        // 2^64 / 3 = 0x5555555555555555, the last shard taking the remainder.
+        for (ordinal, total, start, end) in [
+            (0, 2, "0x0000000000000000", "0x8000000000000000"),
+            (1, 2, "0x8000000000000000", "0x10000000000000000"),
+            (2, 4, "0x8000000000000000", "0xc000000000000000"),
+            (1, 3, "0x5555555555555555", "0xaaaaaaaaaaaaaaaa"),
+            (2, 3, "0xaaaaaaaaaaaaaaaa", "0x10000000000000000"),
+        ] {
+            assert_eq!(
+                server(ordinal, total).selector(),
+                Some(format!(
+                    "shardRange(object.metadata.uid, '{start}', '{end}')"
+                )),
+                "{ordinal} of {total}"
+            );
+        }
+        assert_eq!(
+            Shard {
+                mode: ShardMode::Ksm,
+                ..server(0, 2)
+            }
+            .selector(),
+            None
+        );
+    }
+
+    #[test]
+    fn server_mode_keeps_the_uids_in_its_range_exactly_once() {
+        for &(uid, hash, _) in EXPECTED {
+            for total in [2, 3, 5, 10, 100] {
+                let owners: Vec<u32> = (0..total)
+                    .filter(|&n| server(n, total).keeps(uid))
+                    .collect();
+                let (start, end) = server(owners[0], total).range();
+                assert_eq!(owners.len(), 1, "{uid:?} {total}: {owners:?}");
+                assert!(start <= u128::from(hash) && u128::from(hash) < end);
+            }
+        }
+        // 0x7adb… is in the lower half, 0xaf63… ("a") in the upper one: not KSM's split.
+        assert!(server(0, 2).keeps("uid-pod-1") && server(1, 2).keeps("a"));
+    }
+
+    #[test]
+    fn modes_parse() {
+        assert_eq!("server".parse(), Ok(ShardMode::Server));
+        assert_eq!("ksm".parse(), Ok(ShardMode::Ksm));
+        assert!("auto".parse::<ShardMode>().is_err());
     }
 }

@@ -54,21 +54,34 @@ impl Exporter {
         Exporter::start_on(server, (free_port(), free_port()), extra)
     }
 
+    /// Starts the exporter with its own bearer token: the emulator keeps its stats under it.
+    pub fn start_as(server: &str, token: &str, extra: &[&str]) -> Exporter {
+        Exporter::launch(server, token, (free_port(), free_port()), extra)
+    }
+
     /// Starts the exporter on the given `/metrics` and telemetry ports (to restart one in
     /// place).
     pub fn start_on(server: &str, ports: (u16, u16), extra: &[&str]) -> Exporter {
+        Exporter::launch(server, "exporter", ports, extra)
+    }
+
+    fn launch(server: &str, token: &str, ports: (u16, u16), extra: &[&str]) -> Exporter {
         let (port, telemetry_port) = (ports.0.to_string(), ports.1.to_string());
         let mut args = vec!["--host", "127.0.0.1", "--telemetry-host", "127.0.0.1"];
         args.extend(["--port", &port, "--telemetry-port", &telemetry_port]);
         args.extend(extra);
-        Exporter::start_with_args(server, ports, &args)
+        Exporter::spawn(server, token, ports, &args)
     }
 
     /// Starts the exporter with `args` only (besides the kubeconfig): `ports` are where the
     /// args (or a `--config` file) make it listen.
     pub fn start_with_args(server: &str, ports: (u16, u16), args: &[&str]) -> Exporter {
+        Exporter::spawn(server, "exporter", ports, args)
+    }
+
+    fn spawn(server: &str, token: &str, ports: (u16, u16), args: &[&str]) -> Exporter {
         let dir = tempfile::tempdir().expect("temp dir");
-        let kubeconfig = write_kubeconfig(&dir, server, "exporter");
+        let kubeconfig = write_kubeconfig(&dir, server, token);
         let (port, telemetry_port) = ports;
         let stderr = dir.path().join("stderr.log");
         let child = Command::new(env!("CARGO_BIN_EXE_kube-state-otel"))
