@@ -1072,3 +1072,131 @@ async fn configmaps_are_watched_metadata_only_with_the_same_series() {
         "the exporter pulled {bytes} bytes of configmaps, a full list is {full}"
     );
 }
+
+/// `--schema both`: the semconv series beside kube-state-metrics' on `/metrics` (Prometheus
+/// compatibility names, resource attributes as labels, promtool-clean), and over OTLP/gRPC to
+/// Rotel one resource per object carrying its identifying attributes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semconv_schema_over_prometheus_and_otlp_to_rotel() {
+    let emulator = Emulator::new();
+    let mut web = pod("shop", "web-0", "Running");
+    web["status"]["containerStatuses"] = json!([{
+        "name": "app", "image": "nginx:1", "imageID": "", "ready": true, "restartCount": 3,
+        "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+    }]);
+    for object in [
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"},
+               "status": {"phase": "Active"}}),
+        web,
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "web", "namespace": "shop", "uid": "uid-web"},
+               "spec": {"replicas": 3, "selector": {}, "template": {}},
+               "status": {"availableReplicas": 2}}),
+    ] {
+        emulator.apply(object).expect("object applied");
+    }
+    let emulator = start_emulator(emulator).await;
+    let rotel = Rotel::start(true).await;
+    let endpoint = format!("http://{}", rotel.addr);
+    let exporter = Exporter::start(
+        &emulator.url(),
+        &[
+            "--schema",
+            "both",
+            "--resources",
+            "pods,deployments,namespaces",
+            "--otlp-endpoint",
+            &endpoint,
+            "--otlp-interval",
+            "1s",
+        ],
+    );
+    exporter.wait_ready().await;
+
+    let text = exporter.metrics().await;
+    let pod = r#"k8s_namespace_name="shop",k8s_pod_name="web-0",k8s_pod_uid="uid-web-0""#;
+    for line in [
+        format!(r#"k8s_pod_status_phase{{{pod},k8s_pod_status_phase="Running"}} 1"#),
+        format!(r#"k8s_pod_status_phase{{{pod},k8s_pod_status_phase="Pending"}} 0"#),
+        format!(r#"k8s_container_restart_count{{{pod},k8s_container_name="app"}} 3"#),
+        format!(
+            r#"k8s_container_status_state{{{pod},k8s_container_name="app",k8s_container_status_state="running"}} 1"#
+        ),
+        r#"k8s_deployment_pod_desired{k8s_namespace_name="shop",k8s_deployment_name="web",k8s_deployment_uid="uid-web"} 3"#.to_string(),
+        r#"k8s_namespace_phase{k8s_namespace_name="shop",k8s_namespace_phase="active"} 1"#.to_string(),
+        "# TYPE k8s_pod_status_phase gauge".to_string(),
+    ] {
+        assert!(text.contains(&format!("{line}\n")), "no {line} in:\n{text}");
+    }
+    // kube-state-metrics' series are all there too.
+    assert_eq!(
+        value(
+            &text,
+            "kube_pod_container_status_restarts_total",
+            &["pod=\"web-0\""]
+        ),
+        Some(3.0)
+    );
+    // The one lint finding is the semconv name itself (`k8s.container.restart.count`).
+    let out = pipe(
+        Command::new(which("promtool")).args(["check", "metrics"]),
+        &text,
+    );
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let findings: Vec<&str> = report.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        findings,
+        [
+            "k8s_container_restart_count non-histogram and non-summary metrics should not have \"_count\" suffix"
+        ],
+        "{report}"
+    );
+
+    // Rotel prints each ResourceMetrics as a block: its resource attributes, then its metrics.
+    let wanted: [(&str, &[&str]); 2] = [
+        (
+            "-> k8s.pod.uid: Str(uid-web-0)",
+            &[
+                "-> service.name: Str(kube-state-otel)",
+                "-> k8s.namespace.name: Str(shop)",
+                "-> k8s.pod.name: Str(web-0)",
+                "-> Name: k8s.pod.status.phase\n",
+                "-> k8s.pod.status.phase: Str(Running)",
+                "-> Name: k8s.container.restart.count\n",
+                "-> k8s.container.name: Str(app)",
+                "-> IsMonotonic: false",
+                "Value: 3\n",
+            ],
+        ),
+        (
+            "-> k8s.deployment.uid: Str(uid-web)",
+            &[
+                "-> k8s.deployment.name: Str(web)",
+                "-> Name: k8s.deployment.pod.desired\n",
+                "-> Name: k8s.deployment.pod.available\n",
+                "Value: 2\n",
+            ],
+        ),
+    ];
+    wait_for("semconv resources at Rotel", || async {
+        let out = rotel.output();
+        wanted.iter().all(|(resource, lines)| {
+            out.split("ResourceMetrics #")
+                .filter(|block| block.contains(resource))
+                .any(|block| lines.iter().all(|line| block.contains(line)))
+        })
+    })
+    .await;
+    // A resource per object: the pod's points are not on the deployment's resource.
+    let out = rotel.output();
+    assert!(
+        out.split("ResourceMetrics #")
+            .filter(|block| block.contains("k8s.deployment.uid"))
+            .all(|block| !block.contains("k8s.pod.uid")),
+        "{out}"
+    );
+}

@@ -27,6 +27,7 @@ fn text(v: &Value) -> &str {
 
 struct ModelMetric {
     unit: String,
+    brief: String,
     instrument: String,
     /// Its own attributes and those of the entities it is associated with.
     attributes: BTreeSet<String>,
@@ -61,6 +62,10 @@ fn model_metrics() -> BTreeMap<String, ModelMetric> {
                 text(&g["metric_name"]).to_string(),
                 ModelMetric {
                     unit: text(&g["unit"]).to_string(),
+                    brief: text(&g["brief"])
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" "),
                     instrument: text(&g["instrument"]).to_string(),
                     attributes,
                 },
@@ -83,6 +88,12 @@ fn every_model_metric_is_reported_or_explained() {
                     problems.push(format!("{}: not in the model", m.name));
                     continue;
                 };
+                if m.brief != want.brief {
+                    problems.push(format!(
+                        "{}: brief {:?} != {:?}",
+                        m.name, m.brief, want.brief
+                    ));
+                }
                 if m.unit != want.unit {
                     problems.push(format!("{}: unit {} != {}", m.name, m.unit, want.unit));
                 }

@@ -41,7 +41,11 @@ pub static CRONJOBS: KindDef<CronJob> = KindDef {
                 s.push(active.map_or(0, Vec::len) as f64);
             },
         )
-        .semconv(&[SemconvMetric::updown("k8s.cronjob.job.active", "{job}")]),
+        .semconv(&[SemconvMetric::updown(
+            "k8s.cronjob.job.active",
+            "{job}",
+            "The number of actively running jobs for a cronjob.",
+        )]),
         Family::stable(
             "kube_cronjob_status_last_schedule_time",
             "LastScheduleTime keeps information of when was the last time the job was successfully scheduled.",

@@ -27,13 +27,13 @@ pub static DAEMONSETS: KindDef<DaemonSet> = KindDef {
             "The number of nodes running at least one daemon pod and are supposed to.",
             |d, _, s| push_int(s, status(d).map(|st| st.current_number_scheduled)),
         )
-        .semconv(&[SemconvMetric::updown("k8s.daemonset.node.current_scheduled", "{node}")]),
+        .semconv(&[SemconvMetric::updown("k8s.daemonset.node.current_scheduled", "{node}", "Number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod.")]),
         Family::stable(
             "kube_daemonset_status_desired_number_scheduled",
             "The number of nodes that should be running the daemon pod.",
             |d, _, s| push_int(s, status(d).map(|st| st.desired_number_scheduled)),
         )
-        .semconv(&[SemconvMetric::updown("k8s.daemonset.node.desired_scheduled", "{node}")]),
+        .semconv(&[SemconvMetric::updown("k8s.daemonset.node.desired_scheduled", "{node}", "Number of nodes that should be running the daemon pod (including nodes currently running the daemon pod).")]),
         Family::stable(
             "kube_daemonset_status_number_available",
             "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available",
@@ -44,13 +44,13 @@ pub static DAEMONSETS: KindDef<DaemonSet> = KindDef {
             "The number of nodes running a daemon pod but are not supposed to.",
             |d, _, s| push_int(s, status(d).map(|st| st.number_misscheduled)),
         )
-        .semconv(&[SemconvMetric::updown("k8s.daemonset.node.misscheduled", "{node}")]),
+        .semconv(&[SemconvMetric::updown("k8s.daemonset.node.misscheduled", "{node}", "Number of nodes that are running the daemon pod, but are not supposed to run the daemon pod.")]),
         Family::stable(
             "kube_daemonset_status_number_ready",
             "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and ready.",
             |d, _, s| push_int(s, status(d).map(|st| st.number_ready)),
         )
-        .semconv(&[SemconvMetric::updown("k8s.daemonset.node.ready", "{node}")]),
+        .semconv(&[SemconvMetric::updown("k8s.daemonset.node.ready", "{node}", "Number of nodes that should be running the daemon pod and have one or more of the daemon pod running and ready.")]),
         Family::stable(
             "kube_daemonset_status_number_unavailable",
             "The number of nodes that should be running the daemon pod and have none of the daemon pod running and available",

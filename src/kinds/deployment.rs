@@ -43,10 +43,7 @@ pub static DEPLOYMENTS: KindDef<Deployment> = KindDef {
             "The number of available replicas per deployment.",
             |d, _, s| push_int(s, status(d).and_then(|st| st.available_replicas)),
         )
-        .semconv(&[SemconvMetric::updown(
-            "k8s.deployment.pod.available",
-            "{pod}",
-        )]),
+        .semconv(&[SemconvMetric::updown("k8s.deployment.pod.available", "{pod}", "Total number of available replica pods (ready for at least minReadySeconds) targeted by this deployment.")]),
         Family::stable(
             "kube_deployment_status_replicas_unavailable",
             "The number of unavailable replicas per deployment.",
@@ -77,7 +74,7 @@ pub static DEPLOYMENTS: KindDef<Deployment> = KindDef {
             "Number of desired pods for a deployment.",
             |d: &Deployment, _, s| push_if_set(s, d.spec.as_ref().and_then(|spec| spec.replicas)),
         )
-        .semconv(&[SemconvMetric::updown("k8s.deployment.pod.desired", "{pod}")]),
+        .semconv(&[SemconvMetric::updown("k8s.deployment.pod.desired", "{pod}", "Number of desired replica pods in this deployment.")]),
         Family::stable(
             "kube_deployment_spec_paused",
             "Whether the deployment is paused and will not be processed by the deployment controller.",

@@ -36,13 +36,13 @@ pub static HORIZONTALPODAUTOSCALERS: KindDef<HorizontalPodAutoscaler> = KindDef 
             "Upper limit for the number of pods that can be set by the autoscaler; cannot be smaller than MinReplicas.",
             |h, _, s| push_int(s, spec(h).map(|sp| sp.max_replicas)),
         )
-        .semconv(&[SemconvMetric::updown("k8s.hpa.pod.max", "{pod}")]),
+        .semconv(&[SemconvMetric::updown("k8s.hpa.pod.max", "{pod}", "The upper limit for the number of replica pods to which the autoscaler can scale up.")]),
         Family::stable(
             "kube_horizontalpodautoscaler_spec_min_replicas",
             "Lower limit for the number of pods that can be set by the autoscaler, default 1.",
             |h, _, s| push_if_set(s, spec(h).and_then(|sp| sp.min_replicas)),
         )
-        .semconv(&[SemconvMetric::updown("k8s.hpa.pod.min", "{pod}")]),
+        .semconv(&[SemconvMetric::updown("k8s.hpa.pod.min", "{pod}", "The lower limit for the number of replica pods to which the autoscaler can scale down.")]),
         Family::experimental(
             "kube_horizontalpodautoscaler_spec_target_metric",
             "The metric specifications used by this autoscaler when calculating the desired replica count.",
@@ -56,13 +56,13 @@ pub static HORIZONTALPODAUTOSCALERS: KindDef<HorizontalPodAutoscaler> = KindDef 
             },
         )
         .semconv(&[
-            SemconvMetric::gauge("k8s.hpa.metric.target.cpu.value", "{cpu}")
+            SemconvMetric::gauge("k8s.hpa.metric.target.cpu.value", "{cpu}", "Target value for CPU resource in HPA config.")
             .when(&[("metric_name", &["cpu"]), ("metric_target_type", &["value"])])
             .attributes(&[Attr::Rename("container", "k8s.container.name")]),
-            SemconvMetric::gauge("k8s.hpa.metric.target.cpu.average_value", "{cpu}")
+            SemconvMetric::gauge("k8s.hpa.metric.target.cpu.average_value", "{cpu}", "Target average value for CPU resource in HPA config.")
             .when(&[("metric_name", &["cpu"]), ("metric_target_type", &["average"])])
             .attributes(&[Attr::Rename("container", "k8s.container.name")]),
-            SemconvMetric::gauge("k8s.hpa.metric.target.cpu.average_utilization", "1")
+            SemconvMetric::gauge("k8s.hpa.metric.target.cpu.average_utilization", "1", "Target average utilization, in percentage, for CPU resource in HPA config.")
             .when(&[("metric_name", &["cpu"]), ("metric_target_type", &["utilization"])])
             .attributes(&[Attr::Rename("container", "k8s.container.name")]),
         ]),
@@ -93,13 +93,13 @@ pub static HORIZONTALPODAUTOSCALERS: KindDef<HorizontalPodAutoscaler> = KindDef 
             "Current number of replicas of pods managed by this autoscaler.",
             |h, _, s| push_int(s, status(h).and_then(|st| st.current_replicas)),
         )
-        .semconv(&[SemconvMetric::updown("k8s.hpa.pod.current", "{pod}")]),
+        .semconv(&[SemconvMetric::updown("k8s.hpa.pod.current", "{pod}", "Current number of replica pods managed by this horizontal pod autoscaler, as last seen by the autoscaler.")]),
         Family::stable(
             "kube_horizontalpodautoscaler_status_desired_replicas",
             "Desired number of replicas of pods managed by this autoscaler.",
             |h, _, s| push_int(s, status(h).map(|st| st.desired_replicas)),
         )
-        .semconv(&[SemconvMetric::updown("k8s.hpa.pod.desired", "{pod}")]),
+        .semconv(&[SemconvMetric::updown("k8s.hpa.pod.desired", "{pod}", "Desired number of replica pods managed by this horizontal pod autoscaler, as last calculated by the autoscaler.")]),
         Family::experimental(
             "kube_horizontalpodautoscaler_annotations",
             "Kubernetes annotations converted to Prometheus labels.",

@@ -40,7 +40,11 @@ pub static JOBS: KindDef<Job> = KindDef {
             "The maximum desired number of pods the job should run at any given time.",
             |j, _, s| push_if_set(s, spec(j).and_then(|sp| sp.parallelism)),
         )
-        .semconv(&[SemconvMetric::updown("k8s.job.pod.max_parallel", "{pod}")]),
+        .semconv(&[SemconvMetric::updown(
+            "k8s.job.pod.max_parallel",
+            "{pod}",
+            "The max desired number of pods the job should run at any given time.",
+        )]),
         Family::stable(
             "kube_job_spec_completions",
             "The desired number of successfully finished pods the job should be run with.",
@@ -49,6 +53,7 @@ pub static JOBS: KindDef<Job> = KindDef {
         .semconv(&[SemconvMetric::updown(
             "k8s.job.pod.desired_successful",
             "{pod}",
+            "The desired number of successfully finished pods the job should be run with.",
         )]),
         Family::stable(
             "kube_job_spec_active_deadline_seconds",
@@ -60,7 +65,11 @@ pub static JOBS: KindDef<Job> = KindDef {
             "The number of pods which reached Phase Succeeded.",
             |j, _, s| push_int(s, status(j).and_then(|st| st.succeeded)),
         )
-        .semconv(&[SemconvMetric::updown("k8s.job.pod.successful", "{pod}")]),
+        .semconv(&[SemconvMetric::updown(
+            "k8s.job.pod.successful",
+            "{pod}",
+            "The number of pods which reached phase Succeeded for a job.",
+        )]),
         Family::stable(
             "kube_job_status_failed",
             "The number of pods which reached Phase Failed and the reason for failure.",
@@ -71,7 +80,11 @@ pub static JOBS: KindDef<Job> = KindDef {
             "The number of actively running pods.",
             |j, _, s| push_int(s, status(j).and_then(|st| st.active)),
         )
-        .semconv(&[SemconvMetric::updown("k8s.job.pod.active", "{pod}")]),
+        .semconv(&[SemconvMetric::updown(
+            "k8s.job.pod.active",
+            "{pod}",
+            "The number of pending and actively running pods for a job.",
+        )]),
         Family::experimental(
             "kube_job_status_ready",
             "The number of ready pods that belong to this Job.",
@@ -114,7 +127,11 @@ pub static JOBS: KindDef<Job> = KindDef {
         // kube_job_status_failed splits failures by condition reason (0/1 per reason).
         Family::semconv_only(
             "The number of pods which reached phase Failed.",
-            &[SemconvMetric::updown("k8s.job.pod.failed", "{pod}")],
+            &[SemconvMetric::updown(
+                "k8s.job.pod.failed",
+                "{pod}",
+                "The number of pods which reached phase Failed for a job.",
+            )],
             |j, _, s| push_int(s, status(j).and_then(|st| st.failed)),
         ),
     ],

@@ -37,17 +37,16 @@ pub static NAMESPACES: KindDef<Namespace> = KindDef {
             "kubernetes namespace status phase.",
             status_phase,
         )
-        .semconv(
-            &[
-                SemconvMetric::updown("k8s.namespace.phase", "{namespace}").attributes(&[
-                    Attr::Map(
-                        "phase",
-                        "k8s.namespace.phase",
-                        &[("Active", "active"), ("Terminating", "terminating")],
-                    ),
-                ]),
-            ],
-        ),
+        .semconv(&[SemconvMetric::updown(
+            "k8s.namespace.phase",
+            "{namespace}",
+            "Describes number of K8s namespaces that are currently in a given phase.",
+        )
+        .attributes(&[Attr::Map(
+            "phase",
+            "k8s.namespace.phase",
+            &[("Active", "active"), ("Terminating", "terminating")],
+        )])]),
         Family::experimental(
             "kube_namespace_status_condition",
             "The condition of a namespace.",

@@ -66,14 +66,30 @@ pub static NODES: KindDef<Node> = KindDef {
             |n, _, s| resources(s, status(n).and_then(|st| st.allocatable.as_ref())),
         )
         .semconv(&[
-            SemconvMetric::updown("k8s.node.cpu.allocatable", "{cpu}")
-                .when(&[("resource", &["cpu"])]),
-            SemconvMetric::updown("k8s.node.memory.allocatable", "By")
-                .when(&[("resource", &["memory"])]),
-            SemconvMetric::updown("k8s.node.ephemeral_storage.allocatable", "By")
-                .when(&[("resource", &["ephemeral_storage"])]),
-            SemconvMetric::updown("k8s.node.pod.allocatable", "{pod}")
-                .when(&[("resource", &["pods"])]),
+            SemconvMetric::updown(
+                "k8s.node.cpu.allocatable",
+                "{cpu}",
+                "Amount of CPU allocatable on the node.",
+            )
+            .when(&[("resource", &["cpu"])]),
+            SemconvMetric::updown(
+                "k8s.node.memory.allocatable",
+                "By",
+                "Amount of memory allocatable on the node.",
+            )
+            .when(&[("resource", &["memory"])]),
+            SemconvMetric::updown(
+                "k8s.node.ephemeral_storage.allocatable",
+                "By",
+                "Amount of ephemeral-storage allocatable on the node.",
+            )
+            .when(&[("resource", &["ephemeral_storage"])]),
+            SemconvMetric::updown(
+                "k8s.node.pod.allocatable",
+                "{pod}",
+                "Amount of pods allocatable on the node.",
+            )
+            .when(&[("resource", &["pods"])]),
         ]),
         Family::stable(
             "kube_node_status_capacity",
@@ -85,14 +101,15 @@ pub static NODES: KindDef<Node> = KindDef {
             "The condition of a cluster node.",
             status_condition,
         )
-        .semconv(
-            &[
-                SemconvMetric::updown("k8s.node.condition.status", "{node}").attributes(&[
-                    Attr::Rename("condition", "k8s.node.condition.type"),
-                    Attr::Rename("status", "k8s.node.condition.status"),
-                ]),
-            ],
-        ),
+        .semconv(&[SemconvMetric::updown(
+            "k8s.node.condition.status",
+            "{node}",
+            "Describes the condition of a particular Node.",
+        )
+        .attributes(&[
+            Attr::Rename("condition", "k8s.node.condition.type"),
+            Attr::Rename("status", "k8s.node.condition.status"),
+        ])]),
         Family::experimental(
             "kube_node_status_addresses",
             "Node address information.",

@@ -41,7 +41,7 @@ pub static PERSISTENTVOLUMES: KindDef<PersistentVolume> = KindDef {
                 push_one_of(s, "phase", &phases, phase);
             },
         )
-        .semconv(&[SemconvMetric::updown("k8s.persistentvolume.status.phase", "{persistentvolume}").attributes(&[Attr::Rename("phase", "k8s.persistentvolume.status.phase")])]),
+        .semconv(&[SemconvMetric::updown("k8s.persistentvolume.status.phase", "{persistentvolume}", "Number of PersistentVolumes in a given phase.").attributes(&[Attr::Rename("phase", "k8s.persistentvolume.status.phase")])]),
         Family::stable(
             "kube_persistentvolume_info",
             "Information about persistentvolume.",
@@ -52,7 +52,7 @@ pub static PERSISTENTVOLUMES: KindDef<PersistentVolume> = KindDef {
             "Persistentvolume capacity in bytes.",
             capacity_bytes,
         )
-        .semconv(&[SemconvMetric::updown("k8s.persistentvolume.storage.capacity", "By")]),
+        .semconv(&[SemconvMetric::updown("k8s.persistentvolume.storage.capacity", "By", "The storage capacity of the PersistentVolume.")]),
         Family::experimental(
             "kube_persistentvolume_created",
             "Unix creation timestamp",

@@ -45,6 +45,7 @@ pub static PERSISTENTVOLUMECLAIMS: KindDef<PersistentVolumeClaim> = KindDef {
         .semconv(&[SemconvMetric::updown(
             "k8s.persistentvolumeclaim.status.phase",
             "{persistentvolumeclaim}",
+            "Number of PersistentVolumeClaims in a given phase.",
         )
         .attributes(&[Attr::Rename(
             "phase",
@@ -58,6 +59,7 @@ pub static PERSISTENTVOLUMECLAIMS: KindDef<PersistentVolumeClaim> = KindDef {
         .semconv(&[SemconvMetric::updown(
             "k8s.persistentvolumeclaim.storage.request",
             "By",
+            "The storage requested by the PersistentVolumeClaim.",
         )]),
         Family::stable(
             "kube_persistentvolumeclaim_access_mode",
@@ -93,6 +95,7 @@ pub static PERSISTENTVOLUMECLAIMS: KindDef<PersistentVolumeClaim> = KindDef {
             &[SemconvMetric::updown(
                 "k8s.persistentvolumeclaim.storage.capacity",
                 "By",
+                "The actual storage capacity provisioned for the PersistentVolumeClaim.",
             )],
             status_capacity_bytes,
         ),

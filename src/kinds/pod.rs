@@ -51,16 +51,16 @@ pub static PODS: KindDef<Pod> = KindDef {
             container_resources::<CONTAINERS, LIMITS>,
         )
         .semconv(&[
-            SemconvMetric::updown("k8s.container.cpu.limit.desired", "{cpu}")
+            SemconvMetric::updown("k8s.container.cpu.limit.desired", "{cpu}", "Maximum CPU resource limit as defined by the container spec.")
             .when(&[("resource", &["cpu"])])
             .attributes(&[Attr::Rename("container", "k8s.container.name")]),
-            SemconvMetric::updown("k8s.container.memory.limit.desired", "By")
+            SemconvMetric::updown("k8s.container.memory.limit.desired", "By", "Maximum memory resource limit as defined by the container spec.")
             .when(&[("resource", &["memory"])])
             .attributes(&[Attr::Rename("container", "k8s.container.name")]),
-            SemconvMetric::updown("k8s.container.storage.limit", "By")
+            SemconvMetric::updown("k8s.container.storage.limit", "By", "Maximum storage resource limit set for the container.")
             .when(&[("resource", &["storage"])])
             .attributes(&[Attr::Rename("container", "k8s.container.name")]),
-            SemconvMetric::updown("k8s.container.ephemeral_storage.limit", "By")
+            SemconvMetric::updown("k8s.container.ephemeral_storage.limit", "By", "Maximum ephemeral storage resource limit set for the container.")
             .when(&[("resource", &["ephemeral_storage"])])
             .attributes(&[Attr::Rename("container", "k8s.container.name")]),
         ]),
@@ -70,16 +70,16 @@ pub static PODS: KindDef<Pod> = KindDef {
             container_resources::<CONTAINERS, REQUESTS>,
         )
         .semconv(&[
-            SemconvMetric::updown("k8s.container.cpu.request.desired", "{cpu}")
+            SemconvMetric::updown("k8s.container.cpu.request.desired", "{cpu}", "CPU resource requested as defined by the container spec.")
             .when(&[("resource", &["cpu"])])
             .attributes(&[Attr::Rename("container", "k8s.container.name")]),
-            SemconvMetric::updown("k8s.container.memory.request.desired", "By")
+            SemconvMetric::updown("k8s.container.memory.request.desired", "By", "Memory resource requested as defined by the container spec.")
             .when(&[("resource", &["memory"])])
             .attributes(&[Attr::Rename("container", "k8s.container.name")]),
-            SemconvMetric::updown("k8s.container.storage.request", "By")
+            SemconvMetric::updown("k8s.container.storage.request", "By", "Storage resource requested for the container.")
             .when(&[("resource", &["storage"])])
             .attributes(&[Attr::Rename("container", "k8s.container.name")]),
-            SemconvMetric::updown("k8s.container.ephemeral_storage.request", "By")
+            SemconvMetric::updown("k8s.container.ephemeral_storage.request", "By", "Ephemeral storage resource requested for the container.")
             .when(&[("resource", &["ephemeral_storage"])])
             .attributes(&[Attr::Rename("container", "k8s.container.name")]),
         ]),
@@ -108,20 +108,20 @@ pub static PODS: KindDef<Pod> = KindDef {
             "Describes whether the containers readiness check succeeded.",
             container_ready::<CONTAINERS>,
         )
-        .semconv(&[SemconvMetric::updown("k8s.container.ready", "{container}").attributes(&[Attr::Rename("container", "k8s.container.name")])]),
+        .semconv(&[SemconvMetric::updown("k8s.container.ready", "{container}", "Indicates whether the container is currently marked as ready to accept traffic, based on its readiness probe (1 = ready, 0 = not ready).").attributes(&[Attr::Rename("container", "k8s.container.name")])]),
         Family::stable(
             "kube_pod_container_status_restarts_total",
             "The number of container restarts per container.",
             container_restarts::<CONTAINERS>,
         )
         .counter()
-        .semconv(&[SemconvMetric::updown("k8s.container.restart.count", "{restart}").attributes(&[Attr::Rename("container", "k8s.container.name")])]),
+        .semconv(&[SemconvMetric::updown("k8s.container.restart.count", "{restart}", "Describes how many times the container has restarted (since the last counter reset).").attributes(&[Attr::Rename("container", "k8s.container.name")])]),
         Family::stable(
             "kube_pod_container_status_running",
             "Describes whether the container is currently in running state.",
             container_running::<CONTAINERS>,
         )
-        .semconv(&[SemconvMetric::updown("k8s.container.status.state", "{container}").attributes(&[
+        .semconv(&[SemconvMetric::updown("k8s.container.status.state", "{container}", "Describes the number of K8s containers that are currently in a given state.").attributes(&[
             Attr::Rename("container", "k8s.container.name"),
             Attr::Const("k8s.container.status.state", "running"),
         ])]),
@@ -130,7 +130,7 @@ pub static PODS: KindDef<Pod> = KindDef {
             "Describes whether the container is currently in terminated state.",
             container_terminated::<CONTAINERS>,
         )
-        .semconv(&[SemconvMetric::updown("k8s.container.status.state", "{container}").attributes(&[
+        .semconv(&[SemconvMetric::updown("k8s.container.status.state", "{container}", "Describes the number of K8s containers that are currently in a given state.").attributes(&[
             Attr::Rename("container", "k8s.container.name"),
             Attr::Const("k8s.container.status.state", "terminated"),
         ])]),
@@ -139,7 +139,7 @@ pub static PODS: KindDef<Pod> = KindDef {
             "Describes the reason the container is currently in terminated state.",
             container_terminated_reason::<CONTAINERS>,
         )
-        .semconv(&[SemconvMetric::updown("k8s.container.status.reason", "{container}").attributes(&[
+        .semconv(&[SemconvMetric::updown("k8s.container.status.reason", "{container}", "Describes the number of K8s containers that are currently in a state for a given reason.").attributes(&[
             Attr::Rename("container", "k8s.container.name"),
             Attr::Rename("reason", "k8s.container.status.reason"),
         ])]),
@@ -148,7 +148,7 @@ pub static PODS: KindDef<Pod> = KindDef {
             "Describes whether the container is currently in waiting state.",
             container_waiting::<CONTAINERS>,
         )
-        .semconv(&[SemconvMetric::updown("k8s.container.status.state", "{container}").attributes(&[
+        .semconv(&[SemconvMetric::updown("k8s.container.status.state", "{container}", "Describes the number of K8s containers that are currently in a given state.").attributes(&[
             Attr::Rename("container", "k8s.container.name"),
             Attr::Const("k8s.container.status.state", "waiting"),
         ])]),
@@ -157,7 +157,7 @@ pub static PODS: KindDef<Pod> = KindDef {
             "Describes the reason the container is currently in waiting state.",
             container_waiting_reason::<CONTAINERS>,
         )
-        .semconv(&[SemconvMetric::updown("k8s.container.status.reason", "{container}").attributes(&[
+        .semconv(&[SemconvMetric::updown("k8s.container.status.reason", "{container}", "Describes the number of K8s containers that are currently in a state for a given reason.").attributes(&[
             Attr::Rename("container", "k8s.container.name"),
             Attr::Rename("reason", "k8s.container.status.reason"),
         ])]),
@@ -304,7 +304,7 @@ pub static PODS: KindDef<Pod> = KindDef {
             "The pods current phase.",
             status_phase,
         )
-        .semconv(&[SemconvMetric::updown("k8s.pod.status.phase", "{pod}").attributes(&[Attr::Rename("phase", "k8s.pod.status.phase")])]),
+        .semconv(&[SemconvMetric::updown("k8s.pod.status.phase", "{pod}", "Describes number of K8s Pods that are currently in a given phase.").attributes(&[Attr::Rename("phase", "k8s.pod.status.phase")])]),
         Family::experimental(
             "kube_pod_status_qos_class",
             "The pods current qosClass.",
@@ -335,7 +335,7 @@ pub static PODS: KindDef<Pod> = KindDef {
             "The pod status reasons",
             status_reason,
         )
-        .semconv(&[SemconvMetric::updown("k8s.pod.status.reason", "{pod}").attributes(&[Attr::Rename("reason", "k8s.pod.status.reason")])]),
+        .semconv(&[SemconvMetric::updown("k8s.pod.status.reason", "{pod}", "Describes the number of K8s Pods that are currently in a state for a given reason.").attributes(&[Attr::Rename("reason", "k8s.pod.status.reason")])]),
         Family::experimental(
             "kube_pod_status_disruption_reason",
             "The pod disruption condition reason",
@@ -381,16 +381,16 @@ pub static PODS: KindDef<Pod> = KindDef {
         Family::semconv_only(
             "The resources currently applied to a running container (status.containerStatuses[].resources).",
             &[
-                SemconvMetric::updown("k8s.container.cpu.limit.current", "{cpu}")
+                SemconvMetric::updown("k8s.container.cpu.limit.current", "{cpu}", "Maximum CPU resource limit currently configured for a running container.")
                     .when(&[("resource", &["cpu"]), ("type", &["limits"])])
                     .attributes(&[Attr::Rename("container", "k8s.container.name")]),
-                SemconvMetric::updown("k8s.container.memory.limit.current", "By")
+                SemconvMetric::updown("k8s.container.memory.limit.current", "By", "Maximum memory resource limit currently configured for a running container.")
                     .when(&[("resource", &["memory"]), ("type", &["limits"])])
                     .attributes(&[Attr::Rename("container", "k8s.container.name")]),
-                SemconvMetric::updown("k8s.container.cpu.request.current", "{cpu}")
+                SemconvMetric::updown("k8s.container.cpu.request.current", "{cpu}", "CPU resource requested currently configured for a running container.")
                     .when(&[("resource", &["cpu"]), ("type", &["requests"])])
                     .attributes(&[Attr::Rename("container", "k8s.container.name")]),
-                SemconvMetric::updown("k8s.container.memory.request.current", "By")
+                SemconvMetric::updown("k8s.container.memory.request.current", "By", "Memory resource request currently configured for a running container.")
                     .when(&[("resource", &["memory"]), ("type", &["requests"])])
                     .attributes(&[Attr::Rename("container", "k8s.container.name")]),
             ],

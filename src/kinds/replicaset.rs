@@ -52,7 +52,11 @@ pub static REPLICASETS: KindDef<ReplicaSet> = KindDef {
             "Number of desired pods for a ReplicaSet.",
             |r: &ReplicaSet, _, s| push_if_set(s, r.spec.as_ref().and_then(|spec| spec.replicas)),
         )
-        .semconv(&[SemconvMetric::updown("k8s.replicaset.pod.desired", "{pod}")]),
+        .semconv(&[SemconvMetric::updown(
+            "k8s.replicaset.pod.desired",
+            "{pod}",
+            "Number of desired replica pods in this replicaset.",
+        )]),
         Family::stable(
             "kube_replicaset_metadata_generation",
             "Sequence number representing a specific generation of the desired state.",
@@ -78,6 +82,7 @@ pub static REPLICASETS: KindDef<ReplicaSet> = KindDef {
             &[SemconvMetric::updown(
                 "k8s.replicaset.pod.available",
                 "{pod}",
+                "Total number of available replica pods (ready for at least minReadySeconds) targeted by this replicaset.",
             )],
             |r, _, s| push_int(s, status(r).and_then(|st| st.available_replicas)),
         ),

@@ -42,10 +42,7 @@ pub static REPLICATIONCONTROLLERS: KindDef<ReplicationController> = KindDef {
             "The number of available replicas per ReplicationController.",
             |r, _, s| push_int(s, status(r).and_then(|st| st.available_replicas)),
         )
-        .semconv(&[SemconvMetric::updown(
-            "k8s.replicationcontroller.pod.available",
-            "{pod}",
-        )]),
+        .semconv(&[SemconvMetric::updown("k8s.replicationcontroller.pod.available", "{pod}", "Total number of available replica pods (ready for at least minReadySeconds) targeted by this replication controller.")]),
         Family::stable(
             "kube_replicationcontroller_status_observed_generation",
             "The generation observed by the ReplicationController controller.",
@@ -58,10 +55,7 @@ pub static REPLICATIONCONTROLLERS: KindDef<ReplicationController> = KindDef {
                 push_if_set(s, r.spec.as_ref().and_then(|spec| spec.replicas))
             },
         )
-        .semconv(&[SemconvMetric::updown(
-            "k8s.replicationcontroller.pod.desired",
-            "{pod}",
-        )]),
+        .semconv(&[SemconvMetric::updown("k8s.replicationcontroller.pod.desired", "{pod}", "Number of desired replica pods in this replication controller.")]),
         Family::stable(
             "kube_replicationcontroller_metadata_generation",
             "Sequence number representing a specific generation of the desired state.",

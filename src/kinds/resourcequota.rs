@@ -29,47 +29,41 @@ pub static RESOURCEQUOTAS: KindDef<ResourceQuota> = KindDef {
             usage,
         )
         .semconv(&[
-            SemconvMetric::updown("k8s.resourcequota.cpu.limit.hard", "{cpu}")
+            SemconvMetric::updown("k8s.resourcequota.cpu.limit.hard", "{cpu}", "The CPU limits in a specific namespace. The value represents the configured quota limit of the resource in the namespace.")
                 .when(&[("resource", &["limits.cpu"]), ("type", &["hard"])]),
-            SemconvMetric::updown("k8s.resourcequota.cpu.limit.used", "{cpu}")
+            SemconvMetric::updown("k8s.resourcequota.cpu.limit.used", "{cpu}", "The CPU limits in a specific namespace. The value represents the current observed total usage of the resource in the namespace.")
                 .when(&[("resource", &["limits.cpu"]), ("type", &["used"])]),
-            SemconvMetric::updown("k8s.resourcequota.cpu.request.hard", "{cpu}")
+            SemconvMetric::updown("k8s.resourcequota.cpu.request.hard", "{cpu}", "The CPU requests in a specific namespace. The value represents the configured quota limit of the resource in the namespace.")
                 .when(&[("resource", &["requests.cpu", "cpu"]), ("type", &["hard"])]),
-            SemconvMetric::updown("k8s.resourcequota.cpu.request.used", "{cpu}")
+            SemconvMetric::updown("k8s.resourcequota.cpu.request.used", "{cpu}", "The CPU requests in a specific namespace. The value represents the current observed total usage of the resource in the namespace.")
                 .when(&[("resource", &["requests.cpu", "cpu"]), ("type", &["used"])]),
-            SemconvMetric::updown("k8s.resourcequota.memory.limit.hard", "By")
+            SemconvMetric::updown("k8s.resourcequota.memory.limit.hard", "By", "The memory limits in a specific namespace. The value represents the configured quota limit of the resource in the namespace.")
                 .when(&[("resource", &["limits.memory"]), ("type", &["hard"])]),
-            SemconvMetric::updown("k8s.resourcequota.memory.limit.used", "By")
+            SemconvMetric::updown("k8s.resourcequota.memory.limit.used", "By", "The memory limits in a specific namespace. The value represents the current observed total usage of the resource in the namespace.")
                 .when(&[("resource", &["limits.memory"]), ("type", &["used"])]),
-            SemconvMetric::updown("k8s.resourcequota.memory.request.hard", "By").when(&[
+            SemconvMetric::updown("k8s.resourcequota.memory.request.hard", "By", "The memory requests in a specific namespace. The value represents the configured quota limit of the resource in the namespace.").when(&[
                 ("resource", &["requests.memory", "memory"]),
                 ("type", &["hard"]),
             ]),
-            SemconvMetric::updown("k8s.resourcequota.memory.request.used", "By").when(&[
+            SemconvMetric::updown("k8s.resourcequota.memory.request.used", "By", "The memory requests in a specific namespace. The value represents the current observed total usage of the resource in the namespace.").when(&[
                 ("resource", &["requests.memory", "memory"]),
                 ("type", &["used"]),
             ]),
-            SemconvMetric::updown("k8s.resourcequota.storage.request.hard", "By")
+            SemconvMetric::updown("k8s.resourcequota.storage.request.hard", "By", "The storage requests in a specific namespace. The value represents the configured quota limit of the resource in the namespace.")
                 .when(&[("resource", &["requests.storage"]), ("type", &["hard"])]),
-            SemconvMetric::updown("k8s.resourcequota.storage.request.used", "By")
+            SemconvMetric::updown("k8s.resourcequota.storage.request.used", "By", "The storage requests in a specific namespace. The value represents the current observed total usage of the resource in the namespace.")
                 .when(&[("resource", &["requests.storage"]), ("type", &["used"])]),
-            SemconvMetric::updown(
-                "k8s.resourcequota.persistentvolumeclaim_count.hard",
-                "{persistentvolumeclaim}",
-            )
+            SemconvMetric::updown("k8s.resourcequota.persistentvolumeclaim_count.hard", "{persistentvolumeclaim}", "The total number of PersistentVolumeClaims that can exist in the namespace. The value represents the configured quota limit of the resource in the namespace.")
             .when(&[
                 ("resource", &["persistentvolumeclaims"]),
                 ("type", &["hard"]),
             ]),
-            SemconvMetric::updown(
-                "k8s.resourcequota.persistentvolumeclaim_count.used",
-                "{persistentvolumeclaim}",
-            )
+            SemconvMetric::updown("k8s.resourcequota.persistentvolumeclaim_count.used", "{persistentvolumeclaim}", "The total number of PersistentVolumeClaims that can exist in the namespace. The value represents the current observed total usage of the resource in the namespace.")
             .when(&[
                 ("resource", &["persistentvolumeclaims"]),
                 ("type", &["used"]),
             ]),
-            SemconvMetric::updown("k8s.resourcequota.ephemeral_storage.request.hard", "By").when(
+            SemconvMetric::updown("k8s.resourcequota.ephemeral_storage.request.hard", "By", "The sum of local ephemeral storage requests in the namespace. The value represents the configured quota limit of the resource in the namespace.").when(
                 &[
                     (
                         "resource",
@@ -78,7 +72,7 @@ pub static RESOURCEQUOTAS: KindDef<ResourceQuota> = KindDef {
                     ("type", &["hard"]),
                 ],
             ),
-            SemconvMetric::updown("k8s.resourcequota.ephemeral_storage.request.used", "By").when(
+            SemconvMetric::updown("k8s.resourcequota.ephemeral_storage.request.used", "By", "The sum of local ephemeral storage requests in the namespace. The value represents the current observed total usage of the resource in the namespace.").when(
                 &[
                     (
                         "resource",
@@ -87,18 +81,18 @@ pub static RESOURCEQUOTAS: KindDef<ResourceQuota> = KindDef {
                     ("type", &["used"]),
                 ],
             ),
-            SemconvMetric::updown("k8s.resourcequota.ephemeral_storage.limit.hard", "By").when(&[
+            SemconvMetric::updown("k8s.resourcequota.ephemeral_storage.limit.hard", "By", "The sum of local ephemeral storage limits in the namespace. The value represents the configured quota limit of the resource in the namespace.").when(&[
                 ("resource", &["limits.ephemeral-storage"]),
                 ("type", &["hard"]),
             ]),
-            SemconvMetric::updown("k8s.resourcequota.ephemeral_storage.limit.used", "By").when(&[
+            SemconvMetric::updown("k8s.resourcequota.ephemeral_storage.limit.used", "By", "The sum of local ephemeral storage limits in the namespace. The value represents the current observed total usage of the resource in the namespace.").when(&[
                 ("resource", &["limits.ephemeral-storage"]),
                 ("type", &["used"]),
             ]),
-            SemconvMetric::updown("k8s.resourcequota.object_count.hard", "{object}")
+            SemconvMetric::updown("k8s.resourcequota.object_count.hard", "{object}", "The object count limits in a specific namespace. The value represents the configured quota limit of the resource in the namespace.")
                 .when(&[("resource", OBJECT_COUNTS), ("type", &["hard"])])
                 .attributes(&[Attr::Rename("resource", "k8s.resourcequota.resource_name")]),
-            SemconvMetric::updown("k8s.resourcequota.object_count.used", "{object}")
+            SemconvMetric::updown("k8s.resourcequota.object_count.used", "{object}", "The object count limits in a specific namespace. The value represents the current observed total usage of the resource in the namespace.")
                 .when(&[("resource", OBJECT_COUNTS), ("type", &["used"])])
                 .attributes(&[Attr::Rename("resource", "k8s.resourcequota.resource_name")]),
         ]),

@@ -54,6 +54,7 @@ pub static SERVICES: KindDef<Service> = KindDef {
             &[SemconvMetric::gauge(
                 "k8s.service.load_balancer.ingress.count",
                 "{ingress}",
+                "Number of load balancer ingress points (external IPs/hostnames) assigned to the service.",
             )],
             load_balancer_ingress_count,
         ),

@@ -37,25 +37,19 @@ pub static STATEFULSETS: KindDef<StatefulSet> = KindDef {
             "The number of current replicas per StatefulSet.",
             |s, _, out| push_int(out, status(s).and_then(|st| st.current_replicas)),
         )
-        .semconv(&[SemconvMetric::updown(
-            "k8s.statefulset.pod.current",
-            "{pod}",
-        )]),
+        .semconv(&[SemconvMetric::updown("k8s.statefulset.pod.current", "{pod}", "The number of replica pods created by the statefulset controller from the statefulset version indicated by currentRevision.")]),
         Family::stable(
             "kube_statefulset_status_replicas_ready",
             "The number of ready replicas per StatefulSet.",
             |s, _, out| push_int(out, status(s).and_then(|st| st.ready_replicas)),
         )
-        .semconv(&[SemconvMetric::updown("k8s.statefulset.pod.ready", "{pod}")]),
+        .semconv(&[SemconvMetric::updown("k8s.statefulset.pod.ready", "{pod}", "The number of replica pods created for this statefulset with a Ready Condition.")]),
         Family::stable(
             "kube_statefulset_status_replicas_updated",
             "The number of updated replicas per StatefulSet.",
             |s, _, out| push_int(out, status(s).and_then(|st| st.updated_replicas)),
         )
-        .semconv(&[SemconvMetric::updown(
-            "k8s.statefulset.pod.updated",
-            "{pod}",
-        )]),
+        .semconv(&[SemconvMetric::updown("k8s.statefulset.pod.updated", "{pod}", "Number of replica pods created by the statefulset controller from the statefulset version indicated by updateRevision.")]),
         Family::stable(
             "kube_statefulset_status_observed_generation",
             "The generation observed by the StatefulSet controller.",
@@ -66,10 +60,7 @@ pub static STATEFULSETS: KindDef<StatefulSet> = KindDef {
             "Number of desired pods for a StatefulSet.",
             |s, _, out| push_if_set(out, spec(s).and_then(|sp| sp.replicas)),
         )
-        .semconv(&[SemconvMetric::updown(
-            "k8s.statefulset.pod.desired",
-            "{pod}",
-        )]),
+        .semconv(&[SemconvMetric::updown("k8s.statefulset.pod.desired", "{pod}", "Number of desired replica pods in this statefulset.")]),
         Family::stable(
             "kube_statefulset_ordinals_start",
             "Start ordinal of the StatefulSet.",

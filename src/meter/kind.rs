@@ -144,7 +144,9 @@ fn with_callbacks<'a, I, F>(
 where
     F: Fn(&dyn AsyncInstrument<f64>) + Send + Sync + 'static,
 {
-    builder = builder.with_unit(metric.unit);
+    builder = builder
+        .with_unit(metric.unit)
+        .with_description(metric.brief);
     for callback in callbacks {
         builder = builder.with_callback(callback);
     }

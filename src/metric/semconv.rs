@@ -155,6 +155,8 @@ impl AttrValue {
 pub struct SemconvMetric {
     pub name: &'static str,
     pub unit: &'static str,
+    /// The model's brief, the instrument's description.
+    pub brief: &'static str,
     pub instrument: Instrument,
     /// Only samples whose label `.0` has one of the values `.1` (a value ending in `*` is a
     /// prefix); every condition must hold. Empty: all samples.
@@ -164,20 +166,21 @@ pub struct SemconvMetric {
 }
 
 impl SemconvMetric {
-    pub const fn updown(name: &'static str, unit: &'static str) -> Self {
+    pub const fn updown(name: &'static str, unit: &'static str, brief: &'static str) -> Self {
         SemconvMetric {
             name,
             unit,
+            brief,
             instrument: Instrument::UpDownCounter,
             when: &[],
             attributes: &[],
         }
     }
 
-    pub const fn gauge(name: &'static str, unit: &'static str) -> Self {
+    pub const fn gauge(name: &'static str, unit: &'static str, brief: &'static str) -> Self {
         SemconvMetric {
             instrument: Instrument::Gauge,
-            ..SemconvMetric::updown(name, unit)
+            ..SemconvMetric::updown(name, unit, brief)
         }
     }
 
@@ -244,7 +247,7 @@ mod tests {
 
     #[test]
     fn selection_and_attribute_mapping() {
-        let m = SemconvMetric::updown("x", "1")
+        let m = SemconvMetric::updown("x", "1", "X.")
             .when(&[("resource", &["cpu", "count/*"]), ("type", &["hard"])]);
         assert!(m.selects(&labels(&[("resource", "cpu"), ("type", "hard")])));
         assert!(m.selects(&labels(&[("resource", "count/pods"), ("type", "hard")])));

@@ -7,7 +7,13 @@
 //! as much CPU as the encoding itself. Each part's size is known as it is written, so the
 //! request's exact size is known before each point is added, and the request is handed out
 //! before it would exceed the limit.
+//!
+//! Leading attributes of a point that name the object (`k8s.pod.uid`, …; see
+//! [`is_resource_attribute`]) go to the resource instead: a new `ResourceMetrics` starts
+//! whenever they change, so a collection that reports object by object (the semconv schema)
+//! gets one resource per object, each after the process resource's attributes.
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -15,13 +21,12 @@ use bytes::{BufMut, Bytes};
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_proto::tonic::common::v1::KeyValue as ProtoKeyValue;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope};
-use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, Metric, ResourceMetrics, ScopeMetrics, Sum,
-};
+use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, Metric, ScopeMetrics, Sum};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
 use crate::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
+use crate::metric::semconv::is_resource_attribute;
 
 /// One finished `ExportMetricsServiceRequest`, encoded.
 #[derive(Debug)]
@@ -41,7 +46,9 @@ pub struct EncodeSummary {
 
 // Field numbers, from opentelemetry/proto/{collector/,}metrics/v1 and common/v1.
 const REQUEST_RESOURCE_METRICS: u32 = 1;
+const RESOURCE_METRICS_RESOURCE: u32 = 1;
 const RESOURCE_METRICS_SCOPE_METRICS: u32 = 2;
+const RESOURCE_ATTRIBUTES: u32 = 1;
 const SCOPE_METRICS_METRICS: u32 = 2;
 const METRIC_GAUGE: u32 = 5;
 const METRIC_SUM: u32 = 7;
@@ -98,19 +105,15 @@ fn string_field_len(s: &str) -> usize {
     if s.is_empty() { 0 } else { field_len(s.len()) }
 }
 
-/// An attribute as a `KeyValue` field of a data point.
-fn put_attribute(kv: &KeyValue, buf: &mut Vec<u8>) {
+/// An attribute as a `KeyValue` field `tag` (of a data point or a resource).
+fn put_attribute(tag: u32, kv: &KeyValue, buf: &mut Vec<u8>) {
     let key = kv.key.as_str();
     match &kv.value {
         Value::String(value) => {
             let value = value.as_str();
             // AnyValue is a oneof: the string is written even when empty.
             let any_len = field_len(value.len());
-            put_len_field(
-                POINT_ATTRIBUTES,
-                string_field_len(key) + field_len(any_len),
-                buf,
-            );
+            put_len_field(tag, string_field_len(key) + field_len(any_len), buf);
             put_string_field(KEY_VALUE_KEY, key, buf);
             put_len_field(KEY_VALUE_VALUE, any_len, buf);
             put_len_field(ANY_VALUE_STRING, value.len(), buf);
@@ -123,7 +126,7 @@ fn put_attribute(kv: &KeyValue, buf: &mut Vec<u8>) {
                 value: Some(AnyValue::from(other.clone())),
                 key_strindex: 0,
             };
-            put_len_field(POINT_ATTRIBUTES, kv.encoded_len(), buf);
+            put_len_field(tag, kv.encoded_len(), buf);
             buf.extend_from_slice(&kv.encode_to_vec());
         }
     }
@@ -132,12 +135,49 @@ fn put_attribute(kv: &KeyValue, buf: &mut Vec<u8>) {
 /// The instrumentation scope open in the request being built.
 struct OpenScope {
     name: Arc<str>,
+    schema_url: String,
     /// Encoded `ScopeMetrics.scope` field.
     header: Vec<u8>,
+    /// Encoded `ScopeMetrics.schema_url` field, after the metrics.
+    trailer: Vec<u8>,
+}
+
+impl OpenScope {
+    fn new(desc: &InstrumentDesc) -> Self {
+        let encode = |scope, schema_url: &str| {
+            ScopeMetrics {
+                scope,
+                schema_url: schema_url.to_string(),
+                ..Default::default()
+            }
+            .encode_to_vec()
+        };
+        let scope = InstrumentationScope {
+            name: desc.scope.to_string(),
+            ..Default::default()
+        };
+        OpenScope {
+            name: desc.scope.clone(),
+            schema_url: desc.schema_url.to_string(),
+            header: encode(Some(scope), ""),
+            trailer: encode(None, &desc.schema_url),
+        }
+    }
+
+    /// Encoded `ScopeMetrics` with metrics of `metrics_len` bytes.
+    fn len(&self, metrics_len: usize) -> usize {
+        self.header.len() + metrics_len + self.trailer.len()
+    }
 }
 
 /// The instrument whose points are being added.
 struct OpenMetric {
+    /// What the encoding was made from, to reuse it when the instrument comes again (the next
+    /// object's turn).
+    name: String,
+    description: String,
+    unit: String,
+    kind: InstrumentKind,
     /// Encoded `Metric` name, description and unit.
     header: Vec<u8>,
     data_tag: u32,
@@ -168,11 +208,22 @@ impl OpenMetric {
             ),
         };
         OpenMetric {
+            name: desc.name.to_string(),
+            description: desc.description.to_string(),
+            unit: desc.unit.to_string(),
+            kind: desc.kind,
             header,
             data_tag,
             trailer,
             is_sum: desc.kind != InstrumentKind::Gauge,
         }
+    }
+
+    fn describes(&self, desc: &InstrumentDesc) -> bool {
+        self.name == desc.name
+            && self.description == desc.description
+            && self.unit == desc.unit
+            && self.kind == desc.kind
     }
 
     /// Encoded `Metric` with points of `points_len` bytes.
@@ -198,14 +249,24 @@ pub struct OtlpEncoder<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> {
     max_request_bytes: usize,
     time_unix_nano: u64,
     start_time_unix_nano: u64,
-    /// Encoded `ResourceMetrics.resource` field.
+    /// Encoded attribute fields of the process resource (`service.name`, …).
+    process: Vec<u8>,
+    /// Encoded attribute fields of the object the points are about; empty for none.
+    object: Vec<u8>,
+    /// The next point's object attributes, to compare with `object`.
+    next_object: Vec<u8>,
+    /// Encoded `ResourceMetrics.resource` field: `process` then `object`.
     resource: Vec<u8>,
-    /// Closed `ScopeMetrics` fields of the request being built.
+    /// Closed `ResourceMetrics` fields of the request being built.
+    resources: Vec<u8>,
+    /// Closed `ScopeMetrics` fields of the open resource.
     scopes: Vec<u8>,
     scope: Option<OpenScope>,
     /// Closed `Metric` fields of the open scope.
     metrics: Vec<u8>,
-    metric: Option<OpenMetric>,
+    metric: Option<Arc<OpenMetric>>,
+    /// Encoded metric headers by name, reused when a collection goes object by object.
+    metric_cache: HashMap<String, Arc<OpenMetric>>,
     /// Data point fields of the open metric.
     points: Vec<u8>,
     /// The point being encoded.
@@ -236,25 +297,57 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
                 .collect(),
             ..Default::default()
         };
-        OtlpEncoder {
+        let mut encoder = OtlpEncoder {
             emit,
             max_request_bytes,
             time_unix_nano,
             start_time_unix_nano,
-            resource: ResourceMetrics {
-                resource: Some(resource),
-                ..Default::default()
-            }
-            .encode_to_vec(),
+            process: resource.encode_to_vec(),
+            object: Vec::new(),
+            next_object: Vec::new(),
+            resource: Vec::new(),
+            resources: Vec::new(),
             scopes: Vec::new(),
             scope: None,
             metrics: Vec::new(),
             metric: None,
+            metric_cache: HashMap::new(),
             points: Vec::new(),
             point: Vec::new(),
             request_points: 0,
             stopped: false,
             summary: EncodeSummary::default(),
+        };
+        encoder.set_resource();
+        encoder
+    }
+
+    /// Encodes the `ResourceMetrics.resource` field from `process` and `object`.
+    fn set_resource(&mut self) {
+        self.resource.clear();
+        let len = self.process.len() + self.object.len();
+        put_len_field(RESOURCE_METRICS_RESOURCE, len, &mut self.resource);
+        self.resource.extend_from_slice(&self.process);
+        self.resource.extend_from_slice(&self.object);
+    }
+
+    /// Moves to the resource of the object whose attributes are in `next_object`: what the
+    /// current resource holds is closed; the open scope and metric continue in the new one.
+    fn switch_resource(&mut self) {
+        self.close_resource();
+        std::mem::swap(&mut self.object, &mut self.next_object);
+        self.set_resource();
+    }
+
+    /// Closes the open resource's scopes into a `ResourceMetrics`; the resource stays open.
+    fn close_resource(&mut self) {
+        self.close_scope();
+        if !self.scopes.is_empty() {
+            let len = self.resource.len() + self.scopes.len();
+            put_len_field(REQUEST_RESOURCE_METRICS, len, &mut self.resources);
+            self.resources.extend_from_slice(&self.resource);
+            self.resources.extend_from_slice(&self.scopes);
+            self.scopes.clear();
         }
     }
 
@@ -272,13 +365,18 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
         {
             scope_body += field_len(metric.len(self.points.len() + extra));
         }
-        let mut resource_body = self.resource.len() + self.scopes.len();
+        let mut resource_body = self.scopes.len();
         if let Some(scope) = &self.scope
             && scope_body > 0
         {
-            resource_body += field_len(scope.header.len() + scope_body);
+            resource_body += field_len(scope.len(scope_body));
         }
-        field_len(resource_body)
+        let open = if resource_body > 0 {
+            field_len(self.resource.len() + resource_body)
+        } else {
+            0
+        };
+        self.resources.len() + open
     }
 
     /// Closes the open metric's points into a `Metric`; the metric stays open for more points.
@@ -298,10 +396,14 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
         if let Some(scope) = &self.scope
             && !self.metrics.is_empty()
         {
-            let len = scope.header.len() + self.metrics.len();
-            put_len_field(RESOURCE_METRICS_SCOPE_METRICS, len, &mut self.scopes);
+            put_len_field(
+                RESOURCE_METRICS_SCOPE_METRICS,
+                scope.len(self.metrics.len()),
+                &mut self.scopes,
+            );
             self.scopes.extend_from_slice(&scope.header);
             self.scopes.extend_from_slice(&self.metrics);
+            self.scopes.extend_from_slice(&scope.trailer);
             self.metrics.clear();
         }
     }
@@ -312,16 +414,8 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
             return;
         }
         let len = self.request_len(0);
-        self.close_scope();
-        let mut body = Vec::with_capacity(len);
-        put_len_field(
-            REQUEST_RESOURCE_METRICS,
-            self.resource.len() + self.scopes.len(),
-            &mut body,
-        );
-        body.extend_from_slice(&self.resource);
-        body.extend_from_slice(&self.scopes);
-        self.scopes.clear();
+        self.close_resource();
+        let body = std::mem::take(&mut self.resources);
         debug_assert_eq!(body.len(), len);
         let points = std::mem::take(&mut self.request_points);
         self.summary.requests += 1;
@@ -354,7 +448,7 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
             },
         }
         for kv in attributes {
-            put_attribute(kv, buf);
+            put_attribute(POINT_ATTRIBUTES, kv, buf);
         }
     }
 }
@@ -375,21 +469,24 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> MetricSink for OtlpEncoder
             return;
         }
         self.close_metric();
-        if self.scope.as_ref().is_none_or(|s| s.name != desc.scope) {
+        if self
+            .scope
+            .as_ref()
+            .is_none_or(|s| s.name != desc.scope || s.schema_url != desc.schema_url)
+        {
             self.close_scope();
-            self.scope = Some(OpenScope {
-                name: desc.scope.clone(),
-                header: ScopeMetrics {
-                    scope: Some(InstrumentationScope {
-                        name: desc.scope.to_string(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }
-                .encode_to_vec(),
-            });
+            self.scope = Some(OpenScope::new(desc));
         }
-        self.metric = Some(OpenMetric::new(desc));
+        let metric = match self.metric_cache.get(&*desc.name) {
+            Some(cached) if cached.describes(desc) => cached.clone(),
+            _ => {
+                let metric = Arc::new(OpenMetric::new(desc));
+                self.metric_cache
+                    .insert(desc.name.to_string(), metric.clone());
+                metric
+            }
+        };
+        self.metric = Some(metric);
     }
 
     fn observe(&mut self, value: Number, attributes: &[KeyValue]) {
@@ -398,6 +495,20 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> MetricSink for OtlpEncoder
         };
         if self.stopped {
             return;
+        }
+        let object = attributes
+            .iter()
+            .take_while(|kv| is_resource_attribute(kv.key.as_str()))
+            .count();
+        let (object_attributes, attributes) = attributes.split_at(object);
+        if object > 0 || !self.object.is_empty() {
+            self.next_object.clear();
+            for kv in object_attributes {
+                put_attribute(RESOURCE_ATTRIBUTES, kv, &mut self.next_object);
+            }
+            if self.next_object != self.object {
+                self.switch_resource();
+            }
         }
         self.encode_point(value, attributes, is_sum);
         let len = field_len(self.point.len());
@@ -426,7 +537,9 @@ mod tests {
     use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
     use opentelemetry_proto::tonic::common::v1::any_value;
     use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-    use opentelemetry_proto::tonic::metrics::v1::{NumberDataPoint, number_data_point};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        NumberDataPoint, ResourceMetrics, number_data_point,
+    };
 
     use super::*;
     use crate::export::otlp::MIN_REQUEST_BYTES as MIN;
@@ -676,6 +789,113 @@ mod tests {
         }
         encoder.finish();
         assert_eq!(requests, 1);
+    }
+
+    /// A semconv-style collection: per object, two instruments whose points lead with the
+    /// object's attributes; then a KSM-style instrument without them.
+    fn encode_objects(limit: usize) -> Vec<OtlpRequest> {
+        let mut requests = Vec::new();
+        let mut encoder =
+            OtlpEncoder::new(&[KeyValue::new("service.name", "test")], limit, 1, 2, |r| {
+                requests.push(r);
+                ControlFlow::Continue(())
+            });
+        let mut semconv = desc(
+            "pods",
+            "k8s.pod.status.phase",
+            InstrumentKind::UpDownCounter,
+        );
+        semconv.schema_url = Cow::Borrowed("https://opentelemetry.io/schemas/1.44.0");
+        let restarts = InstrumentDesc {
+            name: Cow::Borrowed("k8s.container.restart.count"),
+            ..semconv.clone()
+        };
+        for i in 0..300 {
+            let object = [
+                KeyValue::new("k8s.namespace.name", "ns"),
+                KeyValue::new("k8s.pod.name", format!("pod-{i}")),
+                KeyValue::new("k8s.pod.uid", format!("uid-{i}")),
+            ];
+            encoder.begin(&semconv);
+            for phase in ["Pending", "Running"] {
+                let mut attributes = object.to_vec();
+                attributes.push(KeyValue::new("k8s.pod.status.phase", phase));
+                encoder.observe(Number::F64(f64::from(phase == "Running")), &attributes);
+            }
+            encoder.begin(&restarts);
+            let mut attributes = object.to_vec();
+            attributes.push(KeyValue::new("k8s.container.name", "c"));
+            encoder.observe(Number::F64(i as f64), &attributes);
+        }
+        encoder.begin(&desc("nodes", "kube_node_info", InstrumentKind::Gauge));
+        encoder.observe(Number::F64(1.0), &[KeyValue::new("node", "n")]);
+        encoder.finish();
+        requests
+    }
+
+    #[test]
+    fn object_attributes_make_one_resource_per_object() {
+        for limit in [2 * MIN, usize::MAX] {
+            let requests = encode_objects(limit);
+            let mut resources = Vec::new();
+            for r in &requests {
+                let decoded = decode(r);
+                assert_eq!(decoded.encode_to_vec(), r.body);
+                assert!(r.body.len() <= limit);
+                resources.extend(decoded.resource_metrics);
+            }
+            let attributes = |rm: &ResourceMetrics| -> Vec<String> {
+                let resource = rm.resource.as_ref().expect("a resource");
+                resource
+                    .attributes
+                    .iter()
+                    .map(|kv| kv.key.clone())
+                    .collect()
+            };
+            // Objects split over two requests repeat their resource.
+            let pods: std::collections::BTreeSet<String> = resources
+                .iter()
+                .filter(|rm| attributes(rm).len() == 4)
+                .map(|rm| format!("{:?}", rm.resource))
+                .collect();
+            assert_eq!(pods.len(), 300);
+            let first = &resources[0];
+            assert_eq!(
+                attributes(first),
+                [
+                    "service.name",
+                    "k8s.namespace.name",
+                    "k8s.pod.name",
+                    "k8s.pod.uid"
+                ]
+            );
+            let scope = &first.scope_metrics[0];
+            assert_eq!(scope.schema_url, "https://opentelemetry.io/schemas/1.44.0");
+            let names: Vec<&str> = scope.metrics.iter().map(|m| m.name.as_str()).collect();
+            assert_eq!(
+                names,
+                ["k8s.pod.status.phase", "k8s.container.restart.count"]
+            );
+            let Some(Data::Sum(phases)) = &scope.metrics[0].data else {
+                panic!("a sum");
+            };
+            let keys: Vec<&str> = phases.data_points[0]
+                .attributes
+                .iter()
+                .map(|kv| kv.key.as_str())
+                .collect();
+            assert_eq!(keys, ["k8s.pod.status.phase"]);
+            // Points without object attributes are back on the process resource.
+            let last = resources.last().expect("resources");
+            assert_eq!(attributes(last), ["service.name"]);
+            assert_eq!(last.scope_metrics[0].metrics[0].name, "kube_node_info");
+            assert_eq!(last.scope_metrics[0].schema_url, "");
+            if limit == usize::MAX {
+                assert_eq!((requests.len(), resources.len()), (1, 301));
+            } else {
+                assert!(requests.len() > 1);
+            }
+        }
     }
 
     #[test]
