@@ -9,7 +9,7 @@ use clap::Parser;
 
 pub mod file;
 
-use crate::export::otlp::Compression;
+use crate::export::otlp::{Compression, Protocol};
 use crate::metric::{AllowList, Schema};
 use crate::watch::ShardMode;
 
@@ -141,10 +141,45 @@ pub struct Cli {
     #[arg(long)]
     pub track_unscheduled_pods: bool,
 
-    /// OTLP/gRPC endpoint to push metrics to (else OTEL_EXPORTER_OTLP_METRICS_ENDPOINT or
-    /// OTEL_EXPORTER_OTLP_ENDPOINT); no push when none is set.
+    /// OTLP endpoint to push metrics to (else OTEL_EXPORTER_OTLP_METRICS_ENDPOINT or
+    /// OTEL_EXPORTER_OTLP_ENDPOINT); no push when none is set. A base URL: http/protobuf
+    /// appends `v1/metrics` (`http://vm:8428/opentelemetry` posts to
+    /// `.../opentelemetry/v1/metrics`); `host:port` means https unless --otlp-insecure.
     #[arg(long)]
     pub otlp_endpoint: Option<String>,
+
+    /// OTLP transport: grpc or http/protobuf [default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc].
+    #[arg(long)]
+    pub otlp_protocol: Option<Protocol>,
+
+    /// Header sent with every OTLP request, `key=value` (e.g. `authorization=Bearer x`);
+    /// repeatable, merged over OTEL_EXPORTER_OTLP_HEADERS.
+    #[arg(long = "otlp-header", value_parser = parse_header)]
+    pub otlp_headers: Vec<(String, String)>,
+
+    /// Timeout of one OTLP request, and of connecting [default: OTEL_EXPORTER_OTLP_TIMEOUT,
+    /// else 10s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub otlp_timeout: Option<Duration>,
+
+    /// An OTLP endpoint written `host:port` means plain http, not https
+    /// [default: OTEL_EXPORTER_OTLP_INSECURE, else false].
+    #[arg(long)]
+    pub otlp_insecure: bool,
+
+    /// PEM CA certificates the collector's certificate must chain to, instead of the system's
+    /// [default: OTEL_EXPORTER_OTLP_CERTIFICATE].
+    #[arg(long)]
+    pub otlp_certificate: Option<PathBuf>,
+
+    /// PEM client certificate chain for mutual TLS, with --otlp-client-key
+    /// [default: OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE].
+    #[arg(long)]
+    pub otlp_client_certificate: Option<PathBuf>,
+
+    /// PEM private key of the client certificate [default: OTEL_EXPORTER_OTLP_CLIENT_KEY].
+    #[arg(long)]
+    pub otlp_client_key: Option<PathBuf>,
 
     /// Time between OTLP pushes [default: OTEL_METRIC_EXPORT_INTERVAL, else 30s].
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -303,6 +338,16 @@ pub fn parse_allowlist(flag: &str) -> Result<AllowLists, String> {
             .map(|(resource, keys)| (resource, AllowList::new(keys)))
             .collect(),
     ))
+}
+
+/// `key=value`, split at the first `=`.
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.trim().to_string()))
+        }
+        _ => Err(format!("{text:?} is not key=value")),
+    }
 }
 
 #[cfg(test)]

@@ -187,13 +187,14 @@ fn usage_error(message: String) -> ! {
 /// The endpoint servers of every pipeline, until one fails or the process is interrupted.
 async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
     // Every pipeline's settings are checked before anything connects.
-    let prepared: Vec<(Instance, Pipeline, Arc<Telemetry>)> = instances
+    let prepared: Vec<(Instance, Pipeline, Arc<Telemetry>, Option<OtlpConfig>)> = instances
         .into_iter()
         .map(|instance| {
+            let otlp = otlp_config(&instance.cli);
             let telemetry = Telemetry::new();
             let settings = pipeline_settings(&instance.cli, instance.selectors.clone());
             match Pipeline::new(settings, telemetry.clone()) {
-                Ok(pipeline) => (instance, pipeline, telemetry),
+                Ok(pipeline) => (instance, pipeline, telemetry, otlp),
                 Err(error) => usage_error(error.to_string()),
             }
         })
@@ -206,14 +207,20 @@ async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
     };
     let mut servers = Vec::new();
     let mut otlp_pushes = Vec::new();
-    for (instance, pipeline, telemetry) in prepared {
+    for (instance, pipeline, telemetry, otlp) in prepared {
         let span = match &instance.name {
             Some(name) => tracing::info_span!("pipeline", name = name.as_str()),
             None => tracing::Span::none(),
         };
-        let started = start_pipeline(&instance.cli, pipeline, telemetry, kube_config.clone())
-            .instrument(span.clone())
-            .await?;
+        let started = start_pipeline(
+            &instance.cli,
+            pipeline,
+            telemetry,
+            otlp,
+            kube_config.clone(),
+        )
+        .instrument(span.clone())
+        .await?;
         otlp_pushes.push(started.otlp);
         servers.extend(
             started
@@ -249,6 +256,7 @@ async fn start_pipeline(
     cli: &Cli,
     mut pipeline: Pipeline,
     telemetry: Arc<Telemetry>,
+    otlp: Option<OtlpConfig>,
     kube_config: kube::Config,
 ) -> anyhow::Result<Started> {
     let client = kube::client::ClientBuilder::try_from(kube_config)
@@ -286,7 +294,9 @@ async fn start_pipeline(
     let telemetry_provider = StreamingMeterProvider::new();
     let telemetry_meter = telemetry_provider.meter(TELEMETRY_SCOPE);
     telemetry.register(&telemetry_meter);
-    let otlp = start_otlp(cli, &pipeline, &telemetry_meter)?;
+    let otlp = otlp
+        .map(|config| start_otlp(config, &pipeline, &telemetry_meter))
+        .transpose()?;
     let telemetry_parts: Parts =
         Arc::new(move || telemetry_provider.registry().parts(TELEMETRY_SCOPE));
     let telemetry_addr = SocketAddr::new(cli.telemetry_host, cli.telemetry_port);
@@ -313,12 +323,9 @@ async fn start_pipeline(
     })
 }
 
-/// The OTLP push, when an endpoint is configured by flag or environment.
-fn start_otlp(
-    cli: &Cli,
-    pipeline: &Arc<Pipeline>,
-    telemetry_meter: &opentelemetry::metrics::Meter,
-) -> anyhow::Result<Option<OtlpExporter>> {
+/// The OTLP settings, when an endpoint is configured by flag or environment; read before
+/// connecting anywhere, so that a bad setting (a missing certificate file) is a usage error.
+fn otlp_config(cli: &Cli) -> Option<OtlpConfig> {
     let from_env = [
         "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
         "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -326,27 +333,45 @@ fn start_otlp(
     .iter()
     .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
     if cli.otlp_endpoint.is_none() && !from_env {
-        return Ok(None);
+        return None;
     }
     let overrides = OtlpOverrides {
+        protocol: cli.otlp_protocol,
         endpoint: cli.otlp_endpoint.clone(),
+        insecure: cli.otlp_insecure.then_some(true),
+        certificate: cli.otlp_certificate.clone(),
+        client_certificate: cli.otlp_client_certificate.clone(),
+        client_key: cli.otlp_client_key.clone(),
         interval: cli.otlp_interval,
         max_request_bytes: cli.otlp_max_request_bytes,
         compression: cli.otlp_compression,
+        timeout: cli.otlp_timeout,
+        headers: cli.otlp_headers.clone(),
         ..OtlpOverrides::default()
     };
-    let config = match OtlpConfig::from_env(overrides) {
-        Ok(config) => config,
+    match OtlpConfig::from_env(overrides) {
+        Ok(config) => Some(config),
         Err(error) => usage_error(error.to_string()),
-    };
+    }
+}
+
+/// The OTLP push of the pipeline's collections.
+fn start_otlp(
+    config: OtlpConfig,
+    pipeline: &Arc<Pipeline>,
+    telemetry_meter: &opentelemetry::metrics::Meter,
+) -> anyhow::Result<OtlpExporter> {
     let otlp_telemetry = Arc::new(OtlpTelemetry::default());
     otlp_telemetry.register(telemetry_meter);
-    tracing::info!(endpoint = config.endpoint, interval = ?config.interval, "pushing OTLP");
+    tracing::info!(
+        endpoint = config.endpoint,
+        protocol = %config.protocol,
+        interval = ?config.interval,
+        "pushing OTLP"
+    );
     let pipeline = pipeline.clone();
     let collect: Collect = Arc::new(move |sink| pipeline.collect(sink));
-    Ok(Some(
-        OtlpExporter::spawn(config, collect, otlp_telemetry).context("starting the OTLP push")?,
-    ))
+    OtlpExporter::spawn(config, collect, otlp_telemetry).context("starting the OTLP push")
 }
 
 /// `--kubeconfig`/`KUBECONFIG` when given, else the usual inference (in-cluster, ~/.kube/config).

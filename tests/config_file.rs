@@ -17,8 +17,8 @@ fn read(file: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).expect(file)
 }
 
-/// Key paths as docs/config.md writes them: `pipelines[].exporters.otlp.endpoint`, with a
-/// map keyed by resource (`selectors`) as `*`.
+/// Key paths as docs/config.md writes them: `pipelines[].exporters.otlp.endpoint`, with the
+/// keys of free-form maps (`selectors` by resource, `headers` by name) as `*`.
 fn key_paths(value: &Value, prefix: &str, out: &mut BTreeSet<String>) {
     match value {
         Value::Sequence(items) => {
@@ -29,7 +29,7 @@ fn key_paths(value: &Value, prefix: &str, out: &mut BTreeSet<String>) {
         Value::Mapping(map) => {
             for (key, value) in map {
                 let key = key.as_str().expect("string keys");
-                let key = if prefix.ends_with(".selectors") {
+                let key = if prefix.ends_with(".selectors") || prefix.ends_with(".headers") {
                     "*"
                 } else {
                     key
@@ -100,6 +100,16 @@ fn bad_config_exits_with_code_2_naming_the_key() {
             "pipelines:\n- name: a\n  resources: [bogus]\n",
             None,
             "--resources",
+        ),
+        (
+            "pipelines:\n- name: a\n  exporters: {otlp: {protocol: http/json}}\n",
+            None,
+            "pipelines[0].exporters.otlp.protocol",
+        ),
+        (
+            "pipelines:\n- name: a\n  exporters: {otlp: {endpoint: 'https://c:4317', certificate: /nonexistent/ca.pem}}\n",
+            None,
+            "--otlp-certificate",
         ),
     ] {
         let path = dir.path().join("config.yaml");

@@ -301,6 +301,103 @@ fn bad_flags_exit_with_code_2_naming_the_flag() {
     }
 }
 
+#[test]
+fn bad_otlp_settings_exit_with_code_2_naming_the_setting() {
+    let https = ["--otlp-endpoint", "https://127.0.0.1:4317"];
+    for (args, env, named) in [
+        (
+            &https[..],
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem"),
+            "OTEL_EXPORTER_OTLP_CERTIFICATE: /nonexistent/ca.pem",
+        ),
+        (
+            &https[..],
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
+                "/nonexistent/key.pem",
+            ),
+            "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
+        ),
+        (
+            &[
+                "--otlp-endpoint",
+                "http://c:4318",
+                "--otlp-certificate",
+                "/nonexistent/ca.pem",
+            ][..],
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            "--otlp-certificate",
+        ),
+        (
+            &https[..],
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            "unknown otlp protocol",
+        ),
+        (
+            &https[..],
+            ("OTEL_EXPORTER_OTLP_HEADERS", "authorization"),
+            "OTEL_EXPORTER_OTLP_HEADERS",
+        ),
+        (
+            &["--otlp-header", "novalue"][..],
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            "--otlp-header",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_kube-state-otel"))
+            .args(args)
+            .env(env.0, env.1)
+            .output()
+            .expect("binary runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {stderr}");
+        assert!(
+            stderr.contains(named),
+            "{args:?} {env:?} names {named}: {stderr}"
+        );
+    }
+}
+
+/// A collector that accepts connections and never answers a TLS handshake: pushes time out
+/// and are retried in the background while /metrics is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_https_collector_never_blocks_metrics() {
+    let emulator = start_emulator(small_cluster()).await;
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let endpoint = format!("https://{}", silent.local_addr().expect("address"));
+    let exporter = Exporter::start(
+        &emulator.url(),
+        &[
+            "--otlp-endpoint",
+            &endpoint,
+            "--otlp-protocol",
+            "http/protobuf",
+            "--otlp-interval",
+            "200ms",
+            "--otlp-timeout",
+            "500ms",
+        ],
+    );
+    exporter.wait_ready().await;
+    wait_for("a failed push", || async {
+        exporter.log().contains("otlp export failing")
+    })
+    .await;
+    for _ in 0..3 {
+        assert!(!samples(&exporter.metrics().await, "kube_pod_info").is_empty());
+    }
+    let telemetry = exporter.telemetry().await;
+    assert_eq!(
+        value(
+            &telemetry,
+            "kube_state_otel_otlp_requests_total",
+            &["result=\"success\""]
+        ),
+        Some(0.0)
+    );
+    drop(silent);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gzip_scrape_equals_plain_and_promtool_accepts_it() {
     let emulator = start_emulator(Emulator::with_cluster(&GeneratedCluster::new(20, 10, 3))).await;
@@ -387,12 +484,25 @@ const KSM_PROMTOOL_FINDINGS: &[&str] = &[];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_pushes_otlp_to_rotel_while_serving_metrics() {
+    for protocol in ["grpc", "http/protobuf"] {
+        pushes_otlp_to_rotel(protocol).await;
+    }
+}
+
+async fn pushes_otlp_to_rotel(protocol: &str) {
     let emulator = start_emulator(small_cluster()).await;
     let rotel = Rotel::start(true).await;
-    let endpoint = format!("http://{}", rotel.addr);
+    let endpoint = rotel.endpoint(protocol);
     let exporter = Exporter::start(
         &emulator.url(),
-        &["--otlp-endpoint", &endpoint, "--otlp-interval", "1s"],
+        &[
+            "--otlp-endpoint",
+            &endpoint,
+            "--otlp-protocol",
+            protocol,
+            "--otlp-interval",
+            "1s",
+        ],
     );
     exporter.wait_ready().await;
     let pod = emulator.emulator().list("pods").expect("pods listed")[0]["metadata"]["name"]

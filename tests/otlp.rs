@@ -1,5 +1,6 @@
-//! OTLP push end to end: request splitting measured by a gRPC receiver that checks every point,
-//! a real collector (Rotel), and a collector that is down.
+//! OTLP push end to end: request splitting measured by gRPC and HTTP receivers that check every
+//! point, TLS with a test CA (server and client certificates), a real collector (Rotel), and a
+//! collector that is down.
 //!
 //! `OTLP_TEST_POINTS` (default 120000) sets the size of the large collections; for figures:
 //! `OTLP_TEST_POINTS=1000000 cargo test --release --test otlp large -- --nocapture
@@ -11,9 +12,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::extract::State;
+use bytes::Bytes;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as AutoBuilder;
+use hyper_util::service::TowerToHyperService;
 use kube_state_otel::export::otlp::{
     Compression, ExportStats, MAX_PENDING_COLLECTIONS, OtlpConfig, OtlpError, OtlpExporter,
-    OtlpTelemetry, export_once,
+    OtlpTelemetry, PemFile, Protocol, TlsFiles, export_once,
 };
 use kube_state_otel::meter::Collect;
 use kube_state_otel::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
@@ -114,6 +120,8 @@ fn synthetic(points: [usize; 3]) -> Collect {
 
 #[derive(Default)]
 struct Tally {
+    /// The gRPC metadata or HTTP headers of each request.
+    headers: Vec<http::HeaderMap>,
     sizes: Vec<usize>,
     points: usize,
     errors: Vec<String>,
@@ -249,12 +257,61 @@ impl MetricsService for Receiver {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        self.tally
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .record(request.get_ref());
+        let mut tally = self.tally.lock().unwrap_or_else(|p| p.into_inner());
+        tally
+            .headers
+            .push(request.metadata().clone().into_headers());
+        tally.record(request.get_ref());
         Ok(Response::new(ExportMetricsServiceResponse::default()))
     }
+}
+
+/// OTLP/HTTP: a gzip or plain protobuf `ExportMetricsServiceRequest` POSTed to `/v1/metrics`.
+async fn http_export(
+    State(receiver): State<Arc<Receiver>>,
+    headers: http::HeaderMap,
+    body: Bytes,
+) -> (http::StatusCode, Vec<u8>) {
+    let content_type = headers.get(http::header::CONTENT_TYPE);
+    if content_type.and_then(|v| v.to_str().ok()) != Some("application/x-protobuf") {
+        return (http::StatusCode::UNSUPPORTED_MEDIA_TYPE, Vec::new());
+    }
+    let body = match headers.get(http::header::CONTENT_ENCODING) {
+        Some(v) if v == "gzip" => {
+            let mut out = Vec::new();
+            let mut decoder = flate2::read::GzDecoder::new(&body[..]);
+            match std::io::Read::read_to_end(&mut decoder, &mut out) {
+                Ok(_) => Bytes::from(out),
+                Err(_) => return (http::StatusCode::BAD_REQUEST, Vec::new()),
+            }
+        }
+        Some(_) => return (http::StatusCode::UNSUPPORTED_MEDIA_TYPE, Vec::new()),
+        None => body,
+    };
+    let Ok(request) = ExportMetricsServiceRequest::decode(body) else {
+        return (http::StatusCode::BAD_REQUEST, Vec::new());
+    };
+    let mut tally = receiver.tally.lock().unwrap_or_else(|p| p.into_inner());
+    tally.headers.push(headers);
+    tally.record(&request);
+    let response = ExportMetricsServiceResponse::default().encode_to_vec();
+    (http::StatusCode::OK, response)
+}
+
+/// Both transports on one router: `/v1/metrics` and the gRPC `MetricsService`.
+fn router(receiver: Arc<Receiver>) -> axum::Router {
+    let grpc = MetricsServiceServer::from_arc(receiver.clone())
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .max_decoding_message_size(512 * 1024 * 1024);
+    axum::Router::new()
+        .route("/v1/metrics", axum::routing::post(http_export))
+        .route_service(
+            "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+            grpc,
+        )
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(receiver)
 }
 
 /// A receiver task, stopped on drop.
@@ -293,9 +350,7 @@ impl Served {
 /// Serves the receiver on `listener`; accepts gzip and zstd, and messages far above the
 /// default 4 MiB so that oversized requests arrive and are measured rather than refused.
 fn serve(listener: TcpListener) -> Served {
-    let receiver = Arc::new(Receiver {
-        tally: Mutex::new(Tally::default()),
-    });
+    let receiver = new_receiver();
     let service = MetricsServiceServer::from_arc(receiver.clone())
         .accept_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Zstd)
@@ -306,6 +361,49 @@ fn serve(listener: TcpListener) -> Served {
             .await;
         if let Err(e) = served {
             eprintln!("test receiver stopped: {e}");
+        }
+    });
+    Served { receiver, task }
+}
+
+fn new_receiver() -> Arc<Receiver> {
+    Arc::new(Receiver {
+        tally: Mutex::new(Tally::default()),
+    })
+}
+
+/// Serves OTLP/HTTP (`/v1/metrics`) on `listener`.
+fn serve_http(listener: TcpListener) -> Served {
+    let receiver = new_receiver();
+    let app = router(receiver.clone());
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("test receiver stopped: {e}");
+        }
+    });
+    Served { receiver, task }
+}
+
+/// Serves both transports over TLS (HTTP/1.1 and HTTP/2 by ALPN) on `listener`.
+fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>) -> Served {
+    let receiver = new_receiver();
+    let service = TowerToHyperService::new(router(receiver.clone()));
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, service) = (acceptor.clone(), service.clone());
+            tokio::spawn(async move {
+                // A refused handshake (no client certificate) is what some tests want.
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let _ = AutoBuilder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
         }
     });
     Served { receiver, task }
@@ -336,17 +434,36 @@ fn total_points() -> usize {
 
 /// Exports `total` synthetic points through a fresh receiver and checks everything it got.
 async fn export_checked(total: usize, limit: usize, compression: Compression) -> ExportStats {
+    export_checked_over(Protocol::Grpc, total, limit, compression).await
+}
+
+async fn export_checked_over(
+    protocol: Protocol,
+    total: usize,
+    limit: usize,
+    compression: Compression,
+) -> ExportStats {
     let (listener, addr) = bind().await;
-    let served = serve(listener);
+    let (served, config) = match protocol {
+        Protocol::Grpc => (serve(listener), config(addr, limit, compression)),
+        Protocol::HttpProtobuf => (
+            serve_http(listener),
+            OtlpConfig {
+                protocol,
+                endpoint: format!("http://{addr}/v1/metrics"),
+                ..config(addr, limit, compression)
+            },
+        ),
+    };
     let points = split(total);
     served.expect(points);
     let collect = synthetic(points);
-    let stats = export_once(&config(addr, limit, compression), collect)
+    let stats = export_once(&config, collect)
         .await
         .unwrap_or_else(|e| panic!("export to the test receiver failed: {e}"));
     let tally = served.take();
     eprintln!(
-        "{total} points, limit {limit} B, {compression:?}: {} requests, largest {} B, {} B in \
+        "{total} points over {protocol}, limit {limit} B, {compression:?}: {} requests, largest {} B, {} B in \
          all, collect+encode CPU {:?}, process CPU {:?} (receiver included), elapsed {:?}",
         stats.requests,
         stats.largest_request_bytes,
@@ -396,6 +513,206 @@ async fn large_collection_is_split_within_the_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_protobuf_collection_is_split_within_the_limit() {
+    let stats = export_checked_over(
+        Protocol::HttpProtobuf,
+        30_000,
+        256 * 1024,
+        Compression::Gzip,
+    )
+    .await;
+    assert!(stats.requests >= 4);
+    export_checked_over(Protocol::HttpProtobuf, 6_000, 64 * 1024, Compression::None).await;
+}
+
+/// HTTP status codes as the OTLP/HTTP specification reads them: 503 with `Retry-After` is
+/// retried after the given wait, 400 is not retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_retries_only_what_the_specification_calls_retryable() {
+    let (listener, addr) = bind().await;
+    let calls = Arc::new(AtomicU64::new(0));
+    let status = Arc::new(AtomicU64::new(503));
+    let app = {
+        let (calls, status) = (calls.clone(), status.clone());
+        axum::Router::new().route(
+            "/v1/metrics",
+            axum::routing::post(move || async move {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                let code = status.load(Ordering::SeqCst) as u16;
+                let code = if n == 0 { code } else { 200 };
+                let code = http::StatusCode::from_u16(code).expect("status");
+                (code, [(http::header::RETRY_AFTER, "1")], Vec::<u8>::new())
+            }),
+        )
+    };
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let config = OtlpConfig {
+        protocol: Protocol::HttpProtobuf,
+        endpoint: format!("http://{addr}/v1/metrics"),
+        ..config(addr, 64 * 1024, Compression::None)
+    };
+    let started = Instant::now();
+    let stats = export_once(&config, small_collection())
+        .await
+        .expect("retried");
+    assert_eq!(stats.points, 4);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // Retry-After: 1 was honoured rather than the 250 ms first backoff.
+    assert!(started.elapsed() >= Duration::from_secs(1));
+
+    calls.store(0, Ordering::SeqCst);
+    status.store(400, Ordering::SeqCst);
+    match export_once(&config, small_collection()).await {
+        Err(OtlpError::Export { code, .. }) => assert_eq!(code, "HTTP 400"),
+        other => panic!("a 400 was not final: {other:?}"),
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    task.abort();
+}
+
+// ---- TLS, with a CA made here ----
+
+/// A test CA, a server certificate for localhost and a client certificate, as PEM files.
+struct Pki {
+    dir: tempfile::TempDir,
+    server: Arc<rustls::ServerConfig>,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let leaf = |names: Vec<String>| {
+            let key = KeyPair::generate().unwrap();
+            let cert = CertificateParams::new(names)
+                .unwrap()
+                .signed_by(&key, &ca, &ca_key)
+                .unwrap();
+            (cert, key)
+        };
+        let (server_cert, server_key) = leaf(vec!["localhost".into()]);
+        let (client_cert, client_key) = leaf(vec!["kube-state-otel".into()]);
+        let dir = tempfile::tempdir().unwrap();
+        for (name, pem) in [
+            ("ca.pem", ca.pem()),
+            ("client.pem", client_cert.pem()),
+            ("client-key.pem", client_key.serialize_pem()),
+        ] {
+            std::fs::write(dir.path().join(name), pem).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.der().clone()).unwrap();
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into());
+        let mut server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![server_cert.der().clone()], key)
+            .unwrap();
+        server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Pki {
+            dir,
+            server: Arc::new(server),
+        }
+    }
+
+    fn file(&self, name: &'static str, setting: &'static str) -> Option<PemFile> {
+        Some(PemFile {
+            path: self.dir.path().join(name),
+            setting,
+        })
+    }
+
+    /// CA and client certificate: what the receiver requires.
+    fn mutual(&self) -> TlsFiles {
+        TlsFiles {
+            certificate: self.file("ca.pem", "test ca"),
+            client_certificate: self.file("client.pem", "test client certificate"),
+            client_key: self.file("client-key.pem", "test client key"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_protocols_push_over_mutual_tls_with_headers() {
+    let pki = Pki::new();
+    let (listener, addr) = bind().await;
+    let served = serve_tls(listener, pki.server.clone());
+    for (protocol, endpoint) in [
+        (Protocol::Grpc, format!("https://localhost:{}", addr.port())),
+        (
+            Protocol::HttpProtobuf,
+            format!("https://localhost:{}/v1/metrics", addr.port()),
+        ),
+    ] {
+        let config = OtlpConfig {
+            protocol,
+            endpoint,
+            tls: pki.mutual(),
+            headers: vec![
+                ("authorization".to_string(), "Bearer s3cret".to_string()),
+                ("x-scope-orgid".to_string(), "tenant-1".to_string()),
+            ],
+            ..config(addr, 64 * 1024, Compression::Gzip)
+        };
+        let points = split(3_000);
+        served.expect(points);
+        let stats = export_once(&config, synthetic(points))
+            .await
+            .unwrap_or_else(|e| panic!("{protocol} over TLS: {e}"));
+        let tally = served.take();
+        assert!(tally.errors.is_empty(), "{protocol}: {:#?}", tally.errors);
+        assert_eq!(tally.points, 3_000, "{protocol}");
+        assert_eq!(tally.headers.len() as u64, stats.requests);
+        for headers in &tally.headers {
+            assert_eq!(
+                headers.get("authorization").and_then(|v| v.to_str().ok()),
+                Some("Bearer s3cret"),
+                "{protocol}"
+            );
+            assert_eq!(
+                headers.get("x-scope-orgid").and_then(|v| v.to_str().ok()),
+                Some("tenant-1")
+            );
+        }
+    }
+
+    // Without the client certificate the receiver refuses the handshake; without the CA the
+    // receiver's certificate is not trusted. Both are errors, not hangs.
+    for (what, tls) in [
+        (
+            "no client certificate",
+            TlsFiles {
+                certificate: pki.file("ca.pem", "test ca"),
+                ..TlsFiles::default()
+            },
+        ),
+        ("system roots only", TlsFiles::default()),
+    ] {
+        let config = OtlpConfig {
+            protocol: Protocol::HttpProtobuf,
+            endpoint: format!("https://localhost:{}/v1/metrics", addr.port()),
+            tls,
+            retry_max_elapsed: Duration::ZERO,
+            ..config(addr, 64 * 1024, Compression::None)
+        };
+        let result = export_once(&config, small_collection()).await;
+        assert!(result.is_err(), "{what}: {result:?}");
+    }
+    assert_eq!(served.take().points, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zstd_compression_is_accepted() {
     let stats = export_checked(6_000, 64 * 1024, Compression::Zstd).await;
     assert!(stats.requests >= 10);
@@ -437,15 +754,28 @@ fn small_collection() -> Collect {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotel_receives_the_metrics() {
+async fn rotel_receives_the_metrics_over_grpc() {
+    rotel_receives_the_metrics(Protocol::Grpc).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotel_receives_the_metrics_over_http() {
+    rotel_receives_the_metrics(Protocol::HttpProtobuf).await;
+}
+
+async fn rotel_receives_the_metrics(protocol: Protocol) {
     let rotel = Rotel::start(true).await;
-    let addr = rotel.addr;
-    let stats = export_once(
-        &config(addr, 4 * 1024 * 1024, Compression::Gzip),
-        small_collection(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("export to rotel failed: {e}"));
+    let config = OtlpConfig {
+        protocol,
+        endpoint: match protocol {
+            Protocol::Grpc => format!("http://{}", rotel.addr),
+            Protocol::HttpProtobuf => format!("http://{}/v1/metrics", rotel.http_addr),
+        },
+        ..config(rotel.addr, 4 * 1024 * 1024, Compression::Gzip)
+    };
+    let stats = export_once(&config, small_collection())
+        .await
+        .unwrap_or_else(|e| panic!("export to rotel over {protocol} failed: {e}"));
     assert_eq!(stats.points, 4);
 
     // Rotel's debug log prints each metric as a block: descriptor, then points.
@@ -510,7 +840,7 @@ async fn rotel_receives_the_metrics() {
         }
         assert!(
             Instant::now() < deadline,
-            "rotel's debug output lacks {missing:#?}:\n{text}"
+            "rotel's debug output ({protocol}) lacks {missing:#?}:\n{text}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

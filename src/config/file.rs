@@ -4,12 +4,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::Cli;
+use crate::export::otlp::{Compression, Protocol};
 use crate::watch::{Selectors, ShardMode};
 
 /// Errors reading a config file; each names the file and, for bad values, the key.
@@ -118,8 +120,34 @@ pub struct Prometheus {
 #[serde(deny_unknown_fields)]
 pub struct Otlp {
     pub endpoint: Option<String>,
+    #[serde(default, deserialize_with = "from_str_opt")]
+    pub protocol: Option<Protocol>,
     #[serde(default, with = "humantime_serde_opt")]
     pub interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde_opt")]
+    pub timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "from_str_opt")]
+    pub compression: Option<Compression>,
+    pub max_request_bytes: Option<usize>,
+    /// Sent with every request, e.g. `authorization: Bearer ...`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub insecure: Option<bool>,
+    pub certificate: Option<PathBuf>,
+    pub client_certificate: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
+/// A value the matching flag parses from text (`protocol: http/protobuf`).
+fn from_str_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    Option::<String>::deserialize(d)?
+        .map(|text| text.parse().map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 /// `interval: 30s`, as the `--otlp-interval` flag takes it.
@@ -279,6 +307,52 @@ impl PipelineConfig {
         }
         if !explicit("otlp_interval") && o.interval.is_some() {
             cli.otlp_interval = o.interval;
+        }
+        if !explicit("otlp_protocol") && o.protocol.is_some() {
+            cli.otlp_protocol = o.protocol;
+        }
+        if !explicit("otlp_timeout") && o.timeout.is_some() {
+            cli.otlp_timeout = o.timeout;
+        }
+        if !explicit("otlp_compression") && o.compression.is_some() {
+            cli.otlp_compression = o.compression;
+        }
+        if !explicit("otlp_max_request_bytes") && o.max_request_bytes.is_some() {
+            cli.otlp_max_request_bytes = o.max_request_bytes;
+        }
+        // Flags add to the file's headers and win per key.
+        let given: Vec<String> = cli
+            .otlp_headers
+            .iter()
+            .map(|(k, _)| k.to_ascii_lowercase())
+            .collect();
+        let from_file = o
+            .headers
+            .iter()
+            .filter(|(k, _)| !given.contains(&k.to_ascii_lowercase()))
+            .map(|(k, v)| (k.clone(), v.clone()));
+        cli.otlp_headers.splice(0..0, from_file);
+        set(
+            &mut cli.otlp_insecure,
+            o.insecure.as_ref(),
+            explicit("otlp_insecure"),
+        );
+        for (target, value, id) in [
+            (
+                &mut cli.otlp_certificate,
+                &o.certificate,
+                "otlp_certificate",
+            ),
+            (
+                &mut cli.otlp_client_certificate,
+                &o.client_certificate,
+                "otlp_client_certificate",
+            ),
+            (&mut cli.otlp_client_key, &o.client_key, "otlp_client_key"),
+        ] {
+            if !explicit(id) && value.is_some() {
+                *target = value.clone();
+            }
         }
     }
 

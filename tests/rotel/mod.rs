@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 /// A running Rotel, killed when the test ends, however it ends.
 pub struct Rotel {
     child: Child,
+    /// OTLP/gRPC.
     pub addr: SocketAddr,
+    /// OTLP/HTTP (`/v1/metrics`).
+    pub http_addr: SocketAddr,
     /// Its stdout and stderr so far.
     output: Arc<Mutex<String>>,
     _dir: tempfile::TempDir,
@@ -34,14 +37,12 @@ impl Rotel {
         let agent = rotel_agent();
         let dir = tempfile::tempdir().unwrap();
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let http_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mut command = Command::new(&agent);
         command
             .arg("start")
             .args(["--otlp-grpc-endpoint", &addr.to_string()])
-            .args([
-                "--otlp-http-endpoint",
-                &format!("127.0.0.1:{}", free_port()),
-            ])
+            .args(["--otlp-http-endpoint", &http_addr.to_string()])
             .args(["--exporter", "blackhole"])
             .arg("--pid-file")
             .arg(dir.path().join("rotel.pid"))
@@ -65,19 +66,28 @@ impl Rotel {
         let rotel = Rotel {
             child,
             addr,
+            http_addr,
             output,
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(addr).is_err() {
+        while TcpStream::connect(addr).is_err() || TcpStream::connect(http_addr).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "rotel did not listen on {addr}; its output:\n{}",
+                "rotel did not listen on {addr} and {http_addr}; its output:\n{}",
                 rotel.output()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         rotel
+    }
+
+    /// The base endpoint for `--otlp-endpoint` with `protocol` (`grpc` or `http/protobuf`).
+    pub fn endpoint(&self, protocol: &str) -> String {
+        match protocol {
+            "grpc" => format!("http://{}", self.addr),
+            _ => format!("http://{}", self.http_addr),
+        }
     }
 
     pub fn output(&self) -> String {

@@ -1,6 +1,8 @@
-//! Where and how to push: defaults, the standard `OTEL_*` environment variables, and explicit
-//! (command-line) values, which win over the environment.
+//! Where and how to push: defaults, the standard `OTEL_*` environment variables of the OTLP
+//! exporter specification, and explicit (command-line) values, which win over the environment.
 
+use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -11,6 +13,10 @@ use tonic::transport::Uri;
 use super::OtlpError;
 
 pub const DEFAULT_ENDPOINT: &str = "http://localhost:4317";
+/// The specification's default for http/protobuf, metrics path included.
+pub const DEFAULT_HTTP_ENDPOINT: &str = "http://localhost:4318/v1/metrics";
+/// Appended to a base endpoint for http/protobuf.
+const HTTP_METRICS_PATH: &str = "v1/metrics";
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 /// The default receive limit of gRPC servers (the Collector, tonic, grpc-go).
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
@@ -30,6 +36,17 @@ const HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
 const METRICS_HEADERS: &str = "OTEL_EXPORTER_OTLP_METRICS_HEADERS";
 const TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
 const METRICS_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT";
+const PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
+const METRICS_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL";
+const INSECURE: &str = "OTEL_EXPORTER_OTLP_INSECURE";
+const METRICS_INSECURE: &str = "OTEL_EXPORTER_OTLP_METRICS_INSECURE";
+const CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
+const METRICS_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE";
+const CLIENT_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE";
+const METRICS_CLIENT_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE";
+const CLIENT_KEY: &str = "OTEL_EXPORTER_OTLP_CLIENT_KEY";
+const METRICS_CLIENT_KEY: &str = "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY";
+const TEMPORALITY: &str = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
 const EXPORT_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";
 const RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
 const SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
@@ -57,18 +74,97 @@ impl FromStr for Compression {
     }
 }
 
+/// The OTLP transport.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP/gRPC (the default here, as in most SDKs for compatibility).
+    #[default]
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies, POSTed to `.../v1/metrics`.
+    HttpProtobuf,
+}
+
+impl FromStr for Protocol {
+    type Err = OtlpError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "grpc" => Ok(Protocol::Grpc),
+            "http/protobuf" => Ok(Protocol::HttpProtobuf),
+            _ => Err(OtlpError::Protocol(s.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf => "http/protobuf",
+        })
+    }
+}
+
+/// The aggregation temporality the user asked for. Every instrument here is observable and
+/// reports cumulative values; `lowmemory` keeps observable counters cumulative by definition,
+/// and `delta` is not implemented (the exporter warns and stays cumulative).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Temporality {
+    #[default]
+    Cumulative,
+    Delta,
+    LowMemory,
+}
+
+impl FromStr for Temporality {
+    type Err = OtlpError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "cumulative" => Ok(Temporality::Cumulative),
+            "delta" => Ok(Temporality::Delta),
+            "lowmemory" => Ok(Temporality::LowMemory),
+            _ => Err(OtlpError::Setting {
+                name: TEMPORALITY,
+                reason: format!("{s:?} is not cumulative, delta or lowmemory"),
+            }),
+        }
+    }
+}
+
+/// A PEM file and the setting that named it, for error messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PemFile {
+    pub path: PathBuf,
+    pub setting: &'static str,
+}
+
+/// TLS settings beyond the endpoint's `https` scheme.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// CA certificates the collector's certificate must chain to (instead of the system's).
+    pub certificate: Option<PemFile>,
+    /// Client certificate chain and key for mutual TLS; both or neither.
+    pub client_certificate: Option<PemFile>,
+    pub client_key: Option<PemFile>,
+}
+
 /// Everything the OTLP exporter needs.
 #[derive(Clone, Debug)]
 pub struct OtlpConfig {
-    /// `http://host:port` of an OTLP/gRPC receiver.
+    pub protocol: Protocol,
+    /// gRPC: `http(s)://host:port` of the receiver; http/protobuf: the URL requests are POSTed
+    /// to (`.../v1/metrics`).
     pub endpoint: String,
+    pub tls: TlsFiles,
+    pub temporality: Temporality,
     pub interval: Duration,
     /// Largest encoded (uncompressed) request; collections are split to stay within it.
     pub max_request_bytes: usize,
     pub compression: Compression,
     /// Per attempt, and for connecting.
     pub timeout: Duration,
-    /// gRPC metadata sent with every request (e.g. authentication).
+    /// gRPC metadata or HTTP headers sent with every request (e.g. authentication).
     pub headers: Vec<(String, String)>,
     pub resource: Vec<KeyValue>,
     /// How long a request is retried before the rest of its collection is given up.
@@ -78,7 +174,10 @@ pub struct OtlpConfig {
 impl Default for OtlpConfig {
     fn default() -> Self {
         OtlpConfig {
+            protocol: Protocol::Grpc,
             endpoint: DEFAULT_ENDPOINT.to_string(),
+            tls: TlsFiles::default(),
+            temporality: Temporality::Cumulative,
             interval: DEFAULT_INTERVAL,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             compression: Compression::None,
@@ -94,7 +193,13 @@ impl Default for OtlpConfig {
 /// `headers` and `resource` are merged key by key over the environment's.
 #[derive(Clone, Debug, Default)]
 pub struct OtlpOverrides {
+    pub protocol: Option<Protocol>,
+    /// A base endpoint, as `OTEL_EXPORTER_OTLP_ENDPOINT`: http/protobuf appends `v1/metrics`.
     pub endpoint: Option<String>,
+    pub insecure: Option<bool>,
+    pub certificate: Option<PathBuf>,
+    pub client_certificate: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
     pub interval: Option<Duration>,
     pub max_request_bytes: Option<usize>,
     pub compression: Option<Compression>,
@@ -124,10 +229,76 @@ impl OtlpConfig {
         };
         let defaults = OtlpConfig::default();
 
-        let endpoint = match overrides.endpoint {
-            Some(endpoint) => endpoint,
-            None => signal(METRICS_ENDPOINT, ENDPOINT).map_or(defaults.endpoint, |(_, v)| v),
+        let protocol = match overrides.protocol {
+            Some(protocol) => protocol,
+            None => signal(METRICS_PROTOCOL, PROTOCOL)
+                .map(|(_, v)| v.parse())
+                .transpose()?
+                .unwrap_or_default(),
         };
+        let insecure = match overrides.insecure {
+            Some(insecure) => insecure,
+            None => signal(METRICS_INSECURE, INSECURE)
+                .map(|(name, v)| parse_bool(name, &v))
+                .transpose()?
+                .unwrap_or(false),
+        };
+        // A signal-specific endpoint is the URL itself; a generic one is a base URL to which
+        // http/protobuf appends the metrics path (the OTLP exporter specification's rule).
+        let (endpoint, exact) = match overrides.endpoint {
+            Some(endpoint) => (endpoint, false),
+            None => match signal(METRICS_ENDPOINT, ENDPOINT) {
+                Some((name, v)) => (v, name == METRICS_ENDPOINT),
+                None => match protocol {
+                    Protocol::Grpc => (DEFAULT_ENDPOINT.to_string(), true),
+                    Protocol::HttpProtobuf => (DEFAULT_HTTP_ENDPOINT.to_string(), true),
+                },
+            },
+        };
+        let endpoint = with_scheme(endpoint.trim(), insecure);
+        let endpoint = match protocol {
+            Protocol::HttpProtobuf if !exact => metrics_url(&endpoint),
+            _ => endpoint,
+        };
+        let pem = |flag: &'static str,
+                   explicit: Option<PathBuf>,
+                   specific: &'static str,
+                   generic: &'static str| {
+            match explicit {
+                Some(path) => Some(PemFile {
+                    path,
+                    setting: flag,
+                }),
+                None => signal(specific, generic).map(|(setting, v)| PemFile {
+                    path: PathBuf::from(v.trim()),
+                    setting,
+                }),
+            }
+        };
+        let tls = TlsFiles {
+            certificate: pem(
+                "--otlp-certificate",
+                overrides.certificate,
+                METRICS_CERTIFICATE,
+                CERTIFICATE,
+            ),
+            client_certificate: pem(
+                "--otlp-client-certificate",
+                overrides.client_certificate,
+                METRICS_CLIENT_CERTIFICATE,
+                CLIENT_CERTIFICATE,
+            ),
+            client_key: pem(
+                "--otlp-client-key",
+                overrides.client_key,
+                METRICS_CLIENT_KEY,
+                CLIENT_KEY,
+            ),
+        };
+        let temporality = env(TEMPORALITY)
+            .map(|v| v.parse())
+            .transpose()?
+            .unwrap_or_default();
         let compression = match overrides.compression {
             Some(compression) => compression,
             None => signal(METRICS_COMPRESSION, COMPRESSION)
@@ -178,7 +349,10 @@ impl OtlpConfig {
         }
 
         let config = OtlpConfig {
-            endpoint: with_scheme(endpoint.trim()),
+            protocol,
+            endpoint,
+            tls,
+            temporality,
             interval,
             max_request_bytes: overrides
                 .max_request_bytes
@@ -200,10 +374,9 @@ impl OtlpConfig {
             reason: format!("{e}"),
         })?;
         let reason = match (uri.scheme_str(), uri.authority()) {
-            (Some("http"), Some(_)) => None,
-            (Some("https"), _) => Some("https is not supported by this build (no tls)"),
+            (Some("http" | "https"), Some(_)) => None,
             (_, None) => Some("no host"),
-            _ => Some("the scheme must be http"),
+            _ => Some("the scheme must be http or https"),
         };
         if let Some(reason) = reason {
             return Err(OtlpError::Endpoint {
@@ -229,7 +402,9 @@ impl OtlpConfig {
                 reason: format!("must be at least {MIN_REQUEST_BYTES}"),
             });
         }
-        self.metadata().map(drop)
+        self.metadata()?;
+        // Reads the PEM files now, so a bad path is a startup error naming its setting.
+        super::tls::check(&self.tls)
     }
 
     /// The headers as gRPC metadata.
@@ -247,12 +422,31 @@ impl OtlpConfig {
     }
 }
 
-/// gRPC endpoints are often written `host:port`; they mean plain http.
-fn with_scheme(endpoint: &str) -> String {
-    if endpoint.contains("://") {
-        endpoint.to_string()
-    } else {
-        format!("http://{endpoint}")
+/// gRPC endpoints are often written `host:port`: TLS unless `insecure`, as the specification's
+/// `OTEL_EXPORTER_OTLP_INSECURE` says.
+fn with_scheme(endpoint: &str, insecure: bool) -> String {
+    match (endpoint.contains("://"), insecure) {
+        (true, _) => endpoint.to_string(),
+        (false, true) => format!("http://{endpoint}"),
+        (false, false) => format!("https://{endpoint}"),
+    }
+}
+
+/// `base` with the metrics path appended: `http://c:4318` → `http://c:4318/v1/metrics`,
+/// `http://vm:8428/opentelemetry/` → `http://vm:8428/opentelemetry/v1/metrics`.
+fn metrics_url(base: &str) -> String {
+    let separator = if base.ends_with('/') { "" } else { "/" };
+    format!("{base}{separator}{HTTP_METRICS_PATH}")
+}
+
+fn parse_bool(name: &'static str, value: &str) -> Result<bool, OtlpError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(OtlpError::Setting {
+            name,
+            reason: format!("{value:?} is not true or false"),
+        }),
     }
 }
 
@@ -381,7 +575,8 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(config.endpoint, "http://collector:4317");
+        // No scheme: TLS, as OTEL_EXPORTER_OTLP_INSECURE is false by default.
+        assert_eq!(config.endpoint, "https://collector:4317");
         assert_eq!(config.compression, Compression::Gzip);
         assert_eq!(config.timeout, Duration::from_millis(2500));
         assert_eq!(config.interval, Duration::from_secs(15));
@@ -408,12 +603,14 @@ mod tests {
     fn explicit_values_win_over_environment() {
         let overrides = OtlpOverrides {
             endpoint: Some("http://cli:4317".to_string()),
+            protocol: Some(Protocol::Grpc),
             interval: Some(Duration::from_secs(5)),
             max_request_bytes: Some(256 * 1024),
             compression: Some(Compression::Zstd),
             timeout: Some(Duration::from_secs(1)),
             headers: vec![("X-Tenant".to_string(), "cli".to_string())],
             resource: vec![KeyValue::new("service.name", "cli")],
+            ..Default::default()
         };
         let config = resolve(
             overrides,
@@ -424,6 +621,7 @@ mod tests {
                 (EXPORT_INTERVAL, "9000"),
                 (HEADERS, "x-tenant=env"),
                 (SERVICE_NAME, "env"),
+                (PROTOCOL, "http/protobuf"),
             ],
         )
         .unwrap();
@@ -440,6 +638,73 @@ mod tests {
     }
 
     #[test]
+    fn http_endpoints_follow_the_specification() {
+        let http = |vars: &[(&str, &str)]| {
+            let mut vars = vars.to_vec();
+            vars.push((PROTOCOL, "http/protobuf"));
+            resolve(OtlpOverrides::default(), &vars).unwrap()
+        };
+        assert_eq!(http(&[]).endpoint, DEFAULT_HTTP_ENDPOINT);
+        assert_eq!(http(&[]).protocol, Protocol::HttpProtobuf);
+        // The generic variable is a base URL; the signal-specific one is used as is.
+        assert_eq!(
+            http(&[(ENDPOINT, "http://c:4318")]).endpoint,
+            "http://c:4318/v1/metrics"
+        );
+        assert_eq!(
+            http(&[(ENDPOINT, "http://vm:8428/opentelemetry/")]).endpoint,
+            "http://vm:8428/opentelemetry/v1/metrics"
+        );
+        assert_eq!(
+            http(&[
+                (ENDPOINT, "http://c:4318"),
+                (METRICS_ENDPOINT, "https://m/x")
+            ])
+            .endpoint,
+            "https://m/x"
+        );
+        assert_eq!(
+            http(&[(ENDPOINT, "c:4318"), (INSECURE, "true")]).endpoint,
+            "http://c:4318/v1/metrics"
+        );
+        // The flag is a base URL too, and the metrics-specific protocol wins.
+        let overrides = OtlpOverrides {
+            endpoint: Some("http://vm:8428/opentelemetry".to_string()),
+            ..Default::default()
+        };
+        let config = resolve(
+            overrides,
+            &[(PROTOCOL, "grpc"), (METRICS_PROTOCOL, "http/protobuf")],
+        )
+        .unwrap();
+        assert_eq!(config.endpoint, "http://vm:8428/opentelemetry/v1/metrics");
+        let grpc = resolve(OtlpOverrides::default(), &[(ENDPOINT, "http://c:4317")]).unwrap();
+        assert_eq!(grpc.endpoint, "http://c:4317");
+        assert_eq!(grpc.protocol, Protocol::Grpc);
+    }
+
+    #[test]
+    fn tls_files_and_temporality_are_read() {
+        let config = resolve(
+            OtlpOverrides::default(),
+            &[
+                (CERTIFICATE, "/generic/ca.pem"),
+                (METRICS_CERTIFICATE, "Cargo.toml"),
+                (TEMPORALITY, "LowMemory"),
+            ],
+        );
+        // Cargo.toml holds no PEM certificate: the error names the metrics variable.
+        let err = config.unwrap_err().to_string();
+        assert!(
+            err.contains("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE: Cargo.toml"),
+            "{err}"
+        );
+        let config = resolve(OtlpOverrides::default(), &[(TEMPORALITY, "delta")]).unwrap();
+        assert_eq!(config.temporality, Temporality::Delta);
+        assert_eq!(config.tls, TlsFiles::default());
+    }
+
+    #[test]
     fn bad_values_are_errors_not_panics() {
         let cases: &[(&str, &str, &str)] = &[
             (COMPRESSION, "brotli", "unknown otlp compression"),
@@ -448,8 +713,28 @@ mod tests {
             (HEADERS, "bad key=v", "invalid otlp header"),
             (RESOURCE_ATTRIBUTES, "a=%zz", "bad percent-encoding"),
             (RESOURCE_ATTRIBUTES, "a=%ff", "not utf-8"),
-            (ENDPOINT, "https://collector:4317", "https is not supported"),
-            (ENDPOINT, "ftp://collector", "the scheme must be http"),
+            (
+                ENDPOINT,
+                "ftp://collector",
+                "the scheme must be http or https",
+            ),
+            (PROTOCOL, "http/json", "unknown otlp protocol"),
+            (INSECURE, "yes", "invalid OTEL_EXPORTER_OTLP_INSECURE"),
+            (
+                TEMPORALITY,
+                "sometimes",
+                "invalid OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY",
+            ),
+            (
+                CERTIFICATE,
+                "/nonexistent/ca.pem",
+                "invalid OTEL_EXPORTER_OTLP_CERTIFICATE: /nonexistent/ca.pem",
+            ),
+            (
+                METRICS_CLIENT_KEY,
+                "/nonexistent/key.pem",
+                "invalid OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
+            ),
             (EXPORT_INTERVAL, "0", "must be more than zero"),
         ];
         for (name, value, expected) in cases {
@@ -460,6 +745,12 @@ mod tests {
                 "{name}={value}: {err} does not contain {expected:?}"
             );
         }
+        let half = OtlpOverrides {
+            client_certificate: Some(PathBuf::from("Cargo.toml")),
+            ..Default::default()
+        };
+        let err = resolve(half, &[]).unwrap_err().to_string();
+        assert!(err.contains("--otlp-client-certificate"), "{err}");
         let tiny = OtlpOverrides {
             max_request_bytes: Some(100),
             ..Default::default()

@@ -1,5 +1,5 @@
 //! The push loop: a collection every interval on a blocking thread, its requests sent over
-//! gRPC with retries, a bounded queue of pending collections in between.
+//! gRPC or HTTP with retries, a bounded queue of pending collections in between.
 //!
 //! Each collection streams its requests, already encoded, through a channel of one; when the
 //! collector is slow the collection waits, not the runtime. Memory is bounded by the in-flight
@@ -14,27 +14,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::{BufMut, Bytes};
-use http::uri::PathAndQuery;
 use opentelemetry::KeyValue;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
-use prost::Message;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::metadata::MetadataMap;
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Request, Status};
 
 use super::encoder::{EncodeSummary, OtlpEncoder, OtlpRequest};
-use super::{Compression, OtlpConfig, OtlpError};
+use super::transport::{Failure, Transport};
+use super::{OtlpConfig, OtlpError, Temporality};
 use crate::meter::Collect;
 
 /// Collections waiting behind the one being sent.
 pub const MAX_PENDING_COLLECTIONS: usize = 2;
 
-const EXPORT_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
 const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
@@ -93,6 +85,12 @@ impl OtlpExporter {
         telemetry: Arc<OtlpTelemetry>,
     ) -> Result<Self, OtlpError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| OtlpError::NoRuntime)?;
+        if config.temporality == Temporality::Delta {
+            tracing::warn!(
+                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta is not implemented: \
+                 every instrument is observable and reports cumulative sums"
+            );
+        }
         let sender = Sender::new(&config, telemetry.clone())?;
         let settings = Arc::new(CollectionSettings::new(&config));
         let queue = Arc::new(Queue::default());
@@ -325,8 +323,7 @@ struct Failing {
 
 /// Sends encoded requests to one endpoint, retrying, and logs failure periods.
 struct Sender {
-    grpc: tonic::client::Grpc<Channel>,
-    metadata: MetadataMap,
+    transport: Transport,
     endpoint: String,
     retry_max_elapsed: Duration,
     telemetry: Arc<OtlpTelemetry>,
@@ -335,25 +332,8 @@ struct Sender {
 
 impl Sender {
     fn new(config: &OtlpConfig, telemetry: Arc<OtlpTelemetry>) -> Result<Self, OtlpError> {
-        config.validate()?;
-        let channel = Endpoint::from_shared(config.endpoint.clone())
-            .map_err(|e| OtlpError::Endpoint {
-                endpoint: config.endpoint.clone(),
-                reason: e.to_string(),
-            })?
-            .connect_timeout(config.timeout)
-            .timeout(config.timeout)
-            // Connects on first use and reconnects after failures by itself.
-            .connect_lazy();
-        let grpc = tonic::client::Grpc::new(channel);
-        let grpc = match config.compression {
-            Compression::None => grpc,
-            Compression::Gzip => grpc.send_compressed(CompressionEncoding::Gzip),
-            Compression::Zstd => grpc.send_compressed(CompressionEncoding::Zstd),
-        };
         Ok(Sender {
-            grpc,
-            metadata: config.metadata()?,
+            transport: Transport::new(config)?,
             endpoint: config.endpoint.clone(),
             retry_max_elapsed: config.retry_max_elapsed,
             telemetry,
@@ -373,17 +353,21 @@ impl Sender {
         let outcome = collection
             .await
             .map_err(|_| OtlpError::CollectionPanicked)?;
+        let sent = sent.map_err(|failure| OtlpError::Export {
+            code: failure.code,
+            message: failure.message,
+        })?;
         Ok(ExportStats {
             points_dropped: outcome.summary.points_dropped,
             collect_cpu: outcome.cpu,
-            ..sent?
+            ..sent
         })
     }
 
     async fn send_collection(
         &mut self,
         requests: &mut mpsc::Receiver<OtlpRequest>,
-    ) -> Result<ExportStats, Status> {
+    ) -> Result<ExportStats, Failure> {
         let mut stats = ExportStats::default();
         while let Some(request) = requests.recv().await {
             let rejected = self.send(&request).await?;
@@ -406,11 +390,12 @@ impl Sender {
 
     /// Sends one request, retrying retryable errors with exponential backoff for up to
     /// `retry_max_elapsed`; returns the number of points the receiver rejected.
-    async fn send(&mut self, request: &OtlpRequest) -> Result<u64, Status> {
+    async fn send(&mut self, request: &OtlpRequest) -> Result<u64, Failure> {
         let give_up = Instant::now() + self.retry_max_elapsed;
         let mut backoff = INITIAL_BACKOFF;
+        let body = self.transport.prepare(request.body.clone());
         loop {
-            match self.attempt(request.body.clone()).await {
+            match self.transport.attempt(body.clone()).await {
                 Ok(response) => {
                     self.recovered();
                     let rejected = response
@@ -425,14 +410,14 @@ impl Sender {
                     t.points_rejected.fetch_add(rejected, Ordering::Relaxed);
                     return Ok(rejected);
                 }
-                Err(status) => {
-                    self.failed(&status);
-                    let wait = jittered(backoff);
-                    if !is_retryable(status.code()) || Instant::now() + wait > give_up {
+                Err(failure) => {
+                    self.failed(&failure);
+                    let wait = failure.retry_after.unwrap_or_else(|| jittered(backoff));
+                    if !failure.retryable || Instant::now() + wait > give_up {
                         self.telemetry
                             .requests_failed
                             .fetch_add(1, Ordering::Relaxed);
-                        return Err(status);
+                        return Err(failure);
                     }
                     tokio::time::sleep(wait).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -441,29 +426,21 @@ impl Sender {
         }
     }
 
-    async fn attempt(&mut self, body: Bytes) -> Result<ExportMetricsServiceResponse, Status> {
-        self.grpc
-            .ready()
-            .await
-            .map_err(|e| Status::unavailable(format!("connection not ready: {e}")))?;
-        let mut request = Request::new(body);
-        *request.metadata_mut() = self.metadata.clone();
-        let path = PathAndQuery::from_static(EXPORT_PATH);
-        let response = self.grpc.unary(request, path, EncodedCodec).await?;
-        Ok(response.into_inner())
-    }
-
-    fn failed(&mut self, status: &Status) {
+    fn failed(&mut self, failure: &Failure) {
         match &mut self.failing {
             Some(failing) => {
                 failing.attempts += 1;
-                tracing::debug!(code = ?status.code(), error = %describe(status), "otlp export attempt failed");
+                tracing::debug!(
+                    code = failure.code,
+                    error = failure.message,
+                    "otlp export attempt failed"
+                );
             }
             None => {
                 tracing::warn!(
                     endpoint = %self.endpoint,
-                    code = ?status.code(),
-                    error = %describe(status),
+                    code = failure.code,
+                    error = failure.message,
                     "otlp export failing; retrying with backoff (logged again once it recovers)"
                 );
                 self.failing = Some(Failing {
@@ -484,37 +461,6 @@ impl Sender {
             );
         }
     }
-}
-
-/// The status message and its causes, e.g. `tcp connect error: Connection refused`.
-fn describe(status: &Status) -> String {
-    let mut text = status.message().to_string();
-    let mut source = std::error::Error::source(status);
-    while let Some(cause) = source {
-        // Transport errors repeat their cause's text at every layer.
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// The codes the OTLP specification calls retryable, plus RESOURCE_EXHAUSTED (a receiver
-/// applying back-pressure).
-fn is_retryable(code: Code) -> bool {
-    matches!(
-        code,
-        Code::Cancelled
-            | Code::DeadlineExceeded
-            | Code::ResourceExhausted
-            | Code::Aborted
-            | Code::OutOfRange
-            | Code::Unavailable
-            | Code::DataLoss
-    )
 }
 
 /// Between half and all of `backoff`, so exporters that failed together do not retry together.
@@ -542,46 +488,6 @@ fn cpu_time(clock: libc::clockid_t) -> Duration {
         u64::try_from(ts.tv_sec).unwrap_or(0),
         u32::try_from(ts.tv_nsec).unwrap_or(0),
     )
-}
-
-/// Sends a request already encoded on the collection thread; decodes the response.
-#[derive(Clone, Copy, Default)]
-struct EncodedCodec;
-
-impl Codec for EncodedCodec {
-    type Encode = Bytes;
-    type Decode = ExportMetricsServiceResponse;
-    type Encoder = EncodedCodec;
-    type Decoder = EncodedCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        *self
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        *self
-    }
-}
-
-impl Encoder for EncodedCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for EncodedCodec {
-    type Item = ExportMetricsServiceResponse;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
-        ExportMetricsServiceResponse::decode(src)
-            .map(Some)
-            .map_err(|e| Status::internal(format!("undecodable export response: {e}")))
-    }
 }
 
 /// Reads one counter of [`OtlpTelemetry`].

@@ -1,4 +1,4 @@
-//! OTLP/gRPC push of collections, split into requests of bounded size.
+//! OTLP push of collections over gRPC or HTTP/protobuf, split into requests of bounded size.
 //!
 //! A collection streams through [`OtlpEncoder`], which hands out an encoded
 //! `ExportMetricsServiceRequest` whenever the next point would push it over
@@ -7,17 +7,20 @@
 //! on a blocking thread and sends its requests with retries; a bounded queue of pending
 //! collections keeps memory flat when the collector is slow or down. See `design.md`.
 //!
-//! Requests go out with tonic's generic gRPC client on the `MetricsService/Export` method,
-//! already encoded: the generated `MetricsServiceClient` would need the message as structs,
-//! and a retry would need a deep copy of them.
+//! Requests go out already encoded: over gRPC with tonic's generic client on the
+//! `MetricsService/Export` method (the generated `MetricsServiceClient` would need the message
+//! as structs, and a retry would need a deep copy of them), or POSTed with hyper's client.
 
 mod config;
 mod encoder;
 mod exporter;
+mod tls;
+mod transport;
 
 pub use config::{
-    Compression, DEFAULT_ENDPOINT, DEFAULT_INTERVAL, DEFAULT_MAX_REQUEST_BYTES,
-    DEFAULT_SERVICE_NAME, DEFAULT_TIMEOUT, MIN_REQUEST_BYTES, OtlpConfig, OtlpOverrides,
+    Compression, DEFAULT_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_INTERVAL,
+    DEFAULT_MAX_REQUEST_BYTES, DEFAULT_SERVICE_NAME, DEFAULT_TIMEOUT, MIN_REQUEST_BYTES,
+    OtlpConfig, OtlpOverrides, PemFile, Protocol, Temporality, TlsFiles,
 };
 pub use encoder::{EncodeSummary, OtlpEncoder, OtlpRequest};
 pub use exporter::{
@@ -31,23 +34,17 @@ pub enum OtlpError {
     Endpoint { endpoint: String, reason: String },
     #[error("unknown otlp compression {0:?} (expected none, gzip or zstd)")]
     Compression(String),
+    #[error("unknown otlp protocol {0:?} (expected grpc or http/protobuf)")]
+    Protocol(String),
     #[error("invalid otlp header {0:?}: {1}")]
     Header(String, String),
     #[error("invalid {name}: {reason}")]
     Setting { name: &'static str, reason: String },
-    #[error("otlp export failed: {code:?}: {message}")]
-    Export { code: tonic::Code, message: String },
+    /// `code` is the gRPC code (`OutOfRange`) or the HTTP status (`HTTP 413`).
+    #[error("otlp export failed: {code}: {message}")]
+    Export { code: String, message: String },
     #[error("the otlp exporter must be started inside a tokio runtime")]
     NoRuntime,
     #[error("the collection thread panicked")]
     CollectionPanicked,
-}
-
-impl From<tonic::Status> for OtlpError {
-    fn from(status: tonic::Status) -> Self {
-        OtlpError::Export {
-            code: status.code(),
-            message: status.message().to_string(),
-        }
-    }
 }

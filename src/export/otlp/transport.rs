@@ -1,0 +1,402 @@
+//! The two OTLP transports behind one `attempt`: gRPC (tonic's generic client on
+//! `MetricsService/Export`) and HTTP/protobuf (hyper's client POSTing to `.../v1/metrics`),
+//! both over the same rustls connector.
+
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+use bytes::{BufMut, Bytes};
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
+use http::uri::PathAndQuery;
+use http::{HeaderMap, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+use prost::Message;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::MetadataMap;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Status};
+
+use super::{Compression, OtlpConfig, OtlpError, Protocol, tls};
+
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+const USER_AGENT: &str = concat!("kube-state-otel/", env!("CARGO_PKG_VERSION"));
+/// Of an error response's body, in logs.
+const MAX_ERROR_BODY: usize = 512;
+
+/// One failed attempt.
+#[derive(Debug)]
+pub(super) struct Failure {
+    /// The gRPC code (`Unavailable`) or HTTP status (`HTTP 503`).
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+    /// How long the receiver asked us to wait (HTTP `Retry-After`).
+    pub retry_after: Option<Duration>,
+}
+
+pub(super) enum Transport {
+    Grpc {
+        grpc: tonic::client::Grpc<Channel>,
+        metadata: MetadataMap,
+    },
+    Http {
+        // Boxed: the client is ten times the size of the gRPC variant.
+        client: Box<Client<HttpsConnector<HttpConnector>, Full<Bytes>>>,
+        uri: Uri,
+        headers: HeaderMap,
+        compression: Compression,
+        timeout: Duration,
+    },
+}
+
+impl Transport {
+    pub(super) fn new(config: &OtlpConfig) -> Result<Self, OtlpError> {
+        config.validate()?;
+        let bad_endpoint = |reason: String| OtlpError::Endpoint {
+            endpoint: config.endpoint.clone(),
+            reason,
+        };
+        let uri: Uri = config
+            .endpoint
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| bad_endpoint(e.to_string()))?;
+        let https = uri.scheme_str() == Some("https");
+        match config.protocol {
+            Protocol::Grpc => {
+                // gRPC servers (grpc-go among them) require HTTP/2 negotiated by ALPN.
+                let connector = tls::connector(&config.tls, https, &[b"h2"], config.timeout)?;
+                let channel = Endpoint::from(uri)
+                    .connect_timeout(config.timeout)
+                    .timeout(config.timeout)
+                    // Connects on first use and reconnects after failures by itself.
+                    .connect_with_connector_lazy(connector);
+                let grpc = tonic::client::Grpc::new(channel);
+                let grpc = match config.compression {
+                    Compression::None => grpc,
+                    Compression::Gzip => grpc.send_compressed(CompressionEncoding::Gzip),
+                    Compression::Zstd => grpc.send_compressed(CompressionEncoding::Zstd),
+                };
+                Ok(Transport::Grpc {
+                    grpc,
+                    metadata: config.metadata()?,
+                })
+            }
+            Protocol::HttpProtobuf => {
+                let connector = tls::connector(&config.tls, https, &[b"http/1.1"], config.timeout)?;
+                let client = Box::new(Client::builder(TokioExecutor::new()).build(connector));
+                let mut headers = HeaderMap::new();
+                for (key, value) in &config.headers {
+                    let invalid = |reason: String| OtlpError::Header(key.clone(), reason);
+                    let name = HeaderName::from_bytes(key.as_bytes())
+                        .map_err(|e| invalid(e.to_string()))?;
+                    let value = HeaderValue::from_str(value).map_err(|e| invalid(e.to_string()))?;
+                    headers.insert(name, value);
+                }
+                Ok(Transport::Http {
+                    client,
+                    uri,
+                    headers,
+                    compression: config.compression,
+                    timeout: config.timeout,
+                })
+            }
+        }
+    }
+
+    /// The body as it goes on the wire, compressed once for all attempts (HTTP); tonic
+    /// compresses gRPC messages itself.
+    pub(super) fn prepare(&self, body: Bytes) -> Bytes {
+        match self {
+            Transport::Http { compression, .. } => compress(*compression, body),
+            Transport::Grpc { .. } => body,
+        }
+    }
+
+    pub(super) async fn attempt(
+        &mut self,
+        body: Bytes,
+    ) -> Result<ExportMetricsServiceResponse, Failure> {
+        match self {
+            Transport::Grpc { grpc, metadata } => {
+                grpc.ready()
+                    .await
+                    .map_err(|e| grpc_failure(&Status::unavailable(e.to_string())))?;
+                let mut request = Request::new(body);
+                *request.metadata_mut() = metadata.clone();
+                let path = PathAndQuery::from_static(EXPORT_PATH);
+                let response = grpc
+                    .unary(request, path, EncodedCodec)
+                    .await
+                    .map_err(|status| grpc_failure(&status))?;
+                Ok(response.into_inner())
+            }
+            Transport::Http {
+                client,
+                uri,
+                headers,
+                compression,
+                timeout,
+            } => {
+                let request = http_request(uri, headers, *compression, body);
+                let exchange = async {
+                    let response = client.request(request).await.map_err(|e| Failure {
+                        code: "connection".to_string(),
+                        message: describe(&e),
+                        retryable: true,
+                        retry_after: None,
+                    })?;
+                    let (parts, body) = response.into_parts();
+                    let body = body.collect().await.map_err(|e| Failure {
+                        code: format!("HTTP {}", parts.status.as_u16()),
+                        message: format!("reading the response: {}", describe(&e)),
+                        retryable: true,
+                        retry_after: None,
+                    })?;
+                    Ok::<_, Failure>((parts, body.to_bytes()))
+                };
+                let (parts, body) =
+                    tokio::time::timeout(*timeout, exchange)
+                        .await
+                        .map_err(|_| Failure {
+                            code: "timeout".to_string(),
+                            message: format!("no response within {timeout:?}"),
+                            retryable: true,
+                            retry_after: None,
+                        })??;
+                http_outcome(parts.status, &parts.headers, body)
+            }
+        }
+    }
+}
+
+fn http_request(
+    uri: &Uri,
+    headers: &HeaderMap,
+    compression: Compression,
+    body: Bytes,
+) -> http::Request<Full<Bytes>> {
+    let mut request = http::Request::new(Full::new(body));
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = uri.clone();
+    let h = request.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-protobuf"),
+    );
+    h.insert(
+        http::header::USER_AGENT,
+        HeaderValue::from_static(USER_AGENT),
+    );
+    match compression {
+        Compression::None => {}
+        Compression::Gzip => {
+            h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        Compression::Zstd => {
+            h.insert(CONTENT_ENCODING, HeaderValue::from_static("zstd"));
+        }
+    }
+    for (name, value) in headers {
+        h.insert(name.clone(), value.clone());
+    }
+    request
+}
+
+/// A response as the OTLP/HTTP specification reads it: 2xx is success (its body may carry a
+/// partial success), 429/502/503/504 are retryable (after `Retry-After` if given), anything
+/// else is final.
+fn http_outcome(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<ExportMetricsServiceResponse, Failure> {
+    if status.is_success() {
+        // Some receivers answer with an empty body, or with JSON despite the protobuf request:
+        // both count as full success.
+        return Ok(ExportMetricsServiceResponse::decode(body).unwrap_or_default());
+    }
+    let retryable = matches!(status.as_u16(), 429 | 502 | 503 | 504);
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX_ERROR_BODY)]);
+    Err(Failure {
+        code: format!("HTTP {}", status.as_u16()),
+        message: text.trim().to_string(),
+        retryable,
+        retry_after: headers
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry_after),
+    })
+}
+
+/// `Retry-After`: delay-seconds or an HTTP date.
+fn retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+fn compress(compression: Compression, body: Bytes) -> Bytes {
+    match compression {
+        Compression::None => body,
+        Compression::Gzip => {
+            let mut encoder = flate2::write::GzEncoder::new(
+                Vec::with_capacity(body.len() / 4).writer(),
+                flate2::Compression::default(),
+            );
+            // Writing to a Vec cannot fail.
+            let _ = encoder.write_all(&body);
+            encoder
+                .finish()
+                .map_or(body, |w| Bytes::from(w.into_inner()))
+        }
+        Compression::Zstd => zstd::bulk::compress(&body, 0).map_or(body, Bytes::from),
+    }
+}
+
+fn grpc_failure(status: &Status) -> Failure {
+    Failure {
+        code: format!("{:?}", status.code()),
+        message: describe(status),
+        retryable: is_retryable(status.code()),
+        retry_after: None,
+    }
+}
+
+/// The error and its causes, e.g. `tcp connect error: Connection refused`.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = match error.downcast_ref::<Status>() {
+        Some(status) => status.message().to_string(),
+        None => error.to_string(),
+    };
+    let mut source = error.source();
+    while let Some(cause) = source {
+        // Transport errors repeat their cause's text at every layer.
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The codes the OTLP specification calls retryable, plus RESOURCE_EXHAUSTED (a receiver
+/// applying back-pressure).
+fn is_retryable(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Cancelled
+            | Code::DeadlineExceeded
+            | Code::ResourceExhausted
+            | Code::Aborted
+            | Code::OutOfRange
+            | Code::Unavailable
+            | Code::DataLoss
+    )
+}
+
+/// Sends a request already encoded on the collection thread; decodes the response.
+#[derive(Clone, Copy, Default)]
+struct EncodedCodec;
+
+impl Codec for EncodedCodec {
+    type Encode = Bytes;
+    type Decode = ExportMetricsServiceResponse;
+    type Encoder = EncodedCodec;
+    type Decoder = EncodedCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        *self
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        *self
+    }
+}
+
+impl Encoder for EncodedCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for EncodedCodec {
+    type Item = ExportMetricsServiceResponse;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
+        ExportMetricsServiceResponse::decode(src)
+            .map(Some)
+            .map_err(|e| Status::internal(format!("undecodable export response: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_statuses_follow_the_specification() {
+        let empty = HeaderMap::new();
+        assert!(http_outcome(StatusCode::OK, &empty, Bytes::new()).is_ok());
+        for code in [429, 502, 503, 504] {
+            let status = StatusCode::from_u16(code).unwrap();
+            let failure = http_outcome(status, &empty, Bytes::new()).unwrap_err();
+            assert!(failure.retryable, "{code}");
+        }
+        for code in [400, 401, 404, 413, 500] {
+            let status = StatusCode::from_u16(code).unwrap();
+            let failure = http_outcome(status, &empty, Bytes::from("no")).unwrap_err();
+            assert!(!failure.retryable, "{code}");
+            assert_eq!(failure.code, format!("HTTP {code}"));
+            assert_eq!(failure.message, "no");
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        let failure =
+            http_outcome(StatusCode::TOO_MANY_REQUESTS, &headers, Bytes::new()).unwrap_err();
+        assert_eq!(failure.retry_after, Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates() {
+        assert_eq!(retry_after(" 3 "), Some(Duration::from_secs(3)));
+        let later = SystemTime::now() + Duration::from_secs(120);
+        let wait = retry_after(&httpdate::fmt_http_date(later)).unwrap();
+        assert!(wait > Duration::from_secs(100) && wait <= Duration::from_secs(120));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon"), None);
+    }
+
+    #[test]
+    fn compressed_bodies_decompress() {
+        let body = Bytes::from(vec![7u8; 10_000]);
+        let gzip = compress(Compression::Gzip, body.clone());
+        assert!(gzip.len() < body.len());
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gzip[..]), &mut out).unwrap();
+        assert_eq!(out, body);
+        let zstd = compress(Compression::Zstd, body.clone());
+        assert_eq!(zstd::decode_all(&zstd[..]).unwrap(), body);
+        assert_eq!(compress(Compression::None, body.clone()), body);
+    }
+}
