@@ -6,16 +6,35 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
+# VictoriaMetrics (vmalert is in the same package) accepts OTLP from 1.92 on; Debian 12 ships
+# 1.79, so on Debian 12 it comes from Debian 13 (trixie), pinned so that nothing else does
+# (only its libzstd1 >= 1.5.5 comes along).
+trixie=/etc/apt/sources.list.d/kube-state-otel-trixie.sources
+if ! { command -v victoria-metrics && command -v vmalert; } >/dev/null 2>&1; then
+  need_apt+=(victoria-metrics)
+  if grep -q '^12' /etc/debian_version 2>/dev/null && [ ! -e "$trixie" ]; then
+    printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian' 'Suites: trixie' \
+      'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' > "$trixie"
+    printf '%s\n' 'Package: *' 'Pin: release n=trixie' 'Pin-Priority: 1' '' \
+      'Package: victoria-metrics libzstd1' 'Pin: release n=trixie' 'Pin-Priority: 990' \
+      > /etc/apt/preferences.d/kube-state-otel-trixie
+  fi
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
+# The tests need OTLP ingestion: fail here, loudly, rather than in a test.
+vm_version=$(dpkg-query -W -f='${Version}' victoria-metrics)
+dpkg --compare-versions "$vm_version" ge 1.92 ||
+  { echo "victoria-metrics $vm_version is older than 1.92 (no OTLP ingestion)" >&2; exit 1; }
 # Rotel ships its rotel-agent binary inside the Python package (tests find it there);
 # prometheus-client's strict OpenMetrics parser checks the OpenMetrics output;
 # kubernetes-validate checks deploy/ against its bundled (offline) Kubernetes schemas.
 python3 -c "import rotel, prometheus_client, kubernetes_validate, helm_python" 2>/dev/null ||
   python3 -m pip install --quiet --disable-pip-version-check rotel prometheus-client kubernetes-validate helm-python-sdk
 
-# The Debian package may start a Prometheus of its own; tests start theirs on free ports.
+# The Debian packages may start a Prometheus or VictoriaMetrics of their own; tests start
+# theirs on free ports.
 cargo test --workspace --all-targets

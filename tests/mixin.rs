@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use kube_emulator::{Emulator, GeneratedCluster};
 use serde_json::{Value, json};
@@ -25,112 +25,10 @@ use harness::{Exporter, free_port, start_emulator, wait_for_within, which};
 
 mod ksm;
 
-fn mixin_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/mixin")
-}
-
-// ---- The rule files ----
-
-struct Rule {
-    /// The alert name or the recorded metric.
-    name: String,
-    alert: bool,
-    expr: String,
-    annotations: BTreeMap<String, String>,
-    labels: BTreeMap<String, String>,
-}
-
-struct Group {
-    file: String,
-    name: String,
-    /// The group's own evaluation interval, if it has one.
-    interval: Option<String>,
-    rules: Vec<Rule>,
-}
-
-/// Every rule file in `../shared/mixin/`, each rule without its `for:` and `keep_firing_for:`
-/// (nothing else changes), written into `dir`. Returns the paths and the parsed groups.
-fn rules_without_for(dir: &Path) -> (Vec<PathBuf>, Vec<Group>) {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(mixin_dir())
-        .expect("../shared/mixin is readable")
-        .map(|e| e.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
-    assert!(
-        files.len() >= 3,
-        "the mixin's alert and rule files: {files:?}"
-    );
-    let (mut paths, mut groups, mut removed) = (Vec::new(), Vec::new(), 0);
-    for file in files {
-        let text = std::fs::read_to_string(&file).expect("rule file readable");
-        let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text)
-            .unwrap_or_else(|e| panic!("{} is not YAML: {e}", file.display()));
-        let file_name = file.file_name().expect("file name").to_string_lossy();
-        for group in doc["groups"]
-            .as_sequence_mut()
-            .expect("a groups list")
-            .iter_mut()
-        {
-            let mut rules = Vec::new();
-            for rule in group["rules"]
-                .as_sequence_mut()
-                .expect("a rules list")
-                .iter_mut()
-            {
-                let rule = rule.as_mapping_mut().expect("a rule is a mapping");
-                for clause in ["for", "keep_firing_for"] {
-                    removed += usize::from(rule.remove(clause).is_some());
-                }
-                let text_of = |key: &str| rule.get(key).and_then(|v| v.as_str()).map(String::from);
-                let map_of = |key: &str| -> BTreeMap<String, String> {
-                    rule.get(key)
-                        .and_then(|v| v.as_mapping())
-                        .map(|m| {
-                            m.iter()
-                                .map(|(k, v)| {
-                                    (
-                                        k.as_str().expect("string key").to_string(),
-                                        v.as_str().expect("string value").to_string(),
-                                    )
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                };
-                let (name, alert) = match (text_of("alert"), text_of("record")) {
-                    (Some(a), _) => (a, true),
-                    (None, Some(r)) => (r, false),
-                    (None, None) => panic!("{file_name}: a rule with neither alert nor record"),
-                };
-                rules.push(Rule {
-                    name,
-                    alert,
-                    expr: text_of("expr").expect("every rule has an expr"),
-                    annotations: map_of("annotations"),
-                    labels: map_of("labels"),
-                });
-            }
-            groups.push(Group {
-                file: file_name.to_string(),
-                name: group["name"].as_str().expect("group name").to_string(),
-                interval: group["interval"].as_str().map(String::from),
-                rules,
-            });
-        }
-        let out = dir.join(&*file_name);
-        let written = serde_yaml_ng::to_string(&doc).expect("YAML out");
-        let reread: serde_yaml_ng::Value = serde_yaml_ng::from_str(&written).expect("YAML in");
-        assert_eq!(reread, doc, "{file_name} rewritten faithfully");
-        std::fs::write(&out, written).expect("rule file written");
-        paths.push(out);
-    }
-    assert!(
-        removed > 50,
-        "the mixin's `for:` clauses were removed ({removed})"
-    );
-    (paths, groups)
-}
+mod scenarios;
+use scenarios::{
+    Alert, Group, SCENARIOS, meta, mixin_dir, namespace, now_unix, pod, rfc3339, rules_without_for,
+};
 
 /// The vector selectors of a PromQL expression (`name{matchers}` as written, or `name`),
 /// found lexically: comments and string literals out, grouping label lists and durations
@@ -407,10 +305,7 @@ impl Prometheus {
             .as_array()
             .expect("alerts list")
             .iter()
-            .map(|a| Alert {
-                labels: string_map(&a["labels"]),
-                state: a["state"].as_str().unwrap_or_default().to_string(),
-            })
+            .map(Alert::from_json)
             .collect()
     }
 
@@ -425,34 +320,6 @@ impl Prometheus {
             .await
             .expect("prometheus /metrics text")
     }
-}
-
-#[derive(Clone, Debug)]
-struct Alert {
-    labels: BTreeMap<String, String>,
-    state: String,
-}
-
-impl Alert {
-    fn name(&self) -> &str {
-        self.labels.get("alertname").map_or("", String::as_str)
-    }
-
-    fn has(&self, labels: &[(&str, &str)]) -> bool {
-        labels
-            .iter()
-            .all(|(k, v)| self.labels.get(*k).is_some_and(|have| have == v))
-    }
-}
-
-fn string_map(v: &Value) -> BTreeMap<String, String> {
-    v.as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The sum of a counter family over all its series in Prometheus' own metrics.
@@ -549,44 +416,6 @@ fn quote(value: &str) -> String {
 
 // ---- Objects ----
 
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs() as i64
-}
-
-/// RFC 3339 in UTC, as Kubernetes writes timestamps.
-fn rfc3339(unix: i64) -> String {
-    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-fn namespace(name: &str) -> Value {
-    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name},
-           "status": {"phase": "Active"}})
-}
-
-fn meta(namespace: &str, name: &str) -> Value {
-    json!({"name": name, "namespace": namespace, "uid": format!("uid-{namespace}-{name}"),
-           "creationTimestamp": rfc3339(now_unix() - 86_400), "generation": 1})
-}
-
 fn owned(mut object: Value, kind: &str, owner: &str) -> Value {
     let api = match kind {
         "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Deployment" => "apps/v1",
@@ -596,48 +425,6 @@ fn owned(mut object: Value, kind: &str, owner: &str) -> Value {
     object["metadata"]["ownerReferences"] = json!([{"apiVersion": api, "kind": kind,
         "name": owner, "uid": format!("uid-owner-{owner}"), "controller": true}]);
     object
-}
-
-/// A pod on `node` in `phase`; `ready` sets the Ready condition and every container's
-/// readiness; `waiting` puts the container in a waiting state with that reason.
-fn pod(
-    namespace: &str,
-    name: &str,
-    node: &str,
-    phase: &str,
-    ready: bool,
-    waiting: Option<&str>,
-) -> Value {
-    let state = match waiting {
-        Some(reason) => json!({"waiting": {"reason": reason, "message": "back-off"}}),
-        None => json!({"running": {"startedAt": rfc3339(now_unix() - 3600)}}),
-    };
-    let restarts = if waiting == Some("CrashLoopBackOff") {
-        7
-    } else {
-        0
-    };
-    let status = if ready { "True" } else { "False" };
-    json!({
-        "apiVersion": "v1", "kind": "Pod", "metadata": meta(namespace, name),
-        "spec": {"nodeName": node, "containers": [{"name": "app", "image": "registry.example/app:1",
-            "resources": {"requests": {"cpu": "100m", "memory": "64Mi"},
-                          "limits": {"cpu": "200m", "memory": "128Mi"}}}]},
-        "status": {
-            "phase": phase, "hostIP": "10.0.0.1", "podIP": "10.1.0.1", "qosClass": "Burstable",
-            "startTime": rfc3339(now_unix() - 3600),
-            "conditions": [
-                {"type": "PodScheduled", "status": "True"},
-                {"type": "Initialized", "status": "True"},
-                {"type": "ContainersReady", "status": status},
-                {"type": "Ready", "status": status},
-            ],
-            "containerStatuses": [{"name": "app", "image": "registry.example/app:1",
-                "imageID": "registry.example/app@sha256:00", "containerID": "containerd://00",
-                "ready": ready, "started": waiting.is_none(), "restartCount": restarts,
-                "state": state}]
-        }
-    })
 }
 
 fn deployment(namespace: &str, name: &str, spec: u32, available: u32, updated: u32) -> Value {
@@ -913,8 +700,6 @@ fn expect(alert: &'static str, labels: &[(&'static str, &'static str)]) -> Expec
         labels: labels.to_vec(),
     }
 }
-
-const SCENARIOS: &str = "scenarios";
 
 /// Objects with known faults, in namespace `scenarios` (and cluster-scoped ones named after
 /// their fault), and every alert they must fire — exactly: for these alert names no other

@@ -56,30 +56,48 @@ impl Exporter {
 
     /// Starts the exporter with its own bearer token: the emulator keeps its stats under it.
     pub fn start_as(server: &str, token: &str, extra: &[&str]) -> Exporter {
-        Exporter::launch(server, token, (free_port(), free_port()), extra)
+        Exporter::launch(server, token, (free_port(), free_port()), extra, &[])
     }
 
     /// Starts the exporter on the given `/metrics` and telemetry ports (to restart one in
     /// place).
     pub fn start_on(server: &str, ports: (u16, u16), extra: &[&str]) -> Exporter {
-        Exporter::launch(server, "exporter", ports, extra)
+        Exporter::launch(server, "exporter", ports, extra, &[])
     }
 
-    fn launch(server: &str, token: &str, ports: (u16, u16), extra: &[&str]) -> Exporter {
+    /// Starts the exporter with extra environment variables (`OTEL_*`).
+    pub fn start_with_env(server: &str, extra: &[&str], env: &[(&str, &str)]) -> Exporter {
+        let ports = (free_port(), free_port());
+        Exporter::launch(server, "exporter", ports, extra, env)
+    }
+
+    fn launch(
+        server: &str,
+        token: &str,
+        ports: (u16, u16),
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Exporter {
         let (port, telemetry_port) = (ports.0.to_string(), ports.1.to_string());
         let mut args = vec!["--host", "127.0.0.1", "--telemetry-host", "127.0.0.1"];
         args.extend(["--port", &port, "--telemetry-port", &telemetry_port]);
         args.extend(extra);
-        Exporter::spawn(server, token, ports, &args)
+        Exporter::spawn(server, token, ports, &args, env)
     }
 
     /// Starts the exporter with `args` only (besides the kubeconfig): `ports` are where the
     /// args (or a `--config` file) make it listen.
     pub fn start_with_args(server: &str, ports: (u16, u16), args: &[&str]) -> Exporter {
-        Exporter::spawn(server, "exporter", ports, args)
+        Exporter::spawn(server, "exporter", ports, args, &[])
     }
 
-    fn spawn(server: &str, token: &str, ports: (u16, u16), args: &[&str]) -> Exporter {
+    fn spawn(
+        server: &str,
+        token: &str,
+        ports: (u16, u16),
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Exporter {
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = write_kubeconfig(&dir, server, token);
         let (port, telemetry_port) = ports;
@@ -91,6 +109,7 @@ impl Exporter {
             .env_remove("RUST_LOG")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env_remove("NODE_NAME")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).expect("log file"))
             .spawn()
