@@ -7,16 +7,18 @@
 //! --test-threads=1`.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
 use bytes::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as AutoBuilder;
 use hyper_util::service::TowerToHyperService;
+use kube_emulator::{Emulator, GeneratedCluster};
 use kube_state_otel::export::otlp::{
     Compression, ExportStats, MAX_PENDING_COLLECTIONS, OtlpConfig, OtlpError, OtlpExporter,
     OtlpTelemetry, PemFile, Protocol, TlsFiles, export_once,
@@ -41,6 +43,9 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
+
+mod harness;
+use harness::{Exporter, start_emulator, wait_for};
 
 mod rotel;
 use rotel::Rotel;
@@ -120,6 +125,8 @@ fn synthetic(points: [usize; 3]) -> Collect {
 
 #[derive(Default)]
 struct Tally {
+    /// When set, requests are kept here whole instead of checked as the synthetic collection.
+    kept: Option<Vec<ExportMetricsServiceRequest>>,
     /// The gRPC metadata or HTTP headers of each request.
     headers: Vec<http::HeaderMap>,
     sizes: Vec<usize>,
@@ -136,6 +143,10 @@ impl Tally {
     }
 
     fn record(&mut self, request: &ExportMetricsServiceRequest) {
+        if let Some(kept) = &mut self.kept {
+            kept.push(request.clone());
+            return;
+        }
         self.sizes.push(request.encoded_len());
         for rm in &request.resource_metrics {
             let service = rm.resource.as_ref().and_then(|r| {
@@ -335,6 +346,24 @@ impl Served {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()),
         )
+    }
+
+    /// Keep requests whole from now on (the binary's real collections).
+    fn keep(&self) {
+        self.receiver
+            .tally
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .kept = Some(Vec::new());
+    }
+
+    fn kept(&self) -> Vec<ExportMetricsServiceRequest> {
+        let tally = self
+            .receiver
+            .tally
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        tally.kept.clone().unwrap_or_default()
     }
 
     fn expect(&self, points: [usize; 3]) {
@@ -716,6 +745,91 @@ async fn both_protocols_push_over_mutual_tls_with_headers() {
 async fn zstd_compression_is_accepted() {
     let stats = export_checked(6_000, 64 * 1024, Compression::Zstd).await;
     assert!(stats.requests >= 10);
+}
+
+// ---- Start times across restarts ----
+
+const RESTARTS: &str = "kube_pod_container_status_restarts_total";
+
+/// The start time of each point of `name`, by its `pod` attribute.
+fn start_times(requests: &[ExportMetricsServiceRequest], name: &str) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for rm in requests.iter().flat_map(|r| &r.resource_metrics) {
+        for metric in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
+            let Some(Data::Sum(sum)) = metric.data.as_ref().filter(|_| metric.name == name) else {
+                continue;
+            };
+            for point in &sum.data_points {
+                let pod = point.attributes.iter().find(|kv| kv.key == "pod");
+                if let Some(AnyValue::StringValue(pod)) =
+                    pod.and_then(|kv| kv.value.as_ref()?.value.as_ref())
+                {
+                    out.insert(pod.clone(), point.start_time_unix_nano);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A counter counts since its object was created (a pod's container restarts), so its start
+/// time is the object's creation, the same from every process that reports it: two processes
+/// started at different times push the same start times, the pods' creationTimestamps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counter_start_times_are_the_objects_creation_in_every_process() {
+    let emulator = start_emulator(Emulator::with_cluster(&GeneratedCluster::new(1, 4, 1))).await;
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let (listener, addr) = bind().await;
+        let served = serve_http(listener);
+        served.keep();
+        let process_start = unix_nanos_now();
+        let endpoint = format!("http://{addr}");
+        let exporter = Exporter::start(
+            &emulator.url(),
+            &[
+                "--otlp-protocol",
+                "http/protobuf",
+                "--otlp-endpoint",
+                &endpoint,
+                "--otlp-interval",
+                "200ms",
+            ],
+        );
+        exporter.wait_ready().await;
+        wait_for("restart counters pushed for every pod", || async {
+            start_times(&served.kept(), RESTARTS).len() == 4
+        })
+        .await;
+        let starts = start_times(&served.kept(), RESTARTS);
+        let scrape = exporter.metrics().await;
+        let created: BTreeMap<String, u64> = starts
+            .keys()
+            .map(|pod| {
+                let seconds =
+                    harness::value(&scrape, "kube_pod_created", &[&format!("pod=\"{pod}\"")])
+                        .expect("kube_pod_created of the pod");
+                (pod.clone(), seconds as u64 * 1_000_000_000)
+            })
+            .collect();
+        runs.push((process_start, starts, created));
+    }
+    let (first_start, first, created) = &runs[0];
+    let (second_start, second, _) = &runs[1];
+    assert!(second_start > first_start);
+    assert_eq!(
+        first, second,
+        "start times differ between the two processes"
+    );
+    assert_eq!(first, created, "start times are the pods' creation");
+    assert!(first.values().all(|start| start < first_start));
+}
+
+fn unix_nanos_now() -> u64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970");
+    u64::try_from(since.as_nanos()).expect("before 2554")
 }
 
 // ---- Rotel, a real OTLP collector ----

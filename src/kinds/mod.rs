@@ -105,11 +105,14 @@ impl<O: KubeObject> KindDef<O> {
     /// The samples of the families at `enabled` (indices into [`KindDef::families`]).
     pub fn samples(&self, object: &O, enabled: &[usize], options: &KindOptions) -> CompactSamples {
         let mut identity = (self.identity)(object);
+        let meta = k8s_openapi::Metadata::metadata(object);
         if options.semconv_uid && self.entity.is_some_and(|e| e.uid.is_some()) {
-            let uid = k8s_openapi::Metadata::metadata(object).uid.as_deref();
-            identity.push(intern(uid.unwrap_or_default()));
+            identity.push(intern(meta.uid.as_deref().unwrap_or_default()));
         }
         let mut samples = Samples::new(identity);
+        if let Some(created) = &meta.creation_timestamp {
+            samples.set_start_time(u64::try_from(created.0.as_nanosecond()).unwrap_or(0));
+        }
         for &index in enabled {
             samples.begin_family();
             if let Some(family) = self.families.get(index) {

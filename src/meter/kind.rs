@@ -66,6 +66,8 @@ fn observe_family(
             if range.is_empty() {
                 continue;
             }
+            // Counters count since the object was created, not since this process started.
+            super::set_start_time(object.start_time());
             // The identity attributes are built once per object, not per sample.
             attributes.clear();
             attributes.extend(
@@ -182,6 +184,7 @@ fn observe_semconv(
         if range.is_empty() {
             return;
         }
+        super::set_start_time(object.start_time());
         attributes.clear();
         entity_attributes(entity, object, &mut attributes);
         let identity = attributes.len();

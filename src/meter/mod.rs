@@ -68,6 +68,25 @@ pub trait MetricSink: Send {
     /// The next observations belong to `desc`.
     fn begin(&mut self, desc: &InstrumentDesc);
     fn observe(&mut self, value: Number, attributes: &[KeyValue]);
+
+    /// An observation whose series started counting at `start_unix_nanos` (an object's
+    /// creation; 0 if unknown). Only sums have start times; sinks without them ignore it.
+    fn observe_since(&mut self, value: Number, attributes: &[KeyValue], start_unix_nanos: u64) {
+        let _ = start_unix_nanos;
+        self.observe(value, attributes);
+    }
+}
+
+thread_local! {
+    /// The start time of what a callback observes next on this thread: the OTel API's
+    /// `observe` has no place for one, so it travels beside the call (see [`set_start_time`]).
+    static START_TIME: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Sets the start time (Unix nanoseconds, 0 = unknown) of the points a callback observes next
+/// on this thread, until the next call or the end of the instrument's collection.
+pub fn set_start_time(unix_nanos: u64) {
+    START_TIME.set(unix_nanos);
 }
 
 enum Callbacks {
@@ -147,11 +166,13 @@ impl Part {
         let observer = Observer {
             sink: Mutex::new(sink),
         };
+        START_TIME.set(0);
         match &instrument.callbacks {
             Callbacks::F64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
             Callbacks::I64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
             Callbacks::U64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
         }
+        START_TIME.set(0);
     }
 }
 
@@ -165,7 +186,7 @@ impl Observer<'_> {
         self.sink
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .observe(value, attributes);
+            .observe_since(value, attributes, START_TIME.get());
     }
 }
 

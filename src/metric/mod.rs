@@ -169,6 +169,9 @@ pub struct Sample {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Samples {
     identity: Vec<Text>,
+    /// When the object was created (Unix nanoseconds; 0 if unknown): the start of its
+    /// cumulative counters, whoever counts them and whenever they started.
+    start_unix_nanos: u64,
     labels: Vec<(Text, Text)>,
     samples: Vec<Sample>,
     /// `family_start[i]..family_start[i + 1]` are the samples of enabled family `i`.
@@ -182,6 +185,11 @@ impl Samples {
             identity,
             ..Samples::default()
         }
+    }
+
+    /// When the object's counters started counting (its creation), in Unix nanoseconds.
+    pub fn set_start_time(&mut self, unix_nanos: u64) {
+        self.start_unix_nanos = unix_nanos;
     }
 
     /// Starts the samples of the next family; families must be started in table order.
@@ -225,6 +233,7 @@ impl Samples {
         self.family_start.push(self.samples.len() as u32);
         CompactSamples {
             identity: self.identity.into_boxed_slice(),
+            start_unix_nanos: self.start_unix_nanos,
             labels: self.labels.into_boxed_slice(),
             samples: self.samples.into_boxed_slice(),
             family_start: self.family_start.into_boxed_slice(),
@@ -236,6 +245,7 @@ impl Samples {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CompactSamples {
     identity: Box<[Text]>,
+    start_unix_nanos: u64,
     labels: Box<[(Text, Text)]>,
     samples: Box<[Sample]>,
     family_start: Box<[u32]>,
@@ -245,6 +255,11 @@ impl CompactSamples {
     /// Values of the kind's identity labels, in the kind's order.
     pub fn identity(&self) -> &[Text] {
         &self.identity
+    }
+
+    /// When the object's counters started counting (Unix nanoseconds; 0 if unknown).
+    pub fn start_time(&self) -> u64 {
+        self.start_unix_nanos
     }
 
     /// The samples of enabled family `family`, each with its label pairs.

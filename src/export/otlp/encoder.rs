@@ -278,7 +278,7 @@ pub struct OtlpEncoder<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> {
 
 impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
     /// `time_unix_nano` stamps every point; `start_time_unix_nano` (the exporter's start) is the
-    /// start of the cumulative sums.
+    /// start of the cumulative sums observed without one of their own.
     pub fn new(
         resource: &[KeyValue],
         max_request_bytes: usize,
@@ -426,13 +426,22 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
         self.stopped = flow.is_break();
     }
 
-    /// Encodes a `NumberDataPoint` (its fields in prost's order) into `self.point`.
-    fn encode_point(&mut self, value: Number, attributes: &[KeyValue], is_sum: bool) {
+    /// Encodes a `NumberDataPoint` (its fields in prost's order) into `self.point`; `start` is
+    /// the series' own start time, or 0 for the encoder's.
+    fn encode_point(&mut self, value: Number, attributes: &[KeyValue], is_sum: bool, start: u64) {
+        // Gauges carry no start time: the data model ignores it for them.
+        let start = match (is_sum, start) {
+            (false, _) => 0,
+            (true, 0) => self.start_time_unix_nano,
+            // A creation stamped after now (clock skew) would make an invalid point.
+            (true, start) if self.time_unix_nano != 0 => start.min(self.time_unix_nano),
+            (true, start) => start,
+        };
         let buf = &mut self.point;
         buf.clear();
-        if is_sum && self.start_time_unix_nano != 0 {
+        if start != 0 {
             put_key(POINT_START_TIME, WIRE_FIXED64, buf);
-            buf.put_u64_le(self.start_time_unix_nano);
+            buf.put_u64_le(start);
         }
         if self.time_unix_nano != 0 {
             put_key(POINT_TIME, WIRE_FIXED64, buf);
@@ -490,6 +499,10 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> MetricSink for OtlpEncoder
     }
 
     fn observe(&mut self, value: Number, attributes: &[KeyValue]) {
+        self.observe_since(value, attributes, 0);
+    }
+
+    fn observe_since(&mut self, value: Number, attributes: &[KeyValue], start_unix_nanos: u64) {
         let Some(is_sum) = self.metric.as_ref().map(|m| m.is_sum) else {
             return;
         };
@@ -510,7 +523,7 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> MetricSink for OtlpEncoder
                 self.switch_resource();
             }
         }
-        self.encode_point(value, attributes, is_sum);
+        self.encode_point(value, attributes, is_sum, start_unix_nanos);
         let len = field_len(self.point.len());
         if self.request_points > 0 && self.request_len(len) > self.max_request_bytes {
             // A metric split here repeats its name and description in the next request.
@@ -758,6 +771,28 @@ mod tests {
             })
             .count();
         assert!(with_info > 1);
+    }
+
+    #[test]
+    fn sums_carry_their_own_start_time_and_gauges_none() {
+        let mut requests = Vec::new();
+        let mut encoder = OtlpEncoder::new(&[], usize::MAX, 100, 1_000, |r| {
+            requests.push(r);
+            ControlFlow::Continue(())
+        });
+        encoder.begin(&desc("s", "c_total", InstrumentKind::Counter));
+        encoder.observe_since(Number::F64(1.0), &[], 500);
+        encoder.observe(Number::F64(2.0), &[]);
+        // Created after now (clock skew): clamped to the point's time.
+        encoder.observe_since(Number::F64(3.0), &[], 5_000);
+        encoder.begin(&desc("s", "g", InstrumentKind::Gauge));
+        encoder.observe_since(Number::F64(4.0), &[], 500);
+        encoder.finish();
+        let starts: Vec<u64> = points(&requests)
+            .iter()
+            .map(|(_, _, p)| p.start_time_unix_nano)
+            .collect();
+        assert_eq!(starts, [500, 100, 1_000, 0]);
     }
 
     #[test]
