@@ -485,11 +485,15 @@ const KSM_PROMTOOL_FINDINGS: &[&str] = &[];
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_pushes_otlp_to_rotel_while_serving_metrics() {
     for protocol in ["grpc", "http/protobuf"] {
-        pushes_otlp_to_rotel(protocol).await;
+        for schema in ["ksm", "semconv"] {
+            pushes_otlp_to_rotel(protocol, schema).await;
+        }
     }
 }
 
-async fn pushes_otlp_to_rotel(protocol: &str) {
+/// Runs the binary with `--schema schema` pushing over `protocol` to Rotel, and checks names,
+/// attributes, resource attributes and a value in Rotel's debug output.
+async fn pushes_otlp_to_rotel(protocol: &str, schema: &str) {
     let emulator = start_emulator(small_cluster()).await;
     let rotel = Rotel::start(true).await;
     let endpoint = rotel.endpoint(protocol);
@@ -500,27 +504,62 @@ async fn pushes_otlp_to_rotel(protocol: &str) {
             &endpoint,
             "--otlp-protocol",
             protocol,
+            "--schema",
+            schema,
             "--otlp-interval",
             "1s",
         ],
     );
     exporter.wait_ready().await;
-    let pod = emulator.emulator().list("pods").expect("pods listed")[0]["metadata"]["name"]
-        .as_str()
-        .expect("pod name")
-        .to_string();
-    let wanted = [
-        "-> Name: kube_pod_info\n".to_string(),
-        "-> Name: kube_pod_container_status_restarts_total\n".to_string(),
-        "-> IsMonotonic: true".to_string(),
-        format!("-> pod: Str({pod})"),
-        "-> service.name: Str(kube-state-otel)".to_string(),
-        "InstrumentationScope pods".to_string(),
-    ];
-    wait_for("the pipeline's points at Rotel", || async {
-        let out = rotel.output();
-        wanted.iter().all(|w| out.contains(w.as_str()))
-    })
+    let pod = &emulator.emulator().list("pods").expect("pods listed")[0];
+    let name = pod["metadata"]["name"].as_str().expect("pod name");
+    let namespace = pod["metadata"]["namespace"].as_str().expect("namespace");
+    let container = &pod["status"]["containerStatuses"][0];
+    let restarts = container["restartCount"].as_u64().expect("restart count");
+    let container = container["name"].as_str().expect("container name");
+    // Every line must be in one resource's block of the debug output (a block per object
+    // under semconv, one for all under ksm).
+    let (restart_metric, wanted) = match schema {
+        "ksm" => (
+            "kube_pod_container_status_restarts_total",
+            vec![
+                "-> Name: kube_pod_info\n".to_string(),
+                "-> IsMonotonic: true".to_string(),
+                format!("-> pod: Str({name})"),
+                format!("-> namespace: Str({namespace})"),
+                format!("-> container: Str({container})"),
+            ],
+        ),
+        _ => (
+            "k8s.container.restart.count",
+            vec![
+                "-> Name: k8s.pod.status.phase\n".to_string(),
+                "-> IsMonotonic: false".to_string(),
+                // Resource attributes of the pod's resource.
+                format!("-> k8s.pod.name: Str({name})"),
+                format!("-> k8s.namespace.name: Str({namespace})"),
+                format!("-> k8s.container.name: Str({container})"),
+            ],
+        ),
+    };
+    let wanted: Vec<String> = wanted
+        .into_iter()
+        .chain([
+            format!("-> Name: {restart_metric}\n"),
+            "-> service.name: Str(kube-state-otel)".to_string(),
+            "InstrumentationScope pods".to_string(),
+            format!("Value: {restarts}\n"),
+        ])
+        .collect();
+    wait_for(
+        &format!("{schema} points at Rotel over {protocol}"),
+        || async {
+            rotel.output().split("ResourceMetrics #").any(|resource| {
+                resource.contains(&format!("Str({name})"))
+                    && wanted.iter().all(|w| resource.contains(w.as_str()))
+            })
+        },
+    )
     .await;
     wait_for("OTLP requests counted", || async {
         value(
@@ -531,8 +570,8 @@ async fn pushes_otlp_to_rotel(protocol: &str) {
         .is_some_and(|n| n >= 1.0)
     })
     .await;
-    // /metrics is served meanwhile.
-    assert!(!samples(&exporter.metrics().await, "kube_pod_info").is_empty());
+    // /metrics is served meanwhile, in the same schema.
+    assert!(exporter.metrics().await.contains(&format!("\"{name}\"")));
 }
 
 /// An emulator with namespaces `a`, `b` and `c`, each holding one pod.
