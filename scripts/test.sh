@@ -10,7 +10,8 @@ command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
 # 1.79, so on Debian 12 it comes from Debian 13 (trixie), pinned so that nothing else does
 # (only its libzstd1 >= 1.5.5 comes along).
 trixie=/etc/apt/sources.list.d/kube-state-otel-trixie.sources
-if ! { command -v victoria-metrics && command -v vmalert; } >/dev/null 2>&1; then
+vm_version() { local v; v=$(dpkg-query -W -f='${Version}' victoria-metrics 2>/dev/null) || true; echo "${v:-0}"; }
+if dpkg --compare-versions "$(vm_version)" lt 1.92; then
   need_apt+=(victoria-metrics)
   if grep -q '^12' /etc/debian_version 2>/dev/null && [ ! -e "$trixie" ]; then
     printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian' 'Suites: trixie' \
@@ -26,9 +27,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 # The tests need OTLP ingestion: fail here, loudly, rather than in a test.
-vm_version=$(dpkg-query -W -f='${Version}' victoria-metrics)
-dpkg --compare-versions "$vm_version" ge 1.92 ||
-  { echo "victoria-metrics $vm_version is older than 1.92 (no OTLP ingestion)" >&2; exit 1; }
+dpkg --compare-versions "$(vm_version)" ge 1.92 ||
+  { echo "victoria-metrics $(vm_version) is older than 1.92 (no OTLP ingestion)" >&2; exit 1; }
+command -v vmalert >/dev/null || { echo "vmalert missing from victoria-metrics" >&2; exit 1; }
 # Rotel ships its rotel-agent binary inside the Python package (tests find it there);
 # prometheus-client's strict OpenMetrics parser checks the OpenMetrics output;
 # kubernetes-validate checks deploy/ against its bundled (offline) Kubernetes schemas.
