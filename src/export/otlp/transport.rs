@@ -35,7 +35,7 @@ pub(super) struct Failure {
     pub code: String,
     pub message: String,
     pub retryable: bool,
-    /// How long the receiver asked us to wait (HTTP `Retry-After`).
+    /// How long the receiver asked us to wait (HTTP `Retry-After`, gRPC `RetryInfo`).
     pub retry_after: Option<Duration>,
 }
 
@@ -269,8 +269,52 @@ fn grpc_failure(status: &Status) -> Failure {
         code: format!("{:?}", status.code()),
         message: describe(status),
         retryable: is_retryable(status.code()),
-        retry_after: None,
+        retry_after: retry_info(status.details()),
     }
+}
+
+// The parts of `google.rpc.Status` and `google.rpc.RetryInfo` a throttling receiver sends in
+// `grpc-status-details-bin` (the OTLP specification's way to say how long to wait).
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<ProtoAny>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ProtoAny {
+    #[prost(string, tag = "1")]
+    type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct RetryInfo {
+    #[prost(message, optional, tag = "1")]
+    retry_delay: Option<ProtoDuration>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ProtoDuration {
+    #[prost(int64, tag = "1")]
+    seconds: i64,
+    #[prost(int32, tag = "2")]
+    nanos: i32,
+}
+
+/// The `RetryInfo.retry_delay` among a status' details, if there is one.
+fn retry_info(details: &[u8]) -> Option<Duration> {
+    let status = RpcStatus::decode(details).ok()?;
+    let info = status
+        .details
+        .iter()
+        .find(|any| any.type_url.ends_with("/google.rpc.RetryInfo"))?;
+    let delay = RetryInfo::decode(&info.value[..]).ok()?.retry_delay?;
+    Some(Duration::new(
+        u64::try_from(delay.seconds).unwrap_or(0),
+        u32::try_from(delay.nanos).unwrap_or(0).min(999_999_999),
+    ))
 }
 
 /// The error and its causes, e.g. `tcp connect error: Connection refused`.
@@ -372,6 +416,39 @@ mod tests {
         let failure =
             http_outcome(StatusCode::TOO_MANY_REQUESTS, &headers, Bytes::new()).unwrap_err();
         assert_eq!(failure.retry_after, Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn grpc_retry_info_sets_the_wait() {
+        let info = RetryInfo {
+            retry_delay: Some(ProtoDuration {
+                seconds: 2,
+                nanos: 500_000_000,
+            }),
+        };
+        let details = RpcStatus {
+            details: vec![
+                ProtoAny {
+                    type_url: "type.googleapis.com/google.rpc.DebugInfo".to_string(),
+                    value: vec![1, 2, 3],
+                },
+                ProtoAny {
+                    type_url: "type.googleapis.com/google.rpc.RetryInfo".to_string(),
+                    value: info.encode_to_vec(),
+                },
+            ],
+        };
+        let status = Status::with_details(
+            Code::ResourceExhausted,
+            "slow down",
+            details.encode_to_vec().into(),
+        );
+        let failure = grpc_failure(&status);
+        assert!(failure.retryable);
+        assert_eq!(failure.retry_after, Some(Duration::from_millis(2500)));
+        let plain = grpc_failure(&Status::unavailable("down"));
+        assert_eq!(plain.retry_after, None);
+        assert_eq!(retry_info(b"not a status"), None);
     }
 
     #[test]
