@@ -393,7 +393,16 @@ impl Sender {
     async fn send(&mut self, request: &OtlpRequest) -> Result<u64, Failure> {
         let give_up = Instant::now() + self.retry_max_elapsed;
         let mut backoff = INITIAL_BACKOFF;
-        let body = self.transport.prepare(request.body.clone());
+        let body = match self.transport.prepare(request.body.clone()).await {
+            Ok(body) => body,
+            Err(failure) => {
+                self.failed(&failure);
+                self.telemetry
+                    .requests_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                return Err(failure);
+            }
+        };
         loop {
             match self.transport.attempt(body.clone()).await {
                 Ok(response) => {
