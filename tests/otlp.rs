@@ -599,6 +599,31 @@ async fn http_retries_only_what_the_specification_calls_retryable() {
     task.abort();
 }
 
+/// A receiver answering with a body far larger than any OTLP response: the exporter stops
+/// reading at its limit and counts a failure instead of buffering it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_http_response_is_an_error_not_a_buffer() {
+    let (listener, addr) = bind().await;
+    let app = axum::Router::new().route(
+        "/v1/metrics",
+        axum::routing::post(|| async { vec![0u8; 8 * 1024 * 1024] }),
+    );
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let config = OtlpConfig {
+        protocol: Protocol::HttpProtobuf,
+        endpoint: format!("http://{addr}/v1/metrics"),
+        retry_max_elapsed: Duration::ZERO,
+        ..config(addr, 64 * 1024, Compression::None)
+    };
+    match export_once(&config, small_collection()).await {
+        Err(OtlpError::Export { message, .. }) => {
+            assert!(message.contains("reading the response"), "{message}")
+        }
+        other => panic!("an 8 MiB response was accepted: {other:?}"),
+    }
+    task.abort();
+}
+
 // ---- TLS, with a CA made here ----
 
 /// A test CA, a server certificate for localhost and a client certificate, as PEM files.

@@ -9,7 +9,7 @@ use bytes::{BufMut, Bytes};
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
 use http::uri::PathAndQuery;
 use http::{HeaderMap, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -27,6 +27,8 @@ const EXPORT_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsServ
 const USER_AGENT: &str = concat!("kube-state-otel/", env!("CARGO_PKG_VERSION"));
 /// Of an error response's body, in logs.
 const MAX_ERROR_BODY: usize = 512;
+/// Largest response body read.
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// One failed attempt.
 #[derive(Debug)]
@@ -164,9 +166,12 @@ impl Transport {
                         retry_after: None,
                     })?;
                     let (parts, body) = response.into_parts();
+                    // A response is a few bytes of partial success or an error text; a
+                    // receiver sending more does not get to grow our memory.
+                    let body = Limited::new(body, MAX_RESPONSE_BYTES);
                     let body = body.collect().await.map_err(|e| Failure {
                         code: format!("HTTP {}", parts.status.as_u16()),
-                        message: format!("reading the response: {}", describe(&e)),
+                        message: format!("reading the response: {}", describe(&*e)),
                         retryable: true,
                         retry_after: None,
                     })?;
