@@ -1,12 +1,15 @@
 //! One pipeline, in process: load a generated cluster, then time collections.
 
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kube_emulator::GeneratedCluster;
 use kube_state_otel::export::ordered::collect_in_order;
+use kube_state_otel::export::otlp::{DEFAULT_MAX_REQUEST_BYTES, OtlpEncoder};
 use kube_state_otel::export::prometheus::TextEncoder;
 use kube_state_otel::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
+use kube_state_otel::metric::Schema;
 use kube_state_otel::pipeline::{Pipeline, PipelineSettings, ResourceFilter};
 use kube_state_otel::telemetry::Telemetry;
 use opentelemetry::KeyValue;
@@ -31,13 +34,20 @@ pub struct Args {
     /// Skip the opentelemetry_sdk baseline (it needs GiBs at large sizes).
     #[arg(long)]
     no_sdk: bool,
+    /// The pipeline's schema: ksm, semconv or both.
+    #[arg(long, default_value = "ksm")]
+    schema: Schema,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let pid = std::process::id();
     let cluster = GeneratedCluster::new(args.nodes, args.pods_per_node, 1);
     let objects = cluster.objects();
-    let pipeline = Pipeline::new(PipelineSettings::default(), Telemetry::new())?;
+    let settings = PipelineSettings {
+        schema: args.schema,
+        ..PipelineSettings::default()
+    };
+    let pipeline = Pipeline::new(settings, Telemetry::new())?;
     let (cpu, wall) = (thread_cpu(), Instant::now());
     let n = objects.len();
     let stored = pipeline.load_objects(objects);
@@ -52,7 +62,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let mut bytes = 0usize;
         let start = thread_cpu();
         let mut encoder = TextEncoder::new(64 * 1024, |chunk: Bytes| bytes += chunk.len());
-        pipeline.collect(&mut encoder);
+        for part in pipeline.parts(&ResourceFilter::default()) {
+            part.collect(&mut encoder);
+        }
         series = encoder.finish();
         cpu_times.push(thread_cpu() - start);
         body_bytes = bytes;
@@ -75,11 +87,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let parallel = median(&mut walls);
 
+    // The OTLP collection (semconv instruments object by object), encoded into requests.
+    let mut otlp_times = Vec::new();
+    let (mut requests, mut otlp_bytes) = (0, 0);
+    for _ in 0..args.repeat {
+        (requests, otlp_bytes) = (0, 0);
+        let start = thread_cpu();
+        let service = [KeyValue::new("service.name", "kso-bench")];
+        let mut encoder = OtlpEncoder::new(&service, DEFAULT_MAX_REQUEST_BYTES, 1, 2, |request| {
+            requests += 1;
+            otlp_bytes += request.body.len();
+            ControlFlow::Continue(())
+        });
+        pipeline.collect(&mut encoder);
+        encoder.finish();
+        otlp_times.push(thread_cpu() - start);
+    }
+    let otlp = median(&mut otlp_times);
+
     println!(
-        "## collect: {} nodes × {} pods/node ({} pods)",
+        "## collect: {} nodes × {} pods/node ({} pods), schema {:?}",
         args.nodes,
         args.pods_per_node,
-        cluster.pod_count()
+        cluster.pod_count(),
+        args.schema
     );
     println!();
     println!("| figure | value |");
@@ -106,6 +137,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "| the same on 2 threads (as /metrics runs it), median of {} | {:.3} s wall |",
         args.repeat,
         parallel.as_secs_f64()
+    );
+    println!(
+        "| collection → OTLP requests ({requests} of ≤ 4 MiB, {:.1} MiB), median of {} | {:.3} s CPU |",
+        mib(otlp_bytes as u64),
+        args.repeat,
+        otlp.as_secs_f64()
     );
     if !args.no_sdk {
         let sdk = sdk_collect(&pipeline, args.repeat);

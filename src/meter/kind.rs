@@ -1,5 +1,6 @@
 //! A kind's families as observable instruments whose callbacks read the kind's store.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use opentelemetry::metrics::{AsyncInstrument, AsyncInstrumentBuilder, Meter};
@@ -171,6 +172,12 @@ fn entity_attributes(entity: Entity, object: &CompactSamples, out: &mut Vec<KeyV
     }
 }
 
+thread_local! {
+    /// The attribute buffer of [`observe_semconv`], reused: under object-by-object collection
+    /// the callback runs once per object and instrument.
+    static SEMCONV_ATTRIBUTES: RefCell<Vec<KeyValue>> = const { RefCell::new(Vec::new()) };
+}
+
 fn observe_semconv(
     store: &KindStore,
     entity: Entity,
@@ -178,7 +185,31 @@ fn observe_semconv(
     metric: &SemconvMetric,
     observer: &dyn AsyncInstrument<f64>,
 ) {
-    let mut attributes: Vec<KeyValue> = Vec::new();
+    SEMCONV_ATTRIBUTES.with(|buffer| {
+        // A callback observing into a sink that collects again would find it borrowed.
+        let Ok(mut attributes) = buffer.try_borrow_mut() else {
+            return observe_semconv_into(
+                store,
+                entity,
+                position,
+                metric,
+                observer,
+                &mut Vec::new(),
+            );
+        };
+        observe_semconv_into(store, entity, position, metric, observer, &mut attributes);
+        attributes.clear();
+    });
+}
+
+fn observe_semconv_into(
+    store: &KindStore,
+    entity: Entity,
+    position: usize,
+    metric: &SemconvMetric,
+    observer: &dyn AsyncInstrument<f64>,
+    attributes: &mut Vec<KeyValue>,
+) {
     store.for_each(|object| {
         let range = object.family_range(position);
         if range.is_empty() {
@@ -186,7 +217,7 @@ fn observe_semconv(
         }
         super::set_start_time(object.start_time());
         attributes.clear();
-        entity_attributes(entity, object, &mut attributes);
+        entity_attributes(entity, object, attributes);
         let identity = attributes.len();
         for (labels, value) in object.family_samples(range) {
             if !metric.selects(labels) {
@@ -200,7 +231,7 @@ fn observe_semconv(
                     value.to_value(),
                 ))
             }));
-            observer.observe(value, &attributes);
+            observer.observe(value, attributes);
         }
     });
 }
