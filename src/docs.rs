@@ -134,8 +134,7 @@ pub fn semconv_markdown() -> String {
          is enabled.\n\
          - Where kube-state-metrics' family says less than the model: \
          `k8s.pod.status.reason` and `k8s.container.status.reason` report the current reason \
-         only (value 1), not every reason with 0; `k8s.hpa.metric.target.cpu.*` leave out the \
-         recommended `k8s.hpa.metric.type`; quotas per storage class are not mapped.\n\n"
+         only (value 1), not every reason with 0; quotas per storage class are not mapped.\n\n"
     );
     for kind in all_kinds() {
         let Some(entity) = kind.entity() else {
@@ -215,6 +214,9 @@ fn attributes(metric: &SemconvMetric) -> String {
                 format!("`{to}` ← `{from}` without `{prefix}`")
             }
             Attr::Const(to, value) => format!("`{to}`=`{value}`"),
+            Attr::IfSet(from, to, set, unset) => {
+                format!("`{to}`=`{set}` if `{from}` is set, else `{unset}`")
+            }
         })
         .collect();
     attributes.join(", ")

@@ -58,13 +58,13 @@ pub static HORIZONTALPODAUTOSCALERS: KindDef<HorizontalPodAutoscaler> = KindDef 
         .semconv(&[
             SemconvMetric::gauge("k8s.hpa.metric.target.cpu.value", "{cpu}", "Target value for CPU resource in HPA config.")
             .when(&[("metric_name", &["cpu"]), ("metric_target_type", &["value"])])
-            .attributes(&[Attr::Rename("container", "k8s.container.name")]),
+            .attributes(METRIC_SOURCE),
             SemconvMetric::gauge("k8s.hpa.metric.target.cpu.average_value", "{cpu}", "Target average value for CPU resource in HPA config.")
             .when(&[("metric_name", &["cpu"]), ("metric_target_type", &["average"])])
-            .attributes(&[Attr::Rename("container", "k8s.container.name")]),
+            .attributes(METRIC_SOURCE),
             SemconvMetric::gauge("k8s.hpa.metric.target.cpu.average_utilization", "1", "Target average utilization, in percentage, for CPU resource in HPA config.")
             .when(&[("metric_name", &["cpu"]), ("metric_target_type", &["utilization"])])
-            .attributes(&[Attr::Rename("container", "k8s.container.name")]),
+            .attributes(METRIC_SOURCE),
         ]),
         Family::experimental(
             "kube_horizontalpodautoscaler_spec_behavior_scale_down_tolerance",
@@ -168,6 +168,17 @@ fn tolerance(
         samples.push(value);
     }
 }
+
+/// The source of a CPU target: a container resource names its container, a resource none.
+const METRIC_SOURCE: &[Attr] = &[
+    Attr::IfSet(
+        "container",
+        "k8s.hpa.metric.type",
+        "ContainerResource",
+        "Resource",
+    ),
+    Attr::Rename("container", "k8s.container.name"),
+];
 
 /// One metric of a spec or status: its name, container (for container resources) and the
 /// values it targets or reports, each one sample with its `metric_target_type`.

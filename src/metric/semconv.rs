@@ -86,6 +86,8 @@ pub enum Attr {
     TrimPrefix(&'static str, &'static str, &'static str),
     /// A constant attribute `.0` = `.1` (the family a sample comes from decides it).
     Const(&'static str, &'static str),
+    /// Attribute `.1`: `.2` when the KSM label `.0` is set (not empty), else `.3`.
+    IfSet(&'static str, &'static str, &'static str, &'static str),
 }
 
 impl Attr {
@@ -93,7 +95,7 @@ impl Attr {
     pub fn name(&self) -> &'static str {
         match *self {
             Attr::Rename(_, to) | Attr::Map(_, to, _) | Attr::TrimPrefix(_, to, _) => to,
-            Attr::Const(to, _) => to,
+            Attr::Const(to, _) | Attr::IfSet(_, to, _, _) => to,
         }
     }
 
@@ -123,6 +125,11 @@ impl Attr {
                 ))
             }),
             Attr::Const(_, value) => Some(AttrValue::Static(value)),
+            Attr::IfSet(from, _, set, unset) => Some(AttrValue::Static(if label(from).is_some() {
+                set
+            } else {
+                unset
+            })),
         }
     }
 }
@@ -270,6 +277,10 @@ mod tests {
             Attr::Const("a", "b").value(&l),
             Some(AttrValue::Static("b"))
         );
+        let kind = Attr::IfSet("phase", "k", "set", "unset");
+        assert_eq!(kind.value(&l), Some(AttrValue::Static("set")));
+        let empty = labels(&[("phase", "")]);
+        assert_eq!(kind.value(&empty), Some(AttrValue::Static("unset")));
     }
 
     #[test]
