@@ -985,30 +985,39 @@ async fn rotel_receives_the_metrics(protocol: Protocol) {
     }
 }
 
-/// Rotel keeps the usual 4 MiB gRPC receive limit: the split collection passes whole, the
-/// same collection as one request does not.
+/// Rotel keeps the usual 4 MiB gRPC receive limit: the split collection passes whole (over
+/// gRPC, and over HTTP with gzip), the same collection as one gRPC request does not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotel_accepts_a_large_collection_split_into_4_mib_requests() {
     let rotel = Rotel::start(false).await;
     let total = total_points();
     let limit = 4 * 1024 * 1024;
-    let collect = synthetic(split(total));
-    let stats = export_once(&config(rotel.addr, limit, Compression::None), collect)
-        .await
-        .unwrap_or_else(|e| panic!("rotel refused a request: {e}\n{}", rotel.output()));
-    eprintln!(
-        "{total} points to rotel, limit {limit} B: {} requests, largest {} B, {} B in all, \
-         collect+encode CPU {:?}, process CPU {:?}, elapsed {:?}",
-        stats.requests,
-        stats.largest_request_bytes,
-        stats.bytes,
-        stats.collect_cpu,
-        stats.process_cpu,
-        stats.elapsed
-    );
-    assert_eq!(stats.points, total as u64);
-    assert!(stats.requests > 1);
-    assert!(stats.largest_request_bytes <= limit as u64);
+    let http = OtlpConfig {
+        protocol: Protocol::HttpProtobuf,
+        endpoint: format!("http://{}/v1/metrics", rotel.http_addr),
+        ..config(rotel.addr, limit, Compression::Gzip)
+    };
+    for config in [config(rotel.addr, limit, Compression::None), http] {
+        let collect = synthetic(split(total));
+        let stats = export_once(&config, collect)
+            .await
+            .unwrap_or_else(|e| panic!("rotel refused a request: {e}\n{}", rotel.output()));
+        eprintln!(
+            "{total} points to rotel over {}, {:?}, limit {limit} B: {} requests, largest {} B, \
+             {} B in all, collect+encode CPU {:?}, process CPU {:?}, elapsed {:?}",
+            config.protocol,
+            config.compression,
+            stats.requests,
+            stats.largest_request_bytes,
+            stats.bytes,
+            stats.collect_cpu,
+            stats.process_cpu,
+            stats.elapsed
+        );
+        assert_eq!(stats.points, total as u64);
+        assert!(stats.requests > 1);
+        assert!(stats.largest_request_bytes <= limit as u64);
+    }
 
     let unsplit = OtlpConfig {
         retry_max_elapsed: Duration::ZERO,
