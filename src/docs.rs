@@ -131,7 +131,8 @@ pub fn semconv_markdown() -> String {
          names (`k8s_…`) and kube-state-metrics names (`kube_…`) cannot clash.\n\
          - Selection: `--metric-allowlist`/`--metric-denylist` match semconv names too \
          (`k8s.pod.status.phase`); a family is computed when any name it is reported under \
-         is enabled.\n\
+         is enabled. Under `semconv`, kinds without semconv metrics (configmaps, secrets, …) \
+         are not watched unless `--resources` names them.\n\
          - Where kube-state-metrics' family says less than the model: \
          `k8s.pod.status.reason` and `k8s.container.status.reason` report the current reason \
          only (value 1), not every reason with 0; quotas per storage class are not mapped.\n\n"

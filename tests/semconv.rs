@@ -203,3 +203,34 @@ fn entities_follow_the_model() {
     }
     assert!(with_entity >= 15, "{with_entity} kinds have an entity");
 }
+
+/// Under `semconv` the kinds semconv has nothing for are not watched, unless `--resources`
+/// names them; under `both` every default kind is.
+#[test]
+fn semconv_watches_only_kinds_it_reports() {
+    use kube_state_otel::metric::Schema;
+    use kube_state_otel::pipeline::{OPTIONAL_RESOURCES, Pipeline, PipelineSettings};
+    use kube_state_otel::telemetry::Telemetry;
+
+    let watched = |schema, resources: &[&str]| -> BTreeSet<&'static str> {
+        let settings = PipelineSettings {
+            schema,
+            resources: resources.iter().map(|r| r.to_string()).collect(),
+            ..PipelineSettings::default()
+        };
+        let pipeline = Pipeline::new(settings, Telemetry::new()).expect("valid settings");
+        pipeline.status().into_iter().map(|(r, ..)| r).collect()
+    };
+    let with_entity: BTreeSet<&'static str> = all_kinds()
+        .into_iter()
+        .filter(|k| k.entity().is_some() && !OPTIONAL_RESOURCES.contains(&k.resource()))
+        .map(|k| k.resource())
+        .collect();
+    assert!(with_entity.contains("pods") && !with_entity.contains("configmaps"));
+    assert_eq!(watched(Schema::Semconv, &[]), with_entity);
+    assert!(watched(Schema::Both, &[]).contains("configmaps"));
+    assert_eq!(
+        watched(Schema::Semconv, &["configmaps", "pods"]),
+        BTreeSet::from(["configmaps", "pods"])
+    );
+}

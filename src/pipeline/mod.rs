@@ -232,6 +232,11 @@ impl Pipeline {
                 })
                 .map(|(i, _)| i)
                 .collect();
+            // Under `semconv`, a kind semconv has nothing for (configmaps, secrets, …) is not
+            // watched at all unless `--resources` names it.
+            if enabled.is_empty() && schema == Schema::Semconv && settings.resources.is_empty() {
+                continue;
+            }
             let descs: Vec<FamilyDesc> =
                 enabled.iter().map(|&i| families[i].desc.clone()).collect();
             let scopes = settings.watch.scopes(kind);
