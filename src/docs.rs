@@ -24,7 +24,9 @@ pub fn metrics_markdown() -> String {
          marked opt-in are off unless `--metric-opt-in-list` names them; \
          `--metric-allowlist`/`--metric-denylist` select among the rest. Each family's own \
          labels (after the identity labels) are listed in kube-state-metrics' documentation \
-         and in `shared/conformance/ksm_metrics.tsv`.\n\n"
+         and in `shared/conformance/ksm_metrics.tsv`. The semconv column names the \
+         OpenTelemetry semantic-conventions metrics each family also feeds under \
+         `--schema semconv|both` (details in [semconv.md](semconv.md)), or says there is none.\n\n"
     );
     let kinds = all_kinds();
     for kind in &kinds {
@@ -54,8 +56,8 @@ pub fn metrics_markdown() -> String {
              - Enabled by default: {enabled}\n\
              - Scope: {scope}\n\
              - Identity labels, first on every sample: {}\n\n\
-             | family | type | stability | opt-in | HELP |\n\
-             |---|---|---|---|---|\n",
+             | family | type | stability | opt-in | semconv | HELP |\n\
+             |---|---|---|---|---|---|\n",
             kind.object_kind(),
             kind.resource_label(),
             identity.join(", ")
@@ -76,9 +78,20 @@ pub fn metrics_markdown() -> String {
                 ),
                 Stability::Experimental => ("experimental", family.desc.help_line.as_str()),
             };
+            let semconv: Vec<String> = family
+                .desc
+                .semconv
+                .iter()
+                .map(|m| format!("`{}`", m.name))
+                .collect();
+            let semconv = if semconv.is_empty() {
+                "none".to_string()
+            } else {
+                semconv.join(", ")
+            };
             let _ = writeln!(
                 out,
-                "| `{}` | {kind} | {stability} | {} | {} |",
+                "| `{}` | {kind} | {stability} | {} | {semconv} | {} |",
                 family.desc.name,
                 if family.opt_in { "yes" } else { "" },
                 help.replace('|', "\\|")
