@@ -661,27 +661,6 @@ pub fn test_family<O: KubeObject>(
         .collect()
 }
 
-/// For kinds' unit tests: the samples of family `name` of `kind` for an object decoded from
-/// `json`, as `label=value,… value` strings.
-#[cfg(test)]
-pub fn render_family<O: KubeObject>(
-    kind: &super::KindDef<O>,
-    json: serde_json::Value,
-    name: &str,
-) -> Vec<String> {
-    let object: O = serde_json::from_value(json).expect("test object decodes");
-    let index = kind.families.iter().position(|f| f.name == name);
-    let index = index.expect("family exists");
-    let samples = kind.samples(&object, &[index], &Default::default());
-    samples
-        .family(0)
-        .map(|(labels, value)| {
-            let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            format!("{} {value}", labels.join(","))
-        })
-        .collect()
-}
-
 /// For metadata-only kinds' unit tests: every family (labels and annotations allowed) gives the
 /// same samples for the full object decoded from `json` as for its metadata-only form, which
 /// is all a metadata-only watch delivers; and some samples are given.

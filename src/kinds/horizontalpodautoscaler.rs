@@ -282,10 +282,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::kinds::common::render_family;
+    use crate::kinds::common::test_family;
 
     fn family(json: serde_json::Value, name: &str) -> Vec<String> {
-        render_family(&HORIZONTALPODAUTOSCALERS, json, name)
+        test_family(&HORIZONTALPODAUTOSCALERS, json, name)
     }
 
     #[test]

@@ -247,10 +247,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::kinds::common::render_family;
+    use crate::kinds::common::test_family;
 
     fn family(json: serde_json::Value, name: &str) -> Vec<String> {
-        render_family(&PERSISTENTVOLUMES, json, name)
+        test_family(&PERSISTENTVOLUMES, json, name)
     }
 
     #[test]
