@@ -1,7 +1,6 @@
 //! HTTP endpoints: `/metrics` (streamed, Prometheus text or OpenMetrics, gzip on request),
 //! health and readiness, and the self-telemetry endpoint.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,13 +12,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
+use crate::export::gzip::{GzipStream, deflate};
 use crate::export::openmetrics::{EOF, Format, OpenMetricsEncoder};
-use crate::export::ordered::collect_in_order;
+use crate::export::ordered::collect_mapped_in_order;
 use crate::export::prometheus::{CONTENT_TYPE, TextEncoder};
 use crate::meter::Part;
 use crate::pipeline::{Pipeline, ResourceFilter};
@@ -167,13 +165,7 @@ fn stream_collection(
             // The client may have gone away; the rest of the collection is then discarded.
             let _ = tx.blocking_send(chunk);
         };
-        if gzip {
-            let mut gz = GzipChunks::new(send);
-            encode(parts(), &format, |chunk| gz.write(&chunk));
-            gz.finish();
-        } else {
-            encode(parts(), &format, send);
-        }
+        encode(parts(), &format, gzip, send);
         done(started);
     });
     let body = Body::from_stream(
@@ -196,59 +188,45 @@ fn stream_collection(
 const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores";
 
-/// One collection through the format's encoder, spread over [`workers`] threads.
-fn encode(parts: Vec<Part>, format: &Format, mut emit: impl FnMut(Bytes) + Send) {
+/// One collection through the format's encoder, spread over [`workers`] threads; with `gzip`,
+/// each chunk is compressed on the thread that wrote it (see [`crate::export::gzip`]).
+fn encode(parts: Vec<Part>, format: &Format, gzip: bool, emit: impl FnMut(Bytes) + Send) {
+    if gzip {
+        let mut stream = GzipStream::new(emit);
+        encode_mapped(parts, format, |chunk| deflate(&chunk), |c| stream.push(c));
+        stream.finish();
+    } else {
+        encode_mapped(parts, format, |chunk| chunk, emit);
+    }
+}
+
+fn encode_mapped<T: Send + 'static>(
+    parts: Vec<Part>,
+    format: &Format,
+    map: impl Fn(Bytes) -> T + Clone + Send + Sync + 'static,
+    mut emit: impl FnMut(T),
+) {
     match format {
         Format::Text => {
-            collect_in_order(
+            collect_mapped_in_order(
                 parts,
                 workers(),
                 LOOKAHEAD,
                 |out| TextEncoder::new(CHUNK, out),
+                map,
                 emit,
             );
         }
         Format::OpenMetrics(_) => {
-            collect_in_order(
+            collect_mapped_in_order(
                 parts,
                 workers(),
                 LOOKAHEAD,
                 |out| OpenMetricsEncoder::new(CHUNK, out),
+                map.clone(),
                 &mut emit,
             );
-            emit(Bytes::from_static(EOF.as_bytes()));
-        }
-    }
-}
-
-/// Gzip-compresses text chunks and passes on compressed chunks.
-struct GzipChunks<F: FnMut(Bytes)> {
-    encoder: GzEncoder<Vec<u8>>,
-    emit: F,
-}
-
-impl<F: FnMut(Bytes)> GzipChunks<F> {
-    fn new(emit: F) -> Self {
-        GzipChunks {
-            encoder: GzEncoder::new(Vec::with_capacity(CHUNK), Compression::fast()),
-            emit,
-        }
-    }
-
-    fn write(&mut self, chunk: &[u8]) {
-        // Writing to a Vec cannot fail.
-        let _ = self.encoder.write_all(chunk);
-        let compressed = std::mem::take(self.encoder.get_mut());
-        if !compressed.is_empty() {
-            (self.emit)(Bytes::from(compressed));
-        }
-    }
-
-    fn finish(mut self) {
-        if let Ok(rest) = self.encoder.finish()
-            && !rest.is_empty()
-        {
-            (self.emit)(Bytes::from(rest));
+            emit(map(Bytes::from_static(EOF.as_bytes())));
         }
     }
 }

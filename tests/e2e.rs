@@ -445,6 +445,16 @@ async fn gzip_scrape_equals_plain_and_promtool_accepts_it() {
             .and_then(|v| v.to_str().ok()),
         Some("gzip")
     );
+    // The body is a series of gzip members (one per chunk, compressed on the scrape's
+    // threads): a reader of the whole stream gets the whole text.
+    let raw_body = compressed.bytes().await.expect("raw gzip body");
+    let mut decoded = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::MultiGzDecoder::new(&raw_body[..]),
+        &mut decoded,
+    )
+    .expect("a valid gzip stream");
+    assert_eq!(decoded.lines().count(), plain.lines().count());
 
     let mut promtool = Command::new(which("promtool"));
     let out = pipe(promtool.args(["check", "metrics"]), &plain);

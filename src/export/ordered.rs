@@ -25,7 +25,24 @@ pub fn collect_in_order<E, M>(
     workers: usize,
     lookahead: usize,
     encoder: M,
-    mut out: impl FnMut(Bytes),
+    out: impl FnMut(Bytes),
+) -> u64
+where
+    E: ChunkEncoder,
+    M: Fn(Box<dyn FnMut(Bytes) + Send>) -> E + Sync,
+{
+    collect_mapped_in_order(parts, workers, lookahead, encoder, |chunk| chunk, out)
+}
+
+/// [`collect_in_order`] with each chunk turned by `map` on the worker that wrote it (where
+/// per-chunk work such as compression runs in parallel) before it goes to `out`.
+pub fn collect_mapped_in_order<E, M, T: Send + 'static>(
+    parts: Vec<Part>,
+    workers: usize,
+    lookahead: usize,
+    encoder: M,
+    map: impl Fn(Bytes) -> T + Clone + Send + Sync + 'static,
+    mut out: impl FnMut(T),
 ) -> u64
 where
     E: ChunkEncoder,
@@ -35,9 +52,9 @@ where
     let next = AtomicUsize::new(0);
     let (senders, receivers): (Vec<_>, Vec<_>) = parts
         .iter()
-        .map(|_| sync_channel::<Bytes>(lookahead.max(1)))
+        .map(|_| sync_channel::<T>(lookahead.max(1)))
         .unzip();
-    let senders: Vec<Mutex<Option<SyncSender<Bytes>>>> =
+    let senders: Vec<Mutex<Option<SyncSender<T>>>> =
         senders.into_iter().map(|s| Mutex::new(Some(s))).collect();
     let parts = Arc::new(parts);
     std::thread::scope(|scope| {
@@ -53,8 +70,9 @@ where
                         continue;
                     };
                     // The reader may have gone (client disconnected): the rest is discarded.
+                    let map = map.clone();
                     let mut encoder = encoder(Box::new(move |chunk| {
-                        let _ = sender.send(chunk);
+                        let _ = sender.send(map(chunk));
                     }));
                     part.collect(&mut encoder);
                     series.fetch_add(encoder.finish(), Ordering::Relaxed);
@@ -67,7 +85,7 @@ where
 }
 
 /// Drains the parts' buffers in order; a buffer ends when its worker drops the sender.
-fn forward(receivers: Vec<Receiver<Bytes>>, out: &mut impl FnMut(Bytes)) {
+fn forward<T>(receivers: Vec<Receiver<T>>, out: &mut impl FnMut(T)) {
     for receiver in receivers {
         for chunk in receiver {
             out(chunk);

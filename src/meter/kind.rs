@@ -7,7 +7,7 @@ use opentelemetry::metrics::{AsyncInstrument, AsyncInstrumentBuilder, Meter};
 use opentelemetry::{Key, KeyValue};
 
 use crate::metric::semconv::{Entity, Instrument};
-use crate::metric::{CompactSamples, FamilyDesc, MetricType, SemconvMetric};
+use crate::metric::{CompactSamples, FamilyDesc, MetricType, SemconvMetric, Text};
 use crate::store::KindStore;
 
 /// The semantic-conventions schema URL of the instruments [`register_semconv`] registers.
@@ -63,6 +63,13 @@ fn observe_family(
     store.for_each_batch(BATCH, |objects| {
         ranges.clear();
         ranges.extend(objects.iter().map(|o| o.family_range(position)));
+        // The label strings of the whole batch are looked up before any is used, so their
+        // cache misses overlap instead of coming one after another.
+        for (object, range) in objects.iter().zip(&ranges) {
+            if !range.is_empty() {
+                label_values(object, range.clone()).for_each(Text::preload);
+            }
+        }
         for (object, range) in objects.iter().zip(ranges.drain(..)) {
             if range.is_empty() {
                 continue;
@@ -89,6 +96,17 @@ fn observe_family(
             }
         }
     });
+}
+
+/// The identity values of `object`, then the label values of its samples in `range`.
+fn label_values(
+    object: &CompactSamples,
+    range: std::ops::Range<usize>,
+) -> impl Iterator<Item = &Text> {
+    let labels = object
+        .family_samples(range)
+        .flat_map(|(labels, _)| labels.iter().map(|(_, value)| value));
+    object.identity().iter().chain(labels)
 }
 
 /// Registers the semantic-conventions metrics of the enabled families (in store order) on
