@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::export::gzip::{GzipStream, deflate};
 use crate::export::openmetrics::{EOF, Format, OpenMetricsEncoder};
-use crate::export::ordered::collect_mapped_in_order;
+use crate::export::ordered::{ChunkSize, collect_mapped_in_order};
 use crate::export::prometheus::{CONTENT_TYPE, TextEncoder};
 use crate::meter::Part;
 use crate::pipeline::{Pipeline, ResourceFilter};
@@ -30,8 +30,8 @@ const CHUNK: usize = 64 * 1024;
 /// spread them over threads.
 pub type Parts = Arc<dyn Fn() -> Vec<Part> + Send + Sync>;
 
-/// Chunks one part may buffer ahead of the output (16 MiB): bounds a scrape's extra memory.
-const LOOKAHEAD: usize = 256;
+/// Chunks the part being handed out may buffer (16 MiB of text).
+pub const LOOKAHEAD: usize = 256;
 
 /// Threads one scrape encodes on.
 fn workers() -> usize {
@@ -200,7 +200,7 @@ fn encode(parts: Vec<Part>, format: &Format, gzip: bool, emit: impl FnMut(Bytes)
     }
 }
 
-fn encode_mapped<T: Send + 'static>(
+fn encode_mapped<T: ChunkSize>(
     parts: Vec<Part>,
     format: &Format,
     map: impl Fn(Bytes) -> T + Clone + Send + Sync + 'static,

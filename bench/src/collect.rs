@@ -79,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         collect_in_order(
             pipeline.parts(&ResourceFilter::default()),
             2,
-            256,
+            kube_state_otel::http::LOOKAHEAD,
             |emit| TextEncoder::new(64 * 1024, emit),
             |chunk| bytes += chunk.len(),
         );

@@ -27,6 +27,12 @@ pub struct Deflated {
     len: u64,
 }
 
+impl crate::export::ordered::ChunkSize for Deflated {
+    fn size(&self) -> usize {
+        self.data.len()
+    }
+}
+
 /// Deflates `chunk` on its own, ending on a byte boundary.
 pub fn deflate(chunk: &[u8]) -> Deflated {
     let mut crc = Hasher::new();

@@ -2,12 +2,12 @@
 //!
 //! Each part (one instrument) is encoded by whichever worker takes it next; its chunks wait in
 //! a bounded per-part buffer until every earlier part has been handed out, so the body is
-//! byte-for-byte what a single thread would write, and memory stays bounded by
-//! `workers × lookahead` chunks.
+//! byte-for-byte what a single thread would write. However slow the reader, memory stays
+//! bounded: `lookahead` chunks for the part being handed out, [`AHEAD_BYTES`] for the rest.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use bytes::Bytes;
 
@@ -17,6 +17,11 @@ use crate::meter::{MetricSink, Part};
 pub trait ChunkEncoder: MetricSink {
     fn finish(self) -> u64;
 }
+
+/// Bytes that parts after the one being handed out may hold, together: a slow reader must not
+/// let the workers buffer the whole body, and a fast one should not leave a worker idle
+/// behind a big family (a pod family at 150,000 pods is ~130 MiB of text).
+pub const AHEAD_BYTES: usize = 128 << 20;
 
 /// Encodes `parts` on `workers` threads with encoders from `encoder` and passes their chunks
 /// to `out` in part order; returns the number of series.
@@ -36,10 +41,26 @@ where
 
 /// [`collect_in_order`] with each chunk turned by `map` on the worker that wrote it (where
 /// per-chunk work such as compression runs in parallel) before it goes to `out`.
-pub fn collect_mapped_in_order<E, M, T: Send + 'static>(
+pub fn collect_mapped_in_order<E, M, T: ChunkSize>(
     parts: Vec<Part>,
     workers: usize,
     lookahead: usize,
+    encoder: M,
+    map: impl Fn(Bytes) -> T + Clone + Send + Sync + 'static,
+    out: impl FnMut(T),
+) -> u64
+where
+    E: ChunkEncoder,
+    M: Fn(Box<dyn FnMut(Bytes) + Send>) -> E + Sync,
+{
+    collect_within(parts, workers, lookahead, AHEAD_BYTES, encoder, map, out)
+}
+
+fn collect_within<E, M, T: ChunkSize>(
+    parts: Vec<Part>,
+    workers: usize,
+    lookahead: usize,
+    ahead_bytes: usize,
     encoder: M,
     map: impl Fn(Bytes) -> T + Clone + Send + Sync + 'static,
     mut out: impl FnMut(T),
@@ -52,11 +73,12 @@ where
     let next = AtomicUsize::new(0);
     let (senders, receivers): (Vec<_>, Vec<_>) = parts
         .iter()
-        .map(|_| sync_channel::<T>(lookahead.max(1)))
+        .map(|_| sync_channel::<Counted<T>>(lookahead.max(1)))
         .unzip();
-    let senders: Vec<Mutex<Option<SyncSender<T>>>> =
+    let senders: Vec<Mutex<Option<SyncSender<Counted<T>>>>> =
         senders.into_iter().map(|s| Mutex::new(Some(s))).collect();
     let parts = Arc::new(parts);
+    let budget = Arc::new(Budget::new(ahead_bytes));
     std::thread::scope(|scope| {
         for _ in 0..workers.max(1) {
             scope.spawn(|| {
@@ -71,25 +93,108 @@ where
                     };
                     // The reader may have gone (client disconnected): the rest is discarded.
                     let map = map.clone();
+                    let budget = budget.clone();
                     let mut encoder = encoder(Box::new(move |chunk| {
-                        let _ = sender.send(map(chunk));
+                        let chunk = map(chunk);
+                        let size = chunk.size();
+                        let counted = budget.reserve(index, size);
+                        if sender.send((chunk, counted)).is_err() && counted {
+                            budget.release(size);
+                        }
                     }));
                     part.collect(&mut encoder);
                     series.fetch_add(encoder.finish(), Ordering::Relaxed);
                 }
             });
         }
-        forward(receivers, &mut out);
+        forward(receivers, &budget, &mut out);
     });
     series.into_inner()
 }
 
-/// Drains the parts' buffers in order; a buffer ends when its worker drops the sender.
-fn forward<T>(receivers: Vec<Receiver<T>>, out: &mut impl FnMut(T)) {
-    for receiver in receivers {
-        for chunk in receiver {
-            out(chunk);
+/// What may wait for the reader: chunks of the part being handed out wait in its channel only;
+/// chunks of the parts ahead of it also count against a shared byte budget.
+struct Budget {
+    state: Mutex<BudgetState>,
+    changed: Condvar,
+    limit: usize,
+}
+
+#[derive(Default)]
+struct BudgetState {
+    /// The part being handed out.
+    forwarding: usize,
+    /// Bytes of chunks of later parts not yet handed out.
+    ahead: usize,
+}
+
+impl Budget {
+    fn new(limit: usize) -> Self {
+        Budget {
+            state: Mutex::default(),
+            changed: Condvar::new(),
+            limit,
         }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, BudgetState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until a chunk of `size` bytes of `part` may be buffered; returns whether it counts
+    /// against the budget (it does not once its part is the one being handed out).
+    fn reserve(&self, part: usize, size: usize) -> bool {
+        let mut state = self.state();
+        while state.forwarding != part && state.ahead > 0 && state.ahead + size > self.limit {
+            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+        let counted = state.forwarding != part;
+        if counted {
+            state.ahead += size;
+        }
+        counted
+    }
+
+    fn release(&self, size: usize) {
+        self.state().ahead -= size;
+        self.changed.notify_all();
+    }
+
+    fn next_part(&self) {
+        self.state().forwarding += 1;
+        self.changed.notify_all();
+    }
+}
+
+/// A chunk, and whether it counts against the [`Budget`].
+type Counted<T> = (T, bool);
+
+/// A chunk's size in memory, for the budget.
+pub trait ChunkSize: Send + 'static {
+    fn size(&self) -> usize;
+}
+
+impl ChunkSize for Bytes {
+    fn size(&self) -> usize {
+        self.len()
+    }
+}
+
+/// Drains the parts' buffers in order; a buffer ends when its worker drops the sender.
+fn forward<T: ChunkSize>(
+    receivers: Vec<Receiver<Counted<T>>>,
+    budget: &Budget,
+    out: &mut impl FnMut(T),
+) {
+    for receiver in receivers {
+        for (chunk, counted) in receiver {
+            let size = chunk.size();
+            out(chunk);
+            if counted {
+                budget.release(size);
+            }
+        }
+        budget.next_part();
     }
 }
 
@@ -140,15 +245,25 @@ mod tests {
         });
         provider.registry().collect("test", &mut encoder);
         let sequential_series = encoder.finish();
-        // Tiny chunks and a lookahead of one make the workers block on each other.
-        for (workers, lookahead) in [(1, 1), (2, 1), (3, 2), (2, 64)] {
+        // Tiny chunks, a lookahead of one and budgets of a few chunks make the workers block
+        // on each other and on the reader.
+        for (workers, lookahead, ahead_bytes) in [
+            (1, 1, AHEAD_BYTES),
+            (2, 1, AHEAD_BYTES),
+            (3, 2, AHEAD_BYTES),
+            (2, 64, AHEAD_BYTES),
+            (2, 64, 4096),
+            (3, 8, 1),
+        ] {
             let mut parallel = String::new();
-            let series = collect_in_order(
+            let series = collect_within(
                 provider.registry().parts("test"),
                 workers,
                 lookahead,
+                ahead_bytes,
                 |emit| TextEncoder::new(1024, emit),
-                |c| parallel.push_str(&String::from_utf8_lossy(&c)),
+                |chunk| chunk,
+                |c: Bytes| parallel.push_str(&String::from_utf8_lossy(&c)),
             );
             assert_eq!(series, sequential_series);
             assert_eq!(
