@@ -36,7 +36,15 @@ where
     E: ChunkEncoder,
     M: Fn(Box<dyn FnMut(Bytes) + Send>) -> E + Sync,
 {
-    collect_mapped_in_order(parts, workers, lookahead, encoder, |chunk| chunk, out)
+    collect_within(
+        parts,
+        workers,
+        lookahead,
+        AHEAD_BYTES,
+        encoder,
+        |chunk| chunk,
+        out,
+    )
 }
 
 /// [`collect_in_order`] with each chunk turned by `map` on the worker that wrote it (where
