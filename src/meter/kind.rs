@@ -7,7 +7,7 @@ use opentelemetry::metrics::{AsyncInstrument, AsyncInstrumentBuilder, Meter};
 use opentelemetry::{Key, KeyValue};
 
 use crate::metric::semconv::{Entity, Instrument};
-use crate::metric::{CompactSamples, FamilyDesc, MetricType, SemconvMetric, Text};
+use crate::metric::{CompactSamples, FamilyDesc, MetricType, SemconvMetric};
 use crate::store::KindStore;
 
 /// The semantic-conventions schema URL of the instruments [`register_semconv`] registers.
@@ -48,9 +48,9 @@ pub fn register_kind(
     }
 }
 
-/// Objects whose sample ranges are looked up together: the lookups are independent loads the
-/// CPU overlaps, instead of one cache miss after another.
-const BATCH: usize = 32;
+/// Objects per step of a collection: each step prefetches later objects' data, one level of
+/// pointers per batch of distance (see [`CompactSamples::PREFETCH_STAGES`]).
+const BATCH: usize = 16;
 
 fn observe_family(
     store: &KindStore,
@@ -59,54 +59,43 @@ fn observe_family(
     observer: &dyn AsyncInstrument<f64>,
 ) {
     let mut attributes: Vec<KeyValue> = Vec::with_capacity(8);
-    let mut ranges = Vec::with_capacity(BATCH);
-    store.for_each_batch(BATCH, |objects| {
-        ranges.clear();
-        ranges.extend(objects.iter().map(|o| o.family_range(position)));
-        // The label strings of the whole batch are looked up before any is used, so their
-        // cache misses overlap instead of coming one after another.
-        for (object, range) in objects.iter().zip(&ranges) {
-            if !range.is_empty() {
-                label_values(object, range.clone()).for_each(Text::preload);
+    let stages = CompactSamples::PREFETCH_STAGES;
+    store.with_family_objects(position, |objects| {
+        for start in (0..objects.len()).step_by(BATCH) {
+            for (stage, prefetch) in stages.iter().enumerate() {
+                let ahead = start + (stages.len() - stage) * BATCH;
+                let batch = objects.get(ahead..).unwrap_or_default();
+                batch.iter().take(BATCH).for_each(|o| prefetch(o, position));
             }
-        }
-        for (object, range) in objects.iter().zip(ranges.drain(..)) {
-            if range.is_empty() {
-                continue;
-            }
-            // Counters count since the object was created, not since this process started.
-            super::set_start_time(object.start_time());
-            // The identity attributes are built once per object, not per sample.
-            attributes.clear();
-            attributes.extend(
-                identity_labels
-                    .iter()
-                    .zip(object.identity())
-                    .map(|(k, v)| KeyValue::new(Key::from_static_str(k), v.to_value())),
-            );
-            let identity = attributes.len();
-            for (labels, value) in object.family_samples(range) {
-                attributes.truncate(identity);
+            let batch = objects.get(start..).unwrap_or_default();
+            for object in batch.iter().take(BATCH) {
+                let range = object.family_range(position);
+                if range.is_empty() {
+                    continue;
+                }
+                // Counters count since the object was created, not since this process started.
+                super::set_start_time(object.start_time());
+                // The identity attributes are built once per object, not per sample.
+                attributes.clear();
                 attributes.extend(
-                    labels
+                    identity_labels
                         .iter()
-                        .map(|(k, v)| KeyValue::new(k.to_key(), v.to_value())),
+                        .zip(object.identity())
+                        .map(|(k, v)| KeyValue::new(Key::from_static_str(k), Arc::clone(v))),
                 );
-                observer.observe(value, &attributes);
+                let identity = attributes.len();
+                for (labels, value) in object.family_samples(range) {
+                    attributes.truncate(identity);
+                    attributes.extend(
+                        labels
+                            .iter()
+                            .map(|(k, v)| KeyValue::new(k.to_key(), v.to_value())),
+                    );
+                    observer.observe(value, &attributes);
+                }
             }
         }
     });
-}
-
-/// The identity values of `object`, then the label values of its samples in `range`.
-fn label_values(
-    object: &CompactSamples,
-    range: std::ops::Range<usize>,
-) -> impl Iterator<Item = &Text> {
-    let labels = object
-        .family_samples(range)
-        .flat_map(|(labels, _)| labels.iter().map(|(_, value)| value));
-    object.identity().iter().chain(labels)
 }
 
 /// Registers the semantic-conventions metrics of the enabled families (in store order) on
@@ -183,10 +172,10 @@ fn entity_attributes(entity: Entity, object: &CompactSamples, out: &mut Vec<KeyV
             .identity
             .iter()
             .zip(identity)
-            .map(|(k, v)| KeyValue::new(Key::from_static_str(k), v.to_value())),
+            .map(|(k, v)| KeyValue::new(Key::from_static_str(k), Arc::clone(v))),
     );
     if let (Some(key), Some(uid)) = (entity.uid, identity.get(entity.identity.len())) {
-        out.push(KeyValue::new(Key::from_static_str(key), uid.to_value()));
+        out.push(KeyValue::new(Key::from_static_str(key), Arc::clone(uid)));
     }
 }
 

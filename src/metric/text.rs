@@ -30,10 +30,19 @@ impl Text {
         }
     }
 
-    /// Loads the text's representation (where its string is), for callers that overlap the
-    /// loads of many texts.
-    pub fn preload(&self) {
-        std::hint::black_box(matches!(&*self.0, Repr::Static(_)));
+    /// Asks the CPU to fetch the text's representation (where its string is) into the cache,
+    /// without waiting: callers about to read many texts fetch them all first, so the cache
+    /// misses overlap instead of coming one after another.
+    pub fn prefetch(&self) {
+        prefetch(Arc::as_ptr(&self.0));
+    }
+
+    /// Fetches the text's string bytes into the cache, without waiting for them (its
+    /// representation is read: [`Text::prefetch`] it first).
+    pub fn prefetch_str(&self) {
+        if let Repr::Shared(s) = &*self.0 {
+            prefetch_str(s);
+        }
     }
 
     /// As an OpenTelemetry attribute key.
@@ -41,6 +50,14 @@ impl Text {
         match &*self.0 {
             Repr::Static(s) => opentelemetry::Key::from_static_str(s),
             Repr::Shared(s) => opentelemetry::Key::from(Arc::clone(s)),
+        }
+    }
+
+    /// As a shared string (no copy unless the text is static).
+    pub fn to_shared(&self) -> Arc<str> {
+        match &*self.0 {
+            Repr::Static(s) => Arc::from(*s),
+            Repr::Shared(s) => Arc::clone(s),
         }
     }
 
@@ -128,6 +145,27 @@ impl From<Text> for opentelemetry::Key {
 impl From<Text> for opentelemetry::Value {
     fn from(t: Text) -> Self {
         t.to_value()
+    }
+}
+
+/// A hint to load the cache line at `address`; never faults, whatever the address.
+#[inline(always)]
+pub(crate) fn prefetch<T>(address: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch has no architectural effect and cannot fault; SSE is part of x86_64.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(address.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}
+
+/// Fetches the bytes of `s` (its first and last line) into the cache, without waiting.
+pub(crate) fn prefetch_str(s: &str) {
+    let bytes = s.as_bytes();
+    prefetch(bytes.as_ptr());
+    if let Some(last) = bytes.last() {
+        prefetch(last);
     }
 }
 
