@@ -23,6 +23,10 @@ use kube_state_otel::pipeline::{Pipeline, PipelineSettings, all_kinds};
 use kube_state_otel::telemetry::Telemetry;
 use kube_state_otel::watch::{Selectors, Shard, WatchSettings, autoshard};
 
+/// mimalloc, not glibc malloc: see `BENCHMARKS.md` (load and collection at 150,000 pods).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The instrumentation scope of the exporter's own metrics.
 const TELEMETRY_SCOPE: &str = "kube-state-otel";
 

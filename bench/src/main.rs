@@ -9,6 +9,10 @@
 //! - `traffic`: bytes pulled from one emulated API server by sharding setups (one instance,
 //!   by resource type, KSM-style hash sharding).
 
+/// The exporter's allocator, so in-process figures match the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod collect;
 mod e2e;
 mod proc;

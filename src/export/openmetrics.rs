@@ -139,7 +139,8 @@ impl<F: FnMut(Bytes) + Send> OpenMetricsEncoder<F> {
     }
 }
 
-impl<F: FnMut(Bytes) + Send> MetricSink for OpenMetricsEncoder<F> {
+// SAFETY: it writes the attributes into its text buffer and keeps no attribute.
+unsafe impl<F: FnMut(Bytes) + Send> MetricSink for OpenMetricsEncoder<F> {
     fn begin(&mut self, desc: &InstrumentDesc) {
         set_metric_name(&mut self.name, desc);
         let (family, kind) = match desc.kind {

@@ -108,7 +108,8 @@ impl<F: FnMut(Bytes) + Send> TextEncoder<F> {
     }
 }
 
-impl<F: FnMut(Bytes) + Send> MetricSink for TextEncoder<F> {
+// SAFETY: it writes the attributes into its text buffer and keeps no attribute.
+unsafe impl<F: FnMut(Bytes) + Send> MetricSink for TextEncoder<F> {
     fn begin(&mut self, desc: &InstrumentDesc) {
         set_metric_name(&mut self.name, desc);
         let kind = match desc.kind {

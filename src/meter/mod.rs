@@ -7,7 +7,7 @@
 
 mod kind;
 
-pub use kind::{SEMCONV_SCHEMA_URL, register_kind, register_semconv};
+pub use kind::{SEMCONV_SCHEMA_URL, register_kind, register_kind_streaming, register_semconv};
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
@@ -64,7 +64,12 @@ pub struct InstrumentDesc {
 pub type Collect = Arc<dyn Fn(&mut dyn MetricSink) + Send + Sync>;
 
 /// Receives one collection, instrument by instrument.
-pub trait MetricSink: Send {
+///
+/// # Safety
+/// An implementation keeps nothing of the `attributes` it is given (nor clones of them) after
+/// the call returns: it copies what it needs. The streaming meter's kind callbacks lend the
+/// store's strings to the observation without reference counting, valid only during it.
+pub unsafe trait MetricSink: Send {
     /// The next observations belong to `desc`.
     fn begin(&mut self, desc: &InstrumentDesc);
     fn observe(&mut self, value: Number, attributes: &[KeyValue]);

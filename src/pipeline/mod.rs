@@ -16,7 +16,7 @@ use opentelemetry::metrics::MeterProvider;
 use crate::kinds::{self, KindDef};
 use crate::meter::{
     InstrumentDesc, MetricSink, Part, SEMCONV_SCHEMA_URL, StreamingMeterProvider, register_kind,
-    register_semconv,
+    register_kind_streaming, register_semconv,
 };
 use crate::metric::{FamilyDesc, KindOptions, Schema};
 use crate::store::{KindStore, StorePartition};
@@ -282,7 +282,15 @@ impl Pipeline {
             schema: settings.schema,
             server_sharding,
         };
-        pipeline.register_instruments(&pipeline.provider);
+        pipeline.register(&pipeline.provider, |k| {
+            register_kind_streaming(
+                &pipeline.provider,
+                k.kind.resource(),
+                k.kind.identity_labels(),
+                &k.descs,
+                &k.store,
+            );
+        });
         Ok(pipeline)
     }
 
@@ -290,14 +298,22 @@ impl Pipeline {
     /// pipeline does this on its own streaming provider; benchmarks and the SDK oracle test do
     /// it on `opentelemetry_sdk` to compare.
     pub fn register_instruments(&self, provider: &impl MeterProvider) {
+        self.register(provider, |k| {
+            register_kind(
+                &provider.meter(k.kind.resource()),
+                k.kind.identity_labels(),
+                &k.descs,
+                &k.store,
+            );
+        });
+    }
+
+    /// Registers every kind's instruments on `provider`, the kube-state-metrics families
+    /// through `register_ksm`.
+    fn register(&self, provider: &impl MeterProvider, register_ksm: impl Fn(&KindRuntime)) {
         for k in &self.kinds {
             if self.schema.ksm() {
-                register_kind(
-                    &provider.meter(k.kind.resource()),
-                    k.kind.identity_labels(),
-                    &k.descs,
-                    &k.store,
-                );
+                register_ksm(k);
             }
             if let Some(entity) = k.kind.entity()
                 && !k.semconv_enabled.is_empty()

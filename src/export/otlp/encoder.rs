@@ -472,7 +472,8 @@ fn put_int(v: i64, buf: &mut Vec<u8>) {
     buf.put_i64_le(v);
 }
 
-impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> MetricSink for OtlpEncoder<F> {
+// SAFETY: it encodes the attributes into its request buffer and keeps no attribute.
+unsafe impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> MetricSink for OtlpEncoder<F> {
     fn begin(&mut self, desc: &InstrumentDesc) {
         if self.stopped {
             return;
