@@ -44,9 +44,10 @@ enum Strings {
     /// Reference-counted: any OpenTelemetry meter may keep what it observes.
     Shared,
     /// Lent for the duration of the call, without touching reference counts: only for the
-    /// streaming meter, whose sinks keep nothing they are given (see [`MetricSink`](super::MetricSink)). Counting
-    /// references wrote to every string of every sample: cache lines made dirty, and bounced
-    /// between the threads of a scrape (about a sixth of a collection's time at 150,000 pods).
+    /// streaming meter, whose sinks keep nothing they are given (see
+    /// [`MetricSink`](super::MetricSink)). Counting references wrote to every string of every
+    /// sample: cache lines made dirty, and bounced between the threads of a scrape (about a
+    /// sixth of a collection's time at 150,000 pods).
     Lent,
 }
 
@@ -73,8 +74,8 @@ impl Strings {
 /// # Safety
 /// The result, and every attribute made of it, must be gone before `s` is freed. Callbacks
 /// registered with [`Strings::Lent`] observe only into the streaming meter, whose
-/// [`MetricSink`](super::MetricSink)s keep nothing of the attributes past the call, and clear their attributes
-/// before the store snapshot that holds the strings is released.
+/// [`MetricSink`](super::MetricSink)s keep nothing of the attributes past the call, and
+/// clear their attributes before the store snapshot that holds the strings is released.
 unsafe fn lend(s: &str) -> &'static str {
     // SAFETY: the caller upholds the contract above.
     unsafe { &*(s as *const str) }

@@ -337,6 +337,42 @@ mod tests {
         store.partitions().pop().expect("one partition")
     }
 
+    /// An object with 130 families, samples only in `with_samples` (value = family index).
+    fn sparse_object(with_samples: &[usize]) -> CompactSamples {
+        let mut s = Samples::new(vec![intern("ns")]);
+        for family in 0..130 {
+            s.begin_family();
+            if with_samples.contains(&family) {
+                s.push(family as f64);
+            }
+        }
+        s.finish()
+    }
+
+    #[test]
+    fn a_family_is_read_only_from_objects_with_samples_in_it() {
+        let store = KindStore::new();
+        store.apply("a", sparse_object(&[0, 5, 129]));
+        store.apply("b", sparse_object(&[5, 127]));
+        let values_of = |family: usize| {
+            store.with_family_objects(family, |objects| {
+                let mut v: Vec<f64> = objects
+                    .iter()
+                    .flat_map(|o| o.family(family).map(|(_, value)| value))
+                    .collect();
+                v.sort_by(f64::total_cmp);
+                (objects.len(), v)
+            })
+        };
+        assert_eq!(values_of(0), (1, vec![0.0]));
+        assert_eq!(values_of(1), (0, vec![]));
+        assert_eq!(values_of(5), (2, vec![5.0, 5.0]));
+        assert_eq!(values_of(127), (1, vec![127.0]));
+        // Beyond the mask's 128 bits every object is read, and its range decides.
+        assert_eq!(values_of(128), (2, vec![]));
+        assert_eq!(values_of(129), (2, vec![129.0]));
+    }
+
     #[test]
     fn a_view_shows_one_object_at_a_time() {
         let store = Arc::new(KindStore::new());
