@@ -332,14 +332,27 @@ struct Body {
 /// and copies that are not the exporter's.
 async fn read_body(mut response: reqwest::Response) -> anyhow::Result<Body> {
     let (mut bytes, mut series) = (0, 0);
+    // Whether the next byte starts a line.
     let mut line_start = true;
     while let Some(chunk) = response.chunk().await? {
         bytes += chunk.len();
-        for &b in chunk.iter() {
-            if line_start && b != b'#' && b != b'\n' {
+        // Line by line with memchr: a byte-by-byte loop took about a second of the 2 cores
+        // the exporter renders on, per 1.7 GB body.
+        let mut rest = &chunk[..];
+        while !rest.is_empty() {
+            if line_start && rest[0] != b'#' && rest[0] != b'\n' {
                 series += 1;
             }
-            line_start = b == b'\n';
+            match memchr::memchr(b'\n', rest) {
+                Some(end) => {
+                    rest = &rest[end + 1..];
+                    line_start = true;
+                }
+                None => {
+                    rest = &[];
+                    line_start = false;
+                }
+            }
         }
     }
     Ok(Body { bytes, series })

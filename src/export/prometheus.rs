@@ -1,7 +1,7 @@
 //! Prometheus text exposition (format 0.0.4), byte-compatible with kube-state-metrics.
 
 use bytes::Bytes;
-use opentelemetry::KeyValue;
+use opentelemetry::{KeyValue, Value};
 
 use crate::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
 use crate::metric::write_go_float;
@@ -67,7 +67,11 @@ impl<F: FnMut(Bytes) + Send> Chunks<F> {
                 }
                 push_label_name(buf, kv.key.as_str());
                 buf.push_str("=\"");
-                escape_label_value(buf, &kv.value.as_str());
+                match &kv.value {
+                    // Without the `Cow` `Value::as_str` makes: this runs for every label.
+                    Value::String(value) => escape_label_value(buf, value.as_str()),
+                    other => escape_label_value(buf, &other.as_str()),
+                }
                 buf.push('"');
             }
             buf.push('}');
@@ -169,7 +173,7 @@ fn push_sanitized(out: &mut String, name: &str) {
 
 /// A label name: attribute names with dots (`k8s.pod.name`) as `k8s_pod_name`.
 fn push_label_name(out: &mut String, key: &str) {
-    if key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if key.bytes().all(|b| LABEL_NAME_BYTES[usize::from(b)]) {
         out.push_str(key);
     } else {
         out.extend(
@@ -179,10 +183,22 @@ fn push_label_name(out: &mut String, key: &str) {
     }
 }
 
+/// The bytes a label name may have as it is: ASCII letters, digits and `_`.
+const LABEL_NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric() || b == b'_';
+        byte += 1;
+    }
+    table
+};
+
 /// Escapes backslashes, double quotes and newlines, as both text formats do in label values
 /// (and OpenMetrics in HELP too).
 pub(crate) fn escape_label_value(out: &mut String, value: &str) {
-    if memchr::memchr3(b'\\', b'"', b'\n', value.as_bytes()).is_none() {
+    if !needs_escape(value.as_bytes()) {
         out.push_str(value);
         return;
     }
@@ -194,6 +210,24 @@ pub(crate) fn escape_label_value(out: &mut String, value: &str) {
             c => out.push(c),
         }
     }
+}
+
+/// Whether `bytes` has a backslash, a double quote or a newline, eight bytes at a time and
+/// inline: label values are mostly short, and a call to memchr cost more than the scan.
+#[inline]
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH_BITS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // Nonzero exactly when some byte of `word` equals `byte`.
+    let has = |word: u64, byte: u8| {
+        let x = word ^ (ONES * u64::from(byte));
+        x.wrapping_sub(ONES) & !x & HIGH_BITS != 0
+    };
+    let (words, rest) = bytes.as_chunks::<8>();
+    words.iter().any(|&word| {
+        let word = u64::from_ne_bytes(word);
+        has(word, b'\\') | has(word, b'"') | has(word, b'\n')
+    }) || rest.iter().any(|b| matches!(b, b'\\' | b'"' | b'\n'))
 }
 
 fn escape_help(out: &mut String, help: &str) {
@@ -272,6 +306,27 @@ mod tests {
         ] {
             assert_eq!(name(otel, unit, kind), prometheus);
         }
+    }
+
+    #[test]
+    fn escapes_are_found_at_every_position() {
+        for len in 0..20 {
+            let plain = "a".repeat(len);
+            assert!(!needs_escape(plain.as_bytes()), "{plain:?}");
+            for at in 0..len {
+                for special in ['\\', '"', '\n'] {
+                    let mut value = plain.clone();
+                    value.replace_range(at..=at, &special.to_string());
+                    assert!(needs_escape(value.as_bytes()), "{value:?}");
+                }
+            }
+        }
+        // Bytes one off the special ones are not special, in whole words and in the rest.
+        let near = "[]#!\x0b\t\x7f\u{e9}\u{5c5c}".repeat(3);
+        assert!(!needs_escape(near.as_bytes()));
+        let mut out = String::new();
+        escape_label_value(&mut out, "a\"b\\c\nd");
+        assert_eq!(out, "a\\\"b\\\\c\\nd");
     }
 
     #[test]
