@@ -231,13 +231,108 @@ impl OpenMetric {
         self.header.len() + field_len(points_len + self.trailer.len())
     }
 
-    /// Writes the `Metric` as a field of `ScopeMetrics`.
-    fn put(&self, points: &[u8], buf: &mut Vec<u8>) {
-        put_len_field(SCOPE_METRICS_METRICS, self.len(points.len()), buf);
-        buf.extend_from_slice(&self.header);
-        put_len_field(self.data_tag, points.len() + self.trailer.len(), buf);
-        buf.extend_from_slice(points);
-        buf.extend_from_slice(&self.trailer);
+    /// Adds the `Metric` as a field of `ScopeMetrics` to `out`, with `points` (taken; the
+    /// buffer left behind comes from `spare`).
+    fn put(&self, points: &mut Vec<u8>, out: &mut Pieces, spare: &mut Spare) {
+        let points_len = points.len();
+        out.write(|buf| {
+            put_len_field(SCOPE_METRICS_METRICS, self.len(points_len), buf);
+            buf.extend_from_slice(&self.header);
+            put_len_field(self.data_tag, points_len + self.trailer.len(), buf);
+        });
+        out.put_buffer(points, spare);
+        out.write(|buf| buf.extend_from_slice(&self.trailer));
+    }
+}
+
+/// Encoded fields kept in the pieces they were written in, and copied once, into the request:
+/// nesting each message into its parent's buffer copied every point four times (metric,
+/// scope, resource, request) — a quarter of an OTLP collection's time at 150,000 pods.
+#[derive(Default)]
+struct Pieces {
+    pieces: Vec<Vec<u8>>,
+    len: usize,
+    /// Whether the last piece takes small writes (it is not a moved buffer).
+    tail_open: bool,
+}
+
+/// Buffers of at least this size are moved into [`Pieces`]; smaller ones are copied.
+const MOVE_BYTES: usize = 16 * 1024;
+
+impl Pieces {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Writes small fields through `write` at the end.
+    fn write(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        if !self.tail_open {
+            self.pieces.push(Vec::new());
+            self.tail_open = true;
+        }
+        if let Some(tail) = self.pieces.last_mut() {
+            let before = tail.len();
+            write(tail);
+            self.len += tail.len() - before;
+        }
+    }
+
+    /// Adds the content of `buffer`, moved if it is big (a replacement from `spare` is left
+    /// behind), copied if not; `buffer` is left empty.
+    fn put_buffer(&mut self, buffer: &mut Vec<u8>, spare: &mut Spare) {
+        if buffer.len() < MOVE_BYTES {
+            self.write(|tail| tail.extend_from_slice(buffer));
+            buffer.clear();
+            return;
+        }
+        self.len += buffer.len();
+        self.pieces.push(std::mem::replace(buffer, spare.take()));
+        self.tail_open = false;
+    }
+
+    /// Moves all of `other`'s pieces to the end.
+    fn append(&mut self, other: &mut Pieces) {
+        self.len += std::mem::take(&mut other.len);
+        self.pieces.append(&mut other.pieces);
+        self.tail_open = std::mem::take(&mut other.tail_open);
+    }
+
+    /// The pieces as one buffer; the big ones go back to `spare`.
+    fn take_bytes(&mut self, spare: &mut Spare) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.len);
+        for piece in self.pieces.drain(..) {
+            bytes.extend_from_slice(&piece);
+            spare.give(piece);
+        }
+        self.len = 0;
+        self.tail_open = false;
+        bytes
+    }
+}
+
+/// Point buffers for reuse, so a moved buffer's replacement does not grow again from nothing.
+#[derive(Default)]
+struct Spare {
+    buffers: Vec<Vec<u8>>,
+}
+
+impl Spare {
+    /// Enough to replace every buffer a request of a few big metrics moves.
+    const KEEP: usize = 8;
+
+    fn take(&mut self) -> Vec<u8> {
+        self.buffers.pop().unwrap_or_default()
+    }
+
+    fn give(&mut self, mut buffer: Vec<u8>) {
+        if buffer.capacity() >= MOVE_BYTES && self.buffers.len() < Self::KEEP {
+            buffer.clear();
+            self.buffers.push(buffer);
+        }
     }
 }
 
@@ -258,17 +353,18 @@ pub struct OtlpEncoder<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> {
     /// Encoded `ResourceMetrics.resource` field: `process` then `object`.
     resource: Vec<u8>,
     /// Closed `ResourceMetrics` fields of the request being built.
-    resources: Vec<u8>,
+    resources: Pieces,
     /// Closed `ScopeMetrics` fields of the open resource.
-    scopes: Vec<u8>,
+    scopes: Pieces,
     scope: Option<OpenScope>,
     /// Closed `Metric` fields of the open scope.
-    metrics: Vec<u8>,
+    metrics: Pieces,
     metric: Option<Arc<OpenMetric>>,
     /// Encoded metric headers by name, reused when a collection goes object by object.
     metric_cache: HashMap<String, Arc<OpenMetric>>,
     /// Data point fields of the open metric.
     points: Vec<u8>,
+    spare: Spare,
     /// The point being encoded.
     point: Vec<u8>,
     request_points: usize,
@@ -306,13 +402,14 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
             object: Vec::new(),
             next_object: Vec::new(),
             resource: Vec::new(),
-            resources: Vec::new(),
-            scopes: Vec::new(),
+            resources: Pieces::default(),
+            scopes: Pieces::default(),
             scope: None,
-            metrics: Vec::new(),
+            metrics: Pieces::default(),
             metric: None,
             metric_cache: HashMap::new(),
             points: Vec::new(),
+            spare: Spare::default(),
             point: Vec::new(),
             request_points: 0,
             stopped: false,
@@ -344,10 +441,12 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
         self.close_scope();
         if !self.scopes.is_empty() {
             let len = self.resource.len() + self.scopes.len();
-            put_len_field(REQUEST_RESOURCE_METRICS, len, &mut self.resources);
-            self.resources.extend_from_slice(&self.resource);
-            self.resources.extend_from_slice(&self.scopes);
-            self.scopes.clear();
+            let resource = &self.resource;
+            self.resources.write(|buf| {
+                put_len_field(REQUEST_RESOURCE_METRICS, len, buf);
+                buf.extend_from_slice(resource);
+            });
+            self.resources.append(&mut self.scopes);
         }
     }
 
@@ -385,8 +484,7 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
         if let Some(metric) = &self.metric
             && !self.points.is_empty()
         {
-            metric.put(&self.points, &mut self.metrics);
-            self.points.clear();
+            metric.put(&mut self.points, &mut self.metrics, &mut self.spare);
         }
     }
 
@@ -396,15 +494,14 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
         if let Some(scope) = &self.scope
             && !self.metrics.is_empty()
         {
-            put_len_field(
-                RESOURCE_METRICS_SCOPE_METRICS,
-                scope.len(self.metrics.len()),
-                &mut self.scopes,
-            );
-            self.scopes.extend_from_slice(&scope.header);
-            self.scopes.extend_from_slice(&self.metrics);
-            self.scopes.extend_from_slice(&scope.trailer);
-            self.metrics.clear();
+            let len = scope.len(self.metrics.len());
+            self.scopes.write(|buf| {
+                put_len_field(RESOURCE_METRICS_SCOPE_METRICS, len, buf);
+                buf.extend_from_slice(&scope.header);
+            });
+            self.scopes.append(&mut self.metrics);
+            self.scopes
+                .write(|buf| buf.extend_from_slice(&scope.trailer));
         }
     }
 
@@ -415,7 +512,7 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
         }
         let len = self.request_len(0);
         self.close_resource();
-        let body = std::mem::take(&mut self.resources);
+        let body = self.resources.take_bytes(&mut self.spare);
         debug_assert_eq!(body.len(), len);
         let points = std::mem::take(&mut self.request_points);
         self.summary.requests += 1;
@@ -526,14 +623,16 @@ unsafe impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> MetricSink for Otlp
         }
         self.encode_point(value, attributes, is_sum, start_unix_nanos);
         let len = field_len(self.point.len());
-        if self.request_points > 0 && self.request_len(len) > self.max_request_bytes {
+        let mut request_len = self.request_len(len);
+        if self.request_points > 0 && request_len > self.max_request_bytes {
             // A metric split here repeats its name and description in the next request.
             self.flush();
             if self.stopped {
                 return;
             }
+            request_len = self.request_len(len);
         }
-        if self.request_len(len) > self.max_request_bytes {
+        if request_len > self.max_request_bytes {
             self.summary.points_dropped += 1;
             return;
         }
