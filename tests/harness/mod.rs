@@ -149,8 +149,17 @@ impl Exporter {
         matches!(self.get(self.port, "/readyz").await, Some((200, _)))
     }
 
+    /// Waits up to 30 s for `/readyz`; a timeout panics with the exporter's log and its last
+    /// `/readyz` body, which say which kind never synced.
     pub async fn wait_ready(&self) {
-        wait_for("/readyz", || async { self.ready().await }).await;
+        if poll_within(Duration::from_secs(30), || self.ready()).await {
+            return;
+        }
+        let readyz = self.get(self.port, "/readyz").await;
+        panic!(
+            "timed out after 30s waiting for /readyz: {readyz:?}\nexporter log:\n{}",
+            self.log()
+        );
     }
 
     /// Whether the process is still running.
@@ -185,7 +194,18 @@ where
 }
 
 /// Polls `condition` every 100 ms until it holds; panics after `timeout`.
-pub async fn wait_for_within<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+pub async fn wait_for_within<F, Fut>(what: &str, timeout: Duration, condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    if !poll_within(timeout, condition).await {
+        panic!("timed out after {timeout:?} waiting for {what}");
+    }
+}
+
+/// Polls `condition` every 100 ms until it holds (true) or `timeout` passes (false).
+pub async fn poll_within<F, Fut>(timeout: Duration, mut condition: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -193,11 +213,11 @@ where
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if condition().await {
-            return;
+            return true;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("timed out after {timeout:?} waiting for {what}");
+    false
 }
 
 /// Sample lines of `family` (exact name) in a scrape.
