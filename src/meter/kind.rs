@@ -137,8 +137,7 @@ fn observe_family(
             }
             let batch = objects.get(start..).unwrap_or_default();
             for object in batch.iter().take(BATCH) {
-                let range = object.family_range(position);
-                if range.is_empty() {
+                if !object.has_samples(position) {
                     continue;
                 }
                 // Counters count since the object was created, not since this process started.
@@ -152,7 +151,7 @@ fn observe_family(
                         .map(|(k, v)| strings.identity(k, v)),
                 );
                 let identity = attributes.len();
-                for (labels, value) in object.family_samples(range) {
+                for (labels, value) in object.family(position) {
                     attributes.truncate(identity);
                     attributes.extend(labels.iter().map(|(k, v)| strings.label(k, v)));
                     observer.observe(value, &attributes);
@@ -284,15 +283,14 @@ fn observe_semconv_into(
     attributes: &mut Vec<KeyValue>,
 ) {
     store.for_each(|object| {
-        let range = object.family_range(position);
-        if range.is_empty() {
+        if !object.has_samples(position) {
             return;
         }
         super::set_start_time(object.start_time());
         attributes.clear();
         entity_attributes(entity, object, attributes);
         let identity = attributes.len();
-        for (labels, value) in object.family_samples(range) {
+        for (labels, value) in object.family(position) {
             if !metric.selects(labels) {
                 continue;
             }

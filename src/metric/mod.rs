@@ -5,18 +5,16 @@
 //! OpenTelemetry callbacks on every collection.
 
 mod allow;
+mod compact;
 mod float;
 pub mod semconv;
 mod text;
 
 pub use allow::{AllowList, KindOptions};
+pub use compact::{CompactSamples, FamilySamples};
 pub use float::{format_go_float, write_go_float};
 pub use semconv::{Schema, SemconvMetric};
 pub use text::{Text, intern};
-
-use std::sync::Arc;
-
-use text::{prefetch, prefetch_str};
 
 /// The instrument a family is registered as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -232,160 +230,15 @@ impl Samples {
         });
     }
 
-    /// Closes the last family and trims the buffers to size for long-term storage.
+    /// Closes the last family and freezes the samples for long-term storage.
     pub fn finish(mut self) -> CompactSamples {
         self.family_start.push(self.samples.len() as u32);
-        CompactSamples {
-            identity: self.identity.iter().map(Text::to_shared).collect(),
-            start_unix_nanos: self.start_unix_nanos,
-            labels: self.labels.into_boxed_slice(),
-            samples: self.samples.into_boxed_slice(),
-            family_start: self.family_start.into_boxed_slice(),
-        }
-    }
-}
-
-/// What the store keeps per object: [`Samples`] frozen, with no spare capacity.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct CompactSamples {
-    /// Plain shared strings, not [`Text`]s: they are read for every sample of every family,
-    /// and a `Text` is one pointer more to follow.
-    identity: Box<[Arc<str>]>,
-    start_unix_nanos: u64,
-    labels: Box<[(Text, Text)]>,
-    samples: Box<[Sample]>,
-    family_start: Box<[u32]>,
-}
-
-impl CompactSamples {
-    /// Values of the kind's identity labels, in the kind's order.
-    pub fn identity(&self) -> &[Arc<str>] {
-        &self.identity
-    }
-
-    /// When the object's counters started counting (Unix nanoseconds; 0 if unknown).
-    pub fn start_time(&self) -> u64 {
-        self.start_unix_nanos
-    }
-
-    /// The samples of enabled family `family`, each with its label pairs.
-    pub fn family(&self, family: usize) -> impl Iterator<Item = (&[(Text, Text)], f64)> {
-        self.family_samples(self.family_range(family))
-    }
-
-    /// How many families the object has samples (or none) for.
-    pub fn family_count(&self) -> usize {
-        self.family_start.len().saturating_sub(1)
-    }
-
-    /// Where the samples of enabled family `family` are; empty when it has none.
-    pub fn family_range(&self, family: usize) -> std::ops::Range<usize> {
-        match (
-            self.family_start.get(family),
-            self.family_start.get(family + 1),
-        ) {
-            (Some(&start), Some(&end)) => start as usize..end as usize,
-            _ => 0..0,
-        }
-    }
-
-    /// The samples in `range` (from [`CompactSamples::family_range`]) with their label pairs.
-    pub fn family_samples(
-        &self,
-        range: std::ops::Range<usize>,
-    ) -> impl Iterator<Item = (&[(Text, Text)], f64)> {
-        let samples = self.samples.get(range).unwrap_or_default();
-        samples.iter().map(|s| {
-            (
-                &self.labels[s.labels_start as usize..s.labels_end as usize],
-                s.value,
-            )
-        })
-    }
-
-    /// Prefetch stage 1 of a collection (see [`CompactSamples::PREFETCH_STAGES`]): the
-    /// object itself.
-    fn prefetch_object(&self, _family: usize) {
-        let object: *const Self = self;
-        prefetch(object);
-        prefetch(object.wrapping_add(1).cast::<u8>().wrapping_sub(1));
-    }
-
-    /// Stage 2: where the family's samples are.
-    fn prefetch_family_start(&self, family: usize) {
-        prefetch(self.family_start.get(family..).unwrap_or_default().as_ptr());
-    }
-
-    /// Stage 3: the family's samples, and the identity.
-    fn prefetch_samples(&self, family: usize) {
-        let samples = self
-            .samples
-            .get(self.family_range(family))
-            .unwrap_or_default();
-        if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
-            prefetch(first);
-            prefetch(last);
-            prefetch(self.identity.as_ptr());
-        }
-    }
-
-    /// Stage 4: the identity strings and the samples' labels.
-    fn prefetch_labels(&self, family: usize) {
-        let labels = self.family_labels(family);
-        if let Some(labels) = labels {
-            self.identity.iter().for_each(|s| prefetch_str(s));
-            prefetch(labels.as_ptr());
-            prefetch(labels.as_ptr_range().end.wrapping_sub(1));
-        }
-    }
-
-    /// Stage 5: the label value texts.
-    fn prefetch_texts(&self, family: usize) {
-        let labels = self.family_labels(family).unwrap_or_default();
-        labels.iter().for_each(|(_, value)| value.prefetch());
-    }
-
-    /// Stage 6: the strings of the label value texts.
-    fn prefetch_strs(&self, family: usize) {
-        let labels = self.family_labels(family).unwrap_or_default();
-        labels.iter().for_each(|(_, value)| value.prefetch_str());
-    }
-
-    /// The labels of the family's samples (`Some` and maybe empty if it has samples).
-    fn family_labels(&self, family: usize) -> Option<&[(Text, Text)]> {
-        let samples = self.samples.get(self.family_range(family))?;
-        let (first, last) = (samples.first()?, samples.last()?);
-        self.labels
-            .get(first.labels_start as usize..last.labels_end as usize)
-    }
-
-    /// A collection reads an object's family through six levels of pointers (object, family
-    /// start, samples, labels, texts, strings). Run stage `i` on an object several batches
-    /// before it is read, the lowest stage furthest ahead, and each level arrives in the cache
-    /// while other objects are read: the misses overlap instead of stalling one by one.
-    pub const PREFETCH_STAGES: [fn(&CompactSamples, usize); 6] = [
-        CompactSamples::prefetch_object,
-        CompactSamples::prefetch_family_start,
-        CompactSamples::prefetch_samples,
-        CompactSamples::prefetch_labels,
-        CompactSamples::prefetch_texts,
-        CompactSamples::prefetch_strs,
-    ];
-
-    /// How many samples all families hold together.
-    pub fn len(&self) -> usize {
-        self.samples.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.samples.is_empty()
-    }
-
-    /// Heap bytes held (label strings are shared and not counted).
-    pub fn heap_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.identity)
-            + std::mem::size_of_val(&*self.labels)
-            + std::mem::size_of_val(&*self.samples)
-            + std::mem::size_of_val(&*self.family_start)
+        CompactSamples::new(
+            &self.identity,
+            self.start_unix_nanos,
+            self.labels,
+            &self.samples,
+            &self.family_start,
+        )
     }
 }

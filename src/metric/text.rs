@@ -45,6 +45,12 @@ impl Text {
         }
     }
 
+    /// How many handles share the text (the interner's included).
+    #[cfg(test)]
+    pub(crate) fn references(&self) -> usize {
+        Arc::strong_count(&self.0)
+    }
+
     /// As an OpenTelemetry attribute key.
     pub fn to_key(&self) -> opentelemetry::Key {
         match &*self.0 {
