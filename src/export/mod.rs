@@ -5,3 +5,4 @@ pub mod openmetrics;
 pub mod ordered;
 pub mod otlp;
 pub mod prometheus;
+mod short;

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use opentelemetry::{KeyValue, Value};
 
+use super::short::extend_short;
 use crate::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
 use crate::metric::write_go_float;
 
@@ -58,7 +59,7 @@ impl<F: FnMut(Bytes) + Send> Chunks<F> {
     /// One sample line: `name{k="v",…} value`.
     pub(crate) fn sample(&mut self, name: &str, value: Number, attributes: &[KeyValue]) {
         let buf = &mut self.buf;
-        buf.push_str(name);
+        push_short(buf, name);
         if !attributes.is_empty() {
             buf.push('{');
             for (i, kv) in attributes.iter().enumerate() {
@@ -174,7 +175,7 @@ fn push_sanitized(out: &mut String, name: &str) {
 /// A label name: attribute names with dots (`k8s.pod.name`) as `k8s_pod_name`.
 fn push_label_name(out: &mut String, key: &str) {
     if key.bytes().all(|b| LABEL_NAME_BYTES[usize::from(b)]) {
-        out.push_str(key);
+        push_short(out, key);
     } else {
         out.extend(
             key.chars()
@@ -199,7 +200,7 @@ const LABEL_NAME_BYTES: [bool; 256] = {
 /// (and OpenMetrics in HELP too).
 pub(crate) fn escape_label_value(out: &mut String, value: &str) {
     if !needs_escape(value.as_bytes()) {
-        out.push_str(value);
+        push_short(out, value);
         return;
     }
     for c in value.chars() {
@@ -210,6 +211,13 @@ pub(crate) fn escape_label_value(out: &mut String, value: &str) {
             c => out.push(c),
         }
     }
+}
+
+/// Appends `s` to `out` (see [`extend_short`]).
+#[inline(always)]
+fn push_short(out: &mut String, s: &str) {
+    // SAFETY: a whole `str` is appended, so `out` stays UTF-8.
+    extend_short(unsafe { out.as_mut_vec() }, s.as_bytes());
 }
 
 /// Whether `bytes` has a backslash, a double quote or a newline, eight bytes at a time and

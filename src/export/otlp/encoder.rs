@@ -25,6 +25,7 @@ use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, Metric, Sc
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
+use crate::export::short::extend_short;
 use crate::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
 use crate::metric::semconv::is_resource_attribute;
 
@@ -97,7 +98,7 @@ fn field_len(len: usize) -> usize {
 fn put_string_field(tag: u32, s: &str, buf: &mut Vec<u8>) {
     if !s.is_empty() {
         put_len_field(tag, s.len(), buf);
-        buf.extend_from_slice(s.as_bytes());
+        extend_short(buf, s.as_bytes());
     }
 }
 
@@ -117,7 +118,7 @@ fn put_attribute(tag: u32, kv: &KeyValue, buf: &mut Vec<u8>) {
             put_string_field(KEY_VALUE_KEY, key, buf);
             put_len_field(KEY_VALUE_VALUE, any_len, buf);
             put_len_field(ANY_VALUE_STRING, value.len(), buf);
-            buf.extend_from_slice(value.as_bytes());
+            extend_short(buf, value.as_bytes());
         }
         // Rare in Kubernetes metrics: left to prost.
         other => {
