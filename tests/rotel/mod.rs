@@ -131,10 +131,7 @@ pub fn rotel_agent() -> PathBuf {
     })
 }
 
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
+pub use crate::harness::free_port;
 
 /// Everything the child writes to stdout and stderr, collected by two threads.
 pub fn capture(child: &mut Child) -> Arc<Mutex<String>> {
