@@ -1,11 +1,11 @@
 //! Child processes of a benchmark, and their figures from /proc.
 
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+pub use kube_emulator::free_port;
 
 /// `VmRSS` and `VmHWM` of a process, in bytes.
 pub fn rss(pid: u32) -> (u64, u64) {
@@ -67,13 +67,6 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// A free port on the loopback interface.
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
 }
 
 /// A binary built beside this one (`cargo build --release` builds them all).

@@ -6,35 +6,18 @@
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use kube_emulator::{Emulator, ServerHandle};
 
-/// A local port nobody listens on, for a child process to bind. Taken below the kernel's
-/// ephemeral range (32768-60999 on Linux), not from it: the kernel also hands ephemeral ports
-/// to outgoing connections, and once one took a port returned here before the exporter bound
-/// it ("Address already in use"). Each test process starts at its own pseudo-random point.
+/// A local port nobody listens on, for a child process to bind (see
+/// [`kube_emulator::free_port`]).
 pub fn free_port() -> u16 {
-    const FIRST: u32 = 10_000;
-    const COUNT: u32 = 22_000;
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    static PORT_START: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    let start = *PORT_START.get_or_init(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        std::process::id().wrapping_mul(7919).wrapping_add(nanos) % COUNT
-    });
-    (0..COUNT)
-        .map(|_| FIRST + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % COUNT)
-        .filter_map(|port| u16::try_from(port).ok())
-        .find(|&port| TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok())
-        .expect("a free local port below the ephemeral range")
+    kube_emulator::free_port().expect("a free local port")
 }
 
 pub async fn start_emulator(emulator: Emulator) -> ServerHandle {
