@@ -116,6 +116,7 @@ impl CompactSamples {
         };
         // SAFETY: the layout has a nonzero size (the header); every part is written below at
         // the offsets `Shape` computed, within the allocation, before the block is shared.
+        // Counts and offsets fit the header's u32s: `Shape::of` checked the whole size does.
         unsafe {
             let base = alloc(shape.layout);
             let Some(block) = NonNull::new(base.cast::<Header>()) else {
@@ -290,7 +291,7 @@ impl CompactSamples {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        !(0..self.family_count()).any(|family| self.has_samples(family))
     }
 
     /// Heap bytes held (label strings are shared and not counted).
