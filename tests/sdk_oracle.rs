@@ -215,3 +215,42 @@ fn same_points(pipeline: &Pipeline) -> Vec<Point> {
     );
     ours
 }
+
+/// A scrape encodes each family in slices of its kind's objects, on several threads. With one
+/// object per slice (each family in as many parts as its kind has objects) the text must be the
+/// same, byte for byte, as with every family whole: each object once, in the same order, and
+/// each family's HELP and TYPE written once.
+#[test]
+fn a_scrape_in_slices_is_the_scrape_whole() {
+    use kube_state_otel::export::prometheus::TextEncoder;
+    use kube_state_otel::pipeline::ResourceFilter;
+    for schema in [Schema::Ksm, Schema::Both] {
+        let pipeline = pipeline(schema);
+        let scrape = |objects_per_slice| {
+            let parts = pipeline.parts_in_slices(&ResourceFilter::default(), objects_per_slice);
+            let mut text = String::new();
+            let mut encoder = TextEncoder::new(1024, |chunk: bytes::Bytes| {
+                text.push_str(std::str::from_utf8(&chunk).expect("the text is UTF-8"));
+            });
+            parts.iter().for_each(|part| part.collect(&mut encoder));
+            encoder.finish();
+            (parts.len(), text)
+        };
+        let (whole_parts, whole) = scrape(usize::MAX);
+        let (sliced_parts, sliced) = scrape(1);
+        assert!(
+            sliced_parts > 3 * whole_parts,
+            "{sliced_parts} parts in slices, {whole_parts} whole"
+        );
+        assert!(whole.lines().count() > 1000, "the vectors yield many lines");
+        assert_eq!(
+            whole.lines().filter(|l| l.starts_with("# HELP ")).count(),
+            whole_parts,
+            "one header per family"
+        );
+        assert!(
+            sliced == whole,
+            "the sliced scrape differs from the whole one"
+        );
+    }
+}

@@ -156,6 +156,10 @@ unsafe impl<F: FnMut(Bytes) + Send> MetricSink for OpenMetricsEncoder<F> {
             .header(family, &desc.description, kind, escape_label_value);
     }
 
+    fn resume(&mut self, desc: &InstrumentDesc) {
+        set_metric_name(&mut self.name, desc);
+    }
+
     fn observe(&mut self, value: Number, attributes: &[KeyValue]) {
         self.out.sample(&self.name, value, attributes);
     }

@@ -125,6 +125,10 @@ unsafe impl<F: FnMut(Bytes) + Send> MetricSink for TextEncoder<F> {
             .header(&self.name, &desc.description, kind, escape_help);
     }
 
+    fn resume(&mut self, desc: &InstrumentDesc) {
+        set_metric_name(&mut self.name, desc);
+    }
+
     fn observe(&mut self, value: Number, attributes: &[KeyValue]) {
         self.out.sample(&self.name, value, attributes);
     }

@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use opentelemetry::metrics::{AsyncInstrument, AsyncInstrumentBuilder, Meter, MeterProvider};
+use opentelemetry::metrics::{AsyncInstrument, AsyncInstrumentBuilder, Meter};
 use opentelemetry::{Key, KeyValue};
 
 use super::StreamingMeterProvider;
@@ -26,7 +26,8 @@ pub fn register_kind(
 }
 
 /// [`register_kind`] on the streaming meter, under the instrumentation scope `scope`: its
-/// callbacks lend label strings to `observe` instead of counting references to them.
+/// callbacks lend label strings to `observe` instead of counting references to them, and a
+/// scrape may split each family into slices of the store's objects.
 pub fn register_kind_streaming(
     provider: &StreamingMeterProvider,
     scope: &'static str,
@@ -34,7 +35,7 @@ pub fn register_kind_streaming(
     families: &[FamilyDesc],
     store: &Arc<KindStore>,
 ) {
-    let meter = provider.meter(scope);
+    let meter = provider.sliceable_meter(scope);
     register_families(&meter, identity_labels, families, store, Strings::Lent);
 }
 

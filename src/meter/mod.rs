@@ -19,6 +19,8 @@ use opentelemetry::metrics::{
     ObservableCounter, ObservableGauge, ObservableUpDownCounter,
 };
 
+use crate::store::{Pins, Slice, read_pinned};
+
 /// What an instrument reports, for the encoders.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InstrumentKind {
@@ -72,6 +74,12 @@ pub type Collect = Arc<dyn Fn(&mut dyn MetricSink) + Send + Sync>;
 pub unsafe trait MetricSink: Send {
     /// The next observations belong to `desc`.
     fn begin(&mut self, desc: &InstrumentDesc);
+
+    /// The next observations continue `desc`, begun by an earlier part of the same collection
+    /// (a slice of its objects): sinks that write a header per instrument write none here.
+    fn resume(&mut self, desc: &InstrumentDesc) {
+        self.begin(desc);
+    }
     fn observe(&mut self, value: Number, attributes: &[KeyValue]);
 
     /// An observation whose series started counting at `start_unix_nanos` (an object's
@@ -103,6 +111,8 @@ enum Callbacks {
 struct Instrument {
     desc: InstrumentDesc,
     callbacks: Callbacks,
+    /// Registered through [`StreamingMeterProvider::sliceable_meter`].
+    sliceable: bool,
 }
 
 /// All instruments registered through meters of one [`StreamingMeterProvider`].
@@ -139,8 +149,31 @@ impl Registry {
             .unwrap_or_else(|p| p.into_inner())
             .iter()
             .filter(|i| wanted(&i.desc))
-            .map(|i| Part(i.clone()))
+            .map(|i| Part {
+                instrument: i.clone(),
+                read: None,
+            })
             .collect()
+    }
+
+    /// The instruments of `scope` as [`Registry::parts`] does, with each sliceable instrument
+    /// split into `slices` parts (a slice of the store's objects each); all of them read the
+    /// stores through `pins`, so the slices of an instrument cover each object exactly once.
+    pub fn sliced_parts(&self, scope: &str, slices: usize, pins: &Arc<Pins>) -> Vec<Part> {
+        let instruments = self.instruments.lock().unwrap_or_else(|p| p.into_inner());
+        let mut parts = Vec::new();
+        for instrument in instruments.iter().filter(|i| &*i.desc.scope == scope) {
+            let count = if instrument.sliceable {
+                slices.max(1)
+            } else {
+                1
+            };
+            parts.extend((0..count).map(|index| Part {
+                instrument: instrument.clone(),
+                read: Some((pins.clone(), Slice { index, count })),
+            }));
+        }
+        parts
     }
 
     /// The scopes that have instruments, in registration order.
@@ -160,24 +193,37 @@ impl Registry {
     }
 }
 
-/// One instrument's share of a collection.
-pub struct Part(Arc<Instrument>);
+/// One instrument's share of a collection: all of it, or one slice of the objects it reads.
+pub struct Part {
+    instrument: Arc<Instrument>,
+    /// The pins and slice its store reads use ([`Registry::sliced_parts`]).
+    read: Option<(Arc<Pins>, Slice)>,
+}
 
 impl Part {
     /// Runs the instrument's callbacks into `sink`.
     pub fn collect(&self, sink: &mut dyn MetricSink) {
-        let instrument = &self.0;
-        sink.begin(&instrument.desc);
+        let instrument = &self.instrument;
+        match &self.read {
+            Some((_, slice)) if slice.index > 0 => sink.resume(&instrument.desc),
+            _ => sink.begin(&instrument.desc),
+        }
         let observer = Observer {
             sink: Mutex::new(sink),
         };
-        START_TIME.set(0);
-        match &instrument.callbacks {
-            Callbacks::F64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
-            Callbacks::I64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
-            Callbacks::U64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
+        let run = || {
+            START_TIME.set(0);
+            match &instrument.callbacks {
+                Callbacks::F64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
+                Callbacks::I64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
+                Callbacks::U64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
+            }
+            START_TIME.set(0);
+        };
+        match &self.read {
+            Some((pins, slice)) => read_pinned(pins, *slice, run),
+            None => run(),
         }
-        START_TIME.set(0);
     }
 }
 
@@ -227,15 +273,27 @@ impl StreamingMeterProvider {
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
     }
-}
 
-impl MeterProvider for StreamingMeterProvider {
-    fn meter_with_scope(&self, scope: InstrumentationScope) -> Meter {
+    /// A meter whose instruments a scrape may split into slices
+    /// ([`Registry::sliced_parts`]): their callbacks must read objects only from
+    /// [`KindStore`](crate::store::KindStore)s, which show each callback its slice.
+    pub fn sliceable_meter(&self, scope: &'static str) -> Meter {
+        self.scoped(InstrumentationScope::builder(scope).build(), true)
+    }
+
+    fn scoped(&self, scope: InstrumentationScope, sliceable: bool) -> Meter {
         Meter::new(Arc::new(ScopedInstruments {
             scope: Arc::from(scope.name()),
             schema_url: Cow::Owned(scope.schema_url().unwrap_or_default().to_string()),
             registry: self.registry.clone(),
+            sliceable,
         }))
+    }
+}
+
+impl MeterProvider for StreamingMeterProvider {
+    fn meter_with_scope(&self, scope: InstrumentationScope) -> Meter {
+        self.scoped(scope, false)
     }
 }
 
@@ -244,6 +302,7 @@ struct ScopedInstruments {
     scope: Arc<str>,
     schema_url: Cow<'static, str>,
     registry: Arc<Registry>,
+    sliceable: bool,
 }
 
 impl ScopedInstruments {
@@ -263,6 +322,7 @@ impl ScopedInstruments {
                 kind,
             },
             callbacks: wrap(builder.callbacks),
+            sliceable: self.sliceable,
         });
     }
 }

@@ -4,9 +4,15 @@
 //! swapped in whole, so no stale object survives a relist and a reader never sees a half-built
 //! state. A kind watched by several list+watch calls (one per namespace of `--namespaces`) has
 //! one partition per watcher, so each relist replaces only its own watcher's objects.
+//!
+//! A collection may pin what it reads ([`read_pinned`]): every read of a store during the
+//! collection then sees the same objects, and a read may be limited to one [`Slice`] of them,
+//! so one family can be encoded in pieces on several threads without an object appearing in
+//! two pieces or in none.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -63,6 +69,51 @@ impl Drop for ViewGuard {
     fn drop(&mut self) {
         VIEW.with(|v| v.borrow_mut().take());
     }
+}
+
+/// One of `count` equal pieces of a store's objects, by position in its snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slice {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Slice {
+    /// All the objects.
+    pub const WHOLE: Slice = Slice { index: 0, count: 1 };
+
+    /// Positions `index * len / count ..` up to the next slice's start: the slices of a count
+    /// cover every position once.
+    fn range(self, len: usize) -> Range<usize> {
+        let count = self.count.max(1);
+        let bound = |index: usize| index.min(count) * len / count;
+        bound(self.index)..bound(self.index + 1)
+    }
+}
+
+/// The snapshots one collection has read, one per store: every later read of that store in the
+/// same collection sees the same objects, whatever the watchers changed meanwhile.
+#[derive(Default)]
+pub struct Pins(Mutex<Vec<(usize, Snapshot)>>);
+
+thread_local! {
+    /// Set by [`read_pinned`]: the pins and the slice this thread's store reads use.
+    static PINNED: RefCell<Option<(Arc<Pins>, Slice)>> = const { RefCell::new(None) };
+}
+
+/// Runs `f`, during which this thread's reads of any store see the snapshot `pins` holds for
+/// it (taking one on the first read) and only `slice` of its objects.
+pub fn read_pinned<R>(pins: &Arc<Pins>, slice: Slice, f: impl FnOnce() -> R) -> R {
+    /// Clears [`PINNED`] when `f` ends, even by unwinding.
+    struct Unpin;
+    impl Drop for Unpin {
+        fn drop(&mut self) {
+            PINNED.with(|p| p.borrow_mut().take());
+        }
+    }
+    PINNED.with(|p| *p.borrow_mut() = Some((pins.clone(), slice)));
+    let _unpin = Unpin;
+    f()
 }
 
 /// The state of one kind in one pipeline.
@@ -151,16 +202,24 @@ impl KindStore {
         self.read().partitions.iter().all(HashMap::is_empty)
     }
 
-    /// Calls `f` for every object; a consistent view for the duration of the call.
+    /// Calls `f` for every object (of the pinned slice, under [`read_pinned`]); a consistent
+    /// view for the duration of the call.
     pub fn for_each(&self, mut f: impl FnMut(&CompactSamples)) {
-        match self.viewed() {
-            Some(object) => f(&object),
-            None => self.snapshot().objects.iter().for_each(f),
+        if let Some(object) = self.viewed() {
+            return f(&object);
         }
+        let (snapshot, range) = self.read_slice();
+        snapshot
+            .objects
+            .get(range)
+            .unwrap_or_default()
+            .iter()
+            .for_each(f);
     }
 
-    /// Calls `f` with the objects that have samples of enabled family `family`, all at once
-    /// (for callers that fetch ahead of their use).
+    /// Calls `f` with the objects (of the pinned slice, under [`read_pinned`]) that have
+    /// samples of enabled family `family`, all at once (for callers that fetch ahead of their
+    /// use).
     pub fn with_family_objects<R>(
         &self,
         family: usize,
@@ -169,15 +228,48 @@ impl KindStore {
         if let Some(object) = self.viewed() {
             return f(&[&object]);
         }
-        let snapshot = self.snapshot();
+        let (snapshot, range) = self.read_slice();
         let objects: Vec<&CompactSamples> = snapshot
             .objects
+            .get(range.clone())
+            .unwrap_or_default()
             .iter()
-            .zip(&snapshot.families)
+            .zip(snapshot.families.get(range).unwrap_or_default())
             .filter(|(_, families)| families.has(family))
             .map(|(object, _)| object)
             .collect();
         f(&objects)
+    }
+
+    /// The snapshot this read sees and the positions of its slice: under [`read_pinned`] the
+    /// pinned snapshot (pinned now if this is the collection's first read of the store).
+    fn read_slice(&self) -> (Snapshot, Range<usize>) {
+        let pinned = PINNED.with(|p| p.borrow().clone());
+        let Some((pins, slice)) = pinned else {
+            let snapshot = self.snapshot();
+            let len = snapshot.objects.len();
+            return (snapshot, 0..len);
+        };
+        let find = |pinned: &[(usize, Snapshot)]| {
+            pinned
+                .iter()
+                .find(|(store, _)| *store == self.address())
+                .map(|(_, snapshot)| snapshot.clone())
+        };
+        let lock = || pins.0.lock().unwrap_or_else(|p| p.into_inner());
+        let found = find(&lock());
+        let snapshot = found.unwrap_or_else(|| {
+            // Taken without holding the pins, so other threads' reads of other stores go on;
+            // if another thread pinned this store meanwhile, its snapshot is the one kept.
+            let taken = self.snapshot();
+            let mut pinned = lock();
+            find(&pinned).unwrap_or_else(|| {
+                pinned.push((self.address(), taken.clone()));
+                taken
+            })
+        });
+        let range = slice.range(snapshot.objects.len());
+        (snapshot, range)
     }
 
     /// The one object this thread's reads see (see [`KindStore::for_each_object`]).
@@ -371,6 +463,48 @@ mod tests {
         // Beyond the mask's 128 bits every object is read, and its range decides.
         assert_eq!(values_of(128), (2, vec![]));
         assert_eq!(values_of(129), (2, vec![129.0]));
+    }
+
+    #[test]
+    fn pinned_slices_cover_every_object_once_while_the_store_changes() {
+        for count in [1, 2, 3, 7, 12] {
+            let store = Arc::new(KindStore::new());
+            let watcher = single(&store);
+            for i in 0..10 {
+                watcher.apply(&format!("o{i}"), object(f64::from(i)));
+            }
+            let pins = Arc::new(Pins::default());
+            let mut seen = Vec::new();
+            for index in 0..count {
+                let slice = Slice { index, count };
+                seen.extend(read_pinned(&pins, slice, || values(&store)));
+                // Changes after the first read do not reach the collection's later slices.
+                watcher.delete(&format!("o{index}"));
+                watcher.apply(&format!("new{index}"), object(100.0));
+                watcher.apply("o9", object(99.0));
+            }
+            seen.sort_by(f64::total_cmp);
+            let all: Vec<f64> = (0..10).map(f64::from).collect();
+            assert_eq!(seen, all, "{count} slices");
+            // Outside the collection, reads see the store as it is now.
+            assert!(values(&store).contains(&99.0));
+            // A new collection pins the current objects.
+            let fresh = Arc::new(Pins::default());
+            assert_eq!(
+                read_pinned(&fresh, Slice::WHOLE, || values(&store)),
+                values(&store)
+            );
+        }
+        for len in [0, 1, 5, 4096, 150_000] {
+            for count in [1, 2, 37, 64] {
+                let ranges: Vec<_> = (0..count)
+                    .map(|index| Slice { index, count }.range(len))
+                    .collect();
+                assert_eq!(ranges.first().map(|r| r.start), Some(0));
+                assert_eq!(ranges.last().map(|r| r.end), Some(len));
+                assert!(ranges.windows(2).all(|w| w[0].end == w[1].start));
+            }
+        }
     }
 
     #[test]
