@@ -30,8 +30,8 @@ const CHUNK: usize = 64 * 1024;
 /// spread them over threads.
 pub type Parts = Arc<dyn Fn() -> Vec<Part> + Send + Sync>;
 
-/// Chunks the part being handed out may buffer (16 MiB of text).
-pub const LOOKAHEAD: usize = 256;
+/// Chunks the part being handed out may buffer (4 MiB of text: a slice of a family).
+pub const LOOKAHEAD: usize = 64;
 
 /// Threads one scrape encodes on.
 fn workers() -> usize {
