@@ -22,7 +22,7 @@ pub trait ChunkEncoder: MetricSink {
 /// let the workers buffer the whole body, and a fast one should not leave a worker idle. A
 /// scrape's parts are slices of a few MiB ([`crate::pipeline::OBJECTS_PER_SLICE`]), so a few
 /// parts ahead keep both workers busy, and the chunks are still in the cache when they are
-/// sent (at 150,000 pods: 1.6–2.1 s plain against 2.3–2.6 s with 16 MiB in alternating runs).
+/// sent (BENCHMARKS.md, session 7).
 pub const AHEAD_BYTES: usize = 8 << 20;
 
 /// Encodes `parts` on `workers` threads with encoders from `encoder` and passes their chunks
