@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use opentelemetry::{KeyValue, Value};
 
-use super::short::extend_short;
+use super::short::{Refuse, extend_if, extend_short};
 use crate::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
 use crate::metric::write_go_float;
 
@@ -178,9 +178,12 @@ fn push_sanitized(out: &mut String, name: &str) {
 
 /// A label name: attribute names with dots (`k8s.pod.name`) as `k8s_pod_name`.
 fn push_label_name(out: &mut String, key: &str) {
-    if key.bytes().all(|b| LABEL_NAME_BYTES[usize::from(b)]) {
-        push_short(out, key);
-    } else {
+    // SAFETY: a whole `str` or nothing is appended, so `out` stays UTF-8.
+    if !extend_if(
+        unsafe { out.as_mut_vec() },
+        key.as_bytes(),
+        Refuse::NonLabelNameBytes,
+    ) {
         out.extend(
             key.chars()
                 .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }),
@@ -188,23 +191,15 @@ fn push_label_name(out: &mut String, key: &str) {
     }
 }
 
-/// The bytes a label name may have as it is: ASCII letters, digits and `_`.
-const LABEL_NAME_BYTES: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        let b = byte as u8;
-        table[byte] = b.is_ascii_alphanumeric() || b == b'_';
-        byte += 1;
-    }
-    table
-};
-
 /// Escapes backslashes, double quotes and newlines, as both text formats do in label values
 /// (and OpenMetrics in HELP too).
 pub(crate) fn escape_label_value(out: &mut String, value: &str) {
-    if !needs_escape(value.as_bytes()) {
-        push_short(out, value);
+    // SAFETY: a whole `str` or nothing is appended, so `out` stays UTF-8.
+    if extend_if(
+        unsafe { out.as_mut_vec() },
+        value.as_bytes(),
+        Refuse::Escapes,
+    ) {
         return;
     }
     for c in value.chars() {
@@ -222,24 +217,6 @@ pub(crate) fn escape_label_value(out: &mut String, value: &str) {
 fn push_short(out: &mut String, s: &str) {
     // SAFETY: a whole `str` is appended, so `out` stays UTF-8.
     extend_short(unsafe { out.as_mut_vec() }, s.as_bytes());
-}
-
-/// Whether `bytes` has a backslash, a double quote or a newline, eight bytes at a time and
-/// inline: label values are mostly short, and a call to memchr cost more than the scan.
-#[inline]
-fn needs_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH_BITS: u64 = u64::from_ne_bytes([0x80; 8]);
-    // Nonzero exactly when some byte of `word` equals `byte`.
-    let has = |word: u64, byte: u8| {
-        let x = word ^ (ONES * u64::from(byte));
-        x.wrapping_sub(ONES) & !x & HIGH_BITS != 0
-    };
-    let (words, rest) = bytes.as_chunks::<8>();
-    words.iter().any(|&word| {
-        let word = u64::from_ne_bytes(word);
-        has(word, b'\\') | has(word, b'"') | has(word, b'\n')
-    }) || rest.iter().any(|b| matches!(b, b'\\' | b'"' | b'\n'))
 }
 
 fn escape_help(out: &mut String, help: &str) {
@@ -321,24 +298,12 @@ mod tests {
     }
 
     #[test]
-    fn escapes_are_found_at_every_position() {
-        for len in 0..20 {
-            let plain = "a".repeat(len);
-            assert!(!needs_escape(plain.as_bytes()), "{plain:?}");
-            for at in 0..len {
-                for special in ['\\', '"', '\n'] {
-                    let mut value = plain.clone();
-                    value.replace_range(at..=at, &special.to_string());
-                    assert!(needs_escape(value.as_bytes()), "{value:?}");
-                }
-            }
-        }
-        // Bytes one off the special ones are not special, in whole words and in the rest.
-        let near = "[]#!\x0b\t\x7f\u{e9}\u{5c5c}".repeat(3);
-        assert!(!needs_escape(near.as_bytes()));
+    fn label_values_are_escaped() {
         let mut out = String::new();
         escape_label_value(&mut out, "a\"b\\c\nd");
         assert_eq!(out, "a\\\"b\\\\c\\nd");
+        escape_label_value(&mut out, "-plain é");
+        assert_eq!(out, "a\\\"b\\\\c\\nd-plain é");
     }
 
     #[test]
