@@ -2,8 +2,9 @@
 //!
 //! Each part (an instrument, or a slice of its objects) is encoded by whichever worker takes
 //! it next; its chunks wait in a bounded per-part buffer until every earlier part has been
-//! handed out, so the body is byte-for-byte what a single thread would write. However slow the reader, memory stays
-//! bounded: `lookahead` chunks for the part being handed out, [`AHEAD_BYTES`] for the rest.
+//! handed out, so the body is byte-for-byte what a single thread would write. However slow
+//! the reader, memory stays bounded: `lookahead` chunks for the part being handed out,
+//! [`AHEAD_BYTES`] for the rest.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};

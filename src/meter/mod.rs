@@ -160,20 +160,20 @@ impl Registry {
     /// split into `slices` parts (a slice of the store's objects each); all of them read the
     /// stores through `pins`, so the slices of an instrument cover each object exactly once.
     pub fn sliced_parts(&self, scope: &str, slices: usize, pins: &Arc<Pins>) -> Vec<Part> {
-        let instruments = self.instruments.lock().unwrap_or_else(|p| p.into_inner());
-        let mut parts = Vec::new();
-        for instrument in instruments.iter().filter(|i| &*i.desc.scope == scope) {
-            let count = if instrument.sliceable {
-                slices.max(1)
-            } else {
-                1
-            };
-            parts.extend((0..count).map(|index| Part {
-                instrument: instrument.clone(),
-                read: Some((pins.clone(), Slice { index, count })),
-            }));
-        }
-        parts
+        self.parts(scope)
+            .into_iter()
+            .flat_map(|whole| {
+                let count = if whole.instrument.sliceable {
+                    slices.max(1)
+                } else {
+                    1
+                };
+                (0..count).map(move |index| Part {
+                    instrument: whole.instrument.clone(),
+                    read: Some((pins.clone(), Slice { index, count })),
+                })
+            })
+            .collect()
     }
 
     /// The scopes that have instruments, in registration order.
