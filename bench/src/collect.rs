@@ -34,6 +34,9 @@ pub struct Args {
     /// Skip the opentelemetry_sdk baseline (it needs GiBs at large sizes).
     #[arg(long)]
     no_sdk: bool,
+    /// Time only the OTLP collection (to profile it alone): no text, no SDK baseline.
+    #[arg(long)]
+    otlp_only: bool,
     /// The pipeline's schema: ksm, semconv or both.
     #[arg(long, default_value = "ksm")]
     schema: Schema,
@@ -58,7 +61,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut cpu_times = Vec::new();
     let mut series = 0;
     let mut body_bytes = 0;
-    for _ in 0..args.repeat {
+    let text_runs = if args.otlp_only { 0 } else { args.repeat };
+    for _ in 0..text_runs {
         let mut bytes = 0usize;
         let start = thread_cpu();
         let mut encoder = TextEncoder::new(64 * 1024, |chunk: Bytes| bytes += chunk.len());
@@ -73,7 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     // The same collection on two threads, as /metrics runs it: wall time.
     let mut walls = Vec::new();
-    for _ in 0..args.repeat {
+    for _ in 0..text_runs {
         let start = Instant::now();
         let mut bytes = 0usize;
         collect_in_order(
@@ -126,25 +130,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "| store heap per pod | {:.0} B |",
         store_bytes as f64 / cluster.pod_count().max(1) as f64
     );
-    println!("| series | {series} |");
-    println!("| text body | {:.1} MiB |", mib(body_bytes as u64));
-    println!(
-        "| collection → Prometheus text, median of {} | {:.3} s CPU |",
-        args.repeat,
-        ours.as_secs_f64()
-    );
-    println!(
-        "| the same on 2 threads (as /metrics runs it), median of {} | {:.3} s wall |",
-        args.repeat,
-        parallel.as_secs_f64()
-    );
+    if !args.otlp_only {
+        println!("| series | {series} |");
+        println!("| text body | {:.1} MiB |", mib(body_bytes as u64));
+        println!(
+            "| collection → Prometheus text, median of {} | {:.3} s CPU |",
+            args.repeat,
+            ours.as_secs_f64()
+        );
+        println!(
+            "| the same on 2 threads (as /metrics runs it), median of {} | {:.3} s wall |",
+            args.repeat,
+            parallel.as_secs_f64()
+        );
+    }
     println!(
         "| collection → OTLP requests ({requests} of ≤ 4 MiB, {:.1} MiB), median of {} | {:.3} s CPU |",
         mib(otlp_bytes as u64),
         args.repeat,
         otlp.as_secs_f64()
     );
-    if !args.no_sdk {
+    if !args.no_sdk && !args.otlp_only {
         let sdk = sdk_collect(&pipeline, args.repeat, series as usize);
         println!(
             "| opentelemetry_sdk collection + the same text rendering, median of {} | {:.3} s CPU |",

@@ -67,10 +67,12 @@ const WIRE_FIXED64: u32 = 1;
 const WIRE_LEN: u32 = 2;
 
 /// All field numbers used here are below 16, so a key is one byte.
+#[inline]
 fn put_key(tag: u32, wire_type: u32, buf: &mut Vec<u8>) {
     buf.push(((tag << 3) | wire_type) as u8);
 }
 
+#[inline]
 fn put_varint(mut value: u64, buf: &mut Vec<u8>) {
     while value >= 0x80 {
         buf.push((value as u8) | 0x80);
@@ -79,17 +81,20 @@ fn put_varint(mut value: u64, buf: &mut Vec<u8>) {
     buf.push(value as u8);
 }
 
+#[inline]
 fn varint_len(value: u64) -> usize {
     (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// Key and length of a length-delimited field.
+#[inline]
 fn put_len_field(tag: u32, len: usize, buf: &mut Vec<u8>) {
     put_key(tag, WIRE_LEN, buf);
     put_varint(len as u64, buf);
 }
 
 /// Encoded size of a length-delimited field with `len` bytes of content.
+#[inline]
 fn field_len(len: usize) -> usize {
     1 + varint_len(len as u64) + len
 }
@@ -107,6 +112,7 @@ fn string_field_len(s: &str) -> usize {
 }
 
 /// An attribute as a `KeyValue` field `tag` (of a data point or a resource).
+#[inline(always)]
 fn put_attribute(tag: u32, kv: &KeyValue, buf: &mut Vec<u8>) {
     let key = kv.key.as_str();
     match &kv.value {
@@ -114,7 +120,28 @@ fn put_attribute(tag: u32, kv: &KeyValue, buf: &mut Vec<u8>) {
             let value = value.as_str();
             // AnyValue is a oneof: the string is written even when empty.
             let any_len = field_len(value.len());
-            put_len_field(tag, string_field_len(key) + field_len(any_len), buf);
+            let kv_len = string_field_len(key) + field_len(any_len);
+            // Nearly every Kubernetes attribute is this short: all four lengths are then one
+            // byte each, and each field's key and length go in one store.
+            if kv_len < 0x80 && !key.is_empty() {
+                let wire = |tag: u32| ((tag << 3) | WIRE_LEN) as u8;
+                buf.extend_from_slice(&[
+                    wire(tag),
+                    kv_len as u8,
+                    wire(KEY_VALUE_KEY),
+                    key.len() as u8,
+                ]);
+                extend_short(buf, key.as_bytes());
+                buf.extend_from_slice(&[
+                    wire(KEY_VALUE_VALUE),
+                    any_len as u8,
+                    wire(ANY_VALUE_STRING),
+                    value.len() as u8,
+                ]);
+                extend_short(buf, value.as_bytes());
+                return;
+            }
+            put_len_field(tag, kv_len, buf);
             put_string_field(KEY_VALUE_KEY, key, buf);
             put_len_field(KEY_VALUE_VALUE, any_len, buf);
             put_len_field(ANY_VALUE_STRING, value.len(), buf);
@@ -368,6 +395,9 @@ pub struct OtlpEncoder<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> {
     spare: Spare,
     /// The point being encoded.
     point: Vec<u8>,
+    /// How long `points` may grow with the request still within its limit, by a bound that
+    /// skips [`Self::request_len`] for most points; 0 until the precise path sets it again.
+    points_room: usize,
     request_points: usize,
     stopped: bool,
     summary: EncodeSummary,
@@ -412,6 +442,7 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
             points: Vec::new(),
             spare: Spare::default(),
             point: Vec::new(),
+            points_room: 0,
             request_points: 0,
             stopped: false,
             summary: EncodeSummary::default(),
@@ -422,6 +453,7 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
 
     /// Encodes the `ResourceMetrics.resource` field from `process` and `object`.
     fn set_resource(&mut self) {
+        self.points_room = 0;
         self.resource.clear();
         let len = self.process.len() + self.object.len();
         put_len_field(RESOURCE_METRICS_RESOURCE, len, &mut self.resource);
@@ -479,9 +511,29 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
         self.resources.len() + open
     }
 
+    /// The longest `points` can be with the request still within its limit, by an upper bound
+    /// of [`Self::request_len`]: each of the four enclosing fields adds at most a key byte and
+    /// a ten-byte length to what it holds.
+    fn points_room(&self) -> usize {
+        let (Some(metric), Some(scope)) = (&self.metric, &self.scope) else {
+            return 0;
+        };
+        let enclosing = self.resources.len()
+            + self.resource.len()
+            + self.scopes.len()
+            + scope.header.len()
+            + scope.trailer.len()
+            + self.metrics.len()
+            + metric.header.len()
+            + metric.trailer.len()
+            + 4 * 11;
+        self.max_request_bytes.saturating_sub(enclosing)
+    }
+
     /// Closes the open metric's points into a `Metric`; the metric stays open for more points.
     /// Metrics without points are left out.
     fn close_metric(&mut self) {
+        self.points_room = 0;
         if let Some(metric) = &self.metric
             && !self.points.is_empty()
         {
@@ -560,11 +612,13 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
     }
 }
 
+#[inline]
 fn put_double(v: f64, buf: &mut Vec<u8>) {
     put_key(POINT_AS_DOUBLE, WIRE_FIXED64, buf);
     buf.put_f64_le(v);
 }
 
+#[inline]
 fn put_int(v: i64, buf: &mut Vec<u8>) {
     put_key(POINT_AS_INT, WIRE_FIXED64, buf);
     buf.put_i64_le(v);
@@ -624,18 +678,23 @@ unsafe impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> MetricSink for Otlp
         }
         self.encode_point(value, attributes, is_sum, start_unix_nanos);
         let len = field_len(self.point.len());
-        let mut request_len = self.request_len(len);
-        if self.request_points > 0 && request_len > self.max_request_bytes {
-            // A metric split here repeats its name and description in the next request.
-            self.flush();
-            if self.stopped {
+        if self.points.len() + len > self.points_room {
+            let mut request_len = self.request_len(len);
+            if self.request_points > 0 && request_len > self.max_request_bytes {
+                // A metric split here repeats its name and description in the next request.
+                self.flush();
+                if self.stopped {
+                    return;
+                }
+                request_len = self.request_len(len);
+            }
+            if request_len > self.max_request_bytes {
+                self.summary.points_dropped += 1;
                 return;
             }
-            request_len = self.request_len(len);
-        }
-        if request_len > self.max_request_bytes {
-            self.summary.points_dropped += 1;
-            return;
+            self.points_room = self.points_room();
+        } else {
+            debug_assert!(self.request_len(len) <= self.max_request_bytes);
         }
         put_len_field(DATA_POINTS, self.point.len(), &mut self.points);
         self.points.extend_from_slice(&self.point);
@@ -669,7 +728,8 @@ mod tests {
         }
     }
 
-    /// Strings (one empty, one non-ASCII), and the non-string kinds prost encodes for us.
+    /// Strings (one empty, one non-ASCII, one around the one-byte lengths' limit, one with an
+    /// empty key), and the non-string kinds prost encodes for us.
     fn attributes(i: usize) -> Vec<KeyValue> {
         vec![
             KeyValue::new("namespace", format!("ns-{}", i % 7)),
@@ -679,6 +739,8 @@ mod tests {
             KeyValue::new("ready", i.is_multiple_of(2)),
             KeyValue::new("n", i as i64),
             KeyValue::new("f", i as f64 / 3.0),
+            KeyValue::new("annotation", "a".repeat(100 + i % 40)),
+            KeyValue::new("", "no key"),
         ]
     }
 
