@@ -958,6 +958,55 @@ mod tests {
         assert_eq!(starts, [500, 100, 1_000, 0]);
     }
 
+    /// Points whose lengths take one, two or three bytes, in every order, are what prost
+    /// writes, also where a request is split.
+    #[test]
+    fn point_lengths_of_every_width_are_what_prost_writes() {
+        let sizes = [
+            0, 200, 20_000, 0, 0, 200, 200, 20_000, 20_000, 0, 100, 127, 128, 16_400,
+        ];
+        for limit in [24 * 1024, 64 * 1024, usize::MAX] {
+            let mut requests = Vec::new();
+            let mut encoder = OtlpEncoder::new(&[], limit, 0, 0, |r| {
+                requests.push(r);
+                ControlFlow::Continue(())
+            });
+            encoder.begin(&desc("s", "m", InstrumentKind::Gauge));
+            for (i, size) in sizes.iter().enumerate() {
+                let attributes = [KeyValue::new("a", "x".repeat(*size))];
+                encoder.observe(Number::I64(i as i64), &attributes[..usize::from(*size > 0)]);
+            }
+            let summary = encoder.finish();
+            assert_eq!(summary.points, sizes.len() as u64);
+            for r in &requests {
+                assert_eq!(decode(r).encode_to_vec(), r.body);
+                assert!(r.body.len() <= limit);
+            }
+            let got: Vec<(i64, usize)> = points(&requests)
+                .iter()
+                .map(|(_, _, p)| {
+                    let value = match p.value {
+                        Some(number_data_point::Value::AsInt(v)) => v,
+                        ref other => panic!("not an int: {other:?}"),
+                    };
+                    let size = match p.attributes.first().and_then(|a| a.value.clone()) {
+                        Some(AnyValue {
+                            value: Some(any_value::Value::StringValue(s)),
+                        }) => s.len(),
+                        _ => 0,
+                    };
+                    (value, size)
+                })
+                .collect();
+            let want: Vec<(i64, usize)> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i as i64, *s))
+                .collect();
+            assert_eq!(got, want);
+        }
+    }
+
     #[test]
     fn oversized_point_is_dropped_and_counted() {
         let mut requests = 0;
