@@ -1,5 +1,6 @@
 //! The release binaries as separate processes, as a user runs them.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 use crate::proc::{
     Proc, block_on, cpu, free_port, median, mib, rss, sibling, start_emulator, wait_until,
 };
+use crate::receiver::{Received, Receiver};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -52,36 +54,17 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let emulator_url = emulator.url.clone();
     let generation = generated.elapsed();
 
-    let (port, telemetry_port) = (free_port()?, free_port()?);
+    let port = free_port()?;
     let started = Instant::now();
     let exporter = Proc(
-        Command::new(sibling("kube-state-otel")?)
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .args(["--host", "127.0.0.1", "--telemetry-host", "127.0.0.1"])
-            .args([
-                "--port",
-                &port.to_string(),
-                "--telemetry-port",
-                &telemetry_port.to_string(),
-            ])
-            .args(["--metric-labels-allowlist", "namespaces=[probe]"])
+        exporter_command(&kubeconfig, port)?
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .context("starting kube-state-otel")?,
     );
     let pid = exporter.0.id();
     let metrics = format!("http://127.0.0.1:{port}/metrics");
-    wait_until(Duration::from_secs(600), || async {
-        http.get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    })
-    .await
-    .context("exporter did not become ready")?;
+    wait_ready(&http, port).await?;
     let ready = started.elapsed();
     let (_, startup_peak) = rss(pid);
     let stats: Value = http
@@ -142,6 +125,8 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
 
     let idle_cpu = cpu_over(pid, args.phase).await;
     let churn = churn_phase(&http, &emulator_url, &metrics, pid, &args).await?;
+    drop(exporter);
+    let otlp = otlp_cycle(&http, &kubeconfig, ready).await?;
 
     println!(
         "## e2e: {} nodes × {} pods/node ({} pods)",
@@ -207,10 +192,115 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         percentile(&churn.latencies, 0.5),
         percentile(&churn.latencies, 0.99)
     );
-    drop(exporter);
+    println!(
+        "| OTLP export cycle to a local gRPC receiver: exporter CPU | {:.2} s ({:.2} s from first to last request) |",
+        otlp.cpu.as_secs_f64(),
+        otlp.sending.as_secs_f64()
+    );
+    println!(
+        "| OTLP requests / points / largest request | {} / {} / {} B (limit {} B) |",
+        otlp.received.requests,
+        otlp.received.points,
+        otlp.received.largest,
+        kube_state_otel::export::otlp::DEFAULT_MAX_REQUEST_BYTES
+    );
     drop(emulator);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// `kube-state-otel` on `kubeconfig`, serving `/metrics` on `port` (and self-telemetry on
+/// another), with the probe label of the latency measurement allowed.
+fn exporter_command(kubeconfig: &Path, port: u16) -> anyhow::Result<Command> {
+    let mut command = Command::new(sibling("kube-state-otel")?);
+    command
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--host", "127.0.0.1", "--telemetry-host", "127.0.0.1"])
+        .args(["--port", &port.to_string()])
+        .args(["--telemetry-port", &free_port()?.to_string()])
+        .args(["--metric-labels-allowlist", "namespaces=[probe]"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    Ok(command)
+}
+
+async fn wait_ready(http: &reqwest::Client, port: u16) -> anyhow::Result<()> {
+    wait_until(Duration::from_secs(600), || async {
+        http.get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await
+    .context("exporter did not become ready")
+}
+
+struct OtlpCycle {
+    /// The exporter's CPU from a second before the cycle was due to a quiet spell after its
+    /// last request: collection, encoding and sending.
+    cpu: Duration,
+    sending: Duration,
+    received: Received,
+}
+
+/// One OTLP export cycle of a second exporter (the first one gone): it pushes to a local
+/// receiver every twice the measured time to ready, so that its first push comes after it is
+/// ready, and nothing else asks it for work meanwhile.
+async fn otlp_cycle(
+    http: &reqwest::Client,
+    kubeconfig: &Path,
+    ready: Duration,
+) -> anyhow::Result<OtlpCycle> {
+    const QUIET: Duration = Duration::from_millis(1500);
+    let receiver = Receiver::start().await?;
+    let interval = (ready * 2).max(Duration::from_secs(5));
+    let port = free_port()?;
+    let started = Instant::now();
+    let exporter = Proc(
+        exporter_command(kubeconfig, port)?
+            .env(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{}", receiver.port),
+            )
+            .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+            .env(
+                "OTEL_METRIC_EXPORT_INTERVAL",
+                interval.as_millis().to_string(),
+            )
+            .spawn()
+            .context("starting kube-state-otel with OTLP")?,
+    );
+    let pid = exporter.0.id();
+    wait_ready(http, port).await?;
+    let window_start = started + interval - Duration::from_secs(1);
+    if Instant::now() >= window_start {
+        bail!("the OTLP exporter became ready after its first push was due ({interval:?})");
+    }
+    tokio::time::sleep_until(window_start.into()).await;
+    let before = cpu(pid);
+    if receiver.received().requests > 0 {
+        bail!("the OTLP exporter pushed before its interval ({interval:?})");
+    }
+    wait_until(Duration::from_secs(600), || async {
+        receiver
+            .received()
+            .last
+            .is_some_and(|last| last.elapsed() >= QUIET)
+    })
+    .await
+    .context("no OTLP export cycle completed")?;
+    let cpu = cpu(pid) - before;
+    let received = receiver.received();
+    let sending = match (received.first, received.last) {
+        (Some(first), Some(last)) => last - first,
+        _ => Duration::ZERO,
+    };
+    Ok(OtlpCycle {
+        cpu,
+        sending,
+        received,
+    })
 }
 
 /// Fraction of one core the process used over `window`.

@@ -5,7 +5,7 @@
 //!   registrations, and the compact store's size.
 //! - `e2e`: the release binaries as separate processes — `kube-emulator` serving a generated
 //!   cluster and `kube-state-otel` watching it: time to ready, RSS, scrapes, CPU at idle and
-//!   under churn, and event-to-scrape latency.
+//!   under churn, event-to-scrape latency, and one OTLP export cycle to a local receiver.
 //! - `traffic`: bytes pulled from one emulated API server by sharding setups (one instance,
 //!   by resource type, KSM-style hash sharding).
 
@@ -16,6 +16,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod collect;
 mod e2e;
 mod proc;
+mod receiver;
 mod traffic;
 
 use clap::{Parser, Subcommand};

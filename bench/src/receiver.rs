@@ -1,0 +1,104 @@
+//! A local OTLP/gRPC receiver that decodes what it is sent, as a Collector would, and counts it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use prost::Message;
+use tokio::task::JoinHandle;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status};
+
+/// What the receiver has been sent so far.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Received {
+    pub requests: u64,
+    pub points: u64,
+    /// Encoded size of the largest request.
+    pub largest: usize,
+    pub bytes: u64,
+    pub first: Option<Instant>,
+    pub last: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Counter(Mutex<Received>);
+
+#[tonic::async_trait]
+impl MetricsService for Counter {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        let request = request.get_ref();
+        let len = request.encoded_len();
+        let points: usize = request
+            .resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .map(|m| match &m.data {
+                Some(Data::Gauge(g)) => g.data_points.len(),
+                Some(Data::Sum(s)) => s.data_points.len(),
+                _ => 0,
+            })
+            .sum();
+        let now = Instant::now();
+        let mut received = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        received.requests += 1;
+        received.points += points as u64;
+        received.largest = received.largest.max(len);
+        received.bytes += len as u64;
+        received.first.get_or_insert(now);
+        received.last = Some(now);
+        Ok(Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+/// The receiver, serving on `port` until dropped.
+pub struct Receiver {
+    counter: Arc<Counter>,
+    pub port: u16,
+    task: JoinHandle<()>,
+}
+
+impl Receiver {
+    pub async fn start() -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let counter = Arc::new(Counter::default());
+        // Far above the exporter's 4 MiB limit, so an oversized request is measured, not refused.
+        let service =
+            MetricsServiceServer::from_arc(counter.clone()).max_decoding_message_size(512 << 20);
+        let task = tokio::spawn(async move {
+            let served = Server::builder()
+                .serve_with_incoming(service, TcpIncoming::from(listener))
+                .await;
+            if let Err(e) = served {
+                eprintln!("OTLP receiver stopped: {e}");
+            }
+        });
+        Ok(Receiver {
+            counter,
+            port,
+            task,
+        })
+    }
+
+    pub fn received(&self) -> Received {
+        *self.counter.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
