@@ -78,7 +78,11 @@ impl Receiver {
         let service =
             MetricsServiceServer::from_arc(counter.clone()).max_decoding_message_size(512 << 20);
         let task = tokio::spawn(async move {
+            // Flow-control windows that grow with the connection's bandwidth-delay product,
+            // as grpc-go's (the Collector's) do; fixed 64 KiB windows would make the exporter
+            // send in small writes and wait for window updates.
             let served = Server::builder()
+                .http2_adaptive_window(Some(true))
                 .serve_with_incoming(service, TcpIncoming::from(listener))
                 .await;
             if let Err(e) = served {
@@ -94,6 +98,11 @@ impl Receiver {
 
     pub fn received(&self) -> Received {
         *self.counter.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What was received so far, counting from nothing again.
+    pub fn take(&self) -> Received {
+        std::mem::take(&mut *self.counter.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 

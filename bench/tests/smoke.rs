@@ -65,17 +65,28 @@ fn e2e_prints_its_figures() {
     let series: u64 = row(&table, "series").parse().expect("a series count");
     assert!(series > 1000);
     assert!(row(&table, "event → scrape latency").ends_with(" ms"));
-    assert!(row(&table, "OTLP export cycle").contains(" s ("));
-    let otlp: Vec<u64> = row(&table, "OTLP requests / points / largest request")
+    for name in ["first", "second"] {
+        assert!(
+            row(
+                &table,
+                &format!("OTLP export cycle to a local gRPC receiver, {name}")
+            )
+            .contains(" s (")
+        );
+        let otlp: Vec<u64> = row(
+            &table,
+            &format!("OTLP {name} cycle: requests / points / largest"),
+        )
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|n| n.parse().ok())
         .collect();
-    let [requests, points, largest, limit] = otlp[..] else {
-        panic!("OTLP figures {otlp:?}");
-    };
-    assert!(requests > 0 && largest <= limit, "{otlp:?}");
-    // Every series of the scrape, and the exporter's own metrics beside them.
-    assert!(points >= series, "{points} points for {series} series");
+        let [requests, points, largest, limit] = otlp[..] else {
+            panic!("OTLP figures {otlp:?}");
+        };
+        assert!(requests > 0 && largest <= limit, "{otlp:?}");
+        // Every series of the scrape, and the exporter's own metrics beside them.
+        assert!(points >= series, "{points} points for {series} series");
+    }
 }
 
 /// The ratio column of the row whose setup starts with `setup`, as a number.

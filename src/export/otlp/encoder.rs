@@ -29,11 +29,57 @@ use crate::export::short::extend_short;
 use crate::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
 use crate::metric::semconv::is_resource_attribute;
 
-/// One finished `ExportMetricsServiceRequest`, encoded.
+/// One finished `ExportMetricsServiceRequest`, encoded. Dropped, it gives its body back to
+/// the encoder that made it, for the next request.
 #[derive(Debug)]
 pub struct OtlpRequest {
     pub body: Bytes,
     pub points: usize,
+    bodies: Arc<Bodies>,
+}
+
+impl Drop for OtlpRequest {
+    fn drop(&mut self) {
+        self.bodies.give(std::mem::take(&mut self.body));
+    }
+}
+
+/// Request bodies sent and dropped, for reuse. A 4 MiB body freed on the thread that sent it
+/// came back from the allocator as fresh pages, each faulted in and zeroed again (about a
+/// tenth of an export cycle's CPU at 150,000 pods). Only the bodies of one encoder's
+/// requests are kept, and only while it or one of its requests lives.
+#[derive(Debug, Default)]
+struct Bodies(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl Bodies {
+    /// Enough for the requests in flight between an encoder and its sender.
+    const KEEP: usize = 4;
+
+    /// An empty buffer with room for `len` bytes. New ones get an eighth more, so that the
+    /// next requests, about as big, fit in them too.
+    fn take(&self, len: usize) -> Vec<u8> {
+        let kept = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match kept {
+            Some(mut body) if body.capacity() >= len => {
+                body.clear();
+                body
+            }
+            _ => Vec::with_capacity(len.saturating_add(len / 8)),
+        }
+    }
+
+    /// Keeps `body`'s buffer if nothing else still holds it.
+    fn give(&self, body: Bytes) {
+        if body.is_empty() {
+            return;
+        }
+        if let Ok(body) = body.try_into_mut() {
+            let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if kept.len() < Self::KEEP {
+                kept.push(body.into());
+            }
+        }
+    }
 }
 
 /// What an encoder did over one collection.
@@ -329,9 +375,9 @@ impl Pieces {
         self.tail_open = std::mem::take(&mut other.tail_open);
     }
 
-    /// The pieces as one buffer; the big ones go back to `spare`.
-    fn take_bytes(&mut self, spare: &mut Spare) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(self.len);
+    /// The pieces as one buffer from `bodies`; the big ones go back to `spare`.
+    fn take_bytes(&mut self, spare: &mut Spare, bodies: &Bodies) -> Vec<u8> {
+        let mut bytes = bodies.take(self.len);
         for piece in self.pieces.drain(..) {
             bytes.extend_from_slice(&piece);
             spare.give(piece);
@@ -393,6 +439,7 @@ pub struct OtlpEncoder<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> {
     /// Data point fields of the open metric.
     points: Vec<u8>,
     spare: Spare,
+    bodies: Arc<Bodies>,
     /// The point being encoded.
     point: Vec<u8>,
     /// How long `points` may grow with the request still within its limit, by a bound that
@@ -441,6 +488,7 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
             metric_cache: HashMap::new(),
             points: Vec::new(),
             spare: Spare::default(),
+            bodies: Arc::default(),
             point: Vec::new(),
             points_room: 0,
             request_points: 0,
@@ -565,13 +613,14 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
         }
         let len = self.request_len(0);
         self.close_resource();
-        let body = self.resources.take_bytes(&mut self.spare);
+        let body = self.resources.take_bytes(&mut self.spare, &self.bodies);
         debug_assert_eq!(body.len(), len);
         let points = std::mem::take(&mut self.request_points);
         self.summary.requests += 1;
         let flow = (self.emit)(OtlpRequest {
             body: body.into(),
             points,
+            bodies: self.bodies.clone(),
         });
         self.stopped = flow.is_break();
     }
@@ -1005,6 +1054,33 @@ mod tests {
                 .collect();
             assert_eq!(got, want);
         }
+    }
+
+    /// A dropped request's buffer makes a later request; one still referenced is left intact.
+    #[test]
+    fn dropped_request_bodies_are_reused_and_held_ones_are_not() {
+        let (mut buffers, mut held, mut requests) = (Vec::new(), Vec::new(), 0);
+        let mut encoder = OtlpEncoder::new(&[], 4 * MIN, 0, 0, |r| {
+            buffers.push(r.body.as_ptr() as usize);
+            if requests % 2 == 0 {
+                held.push((r.body.clone(), r.body.to_vec()));
+            }
+            requests += 1;
+            ControlFlow::Continue(())
+        });
+        encoder.begin(&desc("s", "m", InstrumentKind::Gauge));
+        for i in 0..1000 {
+            encoder.observe(value(i), &attributes(i));
+        }
+        encoder.finish();
+        assert!(requests > 10, "{requests} requests");
+        for (body, copy) in &held {
+            assert_eq!(body, copy);
+        }
+        buffers.sort();
+        buffers.dedup();
+        // Every held request has its own buffer; the dropped ones share a few.
+        assert!(buffers.len() <= held.len() + 2, "{} buffers", buffers.len());
     }
 
     #[test]

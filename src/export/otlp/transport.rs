@@ -390,7 +390,10 @@ impl Encoder for EncodedCodec {
     type Error = Status;
 
     fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
+        // Room for the whole request at once: grown as it was written, tonic's buffer was
+        // reallocated and copied about ten times per 4 MiB request.
+        dst.reserve(item.len());
+        dst.put_slice(&item);
         Ok(())
     }
 }
