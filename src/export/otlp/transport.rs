@@ -391,7 +391,7 @@ impl Encoder for EncodedCodec {
 
     fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
         // Room for the whole request at once: grown as it was written, tonic's buffer was
-        // reallocated and copied about ten times per 4 MiB request.
+        // reallocated and copied several times per 4 MiB request.
         dst.reserve(item.len());
         dst.put_slice(&item);
         Ok(())
