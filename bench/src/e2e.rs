@@ -247,7 +247,7 @@ struct OtlpCycle {
 }
 
 /// The first two OTLP export cycles of a second exporter (the first one gone): it pushes to a
-/// local receiver every twice the measured time to ready, so that its first push comes after it
+/// local receiver every three times the measured time to ready, so that its first push comes after it
 /// is ready, and nothing else asks it for work meanwhile. The first cycle also builds what
 /// later ones reuse (the store's snapshot, the encoder's buffers).
 async fn otlp_cycles(
@@ -257,7 +257,7 @@ async fn otlp_cycles(
 ) -> anyhow::Result<[OtlpCycle; 2]> {
     const QUIET: Duration = Duration::from_millis(1500);
     let receiver = Receiver::start().await?;
-    let interval = (ready * 2).max(Duration::from_secs(5));
+    let interval = (ready * 3).max(Duration::from_secs(5));
     let port = free_port()?;
     let started = Instant::now();
     let exporter = Proc(

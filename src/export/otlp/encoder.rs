@@ -305,15 +305,16 @@ impl OpenMetric {
         self.header.len() + field_len(points_len + self.trailer.len())
     }
 
-    /// Adds the `Metric` as a field of `ScopeMetrics` to `out`, with `points` (taken; the
-    /// buffer left behind comes from `spare`).
-    fn put(&self, points: &mut Vec<u8>, out: &mut Pieces, spare: &mut Spare) {
-        let points_len = points.len();
+    /// Adds the `Metric` as a field of `ScopeMetrics` to `out`, with the points of `full` then
+    /// `points` (taken; the buffer left behind comes from `spare`).
+    fn put(&self, full: &mut Pieces, points: &mut Vec<u8>, out: &mut Pieces, spare: &mut Spare) {
+        let points_len = full.len() + points.len();
         out.write(|buf| {
             put_len_field(SCOPE_METRICS_METRICS, self.len(points_len), buf);
             buf.extend_from_slice(&self.header);
             put_len_field(self.data_tag, points_len + self.trailer.len(), buf);
         });
+        out.append(full);
         out.put_buffer(points, spare);
         out.write(|buf| buf.extend_from_slice(&self.trailer));
     }
@@ -332,6 +333,11 @@ struct Pieces {
 
 /// Buffers of at least this size are moved into [`Pieces`]; smaller ones are copied.
 const MOVE_BYTES: usize = 16 * 1024;
+
+/// A metric's points are written in buffers of about this size, moved aside when full rather
+/// than grown: a growing buffer was reallocated and copied into fresh pages, and buffers of one
+/// size are all reused.
+const POINTS_CHUNK: usize = 64 * 1024;
 
 impl Pieces {
     fn len(&self) -> usize {
@@ -395,11 +401,13 @@ struct Spare {
 }
 
 impl Spare {
-    /// Enough to replace every buffer a request of a few big metrics moves.
-    const KEEP: usize = 8;
+    /// Enough to replace every buffer a request moves.
+    const KEEP: usize = 80;
 
     fn take(&mut self) -> Vec<u8> {
-        self.buffers.pop().unwrap_or_default()
+        self.buffers
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(POINTS_CHUNK))
     }
 
     fn give(&mut self, mut buffer: Vec<u8>) {
@@ -436,7 +444,8 @@ pub struct OtlpEncoder<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> {
     metric: Option<Arc<OpenMetric>>,
     /// Encoded metric headers by name, reused when a collection goes object by object.
     metric_cache: HashMap<String, Arc<OpenMetric>>,
-    /// Data point fields of the open metric.
+    /// Data point fields of the open metric: full buffers, then the one being written.
+    points_full: Pieces,
     points: Vec<u8>,
     spare: Spare,
     bodies: Arc<Bodies>,
@@ -486,6 +495,7 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
             metrics: Pieces::default(),
             metric: None,
             metric_cache: HashMap::new(),
+            points_full: Pieces::default(),
             points: Vec::new(),
             spare: Spare::default(),
             bodies: Arc::default(),
@@ -537,13 +547,18 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
         self.summary
     }
 
+    fn points_len(&self) -> usize {
+        self.points_full.len() + self.points.len()
+    }
+
     /// Encoded size of the request being built, with one more point field of `extra` bytes.
     fn request_len(&self, extra: usize) -> usize {
         let mut scope_body = self.metrics.len();
+        let points = self.points_len() + extra;
         if let Some(metric) = &self.metric
-            && self.points.len() + extra > 0
+            && points > 0
         {
-            scope_body += field_len(metric.len(self.points.len() + extra));
+            scope_body += field_len(metric.len(points));
         }
         let mut resource_body = self.scopes.len();
         if let Some(scope) = &self.scope
@@ -583,9 +598,14 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
     fn close_metric(&mut self) {
         self.points_room = 0;
         if let Some(metric) = &self.metric
-            && !self.points.is_empty()
+            && self.points_len() > 0
         {
-            metric.put(&mut self.points, &mut self.metrics, &mut self.spare);
+            metric.put(
+                &mut self.points_full,
+                &mut self.points,
+                &mut self.metrics,
+                &mut self.spare,
+            );
         }
     }
 
@@ -727,7 +747,7 @@ unsafe impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> MetricSink for Otlp
         }
         self.encode_point(value, attributes, is_sum, start_unix_nanos);
         let len = field_len(self.point.len());
-        if self.points.len() + len > self.points_room {
+        if self.points_len() + len > self.points_room {
             let mut request_len = self.request_len(len);
             if self.request_points > 0 && request_len > self.max_request_bytes {
                 // A metric split here repeats its name and description in the next request.
@@ -744,6 +764,10 @@ unsafe impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> MetricSink for Otlp
             self.points_room = self.points_room();
         } else {
             debug_assert!(self.request_len(len) <= self.max_request_bytes);
+        }
+        if self.points.len() + len > self.points.capacity() && self.points.len() >= MOVE_BYTES {
+            self.points_full
+                .put_buffer(&mut self.points, &mut self.spare);
         }
         put_len_field(DATA_POINTS, self.point.len(), &mut self.points);
         self.points.extend_from_slice(&self.point);
