@@ -10,7 +10,8 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use crate::proc::{
-    Proc, block_on, cpu, free_port, median, mib, rss, sibling, start_emulator, wait_until,
+    Proc, block_on, cpu, free_port, median, mib, rss, sibling, start_emulator, wait_ready,
+    wait_until,
 };
 use crate::receiver::{Received, Receiver};
 
@@ -64,7 +65,9 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     );
     let pid = exporter.0.id();
     let metrics = format!("http://127.0.0.1:{port}/metrics");
-    wait_ready(&http, port).await?;
+    wait_ready(&http, port)
+        .await
+        .context("exporter did not become ready")?;
     let ready = started.elapsed();
     let (_, startup_peak) = rss(pid);
     let stats: Value = http
@@ -227,17 +230,6 @@ fn exporter_command(kubeconfig: &Path, port: u16) -> anyhow::Result<Command> {
     Ok(command)
 }
 
-async fn wait_ready(http: &reqwest::Client, port: u16) -> anyhow::Result<()> {
-    wait_until(Duration::from_secs(600), || async {
-        http.get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    })
-    .await
-    .context("exporter did not become ready")
-}
-
 struct OtlpCycle {
     /// The exporter's CPU from a second before the cycle was due to a quiet spell after its
     /// last request: collection, encoding and sending.
@@ -275,7 +267,9 @@ async fn otlp_cycles(
             .context("starting kube-state-otel with OTLP")?,
     );
     let pid = exporter.0.id();
-    wait_ready(http, port).await?;
+    wait_ready(http, port)
+        .await
+        .context("OTLP exporter did not become ready")?;
     let mut cycles = Vec::new();
     for due in [started + interval, started + 2 * interval] {
         let window_start = due - Duration::from_secs(1);

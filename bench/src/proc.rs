@@ -95,6 +95,22 @@ where
     bail!("timed out after {limit:?}")
 }
 
+/// Waits until the exporter on `port` answers `/readyz` with success.
+pub async fn wait_ready(http: &reqwest::Client, port: u16) -> anyhow::Result<()> {
+    wait_for_success(http, &format!("http://127.0.0.1:{port}/readyz")).await
+}
+
+/// Waits (up to 10 minutes) until a GET of `url` succeeds.
+async fn wait_for_success(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+    wait_until(Duration::from_secs(600), || async {
+        http.get(url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await
+}
+
 /// A `kube-emulator` process serving a generated cluster, answering on `url`.
 pub struct Emulator {
     _process: Proc,
@@ -126,14 +142,9 @@ pub async fn start_emulator(
             .args(["--token", token]);
     }
     let process = Proc(command.spawn().context("starting kube-emulator")?);
-    wait_until(Duration::from_secs(600), || async {
-        http.get(format!("{url}/_emulator/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    })
-    .await
-    .context("emulator did not come up")?;
+    wait_for_success(http, &format!("{url}/_emulator/healthz"))
+        .await
+        .context("emulator did not come up")?;
     Ok(Emulator {
         _process: process,
         url,

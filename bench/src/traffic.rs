@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use kube_state_otel::pipeline::{OPTIONAL_RESOURCES, all_kinds};
 use serde_json::Value;
 
-use crate::proc::{Proc, block_on, free_port, mib, sibling, start_emulator, wait_until};
+use crate::proc::{Proc, block_on, free_port, mib, sibling, start_emulator, wait_ready};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -242,7 +242,9 @@ async fn measure_configmaps(
         flags: vec!["--resources".to_string(), "configmaps".to_string()],
     };
     let running = start_instance(dir, emulator_url, &instance)?;
-    wait_ready(http, running.1, &instance).await?;
+    wait_ready(http, running.1)
+        .await
+        .with_context(|| format!("exporter {} did not become ready", instance.token))?;
     tokio::time::sleep(args.settle).await;
     let stats = stats(http, emulator_url).await?;
     drop(running);
@@ -300,17 +302,6 @@ fn start_instance(
     Ok((child, port))
 }
 
-async fn wait_ready(http: &reqwest::Client, port: u16, instance: &Instance) -> anyhow::Result<()> {
-    wait_until(Duration::from_secs(600), || async {
-        http.get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    })
-    .await
-    .with_context(|| format!("exporter {} did not become ready", instance.token))
-}
-
 type Rows = Vec<(&'static str, usize, u64)>;
 
 /// Runs every setup against one emulator: (setup, instances, list + watch bytes); then the
@@ -336,7 +327,9 @@ async fn measure(args: &Args, dir: &Path) -> anyhow::Result<(Rows, Option<Config
             running.push(start_instance(dir, &emulator_url, instance)?);
         }
         for ((_, port), instance) in running.iter().zip(&setup.instances) {
-            wait_ready(&http, *port, instance).await?;
+            wait_ready(&http, *port)
+                .await
+                .with_context(|| format!("exporter {} did not become ready", instance.token))?;
         }
         tokio::time::sleep(args.settle).await;
         let stats = stats(&http, &emulator_url).await?;

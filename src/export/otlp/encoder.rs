@@ -157,6 +157,15 @@ fn string_field_len(s: &str) -> usize {
     if s.is_empty() { 0 } else { field_len(s.len()) }
 }
 
+/// Field `outer` of `outer_len` bytes starting with string field `inner` holding `s`: all
+/// lengths below 128 (one byte each), so both keys and lengths go in one 4-byte store.
+#[inline(always)]
+fn put_short_fields(outer: u32, outer_len: usize, inner: u32, s: &str, buf: &mut Vec<u8>) {
+    let wire = |tag: u32| ((tag << 3) | WIRE_LEN) as u8;
+    buf.extend_from_slice(&[wire(outer), outer_len as u8, wire(inner), s.len() as u8]);
+    extend_short(buf, s.as_bytes());
+}
+
 /// An attribute as a `KeyValue` field `tag` (of a data point or a resource).
 #[inline(always)]
 fn put_attribute(tag: u32, kv: &KeyValue, buf: &mut Vec<u8>) {
@@ -168,23 +177,10 @@ fn put_attribute(tag: u32, kv: &KeyValue, buf: &mut Vec<u8>) {
             let any_len = field_len(value.len());
             let kv_len = string_field_len(key) + field_len(any_len);
             // Nearly every Kubernetes attribute is this short: all four lengths are then one
-            // byte each, and each field's key and length go in one store.
+            // byte each.
             if kv_len < 0x80 && !key.is_empty() {
-                let wire = |tag: u32| ((tag << 3) | WIRE_LEN) as u8;
-                buf.extend_from_slice(&[
-                    wire(tag),
-                    kv_len as u8,
-                    wire(KEY_VALUE_KEY),
-                    key.len() as u8,
-                ]);
-                extend_short(buf, key.as_bytes());
-                buf.extend_from_slice(&[
-                    wire(KEY_VALUE_VALUE),
-                    any_len as u8,
-                    wire(ANY_VALUE_STRING),
-                    value.len() as u8,
-                ]);
-                extend_short(buf, value.as_bytes());
+                put_short_fields(tag, kv_len, KEY_VALUE_KEY, key, buf);
+                put_short_fields(KEY_VALUE_VALUE, any_len, ANY_VALUE_STRING, value, buf);
                 return;
             }
             put_len_field(tag, kv_len, buf);
