@@ -239,15 +239,14 @@ struct OtlpCycle {
 }
 
 /// The first two OTLP export cycles of a second exporter (the first one gone): it pushes to a
-/// local receiver every three times the measured time to ready, so that its first push comes after it
-/// is ready, and nothing else asks it for work meanwhile. The first cycle also builds what
-/// later ones reuse (the store's snapshot, the encoder's buffers).
+/// local receiver every three times the measured time to ready, so that its first push comes
+/// after it is ready, and nothing else asks it for work meanwhile. The first cycle also builds
+/// what later ones reuse (the store's snapshot, the encoder's buffers).
 async fn otlp_cycles(
     http: &reqwest::Client,
     kubeconfig: &Path,
     ready: Duration,
 ) -> anyhow::Result<[OtlpCycle; 2]> {
-    const QUIET: Duration = Duration::from_millis(1500);
     let receiver = Receiver::start().await?;
     let interval = (ready * 3).max(Duration::from_secs(5));
     let port = free_port()?;
@@ -270,43 +269,44 @@ async fn otlp_cycles(
     wait_ready(http, port)
         .await
         .context("OTLP exporter did not become ready")?;
-    let mut cycles = Vec::new();
-    for due in [started + interval, started + 2 * interval] {
-        let window_start = due - Duration::from_secs(1);
-        if Instant::now() >= window_start {
-            bail!(
-                "the OTLP exporter was not ready and idle before its push due at {interval:?} intervals"
-            );
-        }
-        tokio::time::sleep_until(window_start.into()).await;
-        let before = cpu(pid);
-        if receiver.received().requests > 0 {
-            bail!("the OTLP exporter pushed before its interval ({interval:?})");
-        }
-        wait_until(Duration::from_secs(600), || async {
-            receiver
-                .received()
-                .last
-                .is_some_and(|last| last.elapsed() >= QUIET)
-        })
-        .await
-        .context("no OTLP export cycle completed")?;
-        let cpu = cpu(pid) - before;
-        let received = receiver.take();
-        let sending = match (received.first, received.last) {
-            (Some(first), Some(last)) => last - first,
-            _ => Duration::ZERO,
-        };
-        cycles.push(OtlpCycle {
-            cpu,
-            sending,
-            received,
-        });
+    Ok([
+        otlp_cycle(&receiver, pid, started + interval).await?,
+        otlp_cycle(&receiver, pid, started + 2 * interval).await?,
+    ])
+}
+
+/// The export cycle of process `pid` due at `due`, measured from a second before it until the
+/// receiver has had no request for a while.
+async fn otlp_cycle(receiver: &Receiver, pid: u32, due: Instant) -> anyhow::Result<OtlpCycle> {
+    const QUIET: Duration = Duration::from_millis(1500);
+    let window_start = due - Duration::from_secs(1);
+    if Instant::now() >= window_start {
+        bail!("the OTLP exporter was not ready and idle a second before its push was due");
     }
-    drop(exporter);
-    cycles
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("two cycles expected"))
+    tokio::time::sleep_until(window_start.into()).await;
+    let before = cpu(pid);
+    if receiver.received().requests > 0 {
+        bail!("the OTLP exporter pushed before its push was due");
+    }
+    wait_until(Duration::from_secs(600), || async {
+        receiver
+            .received()
+            .last
+            .is_some_and(|last| last.elapsed() >= QUIET)
+    })
+    .await
+    .context("no OTLP export cycle completed")?;
+    let cpu = cpu(pid) - before;
+    let received = receiver.take();
+    let sending = match (received.first, received.last) {
+        (Some(first), Some(last)) => last - first,
+        _ => Duration::ZERO,
+    };
+    Ok(OtlpCycle {
+        cpu,
+        sending,
+        received,
+    })
 }
 
 /// Fraction of one core the process used over `window`.

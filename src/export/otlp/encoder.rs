@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::{BufMut, Bytes};
 use opentelemetry::{KeyValue, Value};
@@ -49,7 +49,7 @@ impl Drop for OtlpRequest {
 /// tenth of an export cycle's CPU at 150,000 pods). Only the bodies of one encoder's
 /// requests are kept, and only while it or one of its requests lives.
 #[derive(Debug, Default)]
-struct Bodies(std::sync::Mutex<Vec<Vec<u8>>>);
+struct Bodies(Mutex<Vec<Vec<u8>>>);
 
 impl Bodies {
     /// Enough for the requests in flight between an encoder and its sender.
