@@ -109,6 +109,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let otlp = median(&mut otlp_times);
 
+    // The collection alone, into a sink that reads every attribute and keeps nothing: what
+    // the encoders add on top of it.
+    let mut bare_times = Vec::new();
+    let mut touched = 0u64;
+    for _ in 0..args.repeat {
+        let start = thread_cpu();
+        let mut sink = ReadingSink::default();
+        pipeline.collect(&mut sink);
+        bare_times.push(thread_cpu() - start);
+        touched = sink.bytes;
+    }
+    let bare = median(&mut bare_times);
+
     println!(
         "## collect: {} nodes × {} pods/node ({} pods), schema {:?}",
         args.nodes,
@@ -150,6 +163,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.repeat,
         otlp.as_secs_f64()
     );
+    println!(
+        "| the collection alone (a sink that reads each attribute, {:.1} MiB), median of {} | {:.3} s CPU |",
+        mib(touched),
+        args.repeat,
+        bare.as_secs_f64()
+    );
     if !args.no_sdk && !args.otlp_only {
         let sdk = sdk_collect(&pipeline, args.repeat, series as usize);
         println!(
@@ -168,6 +187,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Reads each observation's attribute keys and values (their first and last bytes, as an
+/// encoder's copy would load them) and keeps only a byte count.
+#[derive(Default)]
+struct ReadingSink {
+    bytes: u64,
+}
+
+// SAFETY: keeps nothing of the attributes.
+unsafe impl MetricSink for ReadingSink {
+    fn begin(&mut self, _desc: &InstrumentDesc) {}
+
+    fn observe(&mut self, value: Number, attributes: &[KeyValue]) {
+        for kv in attributes {
+            let (key, value) = (kv.key.as_str().as_bytes(), kv.value.as_str());
+            let value = value.as_bytes();
+            let ends = [key.first(), key.last(), value.first(), value.last()];
+            let ends: u64 = ends.into_iter().flatten().map(|&b| u64::from(b)).sum();
+            self.bytes += (key.len() + value.len()) as u64 + (ends & 1);
+        }
+        self.bytes += u64::from(value.as_f64().is_nan());
+    }
 }
 
 /// The same registrations through `opentelemetry_sdk`: its collection into the in-memory

@@ -163,15 +163,29 @@ impl Registry {
         self.parts(scope)
             .into_iter()
             .flat_map(|whole| {
-                let count = if whole.instrument.sliceable {
-                    slices.max(1)
-                } else {
-                    1
-                };
-                (0..count).map(move |index| Part {
-                    instrument: whole.instrument.clone(),
-                    read: Some((pins.clone(), Slice { index, count })),
-                })
+                (0..whole.slice_count(slices)).map(move |index| whole.slice(index, slices, pins))
+            })
+            .collect()
+    }
+
+    /// The instruments `wanted` selects, sliced as [`Registry::sliced_parts`] does but slice
+    /// by slice: the first slice of every instrument, then the second, … (an instrument that
+    /// cannot be sliced comes whole, with the first). Every instrument of a kind reads the
+    /// same objects in a row, while they are in the cache: walking each family over the whole
+    /// store instead loads every object from memory once per family.
+    pub fn slice_major_parts(
+        &self,
+        wanted: impl Fn(&InstrumentDesc) -> bool,
+        slices: usize,
+        pins: &Arc<Pins>,
+    ) -> Vec<Part> {
+        let wholes = self.parts_where(wanted);
+        (0..slices.max(1))
+            .flat_map(|index| {
+                wholes
+                    .iter()
+                    .filter(move |whole| index < whole.slice_count(slices))
+                    .map(move |whole| whole.slice(index, slices, pins))
             })
             .collect()
     }
@@ -201,6 +215,24 @@ pub struct Part {
 }
 
 impl Part {
+    /// How many slices the instrument is read in when a collection asks for `slices`.
+    fn slice_count(&self, slices: usize) -> usize {
+        if self.instrument.sliceable {
+            slices.max(1)
+        } else {
+            1
+        }
+    }
+
+    /// Slice `index` of the instrument's objects, read through `pins`.
+    fn slice(&self, index: usize, slices: usize, pins: &Arc<Pins>) -> Part {
+        let count = self.slice_count(slices);
+        Part {
+            instrument: self.instrument.clone(),
+            read: Some((pins.clone(), Slice { index, count })),
+        }
+    }
+
     /// Runs the instrument's callbacks into `sink`.
     pub fn collect(&self, sink: &mut dyn MetricSink) {
         let instrument = &self.instrument;

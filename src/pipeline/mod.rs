@@ -78,6 +78,10 @@ pub fn all_kinds() -> Vec<&'static dyn WatchKind> {
 /// that what one thread encodes ahead of the other is still in cache when it is sent.
 pub const OBJECTS_PER_SLICE: usize = 4096;
 
+/// Objects an OTLP collection reads through all of a kind's instruments before moving on:
+/// few enough that their samples stay in the cache from one instrument to the next.
+pub const OTLP_OBJECTS_PER_SLICE: usize = 512;
+
 /// Resources kube-state-metrics watches only when `--resources` names them.
 pub const OPTIONAL_RESOURCES: &[&str] = &[
     "clusterrolebindings",
@@ -406,17 +410,28 @@ impl Pipeline {
     /// One collection of every kind that has objects (kinds without objects write nothing, not
     /// even headers, as kube-state-metrics does), in OTLP order ([`Pipeline::collect_resources`]).
     pub fn collect(&self, sink: &mut dyn MetricSink) {
-        self.collect_resources(&ResourceFilter::default(), sink);
+        self.collect_resources(&ResourceFilter::default(), OTLP_OBJECTS_PER_SLICE, sink);
     }
 
-    /// A collection of the kinds `filter` lets through, for OTLP: kube-state-metrics
-    /// instruments one after the other, then the semconv instruments of a kind object by
-    /// object, so that each object's points are together under its resource.
-    pub fn collect_resources(&self, filter: &ResourceFilter, sink: &mut dyn MetricSink) {
+    /// A collection of the kinds `filter` lets through, for OTLP: a kind's kube-state-metrics
+    /// instruments slice by slice of about `objects_per_slice` of its objects
+    /// ([`slice_major_parts`](crate::meter::Registry::slice_major_parts); an instrument's
+    /// points come as several `Metric`s, as when a request is split), then its semconv
+    /// instruments object by object, so that each object's points are together under its
+    /// resource.
+    pub fn collect_resources(
+        &self,
+        filter: &ResourceFilter,
+        objects_per_slice: usize,
+        sink: &mut dyn MetricSink,
+    ) {
         let registry = self.provider.registry();
+        let pins = Arc::new(Pins::default());
         for k in self.kinds_with_objects(filter) {
             let scope = |d: &InstrumentDesc| &*d.scope == k.kind.resource();
-            for part in registry.parts_where(|d| scope(d) && d.schema_url.is_empty()) {
+            let slices = k.store.len().div_ceil(objects_per_slice.max(1));
+            let ksm = |d: &InstrumentDesc| scope(d) && d.schema_url.is_empty();
+            for part in registry.slice_major_parts(ksm, slices, &pins) {
                 part.collect(sink);
             }
             let semconv = registry.parts_where(|d| scope(d) && !d.schema_url.is_empty());
