@@ -173,16 +173,18 @@ fn put_attribute(tag: u32, kv: &KeyValue, buf: &mut Vec<u8>) {
     match &kv.value {
         Value::String(value) => {
             let value = value.as_str();
-            // AnyValue is a oneof: the string is written even when empty.
-            let any_len = field_len(value.len());
-            let kv_len = string_field_len(key) + field_len(any_len);
             // Nearly every Kubernetes attribute is this short: all four lengths are then one
-            // byte each.
-            if kv_len < 0x80 && !key.is_empty() {
-                put_short_fields(tag, kv_len, KEY_VALUE_KEY, key, buf);
+            // byte each (the `KeyValue`'s is the longest: two keys, two lengths and the two
+            // strings, the `AnyValue`'s key and length included), known without varint sums.
+            if !key.is_empty() && key.len() + value.len() < 0x80 - 6 {
+                let any_len = 2 + value.len();
+                put_short_fields(tag, 2 + key.len() + 2 + any_len, KEY_VALUE_KEY, key, buf);
                 put_short_fields(KEY_VALUE_VALUE, any_len, ANY_VALUE_STRING, value, buf);
                 return;
             }
+            // AnyValue is a oneof: the string is written even when empty.
+            let any_len = field_len(value.len());
+            let kv_len = string_field_len(key) + field_len(any_len);
             put_len_field(tag, kv_len, buf);
             put_string_field(KEY_VALUE_KEY, key, buf);
             put_len_field(KEY_VALUE_VALUE, any_len, buf);
