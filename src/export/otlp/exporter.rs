@@ -19,7 +19,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use super::encoder::{EncodeSummary, OtlpEncoder, OtlpRequest};
+use super::encoder::{EncodeSummary, OtlpBuffers, OtlpEncoder, OtlpRequest};
 use super::transport::{Failure, Transport};
 use super::{OtlpConfig, OtlpError, Temporality};
 use crate::meter::Collect;
@@ -140,6 +140,8 @@ struct CollectionSettings {
     resource: Vec<KeyValue>,
     max_request_bytes: usize,
     start_time_unix_nano: u64,
+    /// Kept from one collection to the next.
+    buffers: OtlpBuffers,
 }
 
 impl CollectionSettings {
@@ -148,6 +150,7 @@ impl CollectionSettings {
             resource: config.resource.clone(),
             max_request_bytes: config.max_request_bytes,
             start_time_unix_nano: unix_nanos(SystemTime::now()),
+            buffers: OtlpBuffers::default(),
         }
     }
 }
@@ -177,7 +180,8 @@ fn start_collection(
                 Ok(()) => ControlFlow::Continue(()),
                 Err(_) => ControlFlow::Break(()),
             },
-        );
+        )
+        .with_buffers(&settings.buffers);
         collect(&mut encoder);
         let summary = encoder.finish();
         if summary.points_dropped > 0 {

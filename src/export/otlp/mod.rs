@@ -22,7 +22,7 @@ pub use config::{
     DEFAULT_MAX_REQUEST_BYTES, DEFAULT_SERVICE_NAME, DEFAULT_TIMEOUT, MIN_REQUEST_BYTES,
     OtlpConfig, OtlpOverrides, PemFile, Protocol, Temporality, TlsFiles,
 };
-pub use encoder::{EncodeSummary, OtlpEncoder, OtlpRequest};
+pub use encoder::{EncodeSummary, OtlpBuffers, OtlpEncoder, OtlpRequest};
 pub use exporter::{
     ExportStats, MAX_PENDING_COLLECTIONS, OtlpExporter, OtlpTelemetry, export_once,
 };
