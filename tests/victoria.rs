@@ -11,11 +11,13 @@
 //! 1.112; bookworm's 1.79 has no OTLP); scripts/test.sh installs it. Without them this test
 //! fails (it never skips).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kube_emulator::Emulator;
+use kube_emulator::{Emulator, GeneratedCluster};
+use kube_state_otel::pipeline::OTLP_OBJECTS_PER_SLICE;
 use serde_json::Value;
 
 mod harness;
@@ -70,6 +72,38 @@ async fn get_json(http: &reqwest::Client, url: &str) -> Option<Value> {
     serde_json::from_str(&response.text().await.ok()?).ok()
 }
 
+/// VictoriaMetrics on a free port, storing under `dir`, healthy; and its URL.
+async fn start_victoria_metrics(dir: &Path) -> (Process, String) {
+    // Queries see the newest samples at once (the default hides the last 30 s), so the tests
+    // do not wait for them.
+    let vm_port = free_port();
+    let vm_url = format!("http://127.0.0.1:{vm_port}");
+    let mut vm = Process::start(
+        "victoria-metrics",
+        &[
+            format!("-httpListenAddr=127.0.0.1:{vm_port}"),
+            format!("-storageDataPath={}", dir.join("vm").display()),
+            "-retentionPeriod=1d".to_string(),
+            "-search.latencyOffset=0s".to_string(),
+            "-search.disableCache".to_string(),
+        ],
+        dir,
+    );
+    let http = reqwest::Client::new();
+    wait_for_within("victoria-metrics /health", Duration::from_secs(30), || {
+        let (http, url) = (&http, format!("{vm_url}/health"));
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await;
+    assert!(!vm.exited(), "victoria-metrics exited:\n{}", vm.log());
+    (vm, vm_url)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kube_pod_crash_looping_fires_in_vmalert_from_otlp_only() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -99,33 +133,8 @@ async fn kube_pod_crash_looping_fires_in_vmalert_from_otlp_only() {
         .expect("pods applied");
     let emulator = start_emulator(emulator).await;
 
-    // Queries see the newest samples at once (the default hides the last 30 s), so the test
-    // does not wait for them.
-    let vm_port = free_port();
-    let vm_url = format!("http://127.0.0.1:{vm_port}");
-    let mut vm = Process::start(
-        "victoria-metrics",
-        &[
-            format!("-httpListenAddr=127.0.0.1:{vm_port}"),
-            format!("-storageDataPath={}", dir.path().join("vm").display()),
-            "-retentionPeriod=1d".to_string(),
-            "-search.latencyOffset=0s".to_string(),
-            "-search.disableCache".to_string(),
-        ],
-        dir.path(),
-    );
+    let (mut vm, vm_url) = start_victoria_metrics(dir.path()).await;
     let http = reqwest::Client::new();
-    wait_for_within("victoria-metrics /health", Duration::from_secs(30), || {
-        let (http, url) = (&http, format!("{vm_url}/health"));
-        async move {
-            http.get(url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        }
-    })
-    .await;
-    assert!(!vm.exited(), "victoria-metrics exited:\n{}", vm.log());
 
     let exporter = Exporter::start_with_env(
         &emulator.url(),
@@ -224,4 +233,90 @@ async fn kube_pod_crash_looping_fires_in_vmalert_from_otlp_only() {
         "{firing:?}"
     );
     assert!(!vm.exited(), "victoria-metrics exited:\n{}", vm.log());
+}
+
+/// Series of each `kube_pod_*` metric in a Prometheus text body.
+fn pod_series_per_metric(text: &str) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for line in text.lines().filter(|l| l.starts_with("kube_pod_")) {
+        let name = line.split(['{', ' ']).next().unwrap_or_default();
+        *counts.entry(name.to_string()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// An OTLP collection reads each kind's objects in slices ([`OTLP_OBJECTS_PER_SLICE`]), so a
+/// metric of a kind with more objects comes as several `Metric`s in one request. A real
+/// receiver must still store every series once: VictoriaMetrics holds as many series of each
+/// `kube_pod_*` metric as the exporter's own `/metrics` shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collection_in_slices_arrives_whole_in_victoria_metrics() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cluster = GeneratedCluster::new(40, 30, 7);
+    assert!(
+        cluster.pod_count() > 2 * OTLP_OBJECTS_PER_SLICE,
+        "{} pods make at least three slices",
+        cluster.pod_count()
+    );
+    let emulator = start_emulator(Emulator::with_cluster(&cluster)).await;
+    let (mut vm, vm_url) = start_victoria_metrics(dir.path()).await;
+    let exporter = Exporter::start(
+        &emulator.url(),
+        &[
+            "--otlp-protocol",
+            "http/protobuf",
+            "--otlp-endpoint",
+            &format!("{vm_url}/opentelemetry"),
+            "--otlp-interval",
+            "1s",
+        ],
+    );
+    exporter.wait_ready().await;
+    let want = pod_series_per_metric(&exporter.metrics().await);
+    assert_eq!(
+        want.get("kube_pod_info"),
+        Some(&(cluster.pod_count() as u64)),
+        "one kube_pod_info per pod in the scrape"
+    );
+    assert!(want.len() > 20, "kube_pod_* metrics scraped: {want:?}");
+
+    let http = reqwest::Client::new();
+    let query = format!(
+        "{vm_url}/api/v1/query?query=count%20by%20(__name__)(%7B__name__%3D~%22kube_pod_.%2B%22%7D)"
+    );
+    let stored = || async {
+        let body = get_json(&http, &query).await.unwrap_or_default();
+        let result = body["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        result
+            .iter()
+            .filter_map(|r| {
+                let name = r["metric"]["__name__"].as_str()?.to_string();
+                let count = r["value"][1].as_str()?.parse().ok()?;
+                Some((name, count))
+            })
+            .collect::<BTreeMap<String, u64>>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = stored().await;
+        if got == want {
+            break;
+        }
+        assert!(!vm.exited(), "victoria-metrics exited:\n{}", vm.log());
+        assert!(
+            Instant::now() < deadline,
+            "series per metric in VictoriaMetrics differ from the scrape's:\n\
+             only in the scrape or different: {:?}\nonly in VictoriaMetrics or different: {:?}",
+            want.iter()
+                .filter(|(k, v)| got.get(*k) != Some(v))
+                .collect::<Vec<_>>(),
+            got.iter()
+                .filter(|(k, v)| want.get(*k) != Some(v))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
