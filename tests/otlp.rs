@@ -594,6 +594,76 @@ async fn http_retries_only_what_the_specification_calls_retryable() {
     task.abort();
 }
 
+/// A gRPC receiver that answers the first export of each round with `status`.
+struct Refusing {
+    calls: AtomicU64,
+    status: Mutex<Option<Status>>,
+}
+
+#[tonic::async_trait]
+impl MetricsService for Refusing {
+    async fn export(
+        &self,
+        _: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        match self.status.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(status) => Err(status),
+            None => Ok(Response::new(ExportMetricsServiceResponse::default())),
+        }
+    }
+}
+
+/// gRPC statuses as the OTLP specification reads them, from a real gRPC server (its errors
+/// come as trailers-only responses): `UNAVAILABLE` with `RetryInfo` in
+/// `grpc-status-details-bin` is retried after the given wait, `INVALID_ARGUMENT` is not
+/// retried and its message reaches the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_retries_only_what_the_specification_calls_retryable() {
+    let (listener, addr) = bind().await;
+    let refusing = Arc::new(Refusing {
+        calls: AtomicU64::new(0),
+        status: Mutex::new(None),
+    });
+    let service = MetricsServiceServer::from_arc(refusing.clone());
+    let task = tokio::spawn(async move {
+        Server::builder()
+            .serve_with_incoming(service, TcpIncoming::from(listener))
+            .await
+    });
+    // google.rpc.Status { details: [Any { RetryInfo { retry_delay: 1 s } }] }, by hand.
+    let type_url = b"type.googleapis.com/google.rpc.RetryInfo";
+    let mut any = vec![0x0a, type_url.len() as u8];
+    any.extend_from_slice(type_url);
+    any.extend_from_slice(&[0x12, 4, 0x0a, 2, 0x08, 1]);
+    let mut details = vec![0x1a, any.len() as u8];
+    details.extend_from_slice(&any);
+    let busy = Status::with_details(tonic::Code::Unavailable, "busy", details.into());
+    let config = config(addr, 64 * 1024, Compression::None);
+
+    *refusing.status.lock().unwrap() = Some(busy);
+    let started = Instant::now();
+    let stats = export_once(&config, small_collection())
+        .await
+        .expect("retried");
+    assert_eq!(stats.points, 4);
+    assert_eq!(refusing.calls.load(Ordering::SeqCst), 2);
+    // RetryInfo's 1 s was honoured rather than the 250 ms first backoff.
+    assert!(started.elapsed() >= Duration::from_secs(1));
+
+    refusing.calls.store(0, Ordering::SeqCst);
+    *refusing.status.lock().unwrap() = Some(Status::invalid_argument("bad points"));
+    match export_once(&config, small_collection()).await {
+        Err(OtlpError::Export { code, message }) => {
+            assert_eq!(code, "InvalidArgument");
+            assert!(message.contains("bad points"), "{message}");
+        }
+        other => panic!("INVALID_ARGUMENT was not final: {other:?}"),
+    }
+    assert_eq!(refusing.calls.load(Ordering::SeqCst), 1);
+    task.abort();
+}
+
 /// A receiver answering with a body far larger than any OTLP response: the exporter stops
 /// reading at its limit and counts a failure instead of buffering it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,14 +1,17 @@
-//! The two OTLP transports behind one `attempt`: gRPC (tonic's generic client on
-//! `MetricsService/Export`) and HTTP/protobuf (hyper's client POSTing to `.../v1/metrics`),
-//! both over the same rustls connector.
+//! The two OTLP transports behind one `attempt`: gRPC (a unary `MetricsService/Export` call on
+//! a tonic channel, the request framed here) and HTTP/protobuf (hyper's client POSTing to
+//! `.../v1/metrics`), both over the same rustls connector.
 
+use std::collections::VecDeque;
 use std::io::Write;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use bytes::{BufMut, Bytes};
-use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER};
-use http::uri::PathAndQuery;
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, TE};
 use http::{HeaderMap, StatusCode, Uri};
+use http_body::{Frame, SizeHint};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -16,10 +19,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message;
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::metadata::MetadataMap;
+use tonic::codec::{DecodeBuf, Decoder, Streaming};
 use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Request, Status};
+use tonic::{Code, Status};
+use tower::Service;
 
 use super::{Compression, OtlpConfig, OtlpError, Protocol, tls};
 
@@ -43,8 +46,11 @@ pub(super) struct Failure {
 
 pub(super) enum Transport {
     Grpc {
-        grpc: tonic::client::Grpc<Channel>,
-        metadata: MetadataMap,
+        channel: Channel,
+        /// The call's headers: gRPC's, the configured metadata, the compression's.
+        headers: HeaderMap,
+        compressed: bool,
+        timeout: Duration,
     },
     Http {
         // Boxed: the client is ten times the size of the gRPC variant.
@@ -77,15 +83,22 @@ impl Transport {
                     .timeout(config.timeout)
                     // Connects on first use and reconnects after failures by itself.
                     .connect_with_connector_lazy(connector);
-                let grpc = tonic::client::Grpc::new(channel);
-                let grpc = match config.compression {
-                    Compression::None => grpc,
-                    Compression::Gzip => grpc.send_compressed(CompressionEncoding::Gzip),
-                    Compression::Zstd => grpc.send_compressed(CompressionEncoding::Zstd),
+                let mut headers = config.metadata()?.into_headers();
+                headers.insert(TE, HeaderValue::from_static("trailers"));
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+                let encoding = match config.compression {
+                    Compression::None => None,
+                    Compression::Gzip => Some("gzip"),
+                    Compression::Zstd => Some("zstd"),
                 };
+                if let Some(encoding) = encoding {
+                    headers.insert("grpc-encoding", HeaderValue::from_static(encoding));
+                }
                 Ok(Transport::Grpc {
-                    grpc,
-                    metadata: config.metadata()?,
+                    channel,
+                    headers,
+                    compressed: encoding.is_some(),
+                    timeout: config.timeout,
                 })
             }
             Protocol::HttpProtobuf => {
@@ -110,16 +123,21 @@ impl Transport {
         }
     }
 
-    /// The body as it goes on the wire, compressed once for all attempts (HTTP), on a blocking
+    /// The body as it goes on the wire, compressed once for all attempts, on a blocking
     /// thread: a 4 MiB request takes tens of milliseconds that runtime workers serving
-    /// `/metrics` should not spend. tonic compresses gRPC messages itself.
+    /// `/metrics` should not spend.
     pub(super) async fn prepare(&self, body: Bytes) -> Result<Bytes, Failure> {
         let compression = match self {
-            Transport::Http { compression, .. } if *compression != Compression::None => {
-                *compression
-            }
-            _ => return Ok(body),
+            Transport::Http { compression, .. } => *compression,
+            Transport::Grpc { headers, .. } => match headers.get("grpc-encoding") {
+                Some(v) if v == "gzip" => Compression::Gzip,
+                Some(v) if v == "zstd" => Compression::Zstd,
+                _ => Compression::None,
+            },
         };
+        if compression == Compression::None {
+            return Ok(body);
+        }
         let failed = |message: String| Failure {
             code: "compression".to_string(),
             message,
@@ -137,18 +155,21 @@ impl Transport {
         body: Bytes,
     ) -> Result<ExportMetricsServiceResponse, Failure> {
         match self {
-            Transport::Grpc { grpc, metadata } => {
-                grpc.ready()
+            Transport::Grpc {
+                channel,
+                headers,
+                compressed,
+                timeout,
+            } => {
+                let message = GrpcMessage::new(body, *compressed).map_err(|s| grpc_failure(&s))?;
+                let mut request = http::Request::new(tonic::body::Body::new(message));
+                *request.method_mut() = http::Method::POST;
+                *request.uri_mut() = Uri::from_static(EXPORT_PATH);
+                *request.headers_mut() = headers.clone();
+                tokio::time::timeout(*timeout, grpc_call(channel, request))
                     .await
-                    .map_err(|e| grpc_failure(&Status::unavailable(e.to_string())))?;
-                let mut request = Request::new(body);
-                *request.metadata_mut() = metadata.clone();
-                let path = PathAndQuery::from_static(EXPORT_PATH);
-                let response = grpc
-                    .unary(request, path, EncodedCodec)
-                    .await
-                    .map_err(|status| grpc_failure(&status))?;
-                Ok(response.into_inner())
+                    .map_err(|_| grpc_failure(&Status::deadline_exceeded("no response")))?
+                    .map_err(|status| grpc_failure(&status))
             }
             Transport::Http {
                 client,
@@ -366,39 +387,86 @@ fn is_retryable(code: Code) -> bool {
     )
 }
 
-/// Sends a request already encoded on the collection thread; decodes the response.
-#[derive(Clone, Copy, Default)]
-struct EncodedCodec;
-
-impl Codec for EncodedCodec {
-    type Encode = Bytes;
-    type Decode = ExportMetricsServiceResponse;
-    type Encoder = EncodedCodec;
-    type Decoder = EncodedCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        *self
+/// One unary call: the response's message, or the status that ended the call (in its headers
+/// when the receiver answered with trailers only, else in its trailers).
+async fn grpc_call(
+    channel: &mut Channel,
+    request: http::Request<tonic::body::Body>,
+) -> Result<ExportMetricsServiceResponse, Status> {
+    std::future::poll_fn(|cx| channel.poll_ready(cx))
+        .await
+        .map_err(|e| Status::unavailable(describe(&e)))?;
+    let response = channel
+        .call(request)
+        .await
+        .map_err(|e| Status::from_error(e.into()))?;
+    let (parts, body) = response.into_parts();
+    if let Some(status) = Status::from_header_map(&parts.headers)
+        && status.code() != Code::Ok
+    {
+        return Err(status);
     }
+    let mut response = Streaming::new_response(
+        ResponseDecoder,
+        body,
+        parts.status,
+        None,
+        Some(MAX_RESPONSE_BYTES),
+    );
+    let message = response
+        .message()
+        .await?
+        .ok_or_else(|| Status::internal("no response message"))?;
+    response.trailers().await?;
+    Ok(message)
+}
 
-    fn decoder(&mut self) -> Self::Decoder {
-        *self
+/// A gRPC request body: the 5-byte message prefix (compressed flag, length), then the encoded
+/// request as it is. tonic's client copied each request into a buffer of its own.
+struct GrpcMessage(VecDeque<Bytes>);
+
+impl GrpcMessage {
+    fn new(message: Bytes, compressed: bool) -> Result<Self, Status> {
+        let len = u32::try_from(message.len()).map_err(|_| {
+            let len = message.len();
+            Status::out_of_range(format!(
+                "a request of {len} bytes is over gRPC's 4 GiB limit"
+            ))
+        })?;
+        let mut prefix = [0u8; 5];
+        prefix[0] = u8::from(compressed);
+        prefix[1..].copy_from_slice(&len.to_be_bytes());
+        Ok(GrpcMessage(VecDeque::from([
+            Bytes::copy_from_slice(&prefix),
+            message,
+        ])))
     }
 }
 
-impl Encoder for EncodedCodec {
-    type Item = Bytes;
-    type Error = Status;
+impl http_body::Body for GrpcMessage {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
 
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        // Room for the whole request at once: grown as it was written, tonic's buffer was
-        // reallocated and copied several times per 4 MiB request.
-        dst.reserve(item.len());
-        dst.put_slice(&item);
-        Ok(())
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Poll::Ready(self.0.pop_front().map(|data| Ok(Frame::data(data))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.0.iter().map(|b| b.len() as u64).sum())
     }
 }
 
-impl Decoder for EncodedCodec {
+/// Decodes the export response.
+struct ResponseDecoder;
+
+impl Decoder for ResponseDecoder {
     type Item = ExportMetricsServiceResponse;
     type Error = Status;
 
