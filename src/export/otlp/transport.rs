@@ -49,7 +49,7 @@ pub(super) enum Transport {
         channel: Channel,
         /// The call's headers: gRPC's, the configured metadata, the compression's.
         headers: HeaderMap,
-        compressed: bool,
+        compression: Compression,
         timeout: Duration,
     },
     Http {
@@ -97,7 +97,7 @@ impl Transport {
                 Ok(Transport::Grpc {
                     channel,
                     headers,
-                    compressed: encoding.is_some(),
+                    compression: config.compression,
                     timeout: config.timeout,
                 })
             }
@@ -128,12 +128,9 @@ impl Transport {
     /// `/metrics` should not spend.
     pub(super) async fn prepare(&self, body: Bytes) -> Result<Bytes, Failure> {
         let compression = match self {
-            Transport::Http { compression, .. } => *compression,
-            Transport::Grpc { headers, .. } => match headers.get("grpc-encoding") {
-                Some(v) if v == "gzip" => Compression::Gzip,
-                Some(v) if v == "zstd" => Compression::Zstd,
-                _ => Compression::None,
-            },
+            Transport::Http { compression, .. } | Transport::Grpc { compression, .. } => {
+                *compression
+            }
         };
         if compression == Compression::None {
             return Ok(body);
@@ -158,17 +155,21 @@ impl Transport {
             Transport::Grpc {
                 channel,
                 headers,
-                compressed,
+                compression,
                 timeout,
             } => {
-                let message = GrpcMessage::new(body, *compressed).map_err(|s| grpc_failure(&s))?;
+                let compressed = *compression != Compression::None;
+                let message = GrpcMessage::new(body, compressed).map_err(|s| grpc_failure(&s))?;
                 let mut request = http::Request::new(tonic::body::Body::new(message));
                 *request.method_mut() = http::Method::POST;
                 *request.uri_mut() = Uri::from_static(EXPORT_PATH);
                 *request.headers_mut() = headers.clone();
                 tokio::time::timeout(*timeout, grpc_call(channel, request))
                     .await
-                    .map_err(|_| grpc_failure(&Status::deadline_exceeded("no response")))?
+                    .map_err(|_| {
+                        let message = format!("no response within {timeout:?}");
+                        grpc_failure(&Status::deadline_exceeded(message))
+                    })?
                     .map_err(|status| grpc_failure(&status))
             }
             Transport::Http {
