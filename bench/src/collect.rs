@@ -193,7 +193,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Reads each observation's attribute keys and values (their first and last bytes, as an
-/// encoder's copy would load them) and keeps only a byte count.
+/// encoder's copy would load them) and keeps only their total length.
 #[derive(Default)]
 struct ReadingSink {
     bytes: u64,
@@ -207,11 +207,11 @@ unsafe impl MetricSink for ReadingSink {
         for kv in attributes {
             let (key, value) = (kv.key.as_str().as_bytes(), kv.value.as_str());
             let value = value.as_bytes();
-            let ends = [key.first(), key.last(), value.first(), value.last()];
-            let ends: u64 = ends.into_iter().flatten().map(|&b| u64::from(b)).sum();
-            self.bytes += (key.len() + value.len()) as u64 + (ends & 1);
+            let ends = [key.first(), key.last(), value.first(), value.last()].map(|b| b.copied());
+            std::hint::black_box(ends);
+            self.bytes += (key.len() + value.len()) as u64;
         }
-        self.bytes += u64::from(value.as_f64().is_nan());
+        std::hint::black_box(value);
     }
 }
 

@@ -78,9 +78,9 @@ impl Transport {
             Protocol::Grpc => {
                 // gRPC servers (grpc-go among them) require HTTP/2 negotiated by ALPN.
                 let connector = tls::connector(&config.tls, https, &[b"h2"], config.timeout)?;
+                // No channel-wide timeout: `attempt` bounds each whole call, response included.
                 let channel = Endpoint::from(uri)
                     .connect_timeout(config.timeout)
-                    .timeout(config.timeout)
                     // Connects on first use and reconnects after failures by itself.
                     .connect_with_connector_lazy(connector);
                 let mut headers = config.metadata()?.into_headers();
