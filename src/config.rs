@@ -209,6 +209,12 @@ pub struct Cli {
     #[arg(long, default_value_t = 500)]
     pub list_page_size: u32,
 
+    /// How often the API server's discovery is re-read: a kind it starts serving (a cluster
+    /// upgrade, a feature gate turned on) is then watched without a restart, and one it stops
+    /// serving is dropped with its series.
+    #[arg(long, default_value = "5m", value_parser = positive_duration)]
+    pub discovery_interval: Duration,
+
     /// Log filter, e.g. `info` or `kube_state_otel=debug`. The kube client's per-request
     /// errors and the watcher's per-retry warnings are off by default: the watchers log one
     /// line per failure period instead.
@@ -348,6 +354,15 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
         }
         _ => Err(format!("{text:?} is not key=value")),
     }
+}
+
+/// A duration of at least a second (a zero interval would loop without pause).
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration < Duration::from_secs(1) {
+        return Err(format!("{text:?} is shorter than 1s"));
+    }
+    Ok(duration)
 }
 
 #[cfg(test)]

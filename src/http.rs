@@ -83,13 +83,13 @@ async fn ok() -> &'static str {
 
 async fn readyz(State(state): State<MetricsState>) -> Response {
     let mut body = String::new();
-    for (resource, synced, forbidden, objects) in state.pipeline.status() {
-        let status = match (synced, forbidden) {
-            (true, _) => "synced",
-            (false, true) => "forbidden",
-            (false, false) => "syncing",
-        };
-        body.push_str(&format!("{resource}: {status} ({objects} objects)\n"));
+    for kind in state.pipeline.status() {
+        body.push_str(&format!(
+            "{}: {} ({} objects)\n",
+            kind.resource,
+            kind.state.as_str(),
+            kind.objects
+        ));
     }
     let code = if state.pipeline.is_ready() {
         StatusCode::OK

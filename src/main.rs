@@ -293,7 +293,8 @@ async fn start_pipeline(
     }
     telemetry.set_shard(u64::from(shard.ordinal), u64::from(shard.total));
     let pipeline = Arc::new(pipeline);
-    pipeline.spawn_watchers(&client);
+    // Discovery starts the watchers of the kinds the API server serves, for the process's life.
+    pipeline.watch_served(client.clone(), cli.discovery_interval);
 
     let telemetry_provider = StreamingMeterProvider::new();
     let telemetry_meter = telemetry_provider.meter(TELEMETRY_SCOPE);

@@ -34,6 +34,8 @@ pub struct Telemetry {
     /// `--shard-mode=server`, per resource label: whether the API server filtered the last
     /// list by the shard selector (else this exporter does).
     server_sharding: Mutex<BTreeMap<String, bool>>,
+    /// Per resource: (named explicitly, served by the API server) as discovery last saw it.
+    served: Mutex<BTreeMap<String, (bool, bool)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -85,6 +87,10 @@ impl Telemetry {
 
     pub fn set_server_sharding(&self, resource: &str, by_server: bool) {
         lock(&self.server_sharding).insert(resource.to_string(), by_server);
+    }
+
+    pub fn set_served(&self, resource: &str, requested: bool, served: bool) {
+        lock(&self.served).insert(resource.to_string(), (requested, served));
     }
 
     /// Registers the self-telemetry instruments on `meter`.
@@ -147,6 +153,24 @@ impl Telemetry {
                     o.observe(
                         u64::from(*by_server),
                         &[KeyValue::new("resource", resource.clone())],
+                    );
+                }
+            })
+            .build();
+        let t = self.clone();
+        meter
+            .u64_observable_gauge("kube_state_otel_resource_served")
+            .with_description(
+                "Per resource: 1 when the API server serves it (it is watched), 0 when not; requested=\"true\" when --resources names it",
+            )
+            .with_callback(move |o| {
+                for (resource, (requested, served)) in lock(&t.served).iter() {
+                    o.observe(
+                        u64::from(*served),
+                        &[
+                            KeyValue::new("resource", resource.clone()),
+                            KeyValue::new("requested", requested.to_string()),
+                        ],
                     );
                 }
             })

@@ -219,7 +219,7 @@ fn semconv_watches_only_kinds_it_reports() {
             ..PipelineSettings::default()
         };
         let pipeline = Pipeline::new(settings, Telemetry::new()).expect("valid settings");
-        pipeline.status().into_iter().map(|(r, ..)| r).collect()
+        pipeline.status().into_iter().map(|k| k.resource).collect()
     };
     let with_entity: BTreeSet<&'static str> = all_kinds()
         .into_iter()

@@ -147,6 +147,8 @@ pub trait AnyKind: Send + Sync {
     fn object_kind(&self) -> &'static str;
     /// The API group of the kind (`apps`, `batch`; `""` for core), as in RBAC rules.
     fn api_group(&self) -> &'static str;
+    /// The API version the kind is read in (`v1`, `v2`).
+    fn api_version(&self) -> &'static str;
     fn identity_labels(&self) -> &'static [&'static str];
     fn entity(&self) -> Option<Entity>;
     fn families(&self) -> Vec<FamilyInfo>;
@@ -172,6 +174,10 @@ impl<O: KubeObject> AnyKind for KindDef<O> {
 
     fn api_group(&self) -> &'static str {
         O::GROUP
+    }
+
+    fn api_version(&self) -> &'static str {
+        O::VERSION
     }
 
     fn identity_labels(&self) -> &'static [&'static str] {

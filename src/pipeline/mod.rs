@@ -2,8 +2,10 @@
 //! collections the exporters read.
 
 mod families;
+mod served;
 
 pub use families::FamilyFilter;
+pub use served::Availability;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -153,6 +155,51 @@ struct KindRuntime {
     /// One per list+watch: where it lists, its part of the store, and whether the API server
     /// forbids it.
     watches: Vec<Watch>,
+    /// Named in `--resources` (or a pipeline's `resources`): not being served is a warning.
+    requested: bool,
+    /// Whether the API server serves the kind, and its running watchers.
+    served: served::ServedState,
+}
+
+impl KindRuntime {
+    /// Every watch synced or forbidden, or the kind not served (there is nothing to wait for).
+    fn is_ready(&self) -> bool {
+        match self.served.availability() {
+            Availability::Unknown => false,
+            Availability::NotServed => true,
+            Availability::Served => self.watches.iter().all(Watch::is_ready),
+        }
+    }
+}
+
+/// A kind's state, as `/readyz` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KindState {
+    Synced,
+    Syncing,
+    /// The API server forbids listing it (RBAC); retried with backoff.
+    Forbidden,
+    /// The API server does not serve its group/version/resource; not watched.
+    NotServed,
+}
+
+impl KindState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KindState::Synced => "synced",
+            KindState::Syncing => "syncing",
+            KindState::Forbidden => "forbidden",
+            KindState::NotServed => "not served",
+        }
+    }
+}
+
+/// One kind of a pipeline: its resource, state and object count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KindStatus {
+    pub resource: &'static str,
+    pub state: KindState,
+    pub objects: usize,
 }
 
 struct Watch {
@@ -209,10 +256,11 @@ impl Pipeline {
         let provider = StreamingMeterProvider::new();
         let mut kinds = Vec::new();
         for kind in all {
+            let requested = settings.resources.iter().any(|r| r == kind.resource());
             let wanted = if settings.resources.is_empty() {
                 !OPTIONAL_RESOURCES.contains(&kind.resource())
             } else {
-                settings.resources.iter().any(|r| r == kind.resource())
+                requested
             };
             if !wanted {
                 continue;
@@ -275,6 +323,8 @@ impl Pipeline {
                         .unwrap_or_default()
                 },
                 watches,
+                requested,
+                served: served::ServedState::new(),
             });
         }
         let labels = kinds
@@ -385,10 +435,11 @@ impl Pipeline {
         self.server_sharding.layer()
     }
 
-    /// Starts the watchers: one per kind, or per kind and namespace with `--namespaces`.
-    pub fn spawn_watchers(&self, client: &Client) {
-        for k in &self.kinds {
-            for watch in &k.watches {
+    /// Starts the watchers of one kind: one, or one per namespace with `--namespaces`.
+    fn spawn_watchers(&self, k: &KindRuntime, client: &Client) -> Vec<tokio::task::JoinHandle<()>> {
+        k.watches
+            .iter()
+            .map(|watch| {
                 let target = WatchTarget {
                     store: watch.store.clone(),
                     enabled: k.enabled.clone(),
@@ -402,9 +453,9 @@ impl Pipeline {
                     watch.scope.clone(),
                     target,
                 );
-                tokio::spawn(tracing::Instrument::in_current_span(run));
-            }
-        }
+                tokio::spawn(tracing::Instrument::in_current_span(run))
+            })
+            .collect()
     }
 
     /// One collection of every kind that has objects (kinds without objects write nothing, not
@@ -472,11 +523,10 @@ impl Pipeline {
             .collect()
     }
 
-    /// Ready when every watch has synced its initial list or is forbidden.
+    /// Ready once discovery has answered and every served kind's watches have synced their
+    /// initial list or are forbidden.
     pub fn is_ready(&self) -> bool {
-        self.kinds
-            .iter()
-            .all(|k| k.watches.iter().all(Watch::is_ready))
+        self.kinds.iter().all(KindRuntime::is_ready)
     }
 
     /// Heap bytes of every kind's compact samples.
@@ -484,19 +534,30 @@ impl Pipeline {
         self.kinds.iter().map(|k| k.store.heap_bytes()).sum()
     }
 
-    /// Per kind: resource, synced, forbidden, objects.
-    pub fn status(&self) -> Vec<(&'static str, bool, bool, usize)> {
+    /// Every kind's state, in resource order.
+    pub fn status(&self) -> Vec<KindStatus> {
         self.kinds
             .iter()
             .map(|k| {
-                (
-                    k.kind.resource(),
-                    k.store.is_synced(),
+                let forbidden = || {
                     k.watches
                         .iter()
-                        .any(|w| w.forbidden.load(Ordering::Acquire)),
-                    k.store.len(),
-                )
+                        .any(|w| w.forbidden.load(Ordering::Acquire))
+                };
+                let state = if k.served.availability() == Availability::NotServed {
+                    KindState::NotServed
+                } else if k.store.is_synced() {
+                    KindState::Synced
+                } else if forbidden() {
+                    KindState::Forbidden
+                } else {
+                    KindState::Syncing
+                };
+                KindStatus {
+                    resource: k.kind.resource(),
+                    state,
+                    objects: k.store.len(),
+                }
             })
             .collect()
     }

@@ -321,6 +321,16 @@ impl KindStore {
         snapshot
     }
 
+    /// Drops every object and any relist in progress; the store counts as not synced until
+    /// its watchers list again (a kind the API server stopped serving).
+    pub fn clear(&self) {
+        self.relists().iter_mut().for_each(|staged| *staged = None);
+        self.write().partitions.iter_mut().for_each(HashMap::clear);
+        self.synced
+            .iter()
+            .for_each(|s| s.store(false, Ordering::Release));
+    }
+
     /// Heap bytes held by the samples of all objects (shared label strings excluded).
     pub fn heap_bytes(&self) -> usize {
         self.read()

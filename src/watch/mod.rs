@@ -9,6 +9,7 @@
 
 mod api_calls;
 pub mod autoshard;
+pub mod discovery;
 mod lenient;
 mod server_side;
 mod shard;
