@@ -759,25 +759,15 @@ fn start_time(pod: &Pod, _: &KindOptions, samples: &mut Samples) {
     }
 }
 
-/// One sample per `candidates` entry labelled `label`, 1 for the one equal to `actual`;
-/// nothing when `actual` is unset or empty.
-fn push_one_of(samples: &mut Samples, label: &'static str, candidates: &[&str], actual: &str) {
-    if actual.is_empty() {
-        return;
-    }
-    for candidate in candidates {
-        samples.push_labeled(&[(label, candidate)], bool_value(*candidate == actual));
-    }
-}
-
 fn status_phase(pod: &Pod, _: &KindOptions, samples: &mut Samples) {
     let phases = ["Pending", "Succeeded", "Failed", "Unknown", "Running"];
-    push_one_of(samples, "phase", &phases, text(&status(pod).phase));
+    common::push_one_of(samples, "phase", &phases, status(pod).phase.as_deref());
 }
 
 fn status_qos_class(pod: &Pod, _: &KindOptions, samples: &mut Samples) {
     let classes = ["BestEffort", "Burstable", "Guaranteed"];
-    push_one_of(samples, "qos_class", &classes, text(&status(pod).qos_class));
+    let class = status(pod).qos_class.as_deref();
+    common::push_one_of(samples, "qos_class", &classes, class);
 }
 
 fn conditions(pod: &Pod) -> impl Iterator<Item = &PodCondition> {
