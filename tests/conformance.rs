@@ -1,7 +1,10 @@
 //! kube-state-metrics v2.20 conformance: every vector in `../shared/conformance/ksm/<kind>.json`
-//! for the kinds this build implements, rendered through the real store → meter → text path and
-//! compared as KSM's own harness compares (see `../shared/README.md`).
+//! for the kinds this build implements, and the project's own vectors in
+//! `tests/ksm/vectors/<kind>.json` (cases KSM's unit tests leave out, each derived from KSM's
+//! code), rendered through the real store → meter → text path and compared as KSM's own harness
+//! compares (see `../shared/README.md`).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use kube_state_otel::export::prometheus::collect_to_string;
@@ -14,7 +17,7 @@ use opentelemetry::metrics::MeterProvider;
 use serde_json::Value;
 
 mod ksm;
-use ksm::{ksm_table, resource_of, vectors_dir};
+use ksm::{ksm_table, project_vectors_dir, resource_of, vectors_dir};
 
 /// Renders one object of `kind` with every family (opt-in ones too) enabled.
 fn render(kind: &dyn AnyKind, object: Value, options: &KindOptions) -> String {
@@ -106,14 +109,14 @@ fn options(vector: &Value) -> KindOptions {
     }
 }
 
-/// Runs every vector of `file`; all mismatches are reported together.
-fn check_kind(file: &str) -> Result<usize, String> {
+/// Runs every vector of `<dir>/<file>.json`; all mismatches are reported together.
+fn check_kind(dir: &Path, file: &str) -> Result<usize, String> {
     let resource = resource_of(file);
     let kind: &dyn AnyKind = all_kinds()
         .into_iter()
         .find(|k| k.resource() == resource)
         .ok_or_else(|| format!("no kind for resource {resource}"))?;
-    let path = vectors_dir().join(format!("{file}.json"));
+    let path = dir.join(format!("{file}.json"));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let vectors: Vec<Value> = serde_json::from_str(&text).expect("vector file is JSON");
@@ -153,9 +156,10 @@ fn check_kind(file: &str) -> Result<usize, String> {
         Ok(vectors.len())
     } else {
         Err(format!(
-            "{} of {} vectors of {file} differ:\n{}",
+            "{} of {} vectors of {} differ:\n{}",
             failures.len(),
             vectors.len(),
+            path.display(),
             failures.join("\n")
         ))
     }
@@ -184,7 +188,7 @@ fn every_vector_of_every_implemented_kind_passes() {
     let mut passed = 0;
     let mut failures = Vec::new();
     for kind in &kinds {
-        match check_kind(kind) {
+        match check_kind(&vectors_dir(), kind) {
             Ok(n) => passed += n,
             Err(e) => failures.push(e),
         }
@@ -192,6 +196,36 @@ fn every_vector_of_every_implemented_kind_passes() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     assert!(passed > 0);
     eprintln!("{passed} vectors of {} kinds pass", kinds.len());
+}
+
+/// The project's own vectors: every file names an implemented kind, and every vector passes.
+#[test]
+fn every_project_vector_passes() {
+    let dir = project_vectors_dir();
+    let implemented = implemented_kinds();
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            (path.extension()? == "json").then(|| path.file_stem()?.to_str().map(String::from))?
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{} has no vector files", dir.display());
+    let mut passed = 0;
+    let mut failures = Vec::new();
+    for file in &files {
+        assert!(
+            implemented.contains(file),
+            "{file}.json does not name an implemented kind"
+        );
+        match check_kind(&dir, file) {
+            Ok(n) => passed += n,
+            Err(e) => failures.push(e),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    eprintln!("{passed} project vectors of {} kinds pass", files.len());
 }
 
 /// Each implemented kind's table carries exactly KSM's families: names, types, HELP text,

@@ -7,7 +7,7 @@ use k8s_openapi::api::autoscaling::v2::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::KindDef;
-use super::common::{self, push_conditions, push_if_set, push_int, quantity_cores};
+use super::common::{self, push_conditions, push_int, quantity_cores};
 use crate::metric::semconv::{Attr, Entity};
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
@@ -40,7 +40,8 @@ pub static HORIZONTALPODAUTOSCALERS: KindDef<HorizontalPodAutoscaler> = KindDef 
         Family::stable(
             "kube_horizontalpodautoscaler_spec_min_replicas",
             "Lower limit for the number of pods that can be set by the autoscaler, default 1.",
-            |h, _, s| push_if_set(s, spec(h).and_then(|sp| sp.min_replicas)),
+            // An omitted minReplicas is the API default, 1, as kube-state-metrics reports it.
+            |h, _, s| s.push(f64::from(spec(h).and_then(|sp| sp.min_replicas).unwrap_or(1))),
         )
         .semconv(&[SemconvMetric::updown("k8s.hpa.pod.min", "{pod}", "The lower limit for the number of replica pods to which the autoscaler can scale down.")]),
         Family::experimental(
@@ -324,8 +325,14 @@ mod tests {
         ] {
             assert_eq!(family(hpa.clone(), zero), [" 0"], "{zero}");
         }
+        assert_eq!(
+            family(
+                hpa.clone(),
+                "kube_horizontalpodautoscaler_spec_min_replicas"
+            ),
+            [" 1"]
+        );
         for empty in [
-            "kube_horizontalpodautoscaler_spec_min_replicas",
             "kube_horizontalpodautoscaler_status_target_metric",
             "kube_horizontalpodautoscaler_status_condition",
         ] {

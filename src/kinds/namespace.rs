@@ -55,14 +55,13 @@ pub static NAMESPACES: KindDef<Namespace> = KindDef {
     ],
 };
 
+/// Both phases, always: kube-state-metrics reports 0 for each when `status.phase` is unset.
 fn status_phase(ns: &Namespace, _: &KindOptions, samples: &mut Samples) {
-    let Some(phase) = ns.status.as_ref().and_then(|s| s.phase.as_deref()) else {
-        return;
-    };
+    let phase = ns.status.as_ref().and_then(|s| s.phase.as_deref());
     for candidate in ["Active", "Terminating"] {
         samples.push_labeled(
             &[("phase", candidate)],
-            common::bool_value(phase == candidate),
+            common::bool_value(phase == Some(candidate)),
         );
     }
 }

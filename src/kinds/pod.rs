@@ -638,19 +638,23 @@ fn info(pod: &Pod, _: &KindOptions, samples: &mut Samples) {
     );
 }
 
+/// Addresses that do not parse (Go's `netip.ParseAddr` rejects what Rust's parser does, leading
+/// zeros included) yield no sample, as in kube-state-metrics.
 fn ips(pod: &Pod, _: &KindOptions, samples: &mut Samples) {
     for ip in status(pod).pod_ips.as_deref().unwrap_or_default() {
-        samples.push_labeled(&[("ip", &ip.ip), ("ip_family", ip_family(&ip.ip))], 1.0);
+        if let Some(family) = ip_family(&ip.ip) {
+            samples.push_labeled(&[("ip", &ip.ip), ("ip_family", family)], 1.0);
+        }
     }
 }
 
-/// `4` or `6` as Go's `net.IP.To4` decides (IPv4-mapped IPv6 counts as 4); empty if unparsable.
-fn ip_family(ip: &str) -> &'static str {
-    match ip.parse::<IpAddr>() {
-        Ok(IpAddr::V4(_)) => "4",
-        Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_some() => "4",
-        Ok(IpAddr::V6(_)) => "6",
-        Err(_) => "",
+/// `4` or `6`, IPv4-mapped IPv6 counting as 4 (kube-state-metrics unmaps it); `None` if
+/// unparsable.
+fn ip_family(ip: &str) -> Option<&'static str> {
+    match ip.parse::<IpAddr>().ok()? {
+        IpAddr::V4(_) => Some("4"),
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => Some("4"),
+        IpAddr::V6(_) => Some("6"),
     }
 }
 
@@ -668,13 +672,18 @@ fn overhead_memory_bytes(pod: &Pod, _: &KindOptions, samples: &mut Samples) {
     }
 }
 
-/// A claim made from a template is named in the status once the ResourceClaim exists.
+/// A claim made from a template is named in the status once the ResourceClaim exists; an
+/// entry naming neither a claim nor a template references nothing and yields no sample.
 fn resourceclaim_info(pod: &Pod, _: &KindOptions, samples: &mut Samples) {
     let resolved = status(pod)
         .resource_claim_statuses
         .as_deref()
         .unwrap_or_default();
     for claim in spec(pod).resource_claims.as_deref().unwrap_or_default() {
+        let template = claim.resource_claim_template_name.as_deref();
+        if claim.resource_claim_name.is_none() && template.is_none() {
+            continue;
+        }
         let name = claim.resource_claim_name.as_deref().or_else(|| {
             let status = resolved.iter().find(|s| s.name == claim.name)?;
             status.resource_claim_name.as_deref()
@@ -683,10 +692,7 @@ fn resourceclaim_info(pod: &Pod, _: &KindOptions, samples: &mut Samples) {
             &[
                 ("claim_name", &claim.name),
                 ("resourceclaim_name", name.unwrap_or_default()),
-                (
-                    "resourceclaim_template_name",
-                    text(&claim.resource_claim_template_name),
-                ),
+                ("resourceclaim_template_name", template.unwrap_or_default()),
             ],
             1.0,
         );
@@ -753,25 +759,15 @@ fn start_time(pod: &Pod, _: &KindOptions, samples: &mut Samples) {
     }
 }
 
-/// One sample per `candidates` entry labelled `label`, 1 for the one equal to `actual`;
-/// nothing when `actual` is unset or empty.
-fn push_one_of(samples: &mut Samples, label: &'static str, candidates: &[&str], actual: &str) {
-    if actual.is_empty() {
-        return;
-    }
-    for candidate in candidates {
-        samples.push_labeled(&[(label, candidate)], bool_value(*candidate == actual));
-    }
-}
-
 fn status_phase(pod: &Pod, _: &KindOptions, samples: &mut Samples) {
     let phases = ["Pending", "Succeeded", "Failed", "Unknown", "Running"];
-    push_one_of(samples, "phase", &phases, text(&status(pod).phase));
+    common::push_one_of(samples, "phase", &phases, status(pod).phase.as_deref());
 }
 
 fn status_qos_class(pod: &Pod, _: &KindOptions, samples: &mut Samples) {
     let classes = ["BestEffort", "Burstable", "Guaranteed"];
-    push_one_of(samples, "qos_class", &classes, text(&status(pod).qos_class));
+    let class = status(pod).qos_class.as_deref();
+    common::push_one_of(samples, "qos_class", &classes, class);
 }
 
 fn conditions(pod: &Pod) -> impl Iterator<Item = &PodCondition> {
@@ -840,16 +836,31 @@ fn bounded_reason<'a>(known: &[&'a str], reason: &str) -> &'a str {
         .unwrap_or("Other")
 }
 
+/// `status.reason`, or `SchedulingGated` for a pod its scheduling gates hold (a `PodScheduled`
+/// condition, False with that reason: the gate is in a condition, not in `status.reason`); at
+/// most one sample, as kube-state-metrics v2.20 reports it. Exact matches only.
 fn status_reason(pod: &Pod, _: &KindOptions, samples: &mut Samples) {
     const KNOWN: &[&str] = &[
         "Evicted",
         "NodeAffinity",
         "NodeLost",
+        "PreemptionByScheduler",
+        "SchedulingGated",
         "Shutdown",
         "TerminationByKubelet",
         "UnexpectedAdmissionError",
     ];
-    let reason = text(&status(pod).reason);
+    let gated = || {
+        conditions(pod).any(|c| {
+            c.type_ == "PodScheduled"
+                && c.status == "False"
+                && c.reason.as_deref() == Some("SchedulingGated")
+        })
+    };
+    let reason = match text(&status(pod).reason) {
+        "" if gated() => "SchedulingGated",
+        reason => reason,
+    };
     if !reason.is_empty() {
         samples.push_labeled(&[("reason", bounded_reason(KNOWN, reason))], 1.0);
     }
@@ -959,10 +970,11 @@ mod tests {
 
     #[test]
     fn ip_families_follow_go() {
-        assert_eq!(ip_family("10.0.0.1"), "4");
-        assert_eq!(ip_family("::ffff:10.0.0.1"), "4");
-        assert_eq!(ip_family("fd00::1"), "6");
-        assert_eq!(ip_family("nonsense"), "");
+        assert_eq!(ip_family("10.0.0.1"), Some("4"));
+        assert_eq!(ip_family("::ffff:10.0.0.1"), Some("4"));
+        assert_eq!(ip_family("fd00::1"), Some("6"));
+        assert_eq!(ip_family("nonsense"), None);
+        assert_eq!(ip_family("010.1.1.1"), None);
     }
 
     #[test]

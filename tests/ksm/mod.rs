@@ -11,6 +11,11 @@ pub fn vectors_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/ksm")
 }
 
+/// Where the project's own KSM vectors are: same format, cases KSM's unit tests leave out.
+pub fn project_vectors_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ksm/vectors")
+}
+
 /// kube-state-metrics' kinds and families, from `ksm_metrics.tsv`: (kind, family columns).
 pub fn ksm_table() -> Vec<HashMap<String, String>> {
     let path = vectors_dir().join("../ksm_metrics.tsv");
