@@ -24,7 +24,8 @@ async fn emulator(mode: ShardSelectors) -> ServerHandle {
         // smaller list can fall under.
         gzip_min_bytes: usize::MAX,
         ..EmulatorConfig::default()
-    });
+    })
+    .expect("valid config");
     emulator.load_generated(&cluster());
     start_emulator(emulator).await
 }

@@ -1,6 +1,6 @@
 //! The emulator: store, settings and the control operations tests use.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -17,6 +17,7 @@ use crate::resources::{self, RESOURCES, ResourceId};
 use crate::shard::ShardSelectors;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::store::{EventType, Store, StoreConfig, WriteGuard};
+use crate::surface::{DEFAULT_KUBERNETES_VERSION, Surface};
 use crate::util::{SplitMix64, now_unix, rfc3339};
 
 /// Settings fixed at construction (a few can be changed later through setters).
@@ -34,8 +35,15 @@ pub struct EmulatorConfig {
     /// Smallest list response that is gzip-compressed for clients accepting gzip; the
     /// apiserver's threshold is 128 KiB.
     pub gzip_min_bytes: usize,
-    /// `gitVersion` reported by `/version`.
+    /// The Kubernetes version emulated (`v1.33.0` or `1.33`, minors
+    /// [`OLDEST_MINOR`](crate::surface::OLDEST_MINOR) to
+    /// [`NEWEST_MINOR`](crate::surface::NEWEST_MINOR)): it decides which resources and versions
+    /// are served, and `/version` reports it.
     pub kubernetes_version: String,
+    /// kube-apiserver's `--runtime-config`: `group/version` (`v1` for core) → enabled, e.g.
+    /// `admissionregistration.k8s.io/v1beta1` → true. Only versions that exist in the
+    /// emulated minor may be named.
+    pub runtime_config: BTreeMap<String, bool>,
     /// How `shardSelector` (server-side sharding) is treated; older servers ignore it.
     pub shard_selectors: ShardSelectors,
 }
@@ -48,9 +56,21 @@ impl Default for EmulatorConfig {
             store: StoreConfig::default(),
             default_watch_timeout: Duration::from_secs(1800),
             gzip_min_bytes: 128 * 1024,
-            kubernetes_version: "v1.33.0".into(),
+            kubernetes_version: DEFAULT_KUBERNETES_VERSION.into(),
+            runtime_config: BTreeMap::new(),
             shard_selectors: ShardSelectors::Ignored,
         }
+    }
+}
+
+impl EmulatorConfig {
+    /// The API surface these settings describe; fails on a version outside the supported
+    /// range or a runtime-config entry naming a version that minor does not have.
+    pub fn surface(&self) -> Result<Surface> {
+        Ok(Surface::new(
+            &self.kubernetes_version,
+            &self.runtime_config,
+        )?)
     }
 }
 
@@ -94,6 +114,8 @@ pub struct Emulator {
     streaming_lists: AtomicBool,
     shard_selectors: RwLock<ShardSelectors>,
     bookmark_interval_ms: AtomicU64,
+    /// What is served now; watches subscribe to end when their version stops being served.
+    surface: tokio::sync::watch::Sender<Arc<Surface>>,
     /// Bumped to end every open watch.
     pub(crate) disconnect: tokio::sync::watch::Sender<u64>,
     uids: Mutex<SplitMix64>,
@@ -108,11 +130,17 @@ impl Default for Emulator {
 impl Emulator {
     /// An empty emulator with default settings.
     pub fn new() -> Self {
-        Self::with_config(EmulatorConfig::default())
+        Self::build(EmulatorConfig::default(), Surface::default())
     }
 
-    /// An empty emulator.
-    pub fn with_config(config: EmulatorConfig) -> Self {
+    /// An empty emulator; fails when the Kubernetes version or runtime-config is invalid
+    /// (see [`EmulatorConfig::surface`]).
+    pub fn with_config(config: EmulatorConfig) -> Result<Self> {
+        let surface = config.surface()?;
+        Ok(Self::build(config, surface))
+    }
+
+    fn build(config: EmulatorConfig, surface: Surface) -> Self {
         Self {
             store: Store::new(config.store),
             stats: Arc::new(Stats::default()),
@@ -121,6 +149,7 @@ impl Emulator {
             shard_selectors: RwLock::new(config.shard_selectors),
             bookmark_interval_ms: AtomicU64::new(config.bookmark_interval.as_millis() as u64),
             disconnect: tokio::sync::watch::channel(0).0,
+            surface: tokio::sync::watch::channel(Arc::new(surface)).0,
             uids: Mutex::new(SplitMix64::new(0x6b75_6265)),
             config,
         }
@@ -134,21 +163,29 @@ impl Emulator {
     }
 
     /// Adds a generated cluster's objects (replacing same-named ones); returns how many.
+    /// Objects of kinds the emulated version does not serve are skipped.
     pub fn load_generated(&self, cluster: &GeneratedCluster) -> usize {
+        let surface = self.surface();
         let w = self.store.lock_writes();
         let t = std::time::Instant::now();
         let objects = cluster.stored_objects(w.next_rv());
         let generated = t.elapsed();
-        let n = objects.len();
-        for o in objects {
+        let mut n = 0;
+        // Skipped objects leave gaps in the resourceVersions, as etcd revisions have.
+        for o in objects
+            .into_iter()
+            .filter(|o| surface.preferred_version(o.resource).is_some())
+        {
             w.put(o);
+            n += 1;
         }
         tracing::debug!(objects = n, ?generated, stored = ?(t.elapsed() - generated), "generated cluster");
         n
     }
 
     /// Applies (creates or updates) one object. Assigns `uid` and `creationTimestamp` when
-    /// missing, a new resourceVersion always, and emits ADDED or MODIFIED.
+    /// missing, a new resourceVersion always, and emits ADDED or MODIFIED. Fails when the
+    /// emulated version does not serve the object's `apiVersion` and `kind`.
     pub fn apply(&self, object: Value) -> Result<Applied> {
         self.write(object, WriteMode::Upsert)
     }
@@ -174,6 +211,15 @@ impl Emulator {
 
     pub(crate) fn write(&self, object: Value, mode: WriteMode) -> Result<Applied> {
         let r = resource_of(&object)?;
+        let surface = self.surface();
+        let api_version = object["apiVersion"].as_str().unwrap_or("");
+        if !surface.serves(r, resources::split_api_version(api_version).1) {
+            return Err(Error::NotServed {
+                api_version: api_version.into(),
+                kind: RESOURCES[r].kind.into(),
+                kubernetes_version: surface.git_version().into(),
+            });
+        }
         self.write_resource(r, object, mode)
     }
 
@@ -328,7 +374,7 @@ impl Emulator {
         let r = resource_by_name(resource)?;
         self.store
             .get(r, &object_key(r, namespace, name))
-            .map(|o| o.to_value(RESOURCES[r].preferred_version()))
+            .map(|o| o.to_value(self.output_version(r)))
             .transpose()
     }
 
@@ -339,10 +385,8 @@ impl Emulator {
             .store
             .list(r, None, None, None, 0, &|_| true)
             .map_err(|g| Error::BadRequest(format!("gone: {g:?}")))?;
-        page.items
-            .iter()
-            .map(|o| o.to_value(RESOURCES[r].preferred_version()))
-            .collect()
+        let version = self.output_version(r);
+        page.items.iter().map(|o| o.to_value(version)).collect()
     }
 
     /// Number of objects of a resource.
@@ -442,9 +486,63 @@ impl Emulator {
         self.stats.reset();
     }
 
-    /// The emulator's settings.
+    /// The version objects are shown in by [`Emulator::get`]/[`Emulator::list`]: the preferred
+    /// served one, else (for objects stored before their version stopped being served) the
+    /// table's.
+    fn output_version(&self, r: ResourceId) -> &'static str {
+        self.surface()
+            .preferred_version(r)
+            .unwrap_or(RESOURCES[r].preferred_version())
+    }
+
+    /// The settings the emulator was built with ([`Emulator::surface`] tells the version and
+    /// runtime-config in force now).
     pub fn config(&self) -> &EmulatorConfig {
         &self.config
+    }
+
+    /// What is served now.
+    pub fn surface(&self) -> Arc<Surface> {
+        self.surface.borrow().clone()
+    }
+
+    /// Upgrades (or downgrades) in place to `version` (`v1.36.0`, `1.36`), keeping every object
+    /// and the runtime-config. Watches of versions no longer served end. Fails, changing
+    /// nothing, for an unsupported version or when a runtime-config entry does not exist in it.
+    pub fn set_kubernetes_version(&self, version: &str) -> Result<()> {
+        self.update_surface(|s| s.with_version(version))
+    }
+
+    /// Enables or disables `group_version` (`admissionregistration.k8s.io/v1beta1`, `v1` for
+    /// core) as `--runtime-config` would. Fails for a version the emulated minor does not have.
+    pub fn set_runtime_config(&self, group_version: &str, enabled: bool) -> Result<()> {
+        self.update_surface(|s| s.with_runtime_config([(group_version, enabled)]))
+    }
+
+    /// Replaces the surface with `change(current)` atomically, unless it fails.
+    pub(crate) fn update_surface(
+        &self,
+        change: impl FnOnce(&Surface) -> crate::surface::Result<Surface>,
+    ) -> Result<()> {
+        let mut outcome = Ok(());
+        self.surface
+            .send_if_modified(|current| match change(current) {
+                Ok(next) => {
+                    let modified = next != **current;
+                    *current = Arc::new(next);
+                    modified
+                }
+                Err(e) => {
+                    outcome = Err(e.into());
+                    false
+                }
+            });
+        outcome
+    }
+
+    /// Follows surface changes (for watches).
+    pub(crate) fn subscribe_surface(&self) -> tokio::sync::watch::Receiver<Arc<Surface>> {
+        self.surface.subscribe()
     }
 
     fn rng(&self) -> std::sync::MutexGuard<'_, SplitMix64> {

@@ -13,6 +13,21 @@ pub enum Error {
         /// The object's `kind`.
         kind: String,
     },
+    /// An object's `apiVersion`/`kind` is known but not served by the emulated version.
+    #[error(
+        "no matches for kind {kind:?} in version {api_version:?}: Kubernetes {kubernetes_version} does not serve it"
+    )]
+    NotServed {
+        /// The object's `apiVersion`.
+        api_version: String,
+        /// The object's `kind`.
+        kind: String,
+        /// The emulated version (`v1.33.0`).
+        kubernetes_version: String,
+    },
+    /// The Kubernetes version or runtime-config is not one the emulator can serve.
+    #[error(transparent)]
+    Surface(#[from] crate::surface::SurfaceError),
     /// An object is malformed (missing name, metadata not an object, ...).
     #[error("invalid object: {0}")]
     InvalidObject(String),

@@ -42,6 +42,7 @@ mod server;
 mod shard;
 mod stats;
 mod store;
+pub mod surface;
 mod util;
 
 pub use emulator::{Applied, Emulator, EmulatorConfig};
@@ -55,3 +56,4 @@ pub use server::ServerHandle;
 pub use shard::{ShardSelector, ShardSelectors};
 pub use stats::{ResourceStats, StatsSnapshot};
 pub use store::StoreConfig;
+pub use surface::{NEWEST_MINOR, OLDEST_MINOR, Surface};

@@ -1,5 +1,6 @@
 //! `kube-emulator`: serve an emulated Kubernetes API over plain HTTP.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
+use kube_emulator::surface::{self, DEFAULT_KUBERNETES_VERSION};
 use kube_emulator::{
     Emulator, EmulatorConfig, GeneratedCluster, ShardSelectors, StoreConfig, write_kubeconfig,
 };
@@ -53,6 +55,20 @@ struct Args {
     /// Watch events kept per resource for resuming watches.
     #[arg(long, default_value_t = 10_000)]
     history: usize,
+    /// Kubernetes version to emulate (v1.35.0 or 1.35; 1.31 to 1.36): it decides which
+    /// resources and versions are served.
+    #[arg(long = "k8s-version", value_name = "VERSION", default_value = DEFAULT_KUBERNETES_VERSION,
+          value_parser = parse_version)]
+    k8s_version: String,
+    /// API versions to enable or disable, as kube-apiserver's --runtime-config:
+    /// GROUP/VERSION[=true|false],... (e.g. admissionregistration.k8s.io/v1beta1=true).
+    #[arg(long, value_name = "GROUP/VERSION=BOOL,...", value_parser = surface::parse_runtime_config)]
+    runtime_config: Option<BTreeMap<String, bool>>,
+}
+
+/// Checks `--k8s-version` while parsing, so a bad one is a usage error naming the range.
+fn parse_version(text: &str) -> Result<String, surface::SurfaceError> {
+    surface::parse_minor(text).map(|_| text.to_string())
 }
 
 #[tokio::main]
@@ -76,9 +92,11 @@ async fn main() -> anyhow::Result<()> {
             history_capacity: args.history,
             ..StoreConfig::default()
         },
+        kubernetes_version: args.k8s_version,
+        runtime_config: args.runtime_config.unwrap_or_default(),
         ..EmulatorConfig::default()
     };
-    let emu = Arc::new(Emulator::with_config(config));
+    let emu = Arc::new(Emulator::with_config(config)?);
     if args.nodes > 0 {
         let t = Instant::now();
         let cluster = GeneratedCluster::new(args.nodes, args.pods_per_node, args.seed);

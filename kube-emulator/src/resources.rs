@@ -1,7 +1,9 @@
-//! The static table of API resources the emulator serves.
+//! The static table of API resources the emulator knows, with the Kubernetes minors that
+//! serve each of their versions.
 //!
-//! One row per resource; discovery, routing, apply and field selectors all read this table,
-//! so serving a new kind means adding one row here and nothing else.
+//! One row per resource; discovery, routing, apply and field selectors all read this table
+//! (through [`crate::surface::Surface`] for what one minor serves), so serving a new kind or
+//! version means adding one row or one version entry here and nothing else.
 
 /// Verbs advertised for every resource (the emulator implements list/watch/get/create/update/delete;
 /// patch is advertised because kubectl refuses some commands otherwise and answers 405).
@@ -9,14 +11,35 @@ pub const VERBS: &[&str] = &[
     "create", "delete", "get", "list", "patch", "update", "watch",
 ];
 
+/// One version a resource is served under, and the Kubernetes minors serving it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiVersion {
+    /// `v1`, `v1beta1`, ...
+    pub name: &'static str,
+    /// First minor (of Kubernetes 1.x) that has it; 0 = older than every emulated minor.
+    pub since: u32,
+    /// First minor that no longer serves it.
+    pub removed: Option<u32>,
+    /// Whether it is served without `--runtime-config`. Alpha APIs, and beta APIs introduced
+    /// since 1.24 (KEP-3136), are off by default.
+    pub enabled_by_default: bool,
+}
+
+impl ApiVersion {
+    /// Whether Kubernetes 1.`minor` has this version (enabled or not).
+    pub fn exists_in(&self, minor: u32) -> bool {
+        self.since <= minor && self.removed.is_none_or(|r| minor < r)
+    }
+}
+
 /// One API resource (a plural name in a group), possibly served under several versions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResourceType {
     /// API group, `""` for the core group.
     pub group: &'static str,
-    /// Served versions, preferred first. The object body is identical in all of them (only
+    /// Versions, preferred first. The object body is identical in all of them (only
     /// `apiVersion` differs), so list only versions whose schema really is the same.
-    pub versions: &'static [&'static str],
+    pub versions: &'static [ApiVersion],
     /// Plural, lower-case resource name as used in URLs (`pods`).
     pub plural: &'static str,
     /// Singular name (`pod`).
@@ -38,21 +61,12 @@ pub struct ResourceType {
 impl ResourceType {
     /// `apiVersion` for `version` (`v1` or `apps/v1`).
     pub fn api_version(&self, version: &str) -> String {
-        if self.group.is_empty() {
-            version.to_string()
-        } else {
-            format!("{}/{}", self.group, version)
-        }
+        group_version(self.group, version)
     }
 
-    /// The preferred (first) version.
+    /// The preferred (first) version of the table, the one used when every version is served.
     pub fn preferred_version(&self) -> &'static str {
-        self.versions[0]
-    }
-
-    /// `apiVersion` of the preferred version.
-    pub fn preferred_api_version(&self) -> String {
-        self.api_version(self.preferred_version())
+        self.versions[0].name
     }
 
     /// `pods` or `deployments.apps`, as RBAC messages and the control surface name resources.
@@ -64,18 +78,63 @@ impl ResourceType {
         }
     }
 
-    /// Whether this resource is served under `version`.
-    pub fn serves(&self, version: &str) -> bool {
-        self.versions.contains(&version)
+    /// The table entry of `version`, whatever minors serve it.
+    pub fn version(&self, version: &str) -> Option<&'static ApiVersion> {
+        self.versions.iter().find(|v| v.name == version)
     }
 }
 
+/// `group/version`, or just `version` for the core group.
+pub fn group_version(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
+}
+
+/// One version entry of [`res!`]: `"v1"` is served by every emulated minor and on by default;
+/// `("v1beta1", 34.., off)` exists from 1.34 on and needs `--runtime-config`;
+/// `("v1beta1", 28..34, off)` also stops being served in 1.34.
+macro_rules! version {
+    ($name:literal) => {
+        ApiVersion {
+            name: $name,
+            since: 0,
+            removed: None,
+            enabled_by_default: true,
+        }
+    };
+    (($name:literal, $since:literal.., $default:ident)) => {
+        ApiVersion {
+            name: $name,
+            since: $since,
+            removed: None,
+            enabled_by_default: version!(@$default),
+        }
+    };
+    (($name:literal, $since:literal..$removed:literal, $default:ident)) => {
+        ApiVersion {
+            name: $name,
+            since: $since,
+            removed: Some($removed),
+            enabled_by_default: version!(@$default),
+        }
+    };
+    (@on) => {
+        true
+    };
+    (@off) => {
+        false
+    };
+}
+
 macro_rules! res {
-    ($group:expr, [$($v:expr),+], $plural:expr, $singular:expr, $kind:expr, $namespaced:expr,
+    ($group:expr, [$($v:tt),+], $plural:expr, $singular:expr, $kind:expr, $namespaced:expr,
      short = [$($s:expr),*], fields = [$($f:expr),*] $(, categories = [$($c:expr),*])?) => {
         ResourceType {
             group: $group,
-            versions: &[$($v),+],
+            versions: &[$(version!($v)),+],
             plural: $plural,
             singular: $singular,
             kind: $kind,
@@ -87,7 +146,7 @@ macro_rules! res {
     };
 }
 
-/// Every resource the emulator serves. Field lists mirror the apiserver's field label
+/// Every resource the emulator knows. Field lists mirror the apiserver's field label
 /// conversion functions so a selector the real server rejects is noticed in tests.
 pub static RESOURCES: &[ResourceType] = &[
     // core/v1
@@ -477,9 +536,15 @@ pub static RESOURCES: &[ResourceType] = &[
         short = [],
         fields = []
     ),
+    // ValidatingAdmissionPolicy: v1 since 1.30; v1beta1 (1.28, off by default) stops being
+    // served in 1.34 and v1alpha1 (1.26) in 1.32, by their prerelease lifecycles.
     res!(
         "admissionregistration.k8s.io",
-        ["v1"],
+        [
+            ("v1", 30.., on),
+            ("v1beta1", 28..34, off),
+            ("v1alpha1", 26..32, off)
+        ],
         "validatingadmissionpolicies",
         "validatingadmissionpolicy",
         "ValidatingAdmissionPolicy",
@@ -489,7 +554,11 @@ pub static RESOURCES: &[ResourceType] = &[
     ),
     res!(
         "admissionregistration.k8s.io",
-        ["v1"],
+        [
+            ("v1", 30.., on),
+            ("v1beta1", 28..34, off),
+            ("v1alpha1", 26..32, off)
+        ],
         "validatingadmissionpolicybindings",
         "validatingadmissionpolicybinding",
         "ValidatingAdmissionPolicyBinding",
@@ -497,11 +566,16 @@ pub static RESOURCES: &[ResourceType] = &[
         short = [],
         fields = []
     ),
-    // v1 since Kubernetes 1.36; the beta/alpha versions older clients compile against share
-    // the schema, so they are served from the same objects.
+    // MutatingAdmissionPolicy (KEP-3962): v1alpha1 in 1.32, v1beta1 in 1.34 (both off by
+    // default), v1 in 1.36. The versions share the schema, so they are served from the same
+    // objects.
     res!(
         "admissionregistration.k8s.io",
-        ["v1", "v1beta1", "v1alpha1"],
+        [
+            ("v1", 36.., on),
+            ("v1beta1", 34.., off),
+            ("v1alpha1", 32.., off)
+        ],
         "mutatingadmissionpolicies",
         "mutatingadmissionpolicy",
         "MutatingAdmissionPolicy",
@@ -511,7 +585,11 @@ pub static RESOURCES: &[ResourceType] = &[
     ),
     res!(
         "admissionregistration.k8s.io",
-        ["v1", "v1beta1", "v1alpha1"],
+        [
+            ("v1", 36.., on),
+            ("v1beta1", 34.., off),
+            ("v1alpha1", 32.., off)
+        ],
         "mutatingadmissionpolicybindings",
         "mutatingadmissionpolicybinding",
         "MutatingAdmissionPolicyBinding",
@@ -576,19 +654,12 @@ pub static RESOURCES: &[ResourceType] = &[
 /// Index of a resource in [`RESOURCES`]; stores and counters are keyed by it.
 pub type ResourceId = usize;
 
-/// Finds the resource serving `plural` in `group` at `version`.
-pub fn by_path(group: &str, version: &str, plural: &str) -> Option<ResourceId> {
-    RESOURCES
-        .iter()
-        .position(|r| r.group == group && r.plural == plural && r.serves(version))
-}
-
-/// Finds the resource for an object's `apiVersion` and `kind`.
+/// Finds the resource for an object's `apiVersion` and `kind`, in any minor.
 pub fn by_kind(api_version: &str, kind: &str) -> Option<ResourceId> {
     let (group, version) = split_api_version(api_version);
     RESOURCES
         .iter()
-        .position(|r| r.group == group && r.kind == kind && r.serves(version))
+        .position(|r| r.group == group && r.kind == kind && r.version(version).is_some())
 }
 
 /// Finds a resource by `plural`, `plural.group`, kind or short name, as the control surface
@@ -616,32 +687,8 @@ pub fn split_api_version(api_version: &str) -> (&str, &str) {
     }
 }
 
-/// Groups in discovery order (core excluded), each with its versions, preferred first.
-pub fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
-    let mut out: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
-    for r in RESOURCES.iter().filter(|r| !r.group.is_empty()) {
-        let idx = match out.iter().position(|(g, _)| *g == r.group) {
-            Some(i) => i,
-            None => {
-                out.push((r.group, Vec::new()));
-                out.len() - 1
-            }
-        };
-        for v in r.versions {
-            if !out[idx].1.contains(v) {
-                out[idx].1.push(v);
-            }
-        }
-    }
-    // The preferred version of a group is its most stable one: v1 before v1beta1 before v1alpha1.
-    for (_, versions) in &mut out {
-        versions.sort_by_key(|v| version_priority(v));
-    }
-    out
-}
-
 /// Sort key putting GA versions first (higher number first), then beta, then alpha.
-fn version_priority(v: &str) -> (u8, std::cmp::Reverse<u32>, std::cmp::Reverse<u32>) {
+pub(crate) fn version_priority(v: &str) -> (u8, std::cmp::Reverse<u32>, std::cmp::Reverse<u32>) {
     let rest = v.trim_start_matches('v');
     let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
     let major = digits.parse().unwrap_or(0);
@@ -662,11 +709,11 @@ mod tests {
 
     #[test]
     fn lookups() {
-        let pods = by_path("", "v1", "pods").unwrap();
-        assert_eq!(RESOURCES[pods].kind, "Pod");
+        let pods = by_kind("v1", "Pod").unwrap();
+        assert_eq!(RESOURCES[pods].plural, "pods");
         assert_eq!(by_kind("apps/v1", "Deployment"), by_name("deploy"));
         assert_eq!(by_name("deployments.apps"), by_name("Deployment"));
-        assert!(by_path("autoscaling", "v1", "horizontalpodautoscalers").is_none());
+        assert!(by_kind("autoscaling/v1", "HorizontalPodAutoscaler").is_none());
         assert_eq!(
             by_kind(
                 "admissionregistration.k8s.io/v1alpha1",
@@ -677,13 +724,24 @@ mod tests {
     }
 
     #[test]
-    fn group_versions_are_ordered_by_stability() {
-        let g = groups();
-        let adm = g
-            .iter()
-            .find(|(g, _)| *g == "admissionregistration.k8s.io")
+    fn versions_are_listed_by_stability() {
+        for r in RESOURCES {
+            let mut sorted = r.versions.to_vec();
+            sorted.sort_by_key(|v| version_priority(v.name));
+            assert_eq!(sorted, r.versions, "{}", r.plural);
+        }
+    }
+
+    #[test]
+    fn version_lifecycles() {
+        let map = &RESOURCES[by_name("mutatingadmissionpolicies").unwrap()];
+        let v1 = map.version("v1").unwrap();
+        assert!(!v1.exists_in(35) && v1.exists_in(36) && v1.enabled_by_default);
+        let vap_beta = RESOURCES[by_name("validatingadmissionpolicies").unwrap()]
+            .version("v1beta1")
             .unwrap();
-        assert_eq!(adm.1, vec!["v1", "v1beta1", "v1alpha1"]);
+        assert!(vap_beta.exists_in(33) && !vap_beta.exists_in(34) && !vap_beta.enabled_by_default);
+        assert!(RESOURCES[by_name("pods").unwrap()].versions[0].exists_in(31));
     }
 
     #[test]

@@ -36,7 +36,8 @@ async fn server(mode: ShardSelectors, pods: usize) -> Server {
     let emu = Emulator::with_config(EmulatorConfig {
         shard_selectors: mode,
         ..EmulatorConfig::default()
-    });
+    })
+    .expect("valid config");
     for i in 0..pods {
         emu.apply(pod("ns", &format!("p{i:02}"), json!({}), "n1", "Running"))
             .unwrap();

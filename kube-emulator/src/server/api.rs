@@ -14,14 +14,18 @@ use flate2::write::GzEncoder;
 use serde_json::{Value, json};
 
 use super::status::{self, json_response};
-use super::{AppState, Format, accepts_gzip, client_id, discovery, negotiate, table, watch};
+use super::{
+    AppState, Format, accepts_gzip, client_id, discovery, negotiate, table,
+    wants_aggregated_discovery, watch,
+};
 use crate::emulator::{WriteMode, object_key};
 use crate::error::Error;
 use crate::object::{StoredObject, type_prefix};
-use crate::resources::{self, RESOURCES, ResourceId};
+use crate::resources::{RESOURCES, ResourceId};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::shard::{ShardSelector, ShardSelectors};
 use crate::stats::Counters;
+use crate::surface::Surface;
 
 /// Size of the pieces list responses are streamed in.
 const CHUNK: usize = 256 * 1024;
@@ -148,7 +152,8 @@ pub(crate) struct Target {
     pub watch_path: bool,
 }
 
-fn parse_route(path: &str) -> Option<Route> {
+/// Parses a path against what `surface` serves; None = 404.
+fn parse_route(surface: &Surface, path: &str) -> Option<Route> {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (group, version, rest) = match segs.as_slice() {
         ["api"] => return Some(Route::CoreVersions),
@@ -166,14 +171,16 @@ fn parse_route(path: &str) -> Option<Route> {
         _ => (false, rest),
     };
     let namespaced = |plural: &str| {
-        resources::by_path(group, version, plural).filter(|r| RESOURCES[*r].namespaced)
+        surface
+            .resource(group, version, plural)
+            .filter(|r| RESOURCES[*r].namespaced)
     };
     let (r, namespace, tail) = match rest {
         ["namespaces", ns, plural, tail @ ..] if namespaced(plural).is_some() => {
             (namespaced(plural)?, Some(ns.to_string()), tail)
         }
         [plural, tail @ ..] => {
-            let r = resources::by_path(group, version, plural)?;
+            let r = surface.resource(group, version, plural)?;
             // A namespaced resource's objects are only addressable under /namespaces/{ns}/.
             if RESOURCES[r].namespaced && !tail.is_empty() {
                 return None;
@@ -207,22 +214,35 @@ pub(crate) async fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path().trim_end_matches('/');
+    let surface = st.emu.surface();
     match path {
-        "/version" => return json_value(&discovery::version(&st.emu.config().kubernetes_version)),
+        "/version" => return json_value(&discovery::version(surface.git_version())),
         "/healthz" | "/livez" | "/readyz" => return (StatusCode::OK, "ok").into_response(),
         _ => {}
     }
-    let Some(route) = parse_route(path) else {
+    let Some(route) = parse_route(&surface, path) else {
         return status::path_not_found();
     };
     let target = match route {
-        Route::CoreVersions => return json_value(&discovery::core_versions(&st.address)),
-        Route::Groups => return json_value(&discovery::group_list()),
+        Route::CoreVersions | Route::Groups if wants_aggregated_discovery(&headers) => {
+            let doc = discovery::aggregated(&surface, matches!(route, Route::CoreVersions));
+            let mut resp = json_value(&doc);
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(discovery::AGGREGATED_V2),
+            );
+            return resp;
+        }
+        Route::CoreVersions => {
+            return json_value(&discovery::core_versions(&surface, &st.address));
+        }
+        Route::Groups => return json_value(&discovery::group_list(&surface)),
         Route::Group(g) => {
-            return discovery::group(&g).map_or_else(status::path_not_found, |v| json_value(&v));
+            return discovery::group(&surface, &g)
+                .map_or_else(status::path_not_found, |v| json_value(&v));
         }
         Route::ResourceList(g, v) => {
-            return discovery::resource_list(&g, &v)
+            return discovery::resource_list(&surface, &g, &v)
                 .map_or_else(status::path_not_found, |v| json_value(&v));
         }
         Route::Resource(t) => t,
@@ -792,6 +812,8 @@ mod tests {
 
     #[test]
     fn routes() {
+        let surface = Surface::default();
+        let parse_route = |path| parse_route(&surface, path);
         let Some(Route::Resource(t)) = parse_route("/api/v1/namespaces/ns1/pods/p1") else {
             panic!()
         };

@@ -1,5 +1,6 @@
 //! The `/_emulator/` control surface, for tests that drive a separate emulator process.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Router;
@@ -9,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -31,6 +33,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/bookmark-interval", post(bookmark_interval))
         .route("/shard-selectors", post(shard_selectors))
         .route("/counts", get(counts))
+        .route("/version", get(surface).put(set_version))
+        .route("/runtime-config", get(surface).put(set_runtime_config))
 }
 
 fn ok(v: Value) -> Response {
@@ -136,6 +140,50 @@ async fn bookmark_interval(State(st): State<AppState>, Query(q): Query<Interval>
     st.emu
         .set_bookmark_interval(Duration::from_secs_f64(q.seconds));
     ok(json!({ "bookmarkIntervalSeconds": q.seconds }))
+}
+
+/// A JSON body, or a 400 Status naming what is wrong with it.
+fn json_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| status::bad_request(&format!("invalid body: {e}")))
+}
+
+/// `{"version":"v1.36.0","runtimeConfig":{"admissionregistration.k8s.io/v1beta1":true}}`.
+async fn surface(State(st): State<AppState>) -> Response {
+    let s = st.emu.surface();
+    ok(json!({ "version": s.git_version(), "runtimeConfig": s.runtime_config() }))
+}
+
+#[derive(Deserialize)]
+struct Version {
+    version: String,
+}
+
+async fn set_version(State(st): State<AppState>, body: Bytes) -> Response {
+    let changed = json_body::<Version>(&body)
+        .and_then(|v| st.emu.set_kubernetes_version(&v.version).map_err(invalid));
+    match changed {
+        Ok(()) => surface(State(st)).await,
+        Err(r) => r,
+    }
+}
+
+/// Body: `group/version` → enabled; applied all together or not at all.
+async fn set_runtime_config(State(st): State<AppState>, body: Bytes) -> Response {
+    let changed = json_body::<BTreeMap<String, bool>>(&body).and_then(|entries| {
+        st.emu
+            .update_surface(|s| {
+                s.with_runtime_config(entries.iter().map(|(k, v)| (k.as_str(), *v)))
+            })
+            .map_err(invalid)
+    });
+    match changed {
+        Ok(()) => surface(State(st)).await,
+        Err(r) => r,
+    }
+}
+
+fn invalid(e: crate::error::Error) -> Response {
+    status::status(422, "Invalid", &e.to_string(), None)
 }
 
 async fn counts(State(st): State<AppState>) -> Response {

@@ -1,11 +1,15 @@
-//! Legacy discovery documents (`/api`, `/apis`, `/apis/{g}`, `/api/v1`, `/apis/{g}/{v}`).
-//!
-//! Aggregated discovery (apidiscovery.k8s.io/v2) is not served: answering with plain
-//! `application/json` makes client-go and kube-rs fall back to these documents.
+//! Discovery documents, built from the emulator's current [`Surface`]: the legacy ones
+//! (`/api`, `/apis`, `/apis/{g}`, `/api/v1`, `/apis/{g}/{v}`) and aggregated discovery
+//! (apidiscovery.k8s.io/v2 `APIGroupDiscoveryList` at `/api` and `/apis`, GA since 1.30).
 
 use serde_json::{Value, json};
 
-use crate::resources::{self, RESOURCES, VERBS};
+use crate::resources::{RESOURCES, ResourceId, VERBS, group_version};
+use crate::surface::Surface;
+
+/// `Content-Type` (and the `Accept` entry asking for it) of aggregated discovery.
+pub const AGGREGATED_V2: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 /// `/version`.
 pub fn version(git_version: &str) -> Value {
@@ -27,16 +31,16 @@ pub fn version(git_version: &str) -> Value {
 }
 
 /// `/api`.
-pub fn core_versions(server_address: &str) -> Value {
+pub fn core_versions(surface: &Surface, server_address: &str) -> Value {
     json!({
         "kind": "APIVersions",
-        "versions": ["v1"],
+        "versions": surface.group_versions(""),
         "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]
     })
 }
 
 fn group_value(name: &str, versions: &[&str]) -> Value {
-    let gv = |v: &str| json!({"groupVersion": format!("{name}/{v}"), "version": v});
+    let gv = |v: &str| json!({"groupVersion": group_version(name, v), "version": v});
     json!({
         "name": name,
         "versions": versions.iter().map(|v| gv(v)).collect::<Vec<_>>(),
@@ -45,58 +49,108 @@ fn group_value(name: &str, versions: &[&str]) -> Value {
 }
 
 /// `/apis`.
-pub fn group_list() -> Value {
-    let groups: Vec<Value> = resources::groups()
-        .iter()
-        .map(|(g, vs)| group_value(g, vs))
+pub fn group_list(surface: &Surface) -> Value {
+    let groups: Vec<Value> = surface
+        .groups()
+        .into_iter()
+        .map(|g| group_value(g, &surface.group_versions(g)))
         .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
-/// `/apis/{group}`, if the group exists.
-pub fn group(name: &str) -> Option<Value> {
-    let groups = resources::groups();
-    let (g, vs) = groups.iter().find(|(g, _)| *g == name)?;
-    let mut v = group_value(g, vs);
+/// `/apis/{group}`, if the group has a served version.
+pub fn group(surface: &Surface, name: &str) -> Option<Value> {
+    let versions = surface.group_versions(name);
+    if name.is_empty() || versions.is_empty() {
+        return None;
+    }
+    let mut v = group_value(name, &versions);
     v["kind"] = json!("APIGroup");
     v["apiVersion"] = json!("v1");
     Some(v)
 }
 
 /// `/api/v1` or `/apis/{group}/{version}`, if served.
-pub fn resource_list(group: &str, version: &str) -> Option<Value> {
-    let resources: Vec<Value> = RESOURCES
-        .iter()
-        .filter(|r| r.group == group && r.serves(version))
+pub fn resource_list(surface: &Surface, group: &str, version: &str) -> Option<Value> {
+    let served = surface.resources_of(group, version);
+    if served.is_empty() {
+        return None;
+    }
+    let resources: Vec<Value> = served
+        .into_iter()
         .map(|r| {
+            let rt = &RESOURCES[r];
             let mut v = json!({
-                "name": r.plural,
-                "singularName": r.singular,
-                "namespaced": r.namespaced,
-                "kind": r.kind,
+                "name": rt.plural,
+                "singularName": rt.singular,
+                "namespaced": rt.namespaced,
+                "kind": rt.kind,
                 "verbs": VERBS,
             });
-            if !r.short_names.is_empty() {
-                v["shortNames"] = json!(r.short_names);
-            }
-            if !r.categories.is_empty() {
-                v["categories"] = json!(r.categories);
-            }
+            add_names(&mut v, r);
             v
         })
         .collect();
-    if resources.is_empty() {
-        return None;
-    }
-    let gv = if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    };
     Some(json!({
         "kind": "APIResourceList",
         "apiVersion": "v1",
-        "groupVersion": gv,
+        "groupVersion": group_version(group, version),
         "resources": resources,
     }))
+}
+
+/// `shortNames` and `categories`, omitted when empty as the apiserver omits them.
+fn add_names(v: &mut Value, r: ResourceId) {
+    let rt = &RESOURCES[r];
+    if !rt.short_names.is_empty() {
+        v["shortNames"] = json!(rt.short_names);
+    }
+    if !rt.categories.is_empty() {
+        v["categories"] = json!(rt.categories);
+    }
+}
+
+/// Aggregated discovery: the core group alone for `/api` (`core`), every other group for
+/// `/apis`. Groups in the order of `/apis`, versions most preferred first.
+pub fn aggregated(surface: &Surface, core: bool) -> Value {
+    let groups = if core { vec![""] } else { surface.groups() };
+    let items: Vec<Value> = groups
+        .into_iter()
+        .map(|g| (g, surface.group_versions(g)))
+        .filter(|(_, versions)| !versions.is_empty())
+        .map(|(g, versions)| {
+            let versions: Vec<Value> = versions
+                .into_iter()
+                .map(|v| {
+                    let resources: Vec<Value> = surface
+                        .resources_of(g, v)
+                        .into_iter()
+                        .map(|r| resource_discovery(r, v))
+                        .collect();
+                    json!({"version": v, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            json!({"metadata": {"name": g}, "versions": versions})
+        })
+        .collect();
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
+    })
+}
+
+/// One `APIResourceDiscovery`.
+fn resource_discovery(r: ResourceId, version: &str) -> Value {
+    let rt = &RESOURCES[r];
+    let mut v = json!({
+        "resource": rt.plural,
+        "responseKind": {"group": rt.group, "version": version, "kind": rt.kind},
+        "scope": if rt.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": rt.singular,
+        "verbs": VERBS,
+    });
+    add_names(&mut v, r);
+    v
 }

@@ -154,36 +154,69 @@ pub(crate) enum Format {
     Table,
 }
 
-/// Picks the first media type in `Accept` the emulator can produce; None = 406.
-pub(crate) fn negotiate(headers: &HeaderMap) -> Option<Format> {
-    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-        return Some(Format::Full);
-    };
-    for media in accept.split(',') {
+/// One JSON media range of `Accept` (others are skipped): its `as`, `g` and `v` parameters.
+struct JsonMediaRange<'a> {
+    as_: Option<&'a str>,
+    g: Option<&'a str>,
+    v: Option<&'a str>,
+}
+
+/// The JSON media ranges of `Accept` in the client's order; None when there is no `Accept`.
+fn json_media_ranges(headers: &HeaderMap) -> Option<impl Iterator<Item = JsonMediaRange<'_>>> {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())?;
+    Some(accept.split(',').filter_map(|media| {
         let mut parts = media.split(';').map(str::trim);
         let mime = parts.next().unwrap_or("");
         if !matches!(mime, "application/json" | "*/*" | "application/*" | "") {
-            continue;
+            return None;
         }
-        let mut as_ = None;
-        let mut g = None;
+        let mut range = JsonMediaRange {
+            as_: None,
+            g: None,
+            v: None,
+        };
         for p in parts {
             match p.split_once('=') {
-                Some(("as", v)) => as_ = Some(v),
-                Some(("g", v)) => g = Some(v),
+                Some(("as", v)) => range.as_ = Some(v),
+                Some(("g", v)) => range.g = Some(v),
+                Some(("v", v)) => range.v = Some(v),
                 _ => {}
             }
         }
-        match (as_, g) {
-            (None, _) => return Some(Format::Full),
-            (Some("PartialObjectMetadata" | "PartialObjectMetadataList"), Some("meta.k8s.io")) => {
-                return Some(Format::Metadata);
-            }
-            (Some("Table"), Some("meta.k8s.io")) => return Some(Format::Table),
-            _ => continue,
+        Some(range)
+    }))
+}
+
+/// Picks the first media type in `Accept` the emulator can produce; None = 406.
+pub(crate) fn negotiate(headers: &HeaderMap) -> Option<Format> {
+    let Some(mut ranges) = json_media_ranges(headers) else {
+        return Some(Format::Full);
+    };
+    ranges.find_map(|m| match (m.as_, m.g) {
+        (None, _) => Some(Format::Full),
+        (Some("PartialObjectMetadata" | "PartialObjectMetadataList"), Some("meta.k8s.io")) => {
+            Some(Format::Metadata)
         }
-    }
-    None
+        (Some("Table"), Some("meta.k8s.io")) => Some(Format::Table),
+        _ => None,
+    })
+}
+
+/// Whether `/api` or `/apis` should answer aggregated discovery (apidiscovery.k8s.io/v2):
+/// the first media type in `Accept` the emulator can produce asks for it. Anything else gets
+/// the legacy documents (v2beta1, removed in 1.33, is not produced).
+pub(crate) fn wants_aggregated_discovery(headers: &HeaderMap) -> bool {
+    json_media_ranges(headers)
+        .and_then(|mut ranges| {
+            ranges.find_map(|m| match (m.as_, m.g, m.v) {
+                (None, _, _) => Some(false),
+                (Some("APIGroupDiscoveryList"), Some("apidiscovery.k8s.io"), Some("v2")) => {
+                    Some(true)
+                }
+                _ => None,
+            })
+        })
+        .unwrap_or(false)
 }
 
 /// Whether the client accepts gzip.
@@ -234,5 +267,23 @@ mod tests {
             negotiate(&accept("application/vnd.kubernetes.protobuf")),
             None
         );
+    }
+
+    #[test]
+    fn discovery_negotiation() {
+        let kubectl = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+        assert!(wants_aggregated_discovery(&accept(kubectl)));
+        assert!(wants_aggregated_discovery(&accept(
+            "application/json; g=apidiscovery.k8s.io; v=v2; as=APIGroupDiscoveryList"
+        )));
+        for legacy in [
+            "application/json",
+            "application/json,application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+            "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json",
+            "application/vnd.kubernetes.protobuf",
+        ] {
+            assert!(!wants_aggregated_discovery(&accept(legacy)), "{legacy}");
+        }
+        assert!(!wants_aggregated_discovery(&HeaderMap::new()));
     }
 }

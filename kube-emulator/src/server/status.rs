@@ -39,15 +39,14 @@ pub fn json_response(code: StatusCode, body: Vec<u8>) -> Response {
     r
 }
 
-/// 404 for a path the server does not serve.
+/// 404 for a path the server does not serve (an unknown group, version or resource), as
+/// the apiserver's not-found handler words it (a Status without details).
 pub fn path_not_found() -> Response {
     status(
         404,
         "NotFound",
         "the server could not find the requested resource",
-        Some(
-            json!({"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]}),
-        ),
+        None,
     )
 }
 

@@ -16,6 +16,7 @@ use crate::object::{StoredObject, type_prefix};
 use crate::resources::{RESOURCES, ResourceId};
 use crate::stats::Counters;
 use crate::store::{Event, EventType, Gone, WatchFrom, WatchStart};
+use crate::surface::Surface;
 
 /// Bytes buffered before a write to the connection.
 const FLUSH_AT: usize = 64 * 1024;
@@ -77,6 +78,9 @@ pub(crate) fn start(
     let mut writer = EventWriter::new(t.r, &t.version, format, p.include_object.clone(), counters);
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let disconnect = emu.disconnect.subscribe();
+    let mut surface = emu.subscribe_surface();
+    // The route was resolved against an earlier snapshot: check it again once started.
+    surface.mark_changed();
     let shutdown = st.shutdown.clone();
     let timeout = p
         .timeout_seconds
@@ -89,6 +93,7 @@ pub(crate) fn start(
             let emu = emu.clone();
             let active = emu.stats.watch_started();
             let r = t.r;
+            let version = t.version.clone();
             tokio::spawn(async move {
                 let _active = active;
                 let ctx = WatchCtx {
@@ -100,6 +105,8 @@ pub(crate) fn start(
                     from_rv,
                     buffer,
                     disconnect,
+                    surface,
+                    served: Box::new(move |s: &Surface| s.serves(r, &version)),
                     shutdown,
                 };
                 run(ctx, start, &mut writer, &tx).await;
@@ -138,6 +145,10 @@ struct WatchCtx {
     /// The broadcast buffer size; a receiver this far behind has lost events.
     buffer: usize,
     disconnect: tokio::sync::watch::Receiver<u64>,
+    /// The emulator's surface: the watch ends when `served` stops holding (an upgrade or
+    /// runtime-config change stopped serving the watched version).
+    surface: tokio::sync::watch::Receiver<Arc<Surface>>,
+    served: Box<dyn Fn(&Surface) -> bool + Send>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -180,6 +191,11 @@ async fn run(mut ctx: WatchCtx, start: WatchStart, w: &mut EventWriter, tx: &mps
     loop {
         tokio::select! {
             _ = ctx.disconnect.changed() => break,
+            changed = ctx.surface.changed() => {
+                if changed.is_err() || !(ctx.served)(&ctx.surface.borrow_and_update()) {
+                    break;
+                }
+            }
             _ = ctx.shutdown.changed() => break,
             _ = tokio::time::sleep_until(deadline) => break,
             _ = tx.closed() => break,

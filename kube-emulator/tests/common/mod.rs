@@ -36,7 +36,7 @@ impl Server {
     }
 
     pub async fn with_config(config: EmulatorConfig) -> Self {
-        Self::start(Emulator::with_config(config)).await
+        Self::start(Emulator::with_config(config).expect("valid config")).await
     }
 
     pub fn url(&self, path: &str) -> String {
