@@ -13,6 +13,7 @@ use kube_state_otel::config::file::ConfigFile;
 use kube_state_otel::rbac;
 use serde_yaml_ng::Value;
 
+mod harness;
 mod manifests;
 use manifests::*;
 
@@ -460,5 +461,121 @@ fn dockerfile_builds_a_non_root_image() {
             ignore.lines().any(|l| l.trim_matches('/') == entry),
             ".dockerignore: {entry}"
         );
+    }
+}
+
+/// A workload's exporter as its pod runs it: the container's args with `$(VAR)` from the
+/// downward API filled in, the mounted config file written out, and free local ports in
+/// place of the container ports.
+struct PodRun {
+    what: String,
+    args: Vec<String>,
+    ports: (u16, u16),
+    _dir: tempfile::TempDir,
+}
+
+fn pod_run(overlay: &str, docs: &[Value], workload: &Value, env: &[(&str, &str)]) -> PodRun {
+    let what = format!("{overlay}: {} {}", kind(workload), name(workload));
+    let config = docs
+        .iter()
+        .find(|d| kind(d) == "ConfigMap" && name(d) == "kube-state-otel-config")
+        .and_then(|d| s(d, &["data", "config.yaml"]))
+        .expect("the exporter's ConfigMap");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config_path = dir.path().join("config.yaml");
+    std::fs::write(&config_path, config).expect("config written");
+    let ports = (harness::free_port(), harness::free_port());
+    let args = strings(get(exporter_container(workload), &["args"]))
+        .into_iter()
+        .map(|arg| {
+            let (flag, value) = arg.split_once('=').unwrap_or((&arg, ""));
+            let value = env.iter().fold(value.to_string(), |v, (name, with)| {
+                v.replace(&format!("$({name})"), with)
+            });
+            match flag {
+                "--config" => format!("--config={}", config_path.display()),
+                "--port" => format!("--port={}", ports.0),
+                "--telemetry-port" => format!("--telemetry-port={}", ports.1),
+                _ if value.is_empty() => flag.to_string(),
+                _ => format!("{flag}={value}"),
+            }
+        })
+        .chain([
+            "--host=127.0.0.1".into(),
+            "--telemetry-host=127.0.0.1".into(),
+        ])
+        .collect();
+    PodRun {
+        what,
+        args,
+        ports,
+        _dir: dir,
+    }
+}
+
+/// The readiness probe every workload of every overlay declares (`/readyz` on http-metrics)
+/// passes against each supported Kubernetes minor, serving exactly that minor's API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_probes_pass_on_every_supported_minor() {
+    let rendered: Vec<(&str, Vec<Value>)> = OVERLAYS
+        .iter()
+        .map(|o| (*o, render(&format!("deploy/overlays/{o}")).1))
+        .collect();
+    for minor in kube_emulator::OLDEST_MINOR..=kube_emulator::NEWEST_MINOR {
+        let emulator = kube_emulator::Emulator::with_config(kube_emulator::EmulatorConfig {
+            kubernetes_version: format!("v1.{minor}.0"),
+            ..kube_emulator::EmulatorConfig::default()
+        })
+        .expect("a supported minor");
+        emulator.load_generated(&kube_emulator::GeneratedCluster::new(2, 3, 7));
+        let server = harness::start_emulator(emulator).await;
+        let mut runs = Vec::new();
+        for (overlay, docs) in &rendered {
+            for workload in docs.iter().filter(|d| WORKLOADS.contains(&kind(d))) {
+                // Automated sharding reads the pod and its StatefulSet: both exist, as in the
+                // cluster the StatefulSet runs in.
+                let pod_name = format!("{}-0", name(workload));
+                if kind(workload) == "StatefulSet" {
+                    let statefulset = serde_json::to_value(workload).expect("JSON");
+                    let namespace = statefulset["metadata"]["namespace"].clone();
+                    let pod = serde_json::json!({
+                        "apiVersion": "v1", "kind": "Pod",
+                        "metadata": {"name": pod_name, "namespace": namespace,
+                            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet",
+                                "name": name(workload), "uid": "sts-uid", "controller": true}]},
+                    });
+                    server
+                        .emulator()
+                        .apply_all([statefulset, pod])
+                        .expect("the StatefulSet and its pod");
+                }
+                let env = [
+                    ("POD_NAME", pod_name.as_str()),
+                    ("POD_NAMESPACE", "monitoring"),
+                    ("NODE_NAME", "node-0"),
+                ];
+                runs.push(pod_run(overlay, docs, workload, &env));
+            }
+        }
+        let exporters: Vec<harness::Exporter> = runs
+            .iter()
+            .map(|run| {
+                let args: Vec<&str> = run.args.iter().map(String::as_str).collect();
+                harness::Exporter::start_with_args(&server.url(), run.ports, &args)
+            })
+            .collect();
+        for (run, exporter) in runs.iter().zip(&exporters) {
+            let probed = harness::poll_within(std::time::Duration::from_secs(30), || async {
+                matches!(exporter.get(run.ports.0, "/readyz").await, Some((200, _)))
+            })
+            .await;
+            assert!(
+                probed,
+                "1.{minor}, {}: /readyz never answered 200: {:?}\n{}",
+                run.what,
+                exporter.get(run.ports.0, "/readyz").await,
+                exporter.log()
+            );
+        }
     }
 }
