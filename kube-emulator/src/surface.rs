@@ -12,10 +12,13 @@ use crate::resources::{self, RESOURCES, ResourceId, group_version};
 pub const OLDEST_MINOR: u32 = 31;
 /// Newest Kubernetes minor (1.x) the emulator can behave like.
 pub const NEWEST_MINOR: u32 = 36;
-/// The version an emulator reports unless told otherwise.
-pub const DEFAULT_KUBERNETES_VERSION: &str = "v1.36.0";
+/// The version an emulator reports unless told otherwise: the oldest minor still supported
+/// upstream (1.34's patch support ended in October 2026; 1.35's runs to February 2027), so that
+/// tests and the demo see what most production clusters serve, not everything this build knows
+/// (1.35 does not serve MutatingAdmissionPolicy v1).
+pub const DEFAULT_KUBERNETES_VERSION: &str = "v1.35.0";
 /// The minor of [`DEFAULT_KUBERNETES_VERSION`] (a test keeps them in step).
-const DEFAULT_MINOR: u32 = 36;
+const DEFAULT_MINOR: u32 = 35;
 
 /// Errors from choosing a version or runtime-config.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
