@@ -7,10 +7,17 @@
 //! negotiation, 410 Gone after compaction and
 //! 403 Forbidden on demand, over plain HTTP.
 //!
+//! It behaves like one Kubernetes minor from [`OLDEST_MINOR`] to [`NEWEST_MINOR`]
+//! ([`EmulatorConfig::kubernetes_version`], plus `--runtime-config` overrides): only what that
+//! minor serves is routed, discovered (legacy and aggregated apidiscovery.k8s.io/v2) and
+//! applied.
+//!
 //! Where to start:
 //! - [`Emulator`] holds the objects; [`Emulator::serve`] runs it; its methods (apply, delete,
-//!   compact, forbid, disconnect_watches, stats) are the control surface, also exposed over
-//!   HTTP under `/_emulator/`.
+//!   compact, forbid, disconnect_watches, set_kubernetes_version, set_runtime_config, stats)
+//!   are the control surface, also exposed over HTTP under `/_emulator/`.
+//! - [`resources`] is the table of kinds and their versions' lifecycles; [`surface`] says what
+//!   one minor serves ([`surface::served`]).
 //! - [`GeneratedCluster`] builds a deterministic synthetic cluster (nodes, namespaces,
 //!   deployments → replicasets → pods).
 //! - [`write_kubeconfig`] points clients at it; the bearer token names the client in stats.

@@ -1,5 +1,6 @@
 //! kube-rs against the emulator: Api::list, watcher (list-watch and streaming lists, full and
-//! metadata-only), recovery after disconnects and compaction, through a written kubeconfig.
+//! metadata-only), recovery after disconnects and compaction, discovery (legacy and
+//! aggregated), through a written kubeconfig.
 
 mod common;
 
@@ -10,14 +11,15 @@ use common::{Server, pod};
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, ListParams};
+use kube::api::{Api, DynamicObject, GroupVersionKind, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::PartialObjectMeta;
+use kube::discovery::{Discovery, Scope};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::watcher;
 use kube::runtime::watcher::{self, Event};
 use kube::{Client, Config, ResourceExt};
-use kube_emulator::{Emulator, GeneratedCluster, write_kubeconfig};
+use kube_emulator::{Emulator, EmulatorConfig, GeneratedCluster, write_kubeconfig};
 use serde_json::json;
 
 async fn client(s: &Server, token: &str) -> Client {
@@ -313,5 +315,65 @@ async fn forbidden_resource_surfaces_as_403_to_kube() {
             assert!(status.is_forbidden());
         }
         other => panic!("unexpected error {other:?}"),
+    }
+}
+
+/// Every (group, preferred version, version, plural, kind, scope) a discovery found.
+fn discovered(d: &Discovery) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for g in d.groups() {
+        for v in g.versions() {
+            for (ar, caps) in g.versioned_resources(v) {
+                out.insert(format!(
+                    "{} (preferred {:?}) {v} {} {} {:?}",
+                    g.name(),
+                    g.preferred_version(),
+                    ar.plural,
+                    ar.kind,
+                    caps.scope
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn discovery_legacy_and_aggregated_follow_an_upgrade() {
+    let s = Server::with_config(EmulatorConfig {
+        kubernetes_version: "v1.35.0".into(),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let c = client(&s, "discovery").await;
+    let map = GroupVersionKind::gvk(
+        "admissionregistration.k8s.io",
+        "v1",
+        "MutatingAdmissionPolicy",
+    );
+    let vap = GroupVersionKind::gvk(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingAdmissionPolicy",
+    );
+    for minor in [35, 36] {
+        let legacy = Discovery::new(c.clone()).run().await.unwrap();
+        let aggregated = Discovery::new(c.clone()).run_aggregated().await.unwrap();
+        assert_eq!(discovered(&legacy), discovered(&aggregated), "1.{minor}");
+        assert!(aggregated.resolve_gvk(&vap).is_some());
+        match aggregated.resolve_gvk(&map) {
+            None => assert_eq!(minor, 35),
+            Some((ar, caps)) => {
+                assert_eq!(minor, 36);
+                assert_eq!(ar.plural, "mutatingadmissionpolicies");
+                assert_eq!(caps.scope, Scope::Cluster);
+                let listed = Api::<DynamicObject>::all_with(c.clone(), &ar)
+                    .list(&ListParams::default())
+                    .await
+                    .unwrap();
+                assert!(listed.items.is_empty());
+            }
+        }
+        s.emu.set_kubernetes_version("v1.36.0").unwrap();
     }
 }
