@@ -21,7 +21,7 @@ use kube_emulator::{Emulator, GeneratedCluster};
 use serde_json::{Value, json};
 
 mod harness;
-use harness::{Exporter, free_port, start_emulator, wait_for_within, which};
+use harness::{Exporter, free_port, newest_emulator, start_emulator, wait_for_within, which};
 
 mod ksm;
 
@@ -1955,7 +1955,7 @@ async fn hostile_objects_of_every_kind_leave_the_binary_up_and_the_scrape_valid(
         }
     }
     assert_eq!(kinds, 39, "vectors of every kind");
-    let emulator = start_emulator(Emulator::new()).await;
+    let emulator = start_emulator(newest_emulator()).await;
     let e = emulator.emulator();
     let objects = before.len() + after.len();
     e.apply_all(before).expect("hostile objects stored");

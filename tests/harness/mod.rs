@@ -20,6 +20,16 @@ pub fn free_port() -> u16 {
     kube_emulator::free_port().expect("a free local port")
 }
 
+/// An emulator of the newest Kubernetes minor it knows, which serves every kind this build
+/// watches (the default, the oldest supported minor, does not).
+pub fn newest_emulator() -> Emulator {
+    Emulator::with_config(kube_emulator::EmulatorConfig {
+        kubernetes_version: format!("v1.{}.0", kube_emulator::NEWEST_MINOR),
+        ..kube_emulator::EmulatorConfig::default()
+    })
+    .expect("the newest minor is supported")
+}
+
 pub async fn start_emulator(emulator: Emulator) -> ServerHandle {
     Arc::new(emulator)
         .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
