@@ -185,6 +185,36 @@ async fn default_flags_are_ready_on_every_supported_minor() {
     futures::future::join_all(minors.into_iter().map(check_minor)).await;
 }
 
+/// A server (or a proxy in front of it) without aggregated discovery: the legacy documents
+/// decide the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_discovery_decides_the_same() {
+    let emulator = Emulator::with_config(EmulatorConfig {
+        kubernetes_version: "v1.33.0".into(),
+        aggregated_discovery: false,
+        ..EmulatorConfig::default()
+    })
+    .expect("version");
+    let server = start_emulator(emulator).await;
+    let exporter = Exporter::start(&server.url(), &[]);
+    exporter.wait_ready().await;
+    let (_, readyz) = exporter
+        .get(exporter.port, "/readyz")
+        .await
+        .expect("readyz");
+    for resource in [MAP, MAPB] {
+        assert!(
+            readyz.contains(&format!("{resource}: not served")),
+            "{readyz}"
+        );
+    }
+    assert!(
+        readyz.contains("validatingadmissionpolicies: synced"),
+        "{readyz}"
+    );
+    assert!(readyz.contains("pods: synced"), "{readyz}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_named_kind_that_is_not_served_is_a_warning_and_counted() {
     let server = cluster("v1.33.0").await;

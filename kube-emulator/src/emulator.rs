@@ -46,6 +46,10 @@ pub struct EmulatorConfig {
     pub runtime_config: BTreeMap<String, bool>,
     /// How `shardSelector` (server-side sharding) is treated; older servers ignore it.
     pub shard_selectors: ShardSelectors,
+    /// Whether `/api` and `/apis` answer aggregated discovery when asked. Every emulated
+    /// minor has it (GA in 1.30); off, the legacy documents answer every `Accept`, as from an
+    /// API proxy that does not pass the aggregated format on.
+    pub aggregated_discovery: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -59,6 +63,7 @@ impl Default for EmulatorConfig {
             kubernetes_version: DEFAULT_KUBERNETES_VERSION.into(),
             runtime_config: BTreeMap::new(),
             shard_selectors: ShardSelectors::Ignored,
+            aggregated_discovery: true,
         }
     }
 }

@@ -47,6 +47,10 @@ struct Args {
     /// Behave like a server without streaming lists (sendInitialEvents gets 422).
     #[arg(long)]
     no_streaming_lists: bool,
+    /// Answer only legacy discovery (`/api`, `/apis`), as behind a proxy that does not pass
+    /// aggregated discovery on.
+    #[arg(long)]
+    no_aggregated_discovery: bool,
     /// How `shardSelector` (server-side sharding, KEP-5866) is treated: supported (filtered,
     /// echoed in `metadata.shardInfo`), ignored (as servers before 1.36 or with the
     /// ShardedListAndWatch gate off), or rejected (400).
@@ -87,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
     let config = EmulatorConfig {
         bookmark_interval: Duration::from_secs_f64(args.bookmark_interval),
         streaming_lists: !args.no_streaming_lists,
+        aggregated_discovery: !args.no_aggregated_discovery,
         shard_selectors: args.shard_selectors,
         store: StoreConfig {
             history_capacity: args.history,

@@ -224,7 +224,9 @@ pub(crate) async fn handle(
         return status::path_not_found();
     };
     let target = match route {
-        Route::CoreVersions | Route::Groups if wants_aggregated_discovery(&headers) => {
+        Route::CoreVersions | Route::Groups
+            if st.emu.config().aggregated_discovery && wants_aggregated_discovery(&headers) =>
+        {
             let doc = discovery::aggregated(&surface, matches!(route, Route::CoreVersions));
             let mut resp = json_value(&doc);
             resp.headers_mut().insert(
