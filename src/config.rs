@@ -201,6 +201,12 @@ pub struct Cli {
     #[arg(long, default_value_t = 20)]
     pub demo_nodes: usize,
 
+    /// Kubernetes version the --demo cluster emulates (1.31 to 1.36): it decides which kinds
+    /// are served.
+    #[arg(long, default_value = kube_emulator::surface::DEFAULT_KUBERNETES_VERSION,
+          value_parser = emulated_version)]
+    pub demo_k8s_version: String,
+
     /// Pods per node of the --demo cluster.
     #[arg(long, default_value_t = 10)]
     pub demo_pods_per_node: usize,
@@ -354,6 +360,12 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
         }
         _ => Err(format!("{text:?} is not key=value")),
     }
+}
+
+/// A Kubernetes version the emulator can serve.
+fn emulated_version(text: &str) -> Result<String, String> {
+    kube_emulator::Surface::new(text, &Default::default()).map_err(|e| e.to_string())?;
+    Ok(text.to_string())
 }
 
 /// A duration of at least a second (a zero interval would loop without pause).

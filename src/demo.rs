@@ -3,16 +3,16 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use kube_emulator::{Emulator, GeneratedCluster, ServerHandle};
+use kube_emulator::{Emulator, EmulatorConfig, GeneratedCluster, ServerHandle};
 
 /// Seed of the demo cluster: the same cluster on every run.
 const DEMO_SEED: u64 = 42;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("starting the cluster emulator: {0}")]
+    #[error("starting the cluster emulator")]
     Emulator(#[source] kube_emulator::Error),
-    #[error("emulator URL {0:?} is not a valid URI: {1}")]
+    #[error("emulator URL {0:?} is not a valid URI")]
     Url(String, #[source] http::uri::InvalidUri),
 }
 
@@ -21,10 +21,17 @@ pub struct Demo {
     server: ServerHandle,
 }
 
-/// Generates a cluster of `nodes` × `pods_per_node` pods and serves it on a free local port.
-pub async fn start(nodes: usize, pods_per_node: usize) -> Result<Demo, Error> {
+/// Generates a cluster of `nodes` × `pods_per_node` pods and serves it on a free local port as
+/// Kubernetes `version` serves it.
+pub async fn start(nodes: usize, pods_per_node: usize, version: &str) -> Result<Demo, Error> {
     let cluster = GeneratedCluster::new(nodes, pods_per_node, DEMO_SEED);
-    let emulator = Arc::new(Emulator::with_cluster(&cluster));
+    let config = EmulatorConfig {
+        kubernetes_version: version.to_string(),
+        ..EmulatorConfig::default()
+    };
+    let emulator = Emulator::with_config(config).map_err(Error::Emulator)?;
+    emulator.load_generated(&cluster);
+    let emulator = Arc::new(emulator);
     let server = emulator
         .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .await
@@ -33,6 +40,7 @@ pub async fn start(nodes: usize, pods_per_node: usize) -> Result<Demo, Error> {
         url = server.url(),
         nodes,
         pods = cluster.pod_count(),
+        version,
         "demo cluster emulator started"
     );
     Ok(Demo { server })

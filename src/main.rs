@@ -204,7 +204,12 @@ async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
         })
         .collect();
     let (kube_config, _demo) = if cli.demo {
-        let demo = kube_state_otel::demo::start(cli.demo_nodes, cli.demo_pods_per_node).await?;
+        let demo = kube_state_otel::demo::start(
+            cli.demo_nodes,
+            cli.demo_pods_per_node,
+            &cli.demo_k8s_version,
+        )
+        .await?;
         (demo.kube_config()?, Some(demo))
     } else {
         (kube_config(cli).await?, None)
