@@ -223,6 +223,9 @@ pub struct Pipeline {
     watch: WatchSettings,
     schema: Schema,
     server_sharding: Arc<ServerSharding>,
+    /// Set once the pipeline has been ready: a kind served later (a control plane upgrade)
+    /// lists without taking the pod out of its Service's endpoints.
+    was_ready: AtomicBool,
 }
 
 impl Pipeline {
@@ -340,6 +343,7 @@ impl Pipeline {
             watch: settings.watch,
             schema: settings.schema,
             server_sharding,
+            was_ready: AtomicBool::new(false),
         };
         pipeline.register(&pipeline.provider, |k| {
             register_kind_streaming(
@@ -524,9 +528,17 @@ impl Pipeline {
     }
 
     /// Ready once discovery has answered and every served kind's watches have synced their
-    /// initial list or are forbidden.
+    /// initial list or are forbidden; from then on, ready (a synced kind stays synced through
+    /// relists, and one served later is reported `syncing` until it has listed).
     pub fn is_ready(&self) -> bool {
-        self.kinds.iter().all(KindRuntime::is_ready)
+        if self.was_ready.load(Ordering::Acquire) {
+            return true;
+        }
+        let ready = self.kinds.iter().all(KindRuntime::is_ready);
+        if ready {
+            self.was_ready.store(true, Ordering::Release);
+        }
+        ready
     }
 
     /// Heap bytes of every kind's compact samples.

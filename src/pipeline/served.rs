@@ -53,10 +53,10 @@ impl KindRuntime {
 
 impl Pipeline {
     /// Reads discovery, starts the watchers of the kinds the API server serves, and re-reads
-    /// discovery every `interval` until the task is dropped. Until discovery first answers
+    /// discovery every `interval`, for the life of the process. Until discovery first answers
     /// the pipeline is not ready; if it fails then, every kind is watched (the watchers retry
     /// with backoff) and discovery is retried sooner.
-    pub fn watch_served(self: &Arc<Self>, client: Client, interval: Duration) -> JoinHandle<()> {
+    pub fn watch_served(self: &Arc<Self>, client: Client, interval: Duration) {
         let pipeline = self.clone();
         let wanted: Vec<ApiResource> = self.kinds.iter().map(KindRuntime::api_resource).collect();
         let run = async move {
@@ -87,7 +87,7 @@ impl Pipeline {
                 tokio::time::sleep(delay).await;
             }
         };
-        tokio::spawn(tracing::Instrument::in_current_span(run))
+        tokio::spawn(tracing::Instrument::in_current_span(run));
     }
 
     /// Starts the watchers of kinds that became served and stops those of kinds that are no
