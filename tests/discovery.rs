@@ -80,6 +80,23 @@ fn default_kinds(
         })
 }
 
+/// `/readyz`'s body.
+async fn readyz(exporter: &Exporter) -> String {
+    let (_, body) = exporter
+        .get(exporter.port, "/readyz")
+        .await
+        .expect("readyz answers");
+    body
+}
+
+/// The exporter with `args` against `url`, once ready, and its `/readyz` body then.
+async fn ready_exporter(url: &str, args: &[&str]) -> (Exporter, String) {
+    let exporter = Exporter::start(url, args);
+    exporter.wait_ready().await;
+    let body = readyz(&exporter).await;
+    (exporter, body)
+}
+
 /// The families of `resource`'s kind.
 fn family_names(resource: &str) -> Vec<&'static str> {
     all_kinds()
@@ -97,12 +114,7 @@ async fn check_minor(minor: u32) {
     let server = cluster(&version).await;
     let served = surface::served(minor).expect("minor in range");
     let (watched, not_served) = default_kinds(&served);
-    let exporter = Exporter::start(&server.url(), &[]);
-    exporter.wait_ready().await;
-    let (_, readyz) = exporter
-        .get(exporter.port, "/readyz")
-        .await
-        .expect("readyz answers");
+    let (exporter, readyz) = ready_exporter(&server.url(), &[]).await;
     for resource in &not_served {
         assert!(
             readyz.contains(&format!("{resource}: not served (0 objects)")),
@@ -196,12 +208,7 @@ async fn legacy_discovery_decides_the_same() {
     })
     .expect("version");
     let server = start_emulator(emulator).await;
-    let exporter = Exporter::start(&server.url(), &[]);
-    exporter.wait_ready().await;
-    let (_, readyz) = exporter
-        .get(exporter.port, "/readyz")
-        .await
-        .expect("readyz");
+    let (_exporter, readyz) = ready_exporter(&server.url(), &[]).await;
     for resource in [MAP, MAPB] {
         assert!(
             readyz.contains(&format!("{resource}: not served")),
@@ -218,8 +225,8 @@ async fn legacy_discovery_decides_the_same() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_named_kind_that_is_not_served_is_a_warning_and_counted() {
     let server = cluster("v1.33.0").await;
-    let exporter = Exporter::start(&server.url(), &["--resources", &format!("pods,{MAP}")]);
-    exporter.wait_ready().await;
+    let (exporter, _) =
+        ready_exporter(&server.url(), &["--resources", &format!("pods,{MAP}")]).await;
     let telemetry = exporter.telemetry().await;
     let label = format!("resource=\"{MAP}\"");
     assert_eq!(
@@ -272,14 +279,8 @@ async fn put(server: &ServerHandle, path: &str, body: Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upgrade_in_place_is_watched_without_restart_or_relist() {
     let server = cluster("v1.35.0").await;
-    let mut exporter = Exporter::start(&server.url(), &["--discovery-interval", "1s"]);
-    exporter.wait_ready().await;
-    let readyz = || async { exporter.get(exporter.port, "/readyz").await.map(|r| r.1) };
-    assert!(
-        readyz()
-            .await
-            .is_some_and(|r| r.contains(&format!("{MAP}: not served")))
-    );
+    let (mut exporter, body) = ready_exporter(&server.url(), &["--discovery-interval", "1s"]).await;
+    assert!(body.contains(&format!("{MAP}: not served")), "{body}");
     let pod_lists = lists(&exporter, "*v1.Pod").await;
     assert!(pod_lists >= 1.0);
 
@@ -297,10 +298,10 @@ async fn an_upgrade_in_place_is_watched_without_restart_or_relist() {
             && metrics.contains("kube_mutatingadmissionpolicybinding_info{")
     })
     .await;
-    let readyz = readyz().await.expect("readyz");
+    let body = readyz(&exporter).await;
     assert!(
-        readyz.contains(&format!("{MAP}: synced (1 objects)")),
-        "{readyz}"
+        body.contains(&format!("{MAP}: synced (1 objects)")),
+        "{body}"
     );
     assert!(exporter.ready().await);
     assert!(exporter.running(), "no restart");
@@ -357,11 +358,8 @@ async fn discovery_that_fails_at_start_watches_every_kind_and_retries() {
         .await
         .expect("emulator on the port");
     exporter.wait_ready().await;
-    let (_, readyz) = exporter
-        .get(exporter.port, "/readyz")
-        .await
-        .expect("readyz");
-    assert!(readyz.contains(&format!("{MAP}: not served")), "{readyz}");
+    let body = readyz(&exporter).await;
+    assert!(body.contains(&format!("{MAP}: not served")), "{body}");
     assert!(
         exporter.log().contains("API discovery failed"),
         "{}",

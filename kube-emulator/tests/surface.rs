@@ -67,20 +67,6 @@ async fn get_accept(s: &Server, path: &str, accept: &str) -> (u16, String, Value
     (code, ctype, serde_json::from_slice(&body).unwrap())
 }
 
-async fn put(s: &Server, path: &str, body: &str) -> (u16, Value) {
-    let resp = s
-        .http
-        .put(s.url(path))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    (
-        resp.status().as_u16(),
-        serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap_or(Value::Null),
-    )
-}
-
 /// (version, resource) of admissionregistration.k8s.io per the legacy documents, and the
 /// group's versions as `/apis/{g}` lists them (preferred first).
 async fn legacy_adm(s: &Server) -> (Served, Vec<String>) {
@@ -224,12 +210,12 @@ async fn runtime_config_enables_mutating_admission_policy_beta() {
         // The same through the control surface, then back off.
         let s = server(version, &[]).await;
         assert_eq!(check_adm(&s).await, set(&V1_BEFORE_MAP));
-        let (code, v) = put(
-            &s,
-            "/_emulator/runtime-config",
-            r#"{"admissionregistration.k8s.io/v1beta1": true}"#,
-        )
-        .await;
+        let (code, v) = s
+            .put(
+                "/_emulator/runtime-config",
+                r#"{"admissionregistration.k8s.io/v1beta1": true}"#,
+            )
+            .await;
         assert_eq!(code, 200, "{v}");
         assert_eq!(
             v,
@@ -241,8 +227,7 @@ async fn runtime_config_enables_mutating_admission_policy_beta() {
     }
     // A version the minor does not have cannot be named, and nothing changes.
     let s = server("v1.35.0", &[]).await;
-    let (code, v) = put(
-        &s,
+    let (code, v) = s.put(
         "/_emulator/runtime-config",
         r#"{"admissionregistration.k8s.io/v1beta1": true, "admissionregistration.k8s.io/v1beta2": true}"#,
     )
@@ -256,7 +241,7 @@ async fn runtime_config_enables_mutating_admission_policy_beta() {
         "{v}"
     );
     assert_eq!(check_adm(&s).await, set(&V1_BEFORE_MAP));
-    let (code, _) = put(&s, "/_emulator/runtime-config", "not json").await;
+    let (code, _) = s.put("/_emulator/runtime-config", "not json").await;
     assert_eq!(code, 400);
     let err = Emulator::with_config(EmulatorConfig {
         kubernetes_version: "1.33".into(),
@@ -303,7 +288,9 @@ async fn upgrade_in_place_serves_mutating_admission_policy_v1_and_keeps_objects(
         .await;
     assert_eq!(cm_watch.status, 200);
 
-    let (code, v) = put(&s, "/_emulator/version", r#"{"version":"v1.36.0"}"#).await;
+    let (code, v) = s
+        .put("/_emulator/version", r#"{"version":"v1.36.0"}"#)
+        .await;
     assert_eq!(
         (code, v),
         (200, json!({"version": "v1.36.0", "runtimeConfig": {}}))
@@ -386,44 +373,39 @@ async fn unsupported_versions_are_rejected() {
         Err(Error::Surface(SurfaceError::InvalidVersion(_)))
     ));
     let s = server("v1.33.0", &[]).await;
-    let (code, v) = put(&s, "/_emulator/version", r#"{"version":"v1.37.0"}"#).await;
+    let (code, v) = s
+        .put("/_emulator/version", r#"{"version":"v1.37.0"}"#)
+        .await;
     assert_eq!((code, v["reason"].as_str()), (422, Some("Invalid")));
     assert!(
         v["message"].as_str().unwrap().contains("1.31 to 1.36"),
         "{v}"
     );
-    let (code, _) = put(&s, "/_emulator/version", r#"{"v":"1.34"}"#).await;
+    let (code, _) = s.put("/_emulator/version", r#"{"v":"1.34"}"#).await;
     assert_eq!(code, 400);
     let (_, v) = s.get("/_emulator/version").await;
     assert_eq!(v, json!({"version": "v1.33.0", "runtimeConfig": {}}));
 
+    cli_fails(
+        &["--k8s-version", "v1.30.0"],
+        "supported versions are 1.31 to 1.36",
+    );
+    cli_fails(
+        &["--k8s-version", "1.33", "--runtime-config", "batch/v2=true"],
+        "batch/v2 does not exist in Kubernetes 1.33",
+    );
+}
+
+/// The emulator binary with `args` exits unsuccessfully, saying `message`.
+fn cli_fails(args: &[&str], message: &str) {
     let out = Command::new(env!("CARGO_BIN_EXE_kube-emulator"))
-        .args(["--port", "0", "--k8s-version", "v1.30.0"])
+        .args(["--port", "0"])
+        .args(args)
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert!(!out.status.success(), "{args:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("supported versions are 1.31 to 1.36"),
-        "{stderr}"
-    );
-    let out = Command::new(env!("CARGO_BIN_EXE_kube-emulator"))
-        .args([
-            "--port",
-            "0",
-            "--k8s-version",
-            "1.33",
-            "--runtime-config",
-            "batch/v2=true",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("batch/v2 does not exist in Kubernetes 1.33"),
-        "{stderr}"
-    );
+    assert!(stderr.contains(message), "{stderr}");
 }
 
 #[tokio::test]

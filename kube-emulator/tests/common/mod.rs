@@ -66,13 +66,15 @@ impl Server {
     }
 
     pub async fn post(&self, path: &str, body: &str) -> (u16, Value) {
-        let resp = self
-            .http
-            .post(self.url(path))
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
+        self.send(self.http.post(self.url(path)), body).await
+    }
+
+    pub async fn put(&self, path: &str, body: &str) -> (u16, Value) {
+        self.send(self.http.put(self.url(path)), body).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, body: &str) -> (u16, Value) {
+        let resp = request.body(body.to_string()).send().await.unwrap();
         let code = resp.status().as_u16();
         let bytes = resp.bytes().await.unwrap();
         (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
