@@ -36,6 +36,8 @@ pub struct Telemetry {
     server_sharding: Mutex<BTreeMap<String, bool>>,
     /// Per resource: (named explicitly, served by the API server) as discovery last saw it.
     served: Mutex<BTreeMap<String, (bool, bool)>>,
+    /// API discovery reads that succeeded and that failed.
+    discoveries: [AtomicU64; 2],
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -87,6 +89,10 @@ impl Telemetry {
 
     pub fn set_server_sharding(&self, resource: &str, by_server: bool) {
         lock(&self.server_sharding).insert(resource.to_string(), by_server);
+    }
+
+    pub fn count_discovery(&self, success: bool) {
+        self.discoveries[usize::from(success)].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn set_served(&self, resource: &str, requested: bool, served: bool) {
@@ -172,6 +178,17 @@ impl Telemetry {
                             KeyValue::new("requested", requested.to_string()),
                         ],
                     );
+                }
+            })
+            .build();
+        let t = self.clone();
+        meter
+            .u64_observable_counter("kube_state_otel_discovery_total")
+            .with_description("API discovery reads, by result (success or error)")
+            .with_callback(move |o| {
+                for (success, result) in [(true, "success"), (false, "error")] {
+                    let n = t.discoveries[usize::from(success)].load(Ordering::Relaxed);
+                    o.observe(n, &[KeyValue::new("result", result)]);
                 }
             })
             .build();

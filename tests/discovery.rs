@@ -360,6 +360,12 @@ async fn discovery_that_fails_at_start_watches_every_kind_and_retries() {
     exporter.wait_ready().await;
     let body = readyz(&exporter).await;
     assert!(body.contains(&format!("{MAP}: not served")), "{body}");
+    let telemetry = exporter.telemetry().await;
+    for result in ["success", "error"] {
+        let label = format!("result=\"{result}\"");
+        let reads = value(&telemetry, "kube_state_otel_discovery_total", &[&label]);
+        assert!(reads.is_some_and(|n| n >= 1.0), "{result}: {reads:?}");
+    }
     assert!(
         exporter.log().contains("API discovery failed"),
         "{}",

@@ -62,7 +62,9 @@ impl Pipeline {
         let run = async move {
             let mut retry = RETRY_AFTER_FAILURE.min(interval);
             loop {
-                let delay = match discovery::discover(&client, &wanted).await {
+                let discovered = discovery::discover(&client, &wanted).await;
+                pipeline.telemetry.count_discovery(discovered.is_ok());
+                let delay = match discovered {
                     Ok(served) => {
                         pipeline.apply_served(&client, |r| served.serves(r)).await;
                         retry = RETRY_AFTER_FAILURE.min(interval);
