@@ -62,10 +62,18 @@ impl Pipeline {
         let run = async move {
             let mut retry = RETRY_AFTER_FAILURE.min(interval);
             loop {
+                let started = std::time::Instant::now();
                 let discovered = discovery::discover(&client, &wanted).await;
                 pipeline.telemetry.count_discovery(discovered.is_ok());
                 let delay = match discovered {
                     Ok(served) => {
+                        let served_kinds = wanted.iter().filter(|r| served.serves(r)).count();
+                        tracing::debug!(
+                            served = served_kinds,
+                            kinds = wanted.len(),
+                            elapsed = ?started.elapsed(),
+                            "API discovery answered"
+                        );
                         pipeline.apply_served(&client, |r| served.serves(r)).await;
                         retry = RETRY_AFTER_FAILURE.min(interval);
                         interval
