@@ -215,6 +215,39 @@ pub struct Cli {
     #[arg(long, default_value_t = 500)]
     pub list_page_size: u32,
 
+    /// Elect a leader on a coordination.k8s.io/v1 Lease: every replica watches and keeps its
+    /// state, only the leader pushes OTLP (hot standby).
+    #[arg(long)]
+    pub leader_election: bool,
+
+    /// Base name of the Lease; a pipeline's name (with --config) and the hash shard (with
+    /// --total-shards above 1) are appended, so each elects on its own.
+    #[arg(long, default_value = "kube-state-otel")]
+    pub leader_election_lease_name: String,
+
+    /// Namespace of the Lease [default: --pod-namespace, else the service account's namespace,
+    /// else the kubeconfig context's].
+    #[arg(long)]
+    pub leader_election_namespace: Option<String>,
+
+    /// How long followers wait, after the Lease last changed, before taking it over.
+    #[arg(long, default_value = "15s", value_parser = nonzero_duration)]
+    pub leader_election_lease_duration: Duration,
+
+    /// How long a leader keeps acting without renewing the Lease; shorter than the lease
+    /// duration, so it stops before a follower may take over.
+    #[arg(long, default_value = "10s", value_parser = nonzero_duration)]
+    pub leader_election_renew_deadline: Duration,
+
+    /// Time between attempts to acquire or renew the Lease.
+    #[arg(long, default_value = "2s", value_parser = nonzero_duration)]
+    pub leader_election_retry_period: Duration,
+
+    /// With --leader-election, followers answer /metrics with no series (200, empty), so a
+    /// Prometheus scraping every replica of an HA pair gets each series once, from the leader.
+    #[arg(long)]
+    pub metrics_leader_only: bool,
+
     /// How often the API server's discovery is re-read: a kind it starts serving (a cluster
     /// upgrade, a feature gate turned on) is then watched without a restart, and one it stops
     /// serving is dropped with its series.
@@ -366,6 +399,15 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
 fn emulated_version(text: &str) -> Result<String, String> {
     kube_emulator::Surface::new(text, &Default::default()).map_err(|e| e.to_string())?;
     Ok(text.to_string())
+}
+
+/// A duration above zero.
+fn nonzero_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err(format!("{text:?} is zero"));
+    }
+    Ok(duration)
 }
 
 /// A duration of at least a second (a zero interval would loop without pause).

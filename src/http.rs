@@ -19,6 +19,7 @@ use crate::export::gzip::{GzipStream, deflate};
 use crate::export::openmetrics::{EOF, Format, OpenMetricsEncoder};
 use crate::export::ordered::{ChunkSize, collect_mapped_in_order};
 use crate::export::prometheus::{CONTENT_TYPE, TextEncoder};
+use crate::leader::Leadership;
 use crate::meter::Part;
 use crate::pipeline::{Pipeline, ResourceFilter};
 use crate::telemetry::Telemetry;
@@ -42,10 +43,19 @@ fn workers() -> usize {
 struct MetricsState {
     pipeline: Arc<Pipeline>,
     telemetry: Arc<Telemetry>,
+    leadership: Leadership,
+    /// `--metrics-leader-only`: a follower's `/metrics` has no series.
+    leader_only: bool,
 }
 
-/// The main router: `/metrics`, `/healthz`, `/livez`, `/readyz`.
-pub fn metrics_router(pipeline: Arc<Pipeline>, telemetry: Arc<Telemetry>) -> Router {
+/// The main router: `/metrics`, `/healthz`, `/livez`, `/readyz`. With `leader_only`, a
+/// replica that does not lead answers `/metrics` with no series.
+pub fn metrics_router(
+    pipeline: Arc<Pipeline>,
+    telemetry: Arc<Telemetry>,
+    leadership: Leadership,
+    leader_only: bool,
+) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(ok))
@@ -54,6 +64,8 @@ pub fn metrics_router(pipeline: Arc<Pipeline>, telemetry: Arc<Telemetry>) -> Rou
         .with_state(MetricsState {
             pipeline,
             telemetry,
+            leadership,
+            leader_only,
         })
 }
 
@@ -83,6 +95,15 @@ async fn ok() -> &'static str {
 
 async fn readyz(State(state): State<MetricsState>) -> Response {
     let mut body = String::new();
+    if let Some((lease, holder)) = state.leadership.status() {
+        let role = if state.leadership.is_leader() {
+            "leader"
+        } else {
+            "follower"
+        };
+        let holder = holder.as_deref().unwrap_or("none");
+        body.push_str(&format!("lease {lease}: {role}, held by {holder}\n"));
+    }
     for kind in state.pipeline.status() {
         body.push_str(&format!(
             "{}: {} ({} objects)\n",
@@ -126,7 +147,13 @@ async fn metrics(
     };
     let pipeline = state.pipeline.clone();
     let telemetry = state.telemetry.clone();
-    let parts: Parts = Arc::new(move || pipeline.parts(&filter));
+    // A follower under --metrics-leader-only answers a valid, empty exposition: the scrape
+    // succeeds (no `up` alert) and every series comes once, from the leader.
+    let parts: Parts = if state.leader_only && !state.leadership.is_leader() {
+        Arc::new(Vec::new)
+    } else {
+        Arc::new(move || pipeline.parts(&filter))
+    };
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

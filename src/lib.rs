@@ -10,6 +10,7 @@ pub mod docs;
 pub mod export;
 pub mod http;
 pub mod kinds;
+pub mod leader;
 pub mod meter;
 pub mod metric;
 pub mod pipeline;

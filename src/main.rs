@@ -16,6 +16,7 @@ use kube_state_otel::config::file::{ConfigFile, check_addresses};
 use kube_state_otel::config::{Cli, items};
 use kube_state_otel::export::otlp::{OtlpConfig, OtlpExporter, OtlpOverrides, OtlpTelemetry};
 use kube_state_otel::http::{self, Parts};
+use kube_state_otel::leader::{self, LeaderConfig, Leadership};
 use kube_state_otel::meter::Collect;
 use kube_state_otel::meter::StreamingMeterProvider;
 use kube_state_otel::metric::KindOptions;
@@ -216,13 +217,14 @@ async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
     };
     let mut servers = Vec::new();
     let mut otlp_pushes = Vec::new();
+    let mut elections = Vec::new();
     for (instance, pipeline, telemetry, otlp) in prepared {
         let span = match &instance.name {
             Some(name) => tracing::info_span!("pipeline", name = name.as_str()),
             None => tracing::Span::none(),
         };
         let started = start_pipeline(
-            &instance.cli,
+            &instance,
             pipeline,
             telemetry,
             otlp,
@@ -231,6 +233,7 @@ async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
         .instrument(span.clone())
         .await?;
         otlp_pushes.push(started.otlp);
+        elections.push(started.election);
         servers.extend(
             started
                 .servers
@@ -244,30 +247,49 @@ async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
             cli.port
         );
     }
-    tokio::select! {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    let result = tokio::select! {
         (r, _, _) = futures::future::select_all(servers) => r,
         _ = tokio::signal::ctrl_c() => {
             tracing::info!("interrupted, exiting");
             Ok(())
         }
-    }
+        _ = terminate.recv() => {
+            tracing::info!("SIGTERM, exiting");
+            Ok(())
+        }
+    };
+    // Pushes stop first (an in-flight request is abandoned), then each lease held is released
+    // so a follower takes over at once instead of after the lease expires.
+    drop(otlp_pushes);
+    futures::future::join_all(
+        elections
+            .into_iter()
+            .map(|(leadership, client)| async move { leadership.release(client).await }),
+    )
+    .await;
+    result
 }
 
-/// A running pipeline: its endpoint servers and its OTLP push (stopped when dropped).
+/// A running pipeline: its endpoint servers, its OTLP push (stopped when dropped), and its
+/// leader election with the client to release its lease.
 struct Started {
     servers: Vec<futures::future::BoxFuture<'static, anyhow::Result<()>>>,
     otlp: Option<OtlpExporter>,
+    election: (Leadership, kube::Client),
 }
 
 /// Watchers, stores, meters and exporters of one pipeline, with a client of its own so its
 /// list/watch calls are counted in its own telemetry.
 async fn start_pipeline(
-    cli: &Cli,
+    instance: &Instance,
     mut pipeline: Pipeline,
     telemetry: Arc<Telemetry>,
     otlp: Option<OtlpConfig>,
     kube_config: kube::Config,
 ) -> anyhow::Result<Started> {
+    let cli = &instance.cli;
     let client = kube::client::ClientBuilder::try_from(kube_config)
         .context("building the Kubernetes client")?
         .with_layer(&pipeline.shard_selector_layer())
@@ -297,6 +319,23 @@ async fn start_pipeline(
         pipeline.set_shard(shard);
     }
     telemetry.set_shard(u64::from(shard.ordinal), u64::from(shard.total));
+    let leadership = if cli.leader_election {
+        let config = leader_config(cli, instance.name.as_deref(), shard, &client);
+        if let Err(error) = config.validate() {
+            usage_error(error.to_string());
+        }
+        tracing::info!(
+            lease = config.lease_name,
+            namespace = config.namespace,
+            identity = config.identity,
+            "leader election: following until this replica holds the lease"
+        );
+        let leadership = Leadership::elect(client.clone(), config);
+        telemetry.set_leadership(leadership.clone());
+        leadership
+    } else {
+        Leadership::always()
+    };
     let pipeline = Arc::new(pipeline);
     // Discovery starts the watchers of the kinds the API server serves, for the process's life.
     pipeline.watch_served(client.clone(), cli.discovery_interval);
@@ -305,14 +344,20 @@ async fn start_pipeline(
     let telemetry_meter = telemetry_provider.meter(TELEMETRY_SCOPE);
     telemetry.register(&telemetry_meter);
     let otlp = otlp
-        .map(|config| start_otlp(config, &pipeline, &telemetry_meter))
+        .map(|config| start_otlp(config, &pipeline, &telemetry_meter, leadership.clone()))
         .transpose()?;
     let telemetry_parts: Parts =
         Arc::new(move || telemetry_provider.registry().parts(TELEMETRY_SCOPE));
     let telemetry_addr = SocketAddr::new(cli.telemetry_host, cli.telemetry_port);
     let telemetry_server = http::serve(telemetry_addr, http::telemetry_router(telemetry_parts));
     let metrics_addr = SocketAddr::new(cli.host, cli.port);
-    let metrics_server = http::serve(metrics_addr, http::metrics_router(pipeline, telemetry));
+    let router = http::metrics_router(
+        pipeline,
+        telemetry,
+        leadership.clone(),
+        cli.metrics_leader_only,
+    );
+    let metrics_server = http::serve(metrics_addr, router);
     tracing::info!(
         "serving metrics on http://{metrics_addr}/metrics, telemetry on http://{telemetry_addr}/metrics"
     );
@@ -330,7 +375,34 @@ async fn start_pipeline(
             }),
         ],
         otlp,
+        election: (leadership, client),
     })
+}
+
+/// The Lease this pipeline elects on: named after the pipeline and its hash shard, in
+/// `--leader-election-namespace`, else the pod's, else the client's default namespace (the
+/// service account's in a pod, the kubeconfig context's outside).
+fn leader_config(
+    cli: &Cli,
+    pipeline: Option<&str>,
+    shard: Shard,
+    client: &kube::Client,
+) -> LeaderConfig {
+    let namespace = [&cli.leader_election_namespace, &cli.pod_namespace]
+        .into_iter()
+        .flatten()
+        .find(|n| !n.is_empty())
+        .cloned()
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let shard = (shard.total > 1).then_some((shard.ordinal, shard.total));
+    LeaderConfig {
+        namespace,
+        lease_name: leader::lease_name(&cli.leader_election_lease_name, pipeline, shard),
+        identity: leader::identity(cli.pod.as_deref()),
+        lease_duration: cli.leader_election_lease_duration,
+        renew_deadline: cli.leader_election_renew_deadline,
+        retry_period: cli.leader_election_retry_period,
+    }
 }
 
 /// The OTLP settings, when an endpoint is configured by flag or environment; read before
@@ -370,6 +442,7 @@ fn start_otlp(
     config: OtlpConfig,
     pipeline: &Arc<Pipeline>,
     telemetry_meter: &opentelemetry::metrics::Meter,
+    leadership: Leadership,
 ) -> anyhow::Result<OtlpExporter> {
     let otlp_telemetry = Arc::new(OtlpTelemetry::default());
     otlp_telemetry.register(telemetry_meter);
@@ -381,7 +454,8 @@ fn start_otlp(
     );
     let pipeline = pipeline.clone();
     let collect: Collect = Arc::new(move |sink| pipeline.collect(sink));
-    OtlpExporter::spawn(config, collect, otlp_telemetry).context("starting the OTLP push")
+    OtlpExporter::spawn(config, collect, otlp_telemetry, leadership)
+        .context("starting the OTLP push")
 }
 
 /// `--kubeconfig`/`KUBECONFIG` when given, else the usual inference (in-cluster, ~/.kube/config).

@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::Meter;
 
+use crate::leader::Leadership;
 use crate::store::KindStore;
 
 /// The API calls the watchers make.
@@ -38,6 +39,8 @@ pub struct Telemetry {
     served: Mutex<BTreeMap<String, (bool, bool)>>,
     /// API discovery reads that succeeded and that failed.
     discoveries: [AtomicU64; 2],
+    /// Set when the pipeline elects a leader.
+    leadership: OnceLock<Leadership>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -89,6 +92,10 @@ impl Telemetry {
 
     pub fn set_server_sharding(&self, resource: &str, by_server: bool) {
         lock(&self.server_sharding).insert(resource.to_string(), by_server);
+    }
+
+    pub fn set_leadership(&self, leadership: Leadership) {
+        let _ = self.leadership.set(leadership);
     }
 
     pub fn count_discovery(&self, success: bool) {
@@ -178,6 +185,20 @@ impl Telemetry {
                             KeyValue::new("requested", requested.to_string()),
                         ],
                     );
+                }
+            })
+            .build();
+        let t = self.clone();
+        meter
+            .u64_observable_gauge("kube_state_otel_leader")
+            .with_description(
+                "With --leader-election: 1 while this replica leads (pushes OTLP) on the lease, 0 while it follows",
+            )
+            .with_callback(move |o| {
+                if let Some((lease, leading)) = t.leadership.get().and_then(|l| {
+                    l.lease_name().map(|lease| (lease.to_string(), l.is_leader()))
+                }) {
+                    o.observe(u64::from(leading), &[KeyValue::new("lease", lease)]);
                 }
             })
             .build();

@@ -23,6 +23,7 @@ use kube_state_otel::export::otlp::{
     Compression, ExportStats, MAX_PENDING_COLLECTIONS, OtlpConfig, OtlpError, OtlpExporter,
     OtlpTelemetry, PemFile, Protocol, TlsFiles, export_once,
 };
+use kube_state_otel::leader::Leadership;
 use kube_state_otel::meter::Collect;
 use kube_state_otel::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
 use opentelemetry::KeyValue;
@@ -1160,7 +1161,8 @@ async fn collector_down_keeps_collecting_with_bounded_queue() {
         ..config(addr, 0, Compression::None)
     };
     let telemetry = Arc::new(OtlpTelemetry::default());
-    let exporter = OtlpExporter::spawn(config, collect, telemetry.clone()).unwrap();
+    let exporter =
+        OtlpExporter::spawn(config, collect, telemetry.clone(), Leadership::always()).unwrap();
 
     let started = Instant::now();
     let mut max_pending = 0;

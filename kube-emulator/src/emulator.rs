@@ -292,6 +292,28 @@ impl Emulator {
                     rt.qualified_name()
                 )));
             }
+            // Optimistic concurrency: an update carrying a resourceVersion applies only to
+            // that version (the apiserver's GuaranteedUpdate precondition); without one it is
+            // unconditional, as for every built-in kind the emulator serves.
+            (WriteMode::Replace, Some(stored)) => {
+                let sent = meta
+                    .get("resourceVersion")
+                    .and_then(Value::as_str)
+                    .filter(|rv| !rv.is_empty());
+                if let Some(sent) = sent {
+                    let sent: u64 = sent.parse().map_err(|_| {
+                        Error::InvalidObject(format!(
+                            "metadata.resourceVersion: Invalid value: {sent:?}: must be the resourceVersion of the object"
+                        ))
+                    })?;
+                    if sent != stored.resource_version {
+                        return Err(Error::Conflict(format!(
+                            "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+                            rt.qualified_name()
+                        )));
+                    }
+                }
+            }
             _ => {}
         }
         if meta

@@ -37,6 +37,10 @@ pub enum Error {
     /// The object to create exists already (HTTP 409).
     #[error("{0}")]
     AlreadyExists(String),
+    /// An update named a `resourceVersion` that is no longer the object's (HTTP 409): someone
+    /// else wrote it first.
+    #[error("{0}")]
+    Conflict(String),
     /// The object to replace or delete does not exist (HTTP 404).
     #[error("{0}")]
     NotFound(String),

@@ -411,3 +411,44 @@ impl JsonOrPanic for reqwest::Response {
         serde_json::from_slice(&b).unwrap()
     }
 }
+
+/// Optimistic concurrency, as leader election relies on it: of two updates read from the same
+/// version, the second is a 409 Conflict; creating what exists is a 409 AlreadyExists; an
+/// update without a resourceVersion is unconditional.
+#[tokio::test]
+async fn updates_with_a_stale_resource_version_conflict() {
+    let s = Server::start(Emulator::new()).await;
+    let path = "/apis/coordination.k8s.io/v1/namespaces/monitoring/leases";
+    let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "kube-state-otel"}, "spec": {"holderIdentity": "a"}});
+    let (code, created) = s.post(path, &lease.to_string()).await;
+    assert_eq!(code, 201, "{created}");
+    let (code, exists) = s.post(path, &lease.to_string()).await;
+    assert_eq!((code, exists["reason"].as_str()), (409, Some("AlreadyExists")));
+
+    let one = format!("{path}/kube-state-otel");
+    let mut by_b = created.clone();
+    by_b["spec"]["holderIdentity"] = json!("b");
+    let mut by_c = created.clone();
+    by_c["spec"]["holderIdentity"] = json!("c");
+    let (code, won) = s.put(&one, &by_b.to_string()).await;
+    assert_eq!(code, 200, "{won}");
+    let (code, lost) = s.put(&one, &by_c.to_string()).await;
+    assert_eq!((code, lost["reason"].as_str()), (409, Some("Conflict")), "{lost}");
+    assert!(
+        lost["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("the object has been modified")),
+        "{lost}"
+    );
+    let (_, now) = s.get(&one).await;
+    assert_eq!(now["spec"]["holderIdentity"], "b");
+
+    by_c["metadata"]
+        .as_object_mut()
+        .expect("metadata")
+        .remove("resourceVersion");
+    let (code, forced) = s.put(&one, &by_c.to_string()).await;
+    assert_eq!(code, 200, "{forced}");
+    assert_eq!(forced["spec"]["holderIdentity"], "c");
+}

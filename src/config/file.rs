@@ -77,6 +77,16 @@ pub struct PipelineConfig {
     pub sharding: Sharding,
     #[serde(default)]
     pub exporters: Exporters,
+    #[serde(default)]
+    pub leader_election: LeaderElection,
+}
+
+/// `--leader-election` and `--leader-election-lease-name` for one pipeline.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderElection {
+    pub enabled: Option<bool>,
+    pub lease_name: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -287,6 +297,17 @@ impl PipelineConfig {
             &mut cli.track_unscheduled_pods,
             s.track_unscheduled_pods.as_ref(),
             explicit("track_unscheduled_pods"),
+        );
+        let l = &self.leader_election;
+        set(
+            &mut cli.leader_election,
+            l.enabled.as_ref(),
+            explicit("leader_election"),
+        );
+        set(
+            &mut cli.leader_election_lease_name,
+            l.lease_name.as_ref(),
+            explicit("leader_election_lease_name"),
         );
         let p = &self.exporters.prometheus;
         set(&mut cli.host, p.host.as_ref(), explicit("host"));

@@ -176,6 +176,28 @@ impl Exporter {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Sends `signal` (`TERM`, `KILL`, `STOP`, `CONT`) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits up to `timeout` for the process to exit; its exit code (`None` on a signal).
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Result<Option<i32>, String> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Ok(status.code());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(format!("still running after {timeout:?}\n{}", self.log()))
+    }
+
     /// The exit code once the process has exited.
     pub fn exit_code(&mut self) -> Option<i32> {
         self.child.try_wait().ok().flatten().and_then(|s| s.code())

@@ -645,6 +645,7 @@ fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Response> {
 fn error_response(e: &Error) -> Response {
     match e {
         Error::AlreadyExists(m) => status::status(409, "AlreadyExists", m, None),
+        Error::Conflict(m) => status::status(409, "Conflict", m, None),
         Error::NotFound(m) => status::status(404, "NotFound", m, None),
         Error::UnknownKind { .. } | Error::InvalidObject(_) => {
             status::status(422, "Invalid", &e.to_string(), None)

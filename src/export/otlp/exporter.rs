@@ -22,6 +22,7 @@ use tokio::time::MissedTickBehavior;
 use super::encoder::{EncodeSummary, OtlpBuffers, OtlpEncoder, OtlpRequest};
 use super::transport::{Failure, Transport};
 use super::{OtlpConfig, OtlpError, Temporality};
+use crate::leader::Leadership;
 use crate::meter::Collect;
 
 /// Collections waiting behind the one being sent.
@@ -77,12 +78,16 @@ pub struct OtlpExporter {
 }
 
 impl OtlpExporter {
-    /// Starts pushing a collection every `config.interval` (the first one interval from now).
-    /// Must be called inside a Tokio runtime.
+    /// Starts pushing a collection every `config.interval` (the first one interval from now)
+    /// while `leadership` says this replica leads. Under leader election the pushes fall on
+    /// wall-clock multiples of the interval, so a new leader's first push and its
+    /// predecessor's last one are never in the same interval. Must be called inside a Tokio
+    /// runtime.
     pub fn spawn(
         config: OtlpConfig,
         collect: Collect,
         telemetry: Arc<OtlpTelemetry>,
+        leadership: Leadership,
     ) -> Result<Self, OtlpError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| OtlpError::NoRuntime)?;
         if config.temporality == Temporality::Delta {
@@ -91,7 +96,7 @@ impl OtlpExporter {
                  every instrument is observable and reports cumulative sums"
             );
         }
-        let sender = Sender::new(&config, telemetry.clone())?;
+        let sender = Sender::new(&config, telemetry.clone(), leadership.clone())?;
         let settings = Arc::new(CollectionSettings::new(&config));
         let queue = Arc::new(Queue::default());
         let scheduler = runtime.spawn(schedule(
@@ -100,6 +105,7 @@ impl OtlpExporter {
             settings,
             queue.clone(),
             telemetry,
+            leadership,
         ));
         let sending = runtime.spawn(send_collections(sender, queue));
         Ok(OtlpExporter {
@@ -123,7 +129,7 @@ pub async fn export_once(config: &OtlpConfig, collect: Collect) -> Result<Export
     let started = Instant::now();
     let process_cpu = cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID);
     let telemetry = Arc::new(OtlpTelemetry::default());
-    let mut sender = Sender::new(config, telemetry.clone())?;
+    let mut sender = Sender::new(config, telemetry.clone(), Leadership::always())?;
     let settings = Arc::new(CollectionSettings::new(config));
     let stats = sender
         .export(start_collection(&collect, &settings, &telemetry))
@@ -212,11 +218,20 @@ async fn schedule(
     settings: Arc<CollectionSettings>,
     queue: Arc<Queue>,
     telemetry: Arc<OtlpTelemetry>,
+    leadership: Leadership,
 ) {
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    let first = if leadership.is_elected() {
+        until_wall_clock_multiple(SystemTime::now(), interval)
+    } else {
+        interval
+    };
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + first, interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
+        if !leadership.is_leader() {
+            continue;
+        }
         queue.push(
             start_collection(&collect, &settings, &telemetry),
             &telemetry,
@@ -246,6 +261,14 @@ async fn send_collections(mut sender: Sender, queue: Arc<Queue>) {
             }
         }
     }
+}
+
+/// Time from `now` to the next multiple of `interval` since the Unix epoch.
+fn until_wall_clock_multiple(now: SystemTime, interval: Duration) -> Duration {
+    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let interval_nanos = interval.as_nanos().max(1);
+    let into = since_epoch % interval_nanos;
+    Duration::from_nanos(u64::try_from(interval_nanos - into).unwrap_or(u64::MAX))
 }
 
 /// A collection running or done, with its requests not yet sent.
@@ -332,16 +355,23 @@ struct Sender {
     retry_max_elapsed: Duration,
     telemetry: Arc<OtlpTelemetry>,
     failing: Option<Failing>,
+    /// Asked before each request: a replica that stopped leading sends nothing more.
+    leadership: Leadership,
 }
 
 impl Sender {
-    fn new(config: &OtlpConfig, telemetry: Arc<OtlpTelemetry>) -> Result<Self, OtlpError> {
+    fn new(
+        config: &OtlpConfig,
+        telemetry: Arc<OtlpTelemetry>,
+        leadership: Leadership,
+    ) -> Result<Self, OtlpError> {
         Ok(Sender {
             transport: Transport::new(config)?,
             endpoint: config.endpoint.clone(),
             retry_max_elapsed: config.retry_max_elapsed,
             telemetry,
             failing: None,
+            leadership,
         })
     }
 
@@ -374,6 +404,13 @@ impl Sender {
     ) -> Result<ExportStats, Failure> {
         let mut stats = ExportStats::default();
         while let Some(request) = requests.recv().await {
+            if !self.leadership.is_leader() {
+                tracing::info!(
+                    sent = stats.requests,
+                    "no longer leader: the rest of this collection is not sent"
+                );
+                break;
+            }
             let rejected = self.send(&request).await?;
             let bytes = request.body.len() as u64;
             stats.requests += 1;
