@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, PostParams};
 use kube::Client;
+use kube::api::{Api, PostParams};
 
 /// Which Lease, who this replica is, and client-go's timings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,11 +37,17 @@ pub struct LeaderConfig {
 /// Errors in the timings, as client-go's `NewLeaderElector` checks them.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    #[error("--leader-election-lease-duration ({0:?}) must be longer than --leader-election-renew-deadline ({1:?})")]
+    #[error(
+        "--leader-election-lease-duration ({0:?}) must be longer than --leader-election-renew-deadline ({1:?})"
+    )]
     LeaseNotLongerThanDeadline(Duration, Duration),
-    #[error("--leader-election-renew-deadline ({0:?}) must be longer than 1.2 × --leader-election-retry-period ({1:?})")]
+    #[error(
+        "--leader-election-renew-deadline ({0:?}) must be longer than 1.2 × --leader-election-retry-period ({1:?})"
+    )]
     DeadlineNotLongerThanRetry(Duration, Duration),
-    #[error("--leader-election-lease-name {0:?} is not a valid Lease name (lower-case letters, digits, '-' and '.', at most 253)")]
+    #[error(
+        "--leader-election-lease-name {0:?} is not a valid Lease name (lower-case letters, digits, '-' and '.', at most 253)"
+    )]
     BadName(String),
 }
 
@@ -83,7 +89,9 @@ fn is_dns_subdomain(name: &str) -> bool {
             .bytes()
             .next()
             .zip(name.bytes().last())
-            .is_some_and(|(first, last)| first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric())
+            .is_some_and(|(first, last)| {
+                first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric()
+            })
 }
 
 /// `base`, then the pipeline's name and the hash shard, so each elects on its own lease;
@@ -100,7 +108,13 @@ pub fn lease_name(base: &str, pipeline: Option<&str>, shard: Option<(u32, u32)>)
     let name: String = name
         .to_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     name.trim_matches(|c| c == '-' || c == '.').to_string()
 }
@@ -198,8 +212,13 @@ impl Leadership {
         let released = tokio::time::timeout(RELEASE_TIMEOUT, release(&api, &state.config)).await;
         match released {
             Ok(Ok(())) => tracing::info!(lease = state.config.lease_name, "leader lease released"),
-            Ok(Err(error)) => tracing::warn!(lease = state.config.lease_name, %error, "releasing the leader lease failed; it expires by itself"),
-            Err(_) => tracing::warn!(lease = state.config.lease_name, "releasing the leader lease timed out; it expires by itself"),
+            Ok(Err(error)) => {
+                tracing::warn!(lease = state.config.lease_name, %error, "releasing the leader lease failed; it expires by itself")
+            }
+            Err(_) => tracing::warn!(
+                lease = state.config.lease_name,
+                "releasing the leader lease timed out; it expires by itself"
+            ),
         }
     }
 }
@@ -260,15 +279,21 @@ impl Elector {
                     }
                     *lock(&self.state.valid_until) = Some(started + config.renew_deadline);
                     if !leading {
-                        tracing::info!(lease = config.lease_name, identity = config.identity, "became leader");
+                        tracing::info!(
+                            lease = config.lease_name,
+                            identity = config.identity,
+                            "became leader"
+                        );
                     }
                 }
                 Attempt::Lost if leading => self.step_down("another replica holds the lease"),
                 Attempt::Failed(error) if leading => {
-                    let expired = lock(&self.state.valid_until)
-                        .is_some_and(|until| Instant::now() >= until);
+                    let expired =
+                        lock(&self.state.valid_until).is_some_and(|until| Instant::now() >= until);
                     if expired {
-                        self.step_down(&format!("could not renew within the renew deadline: {error}"));
+                        self.step_down(&format!(
+                            "could not renew within the renew deadline: {error}"
+                        ));
                     } else {
                         tracing::debug!(%error, "renewing the leader lease failed; retrying");
                     }
@@ -300,8 +325,8 @@ impl Elector {
         let config = &self.state.config;
         let now = MicroTime(Timestamp::now());
         // The record holds whole seconds: rounded up, so followers never wait less.
-        let seconds = config.lease_duration.as_secs()
-            + u64::from(config.lease_duration.subsec_nanos() > 0);
+        let seconds =
+            config.lease_duration.as_secs() + u64::from(config.lease_duration.subsec_nanos() > 0);
         let duration = i32::try_from(seconds).unwrap_or(i32::MAX);
         let mut record = LeaseSpec {
             holder_identity: Some(config.identity.clone()),
@@ -348,7 +373,11 @@ impl Elector {
         }
         lease.spec = Some(record.clone());
         // `replace` sends the resourceVersion read above: a 409 means someone wrote first.
-        match self.api.replace(&config.lease_name, &PostParams::default(), &lease).await {
+        match self
+            .api
+            .replace(&config.lease_name, &PostParams::default(), &lease)
+            .await
+        {
             Ok(_) => self.observe(record, ours),
             Err(kube::Error::Api(status)) if status.code == 409 => Attempt::Lost,
             Err(error) => Attempt::Failed(error),
@@ -428,6 +457,30 @@ mod tests {
         let (a, b) = (identity(Some("pod-0")), identity(Some("pod-0")));
         assert!(a.starts_with("pod-0_") && b.starts_with("pod-0_"));
         assert_ne!(a, b);
+    }
+
+    fn leading_until(until: Option<Instant>) -> Leadership {
+        Leadership(Some(Arc::new(State {
+            config: config(),
+            valid_until: Mutex::new(until),
+            stopped: AtomicBool::new(false),
+            holder: Mutex::new(None),
+        })))
+    }
+
+    #[test]
+    fn leadership_ends_at_the_renew_deadline_by_the_clock() {
+        let now = Instant::now();
+        assert!(leading_until(Some(now + Duration::from_secs(5))).is_leader());
+        // Past the deadline (a process resumed after SIGSTOP): not leader, whatever the renew
+        // loop has yet to notice.
+        assert!(!leading_until(Some(now - Duration::from_millis(1))).is_leader());
+        assert!(!leading_until(None).is_leader());
+        let stopping = leading_until(Some(now + Duration::from_secs(5)));
+        if let Some(state) = &stopping.0 {
+            state.stopped.store(true, Ordering::Release);
+        }
+        assert!(!stopping.is_leader());
     }
 
     #[test]

@@ -223,15 +223,9 @@ async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
             Some(name) => tracing::info_span!("pipeline", name = name.as_str()),
             None => tracing::Span::none(),
         };
-        let started = start_pipeline(
-            &instance,
-            pipeline,
-            telemetry,
-            otlp,
-            kube_config.clone(),
-        )
-        .instrument(span.clone())
-        .await?;
+        let started = start_pipeline(&instance, pipeline, telemetry, otlp, kube_config.clone())
+            .instrument(span.clone())
+            .await?;
         otlp_pushes.push(started.otlp);
         elections.push(started.election);
         servers.extend(

@@ -54,10 +54,12 @@ impl MetricsService for Receiver {
             .iter()
             .flat_map(|rm| rm.resource.iter().flat_map(|r| r.attributes.iter()))
             .find(|kv| kv.key == "service.instance.id")
-            .and_then(|kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                Some(AnyValue::StringValue(s)) => Some(s.clone()),
-                _ => None,
-            })
+            .and_then(
+                |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                    Some(AnyValue::StringValue(s)) => Some(s.clone()),
+                    _ => None,
+                },
+            )
             .unwrap_or_default();
         self.pushes
             .lock()
@@ -138,7 +140,12 @@ impl Cluster {
     }
 
     /// Waits for a push from a replica other than `not` after `since`; its replica and when.
-    async fn next_pusher(&self, not: &str, since: SystemTime, within: Duration) -> (String, SystemTime) {
+    async fn next_pusher(
+        &self,
+        not: &str,
+        since: SystemTime,
+        within: Duration,
+    ) -> (String, SystemTime) {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if let Some(push) = self
@@ -150,7 +157,10 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("no replica but {not} pushed within {within:?}: {:?}", self.pushes());
+        panic!(
+            "no replica but {not} pushed within {within:?}: {:?}",
+            self.pushes()
+        );
     }
 
     /// Every interval (a wall-clock multiple of it, as leaders push) had at most one pusher.
@@ -159,10 +169,16 @@ impl Cluster {
         for push in self.pushes() {
             let since_epoch = push.at.duration_since(UNIX_EPOCH).expect("after 1970");
             let interval = since_epoch.as_nanos() / INTERVAL.as_nanos();
-            by_interval.entry(interval).or_default().insert(push.replica);
+            by_interval
+                .entry(interval)
+                .or_default()
+                .insert(push.replica);
         }
         let doubled: Vec<_> = by_interval.iter().filter(|(_, r)| r.len() > 1).collect();
-        assert!(doubled.is_empty(), "intervals with two pushers: {doubled:?}");
+        assert!(
+            doubled.is_empty(),
+            "intervals with two pushers: {doubled:?}"
+        );
     }
 }
 
@@ -208,22 +224,40 @@ async fn three_replicas_one_pusher_per_interval_and_the_leader_is_visible() {
     let mut holders = BTreeSet::new();
     for (name, exporter) in &replicas {
         let telemetry = exporter.telemetry().await;
-        let leading = value(&telemetry, "kube_state_otel_leader", &["lease=\"kube-state-otel\""]);
+        let leading = value(
+            &telemetry,
+            "kube_state_otel_leader",
+            &["lease=\"kube-state-otel\""],
+        );
         let expected = if *name == leader { 1.0 } else { 0.0 };
         assert_eq!(leading, Some(expected), "{name}");
         // Hot standby: every replica is ready with the whole state.
         assert!(exporter.ready().await, "{name}");
-        let (_, readyz) = exporter.get(exporter.port, "/readyz").await.expect("readyz");
-        let role = if *name == leader { "leader" } else { "follower" };
+        let (_, readyz) = exporter
+            .get(exporter.port, "/readyz")
+            .await
+            .expect("readyz");
+        let role = if *name == leader {
+            "leader"
+        } else {
+            "follower"
+        };
         let line = format!("lease monitoring/kube-state-otel: {role}, held by ");
         let holder = readyz
             .lines()
             .find_map(|l| l.strip_prefix(&line))
             .unwrap_or_else(|| panic!("{name}: {readyz}"));
         holders.insert(holder.to_string());
-        assert!(exporter.metrics().await.contains("kube_pod_info{"), "{name}");
+        assert!(
+            exporter.metrics().await.contains("kube_pod_info{"),
+            "{name}"
+        );
     }
-    assert_eq!(holders.len(), 1, "every replica sees the same holder: {holders:?}");
+    assert_eq!(
+        holders.len(),
+        1,
+        "every replica sees the same holder: {holders:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,7 +271,9 @@ async fn a_killed_leader_is_replaced_within_a_lease_and_an_interval() {
     // after the last renewal), tries again within a jittered retry, and pushes at the next
     // interval.
     let bound = LEASE + RETRY.mul_f64(2.4) + INTERVAL;
-    let (next, at) = cluster.next_pusher(&leader, killed, bound + Duration::from_secs(2)).await;
+    let (next, at) = cluster
+        .next_pusher(&leader, killed, bound + Duration::from_secs(2))
+        .await;
     let gap = at.duration_since(killed).expect("later");
     eprintln!("SIGKILL: {next} pushed {gap:?} after the leader was killed (bound {bound:?})");
     assert!(gap <= bound, "{gap:?} > {bound:?}");
@@ -253,11 +289,20 @@ async fn a_terminated_leader_releases_the_lease_and_exits() {
     let started = Instant::now();
     let exporter = named(&mut replicas, &leader);
     exporter.signal("TERM");
-    let code = exporter.wait_exit(Duration::from_secs(5)).await.expect("exits");
+    let code = exporter
+        .wait_exit(Duration::from_secs(5))
+        .await
+        .expect("exits");
     assert_eq!(code, Some(0), "{}", exporter.log());
     let exited = started.elapsed();
-    assert!(exporter.log().contains("leader lease released"), "{}", exporter.log());
-    let (next, at) = cluster.next_pusher(&leader, terminated, Duration::from_secs(5)).await;
+    assert!(
+        exporter.log().contains("leader lease released"),
+        "{}",
+        exporter.log()
+    );
+    let (next, at) = cluster
+        .next_pusher(&leader, terminated, Duration::from_secs(5))
+        .await;
     let gap = at.duration_since(terminated).expect("later");
     eprintln!("SIGTERM: exited after {exited:?}; {next} pushed {gap:?} after");
     assert!(gap <= Duration::from_secs(3), "{gap:?}");
@@ -272,7 +317,9 @@ async fn a_stopped_leader_is_replaced_and_does_not_push_after_it_resumes() {
     let stopped = SystemTime::now();
     named(&mut replicas, &leader).signal("STOP");
     let bound = LEASE + RETRY.mul_f64(2.4) + INTERVAL;
-    let (next, _) = cluster.next_pusher(&leader, stopped, bound + Duration::from_secs(2)).await;
+    let (next, _) = cluster
+        .next_pusher(&leader, stopped, bound + Duration::from_secs(2))
+        .await;
     // Stopped well past its lease, then resumed: it must not push on stale leadership.
     tokio::time::sleep(LEASE).await;
     let resumed = SystemTime::now();
@@ -283,14 +330,21 @@ async fn a_stopped_leader_is_replaced_and_does_not_push_after_it_resumes() {
         .into_iter()
         .filter(|p| p.at > resumed && p.replica == leader)
         .collect();
-    assert!(late.is_empty(), "the old leader pushed after resuming: {late:?}");
+    assert!(
+        late.is_empty(),
+        "the old leader pushed after resuming: {late:?}"
+    );
     assert_eq!(cluster.pusher().as_deref(), Some(next.as_str()));
     cluster.assert_one_pusher_per_interval();
     let old = named(&mut replicas, &leader);
     assert!(old.running(), "{}", old.log());
     let telemetry = old.telemetry().await;
     assert_eq!(
-        value(&telemetry, "kube_state_otel_leader", &["lease=\"kube-state-otel\""]),
+        value(
+            &telemetry,
+            "kube_state_otel_leader",
+            &["lease=\"kube-state-otel\""]
+        ),
         Some(0.0)
     );
 }
@@ -308,10 +362,16 @@ async fn followers_can_answer_metrics_without_series() {
     let leader = cluster.pusher().expect("a leader");
     for (i, exporter) in replicas.iter().enumerate() {
         exporter.wait_ready().await;
-        let (code, body) = exporter.get(exporter.port, "/metrics").await.expect("scrape");
+        let (code, body) = exporter
+            .get(exporter.port, "/metrics")
+            .await
+            .expect("scrape");
         assert_eq!(code, 200);
         if format!("replica-{i}") == leader {
-            assert!(body.contains("kube_pod_info{"), "the leader serves every series");
+            assert!(
+                body.contains("kube_pod_info{"),
+                "the leader serves every series"
+            );
         } else {
             assert!(!body.contains("kube_"), "a follower serves none: {body}");
         }
@@ -324,6 +384,9 @@ async fn sigterm_without_leader_election_exits_cleanly() {
     let mut exporter = Exporter::start(&cluster.server.url(), &[]);
     exporter.wait_ready().await;
     exporter.signal("TERM");
-    let code = exporter.wait_exit(Duration::from_secs(5)).await.expect("exits");
+    let code = exporter
+        .wait_exit(Duration::from_secs(5))
+        .await
+        .expect("exits");
     assert_eq!(code, Some(0), "{}", exporter.log());
 }

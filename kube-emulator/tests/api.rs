@@ -424,7 +424,10 @@ async fn updates_with_a_stale_resource_version_conflict() {
     let (code, created) = s.post(path, &lease.to_string()).await;
     assert_eq!(code, 201, "{created}");
     let (code, exists) = s.post(path, &lease.to_string()).await;
-    assert_eq!((code, exists["reason"].as_str()), (409, Some("AlreadyExists")));
+    assert_eq!(
+        (code, exists["reason"].as_str()),
+        (409, Some("AlreadyExists"))
+    );
 
     let one = format!("{path}/kube-state-otel");
     let mut by_b = created.clone();
@@ -434,7 +437,11 @@ async fn updates_with_a_stale_resource_version_conflict() {
     let (code, won) = s.put(&one, &by_b.to_string()).await;
     assert_eq!(code, 200, "{won}");
     let (code, lost) = s.put(&one, &by_c.to_string()).await;
-    assert_eq!((code, lost["reason"].as_str()), (409, Some("Conflict")), "{lost}");
+    assert_eq!(
+        (code, lost["reason"].as_str()),
+        (409, Some("Conflict")),
+        "{lost}"
+    );
     assert!(
         lost["message"]
             .as_str()

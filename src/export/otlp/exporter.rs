@@ -265,7 +265,10 @@ async fn send_collections(mut sender: Sender, queue: Arc<Queue>) {
 
 /// Time from `now` to the next multiple of `interval` since the Unix epoch.
 fn until_wall_clock_multiple(now: SystemTime, interval: Duration) -> Duration {
-    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let since_epoch = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
     let interval_nanos = interval.as_nanos().max(1);
     let into = since_epoch % interval_nanos;
     Duration::from_nanos(u64::try_from(interval_nanos - into).unwrap_or(u64::MAX))
