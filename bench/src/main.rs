@@ -8,6 +8,7 @@
 //!   under churn, event-to-scrape latency, and one OTLP export cycle to a local receiver.
 //! - `traffic`: bytes pulled from one emulated API server by sharding setups (one instance,
 //!   by resource type, KSM-style hash sharding).
+//! - `ha`: leader election under faults — failovers, gaps, never two pushers in an interval.
 
 /// The exporter's allocator, so in-process figures match the binary's.
 #[global_allocator]
@@ -15,6 +16,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod collect;
 mod e2e;
+mod ha;
 mod proc;
 mod receiver;
 mod traffic;
@@ -36,6 +38,9 @@ enum Command {
     E2e(e2e::Args),
     /// API traffic of sharding setups against one emulated API server.
     Traffic(traffic::Args),
+    /// Leader election under faults: replicas pushing OTLP while the leader is killed,
+    /// stopped or terminated.
+    Ha(ha::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,5 +48,6 @@ fn main() -> anyhow::Result<()> {
         Command::Collect(args) => collect::run(args),
         Command::E2e(args) => e2e::run(args),
         Command::Traffic(args) => traffic::run(args),
+        Command::Ha(args) => ha::run(args),
     }
 }

@@ -1,7 +1,7 @@
 //! A local OTLP/gRPC receiver that decodes what it is sent, as a Collector would, and counts it.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
@@ -9,6 +9,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use prost::Message;
 use tokio::task::JoinHandle;
@@ -28,8 +29,32 @@ pub struct Received {
     pub last: Option<Instant>,
 }
 
+/// One request: when it arrived and its resource's `service.instance.id` (which replica sent
+/// it, under leader election).
+#[derive(Clone, Debug)]
+pub struct Push {
+    pub at: SystemTime,
+    pub instance: String,
+}
+
 #[derive(Default)]
-struct Counter(Mutex<Received>);
+struct Counter(Mutex<Received>, Mutex<Vec<Push>>);
+
+/// The first resource's `service.instance.id`, or empty.
+fn instance(request: &ExportMetricsServiceRequest) -> String {
+    request
+        .resource_metrics
+        .iter()
+        .flat_map(|r| r.resource.iter().flat_map(|r| &r.attributes))
+        .find(|kv| kv.key == "service.instance.id")
+        .and_then(
+            |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(AnyValue::StringValue(s)) => Some(s.clone()),
+                _ => None,
+            },
+        )
+        .unwrap_or_default()
+}
 
 #[tonic::async_trait]
 impl MetricsService for Counter {
@@ -50,6 +75,11 @@ impl MetricsService for Counter {
                 _ => 0,
             })
             .sum();
+        let push = Push {
+            at: SystemTime::now(),
+            instance: instance(request),
+        };
+        self.1.lock().unwrap_or_else(|p| p.into_inner()).push(push);
         let now = Instant::now();
         let mut received = self.0.lock().unwrap_or_else(|p| p.into_inner());
         received.requests += 1;
@@ -98,6 +128,15 @@ impl Receiver {
 
     pub fn received(&self) -> Received {
         *self.counter.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn pushes(&self) -> Vec<Push> {
+        self.counter
+            .1
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// What was received so far, counting from nothing again.

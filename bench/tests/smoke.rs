@@ -122,3 +122,33 @@ fn traffic_prints_its_table() {
         "server-side sharding's fallback pulls {fallback}× (a):\n{table}"
     );
 }
+
+#[test]
+fn ha_prints_its_figures_and_never_two_pushers() {
+    let table = run(&[
+        "ha",
+        "--replicas",
+        "2",
+        "--duration",
+        "30s",
+        "--every",
+        "8s",
+        "--interval",
+        "1s",
+        "--lease",
+        "3s",
+        "--nodes",
+        "2",
+        "--pods-per-node",
+        "2",
+    ]);
+    let events: u64 = row(&table, "events").parse().expect("a count");
+    assert!(events >= 2, "{table}");
+    let failovers: u64 = row(&table, "failovers").parse().expect("a count");
+    assert!(failovers >= 1, "{table}");
+    assert_eq!(row(&table, "intervals with two pushers"), "0", "{table}");
+    let per_minute: f64 = row(&table, "Lease API requests per minute")
+        .parse()
+        .expect("a rate");
+    assert!(per_minute > 0.0, "{table}");
+}

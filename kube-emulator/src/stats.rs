@@ -21,6 +21,7 @@ pub struct Counters {
     watch_serve_ns: AtomicU64,
     get_requests: AtomicU64,
     get_bytes: AtomicU64,
+    write_requests: AtomicU64,
     errors: AtomicU64,
 }
 
@@ -52,6 +53,10 @@ impl Counters {
         self.get_requests.fetch_add(1, Ordering::Relaxed);
         self.get_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
+    /// Counts a create, update, patch or delete.
+    pub fn write_request(&self) {
+        self.write_requests.fetch_add(1, Ordering::Relaxed);
+    }
     /// Counts an error response (403, 410, ...).
     pub fn error(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
@@ -69,6 +74,7 @@ impl Counters {
             watch_serve_ns: l(&self.watch_serve_ns),
             get_requests: l(&self.get_requests),
             get_bytes: l(&self.get_bytes),
+            write_requests: l(&self.write_requests),
             errors: l(&self.errors),
         }
     }
@@ -84,6 +90,7 @@ impl Counters {
             &self.watch_serve_ns,
             &self.get_requests,
             &self.get_bytes,
+            &self.write_requests,
             &self.errors,
         ] {
             a.store(0, Ordering::Relaxed);
@@ -112,6 +119,9 @@ pub struct ResourceStats {
     pub get_requests: u64,
     /// Bytes of single-object GET responses.
     pub get_bytes: u64,
+    /// Creates, updates, patches and deletes.
+    #[serde(default)]
+    pub write_requests: u64,
     /// Error responses (403, 404, 410, ...), including ERROR watch events.
     pub errors: u64,
 }
@@ -127,6 +137,7 @@ impl ResourceStats {
         self.watch_serve_ns += o.watch_serve_ns;
         self.get_requests += o.get_requests;
         self.get_bytes += o.get_bytes;
+        self.write_requests += o.write_requests;
         self.errors += o.errors;
     }
 

@@ -458,4 +458,7 @@ async fn updates_with_a_stale_resource_version_conflict() {
     let (code, forced) = s.put(&one, &by_c.to_string()).await;
     assert_eq!(code, 200, "{forced}");
     assert_eq!(forced["spec"]["holderIdentity"], "c");
+    // Two creates and three updates, the refused ones too.
+    let stats = s.emu.stats().get("anonymous", "leases.coordination.k8s.io");
+    assert_eq!(stats.write_requests, 5);
 }

@@ -265,6 +265,9 @@ pub(crate) async fn handle(
         (&Method::DELETE, _) => "delete",
         _ => "unknown",
     };
+    if matches!(verb, "create" | "update" | "patch" | "delete") {
+        counters.write_request();
+    }
     if st.emu.is_forbidden(target.r) {
         counters.error();
         return forbidden(&client, verb, target.r, target.namespace.as_deref());
