@@ -390,3 +390,69 @@ async fn sigterm_without_leader_election_exits_cleanly() {
         .expect("exits");
     assert_eq!(code, Some(0), "{}", exporter.log());
 }
+
+/// Each pipeline and each hash shard elects on a Lease of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_pipeline_and_shard_elects_on_its_own_lease() {
+    let cluster = cluster().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("config.yaml");
+    let ports = [(); 4].map(|()| harness::free_port());
+    let pipeline = |name: &str, resources: &str, (port, telemetry): (u16, u16)| {
+        format!(
+            "- name: {name}\n  resources: [{resources}]\n  leader_election: {{enabled: true}}\n  \
+             exporters: {{prometheus: {{host: 127.0.0.1, port: {port}, telemetry_host: 127.0.0.1, \
+             telemetry_port: {telemetry}}}}}\n"
+        )
+    };
+    let text = format!(
+        "pipelines:\n{}{}",
+        pipeline("Pods", "pods", (ports[0], ports[1])),
+        pipeline("rest", "nodes", (ports[2], ports[3]))
+    );
+    std::fs::write(&path, text).expect("config written");
+    let config = path.to_str().expect("utf-8 path");
+    let exporter = Exporter::start_with_args(
+        &cluster.server.url(),
+        (ports[0], ports[1]),
+        &[
+            "--config",
+            config,
+            "--shard",
+            "1",
+            "--total-shards",
+            "2",
+            "--leader-election-namespace",
+            "monitoring",
+        ],
+    );
+    exporter.wait_ready().await;
+    for lease in [
+        "kube-state-otel-pods-shard-1-of-2",
+        "kube-state-otel-rest-shard-1-of-2",
+    ] {
+        wait_for_within(lease, Duration::from_secs(10), || async {
+            cluster
+                .server
+                .emulator()
+                .get("leases", Some("monitoring"), lease)
+                .ok()
+                .flatten()
+                .is_some_and(|l| {
+                    l["spec"]["holderIdentity"]
+                        .as_str()
+                        .is_some_and(|h| !h.is_empty())
+                })
+        })
+        .await;
+    }
+    let telemetry = exporter.telemetry().await;
+    assert_eq!(
+        value(
+            &telemetry,
+            "kube_state_otel_leader",
+            &["lease=\"kube-state-otel-pods-shard-1-of-2\""]
+        ),
+        Some(1.0)
+    );
+}
