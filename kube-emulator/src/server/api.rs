@@ -265,7 +265,7 @@ pub(crate) async fn handle(
         (&Method::DELETE, _) => "delete",
         _ => "unknown",
     };
-    if st.emu.is_forbidden(target.r) {
+    if st.emu.is_forbidden(target.r, verb) {
         counters.error();
         return forbidden(&client, verb, target.r, target.namespace.as_deref());
     }
