@@ -1,6 +1,8 @@
 //! deploy/: the generated files are up to date, every overlay renders with `kubectl kustomize`
 //! and validates against the Kubernetes schemas (`kubernetes-validate`, offline), each
-//! workload's ClusterRole grants exactly list/watch on the kinds it watches, pods are hardened,
+//! workload's ClusterRole grants exactly list/watch on the kinds it watches (and a Role exactly
+//! what leader election needs, where it elects), pods are hardened, the workloads become ready
+//! on every supported minor, the ha overlay's replicas elect one leader with only their RBAC,
 //! and the Dockerfile builds a non-root image.
 //!
 //! `UPDATE_DEPLOY=1 cargo test --test deploy` regenerates the ClusterRoles and the sidecar's
