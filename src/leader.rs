@@ -20,6 +20,13 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::api::{Api, PostParams};
 
+use crate::config::Cli;
+
+/// The verbs election needs on `coordination.k8s.io` `leases` in the Lease's namespace: the
+/// calls below make exactly these (`get`, `create`, `replace` = update), as client-go's do.
+/// The Roles under `deploy/` grant these and no more (`tests/deploy.rs`, `tests/helm.rs`).
+pub const LEASE_VERBS: &[&str] = &["get", "create", "update"];
+
 /// Which Lease, who this replica is, and client-go's timings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeaderConfig {
@@ -52,6 +59,32 @@ pub enum ConfigError {
 }
 
 impl LeaderConfig {
+    /// The Lease a pipeline elects on with these flags: named after the pipeline and its hash
+    /// shard (`(ordinal, total)` when split), in `--leader-election-namespace`, else the pod's,
+    /// else `default_namespace` (the client's: the service account's in a pod, the kubeconfig
+    /// context's outside).
+    pub fn from_cli(
+        cli: &Cli,
+        pipeline: Option<&str>,
+        shard: Option<(u32, u32)>,
+        default_namespace: &str,
+    ) -> Self {
+        let namespace = [&cli.leader_election_namespace, &cli.pod_namespace]
+            .into_iter()
+            .flatten()
+            .find(|n| !n.is_empty())
+            .map_or(default_namespace, String::as_str)
+            .to_string();
+        LeaderConfig {
+            namespace,
+            lease_name: lease_name(&cli.leader_election_lease_name, pipeline, shard),
+            identity: identity(cli.pod.as_deref()),
+            lease_duration: cli.leader_election_lease_duration,
+            renew_deadline: cli.leader_election_renew_deadline,
+            retry_period: cli.leader_election_retry_period,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.lease_duration <= self.renew_deadline {
             return Err(ConfigError::LeaseNotLongerThanDeadline(
@@ -450,6 +483,23 @@ mod tests {
         let name = lease_name("kube-state-otel", Some("Pods_Only"), Some((1, 3)));
         assert_eq!(name, "kube-state-otel-pods-only-shard-1-of-3");
         assert!(is_dns_subdomain(&name));
+    }
+
+    #[test]
+    fn the_namespace_is_the_flag_else_the_pods_else_the_clients() {
+        use clap::Parser;
+        let ns = |args: &[&str]| {
+            let cli =
+                Cli::try_parse_from(std::iter::once("kube-state-otel").chain(args.iter().copied()))
+                    .expect("valid flags");
+            LeaderConfig::from_cli(&cli, Some("default"), None, "from-client").namespace
+        };
+        assert_eq!(ns(&[]), "from-client");
+        // An unset downward-API variable arrives empty: it does not count.
+        assert_eq!(ns(&["--leader-election-namespace="]), "from-client");
+        assert_eq!(ns(&["--pod-namespace=pods"]), "pods");
+        let both = ["--leader-election-namespace=lease", "--pod-namespace=pods"];
+        assert_eq!(ns(&both), "lease");
     }
 
     #[test]

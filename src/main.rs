@@ -16,7 +16,7 @@ use kube_state_otel::config::file::{ConfigFile, check_addresses};
 use kube_state_otel::config::{Cli, items};
 use kube_state_otel::export::otlp::{OtlpConfig, OtlpExporter, OtlpOverrides, OtlpTelemetry};
 use kube_state_otel::http::{self, Parts};
-use kube_state_otel::leader::{self, LeaderConfig, Leadership};
+use kube_state_otel::leader::{LeaderConfig, Leadership};
 use kube_state_otel::meter::Collect;
 use kube_state_otel::meter::StreamingMeterProvider;
 use kube_state_otel::metric::KindOptions;
@@ -314,7 +314,13 @@ async fn start_pipeline(
     }
     telemetry.set_shard(u64::from(shard.ordinal), u64::from(shard.total));
     let leadership = if cli.leader_election {
-        let config = leader_config(cli, instance.name.as_deref(), shard, &client);
+        let split = (shard.total > 1).then_some((shard.ordinal, shard.total));
+        let config = LeaderConfig::from_cli(
+            cli,
+            instance.name.as_deref(),
+            split,
+            client.default_namespace(),
+        );
         if let Err(error) = config.validate() {
             usage_error(error.to_string());
         }
@@ -371,32 +377,6 @@ async fn start_pipeline(
         otlp,
         election: (leadership, client),
     })
-}
-
-/// The Lease this pipeline elects on: named after the pipeline and its hash shard, in
-/// `--leader-election-namespace`, else the pod's, else the client's default namespace (the
-/// service account's in a pod, the kubeconfig context's outside).
-fn leader_config(
-    cli: &Cli,
-    pipeline: Option<&str>,
-    shard: Shard,
-    client: &kube::Client,
-) -> LeaderConfig {
-    let namespace = [&cli.leader_election_namespace, &cli.pod_namespace]
-        .into_iter()
-        .flatten()
-        .find(|n| !n.is_empty())
-        .cloned()
-        .unwrap_or_else(|| client.default_namespace().to_string());
-    let shard = (shard.total > 1).then_some((shard.ordinal, shard.total));
-    LeaderConfig {
-        namespace,
-        lease_name: leader::lease_name(&cli.leader_election_lease_name, pipeline, shard),
-        identity: leader::identity(cli.pod.as_deref()),
-        lease_duration: cli.leader_election_lease_duration,
-        renew_deadline: cli.leader_election_renew_deadline,
-        retry_period: cli.leader_election_retry_period,
-    }
 }
 
 /// The OTLP settings, when an endpoint is configured by flag or environment; read before

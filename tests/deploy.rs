@@ -1,6 +1,8 @@
 //! deploy/: the generated files are up to date, every overlay renders with `kubectl kustomize`
 //! and validates against the Kubernetes schemas (`kubernetes-validate`, offline), each
-//! workload's ClusterRole grants exactly list/watch on the kinds it watches, pods are hardened,
+//! workload's ClusterRole grants exactly list/watch on the kinds it watches (and a Role exactly
+//! what leader election needs, where it elects), pods are hardened, the workloads become ready
+//! on every supported minor, the ha overlay's replicas elect one leader with only their RBAC,
 //! and the Dockerfile builds a non-root image.
 //!
 //! `UPDATE_DEPLOY=1 cargo test --test deploy` regenerates the ClusterRoles and the sidecar's
@@ -23,6 +25,7 @@ const OVERLAYS: &[&str] = &[
     "hash-sharded",
     "pods-daemonset",
     "with-otel-collector",
+    "ha",
 ];
 
 const REGENERATE: &str = "UPDATE_DEPLOY=1 cargo test --test deploy";
@@ -267,24 +270,18 @@ fn pods_are_hardened_probed_and_sized() {
                 BTreeMap::from([("http-metrics", 8080), ("telemetry", 8081)]),
                 "{what}"
             );
-            // Every flag is one the binary documents, or a sharding flag being added (issue 5).
-            let flags = std::fs::read_to_string(root().join("docs/flags.md")).unwrap();
-            let sharding = [
-                "--shard",
-                "--total-shards",
-                "--pod",
-                "--pod-namespace",
-                "--node",
-                "--track-unscheduled-pods",
-                "--config",
-                "--pipeline",
-            ];
+            // Every flag is one the binary documents (its `--help`, in docs/flags.md).
+            let help = std::fs::read_to_string(root().join("docs/flags.md")).unwrap();
+            let documented: Vec<&str> = help
+                .lines()
+                .filter_map(|l| l.trim_start().strip_prefix("-h, ").or(Some(l.trim_start())))
+                .filter(|l| l.starts_with("--"))
+                .filter_map(|l| l.split_whitespace().next())
+                .collect();
+            assert!(documented.contains(&"--leader-election"), "{documented:?}");
             for arg in strings(get(exporter, &["args"])) {
                 let flag = arg.split('=').next().unwrap();
-                assert!(
-                    sharding.contains(&flag) || flags.contains(&format!("{flag} ")),
-                    "{what}: unknown flag {flag}"
-                );
+                assert!(documented.contains(&flag), "{what}: unknown flag {flag}");
             }
         }
         // The Service kube-prometheus selects as job="kube-state-metrics".
@@ -313,6 +310,67 @@ fn pods_are_hardened_probed_and_sized() {
             "{path}"
         );
     }
+}
+
+/// Only the ha overlay elects a leader, and its Deployment has a standby
+/// ([`check_leader_election`]).
+#[test]
+fn workloads_that_elect_have_a_standby() {
+    for overlay in OVERLAYS {
+        let path = format!("deploy/overlays/{overlay}");
+        let (_, docs) = render(&path);
+        let electing = check_leader_election(&path, &docs);
+        assert_eq!(electing, usize::from(*overlay == "ha"), "{path}");
+    }
+}
+
+/// The RBAC check fails on the ways a lease grant goes wrong, so its passing means something.
+#[test]
+fn the_rbac_check_rejects_wrong_lease_grants() {
+    let (_, docs) = render("deploy/overlays/ha");
+    fn lease_rule(docs: &mut [Value]) -> &mut Value {
+        docs.iter_mut()
+            .find(|d| kind(d) == "Role")
+            .and_then(|role| role.get_mut("rules"))
+            .and_then(|rules| rules.get_mut(0))
+            .expect("the lease Role's rule")
+    }
+    let fails = |what: &str, edit: &dyn Fn(&mut Vec<Value>)| {
+        let mut docs = docs.clone();
+        edit(&mut docs);
+        let caught = std::panic::catch_unwind(|| check_workload_rbac(what, &docs));
+        assert!(caught.is_err(), "{what}: the check passed");
+    };
+    fails("no Role", &|docs| docs.retain(|d| kind(d) != "Role"));
+    fails("no RoleBinding", &|docs| {
+        docs.retain(|d| kind(d) != "RoleBinding")
+    });
+    fails("patch too", &|docs| {
+        lease_rule(docs)["verbs"] =
+            serde_yaml_ng::from_str("[get, create, update, patch]").unwrap();
+    });
+    fails("without update", &|docs| {
+        lease_rule(docs)["verbs"] = serde_yaml_ng::from_str("[get, create]").unwrap();
+    });
+    fails("limited by name", &|docs| {
+        lease_rule(docs)["resourceNames"] = serde_yaml_ng::from_str("[kube-state-otel]").unwrap();
+    });
+    fails("in another namespace", &|docs| {
+        for doc in docs
+            .iter_mut()
+            .filter(|d| ["Role", "RoleBinding"].contains(&kind(d)))
+        {
+            doc["metadata"]["namespace"] = Value::from("default");
+        }
+    });
+    fails("without --leader-election", &|docs| {
+        let deployment = docs.iter_mut().find(|d| kind(d) == "Deployment").unwrap();
+        let args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_sequence_mut()
+            .unwrap();
+        args.retain(|a| a.as_str() != Some("--leader-election"));
+    });
+    check_workload_rbac("unedited", &docs);
 }
 
 #[test]
@@ -358,6 +416,28 @@ fn overlay_specifics() {
         && s(e, &["valueFrom", "fieldRef", "fieldPath"]) == Some("spec.nodeName")));
     let args = args_of(&docs, "Deployment", "kube-state-otel");
     assert!(args.contains(&"--track-unscheduled-pods".to_string()));
+
+    // ha: elects on its own Lease in the pod's namespace, without automated sharding (which
+    // --pod would turn on and a Deployment cannot run).
+    let (_, docs) = render("deploy/overlays/ha");
+    let args = args_of(&docs, "Deployment", "kube-state-otel");
+    for flag in ["--leader-election", "--metrics-leader-only"] {
+        assert!(args.contains(&flag.to_string()), "{args:?}");
+    }
+    assert!(!args.iter().any(|a| a.starts_with("--pod")), "{args:?}");
+    let deployment = docs.iter().find(|d| kind(d) == "Deployment").unwrap();
+    let leases: Vec<(String, String)> = leases("ha", deployment, &docs)
+        .into_iter()
+        .map(|l| (l.namespace, l.lease_name))
+        .collect();
+    assert_eq!(
+        leases,
+        vec![(
+            "monitoring".to_string(),
+            "kube-state-otel-default".to_string()
+        )]
+    );
+    assert!(!autoshards("ha", deployment, &docs));
 
     let (_, docs) = render("deploy/overlays/with-otel-collector");
     let args = args_of(&docs, "Deployment", "kube-state-otel");
@@ -577,5 +657,154 @@ async fn readiness_probes_pass_on_every_supported_minor() {
                 exporter.log()
             );
         }
+    }
+}
+
+/// Every verb each (API group, resource) is granted by the Roles and ClusterRoles bound to
+/// `account` in `namespace`, namespaces aside.
+fn granted_verbs(docs: &[Value], account: &str, namespace: &str) -> BTreeMap<String, Vec<String>> {
+    let mut granted: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for binding in docs
+        .iter()
+        .filter(|d| ["RoleBinding", "ClusterRoleBinding"].contains(&kind(d)))
+    {
+        let binds = seq(get(binding, &["subjects"])).into_iter().any(|sub| {
+            s(sub, &["name"]) == Some(account) && s(sub, &["namespace"]) == Some(namespace)
+        });
+        if !binds {
+            continue;
+        }
+        let role_kind = s(binding, &["roleRef", "kind"]).unwrap();
+        let role_name = s(binding, &["roleRef", "name"]).unwrap();
+        let role = docs
+            .iter()
+            .find(|d| kind(d) == role_kind && name(d) == role_name)
+            .expect("the bound role");
+        for rule in seq(get(role, &["rules"])) {
+            for group in strings(get(rule, &["apiGroups"])) {
+                for resource in strings(get(rule, &["resources"])) {
+                    // The emulator's names: `pods`, `deployments.apps`.
+                    let key = if group.is_empty() {
+                        resource
+                    } else {
+                        format!("{resource}.{group}")
+                    };
+                    granted
+                        .entry(key)
+                        .or_default()
+                        .extend(strings(get(rule, &["verbs"])));
+                }
+            }
+        }
+    }
+    granted
+}
+
+/// The ha overlay as a cluster runs it: its replicas, each with its pod's HOSTNAME, against an
+/// API server that answers only what the overlay's RBAC grants. One becomes leader (its Lease
+/// in the pod's namespace, held by a pod's name), all are ready, only the leader's /metrics
+/// has series; terminated, it releases the Lease (get and update) and a follower takes over
+/// without waiting out the lease duration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ha_replicas_elect_one_leader_with_only_their_rbac() {
+    let (_, docs) = render("deploy/overlays/ha");
+    let deployment = docs.iter().find(|d| kind(d) == "Deployment").unwrap();
+    let replicas = get(deployment, &["spec", "replicas"])
+        .and_then(Value::as_u64)
+        .unwrap();
+    let account = s(
+        deployment,
+        &["spec", "template", "spec", "serviceAccountName"],
+    )
+    .unwrap();
+    let emulator =
+        kube_emulator::Emulator::with_cluster(&kube_emulator::GeneratedCluster::new(2, 3, 7));
+    for (resource, verbs) in granted_verbs(&docs, account, "monitoring") {
+        let verbs: Vec<&str> = verbs.iter().map(String::as_str).collect();
+        emulator
+            .grant_only(&resource, &verbs)
+            .unwrap_or_else(|e| panic!("{resource}: {e}"));
+    }
+    let server = harness::start_emulator(emulator).await;
+    let env = [("POD_NAMESPACE", "monitoring")];
+    let mut pods: Vec<(String, PodRun, harness::Exporter)> = (0..replicas)
+        .map(|i| {
+            let hostname = format!("kube-state-otel-7d9c5b-{i}");
+            let run = pod_run("ha", &docs, deployment, &env);
+            let args: Vec<&str> = run.args.iter().map(String::as_str).collect();
+            let exporter = harness::Exporter::start_with_args_env(
+                &server.url(),
+                run.ports,
+                &args,
+                &[("HOSTNAME", &hostname)],
+            );
+            (hostname, run, exporter)
+        })
+        .collect();
+    let holder = || {
+        server
+            .emulator()
+            .get("leases", Some("monitoring"), "kube-state-otel-default")
+            .expect("leases")
+            .and_then(|lease| lease["spec"]["holderIdentity"].as_str().map(String::from))
+            .filter(|h| !h.is_empty())
+    };
+    let leader_of = |holder: &str| {
+        pods.iter()
+            .position(|(hostname, _, _)| holder.starts_with(&format!("{hostname}_")))
+            .unwrap_or_else(|| panic!("the Lease is held by {holder}, not a pod"))
+    };
+    for (_, run, exporter) in &pods {
+        let ready = harness::poll_within(std::time::Duration::from_secs(30), || async {
+            matches!(exporter.get(run.ports.0, "/readyz").await, Some((200, _)))
+        })
+        .await;
+        assert!(ready, "{}: not ready\n{}", run.what, exporter.log());
+    }
+    harness::wait_for("a leader", || async { holder().is_some() }).await;
+    let leader = leader_of(&holder().unwrap());
+    // Each pod answers as what the Lease says it is (a follower learns the holder on its next
+    // retry).
+    for (i, (hostname, run, exporter)) in pods.iter().enumerate() {
+        let role = if i == leader { "leader" } else { "follower" };
+        harness::wait_for(&format!("{hostname} reports {role}"), || async {
+            exporter
+                .get(run.ports.0, "/readyz")
+                .await
+                .is_some_and(|(_, body)| body.contains(&format!(": {role}, held by")))
+        })
+        .await;
+        let metrics = exporter
+            .get(run.ports.0, "/metrics")
+            .await
+            .expect("/metrics");
+        assert_eq!(metrics.0, 200, "{hostname}");
+        let series = harness::samples(&metrics.1, "kube_pod_info").len();
+        assert_eq!(
+            series > 0,
+            i == leader,
+            "{hostname} ({role}): {series} kube_pod_info"
+        );
+    }
+    let released = std::time::Instant::now();
+    pods[leader].2.signal("TERM");
+    pods[leader]
+        .2
+        .wait_exit(std::time::Duration::from_secs(10))
+        .await
+        .expect("the leader exits on SIGTERM");
+    let old = pods[leader].0.clone();
+    // Released, the Lease is taken within a few retry periods (2 s), long before the 15 s a
+    // lease left to expire would take.
+    harness::wait_for_within(
+        "a follower takes the released Lease",
+        std::time::Duration::from_secs(10),
+        || async { holder().is_some_and(|h| !h.starts_with(&format!("{old}_"))) },
+    )
+    .await;
+    assert!(released.elapsed() < std::time::Duration::from_secs(10));
+    for (hostname, _, exporter) in &pods {
+        let log = exporter.log();
+        assert!(!log.contains("Forbidden"), "{hostname} was refused:\n{log}");
     }
 }

@@ -2,7 +2,8 @@
 //! `helm-python-sdk` package from PyPI bundles Helm v4's Go library; `Chart.load(dir).render()`
 //! contacts no cluster), the same objects as the kustomize overlay of each topology, validates
 //! against the Kubernetes schemas, and grants each workload exactly list/watch on the kinds of
-//! its `--resources`. The helpers mirror tests/deploy.rs.
+//! its `--resources` (and, where it elects a leader, get/create/update on leases in its
+//! Lease's namespace). The helpers mirror tests/deploy.rs.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -53,6 +54,29 @@ fn cases() -> Vec<(&'static str, serde_json::Value, Option<&'static str>)> {
             None,
         ),
         (
+            "ha",
+            json!({"topology": "single", "leaderElection": {"enabled": true},
+                   "otlpEndpoint": "http://otel-gateway.observability.svc:4317"}),
+            Some("ha"),
+        ),
+        (
+            "sharded-by-kind+ha",
+            json!({"topology": "sharded-by-kind", "leaderElection": {"enabled": true}}),
+            None,
+        ),
+        (
+            "pods-daemonset+ha",
+            json!({"topology": "pods-daemonset", "leaderElection": {"enabled": true}}),
+            None,
+        ),
+        (
+            "single+ha-tuned",
+            json!({"topology": "single", "leaderElection": {"enabled": true, "replicas": 3,
+                   "leaseName": "kso", "leaseDuration": "30s", "renewDeadline": "20s",
+                   "retryPeriod": "4s", "metricsLeaderOnly": false}}),
+            None,
+        ),
+        (
             "sharded-by-kind-no-monitor",
             json!({"topology": "sharded-by-kind", "serviceMonitor": {"enabled": false},
                    "image": {"repository": "registry.example/kso", "tag": "v1.2.3",
@@ -63,17 +87,46 @@ fn cases() -> Vec<(&'static str, serde_json::Value, Option<&'static str>)> {
 }
 
 /// Renders every case in one Python process: `helm_python.Chart.load(chart).render(values,
-/// name=, namespace=)` returns {template path: manifest}.
+/// name=, namespace=)` returns {template path: manifest}; a case the chart refuses gives
+/// `{"error": message}`.
 const RENDER: &str = r#"
 import json, sys
 import helm_python
 chart = helm_python.Chart.load(sys.argv[1])
 out = []
 for values in json.loads(sys.argv[2]):
-    manifests = chart.render(values=values, name="kube-state-otel", namespace="monitoring")
+    try:
+        manifests = chart.render(values=values, name="kube-state-otel", namespace="monitoring")
+    except Exception as e:
+        out.append({"error": str(e)})
+        continue
     out.append("".join("---\n" + manifests[k] + "\n" for k in sorted(manifests)))
 json.dump(out, sys.stdout)
 "#;
+
+/// The chart rendered with each of `values`: the manifests, or the chart's error.
+fn render(values: &[serde_json::Value]) -> Vec<Result<String, String>> {
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(RENDER)
+        .arg(root().join(CHART))
+        .arg(serde_json::to_string(values).unwrap())
+        .output()
+        .expect("python3 must be installed");
+    assert!(
+        output.status.success(),
+        "rendering {CHART} (helm-python-sdk from PyPI must be installed: scripts/test.sh does):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let out: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(out.len(), values.len());
+    out.into_iter()
+        .map(|v| match v {
+            serde_json::Value::String(text) => Ok(text),
+            other => Err(other["error"].as_str().unwrap_or_default().to_string()),
+        })
+        .collect()
+}
 
 fn parse(text: &str) -> Vec<Value> {
     text.split("\n---")
@@ -88,25 +141,14 @@ fn rendered() -> &'static BTreeMap<&'static str, Vec<Value>> {
     static RENDERED: OnceLock<BTreeMap<&'static str, Vec<Value>>> = OnceLock::new();
     RENDERED.get_or_init(|| {
         let cases = cases();
-        let values: Vec<&serde_json::Value> = cases.iter().map(|c| &c.1).collect();
-        let output = Command::new("python3")
-            .arg("-c")
-            .arg(RENDER)
-            .arg(root().join(CHART))
-            .arg(serde_json::to_string(&values).unwrap())
-            .output()
-            .expect("python3 must be installed");
-        assert!(
-            output.status.success(),
-            "rendering {CHART} (helm-python-sdk from PyPI must be installed: scripts/test.sh does):\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let texts: Vec<String> = serde_json::from_slice(&output.stdout).expect("JSON");
-        assert_eq!(texts.len(), cases.len());
+        let values: Vec<serde_json::Value> = cases.iter().map(|c| c.1.clone()).collect();
         cases
             .iter()
-            .zip(texts)
-            .map(|((name, _, _), text)| (*name, parse(&text)))
+            .zip(render(&values))
+            .map(|((name, _, _), text)| {
+                let text = text.unwrap_or_else(|e| panic!("{name}: {e}"));
+                (*name, parse(&text))
+            })
             .collect()
     })
 }
@@ -254,6 +296,40 @@ fn each_workload_may_list_and_watch_exactly_its_kinds() {
     }
 }
 
+/// Leader election runs each Deployment as a pair with a standby ([`check_leader_election`]),
+/// never the DaemonSet; without it nothing elects.
+#[test]
+fn workloads_that_elect_have_a_standby() {
+    let expected = BTreeMap::from([
+        ("ha", 1),
+        ("sharded-by-kind+ha", 3),
+        ("pods-daemonset+ha", 1),
+        ("single+ha-tuned", 1),
+    ]);
+    for (case, docs) in rendered() {
+        let electing = check_leader_election(case, docs);
+        assert_eq!(electing, expected.get(case).copied().unwrap_or(0), "{case}");
+    }
+}
+
+/// The chart refuses what cannot work: election where no replica has a standby, and a direct
+/// OTLP endpoint beside the sidecar that is the endpoint.
+#[test]
+fn contradictory_values_are_refused() {
+    let refused = render(&[
+        json!({"topology": "hash-sharded", "leaderElection": {"enabled": true}}),
+        json!({"otelCollector": {"enabled": true}, "otlpEndpoint": "http://gw:4317"}),
+    ]);
+    let reasons = [
+        "leaderElection: hash-sharded replicas are each their own shard",
+        "otlpEndpoint: with otelCollector.enabled",
+    ];
+    for (result, reason) in refused.iter().zip(reasons) {
+        let error = result.as_ref().expect_err("refused");
+        assert!(error.contains(reason), "{error}");
+    }
+}
+
 #[test]
 fn values_reach_the_rendered_objects() {
     let docs = &rendered()["hash-sharded+otel"];
@@ -282,6 +358,59 @@ fn values_reach_the_rendered_objects() {
             name(workload)
         );
     }
+    // Leader election: the flags, each Deployment's own Lease, and only with it a Role.
+    let docs = &rendered()["single+ha-tuned"];
+    let deployment = docs.iter().find(|d| kind(d) == "Deployment").unwrap();
+    assert_eq!(
+        get(deployment, &["spec", "replicas"]).and_then(Value::as_u64),
+        Some(3)
+    );
+    let args = strings(get(exporter_container(deployment), &["args"]));
+    for flag in [
+        "--leader-election",
+        "--leader-election-lease-duration=30s",
+        "--leader-election-renew-deadline=20s",
+        "--leader-election-retry-period=4s",
+    ] {
+        assert!(args.contains(&flag.to_string()), "{flag}: {args:?}");
+    }
+    assert!(
+        !args.contains(&"--metrics-leader-only".to_string()),
+        "{args:?}"
+    );
+    let lease = &leases("single+ha-tuned", deployment, docs)[0];
+    assert_eq!(
+        (lease.namespace.as_str(), lease.lease_name.as_str()),
+        ("monitoring", "kso-default")
+    );
+    let docs = &rendered()["sharded-by-kind+ha"];
+    let mut names: Vec<String> = docs
+        .iter()
+        .filter(|d| kind(d) == "Deployment")
+        .flat_map(|d| leases("sharded-by-kind+ha", d, docs))
+        .map(|l| l.lease_name)
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "kube-state-otel-default",
+            "kube-state-otel-nodes-default",
+            "kube-state-otel-pods-default"
+        ]
+    );
+    let docs = &rendered()["pods-daemonset+ha"];
+    let roles: Vec<&str> = docs
+        .iter()
+        .filter(|d| kind(d) == "Role")
+        .map(name)
+        .collect();
+    assert_eq!(
+        roles,
+        ["kube-state-otel-leader-election"],
+        "the Deployment's only"
+    );
+
     let docs = &rendered()["sharded-by-kind-no-monitor"];
     for workload in docs.iter().filter(|d| WORKLOADS.contains(&kind(d))) {
         let exporter = exporter_container(workload);

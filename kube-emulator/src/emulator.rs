@@ -1,6 +1,6 @@
 //! The emulator: store, settings and the control operations tests use.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -116,6 +116,8 @@ pub struct Emulator {
     pub(crate) stats: Arc<Stats>,
     pub(crate) config: EmulatorConfig,
     forbidden: RwLock<HashSet<ResourceId>>,
+    /// Per resource, the only verbs answered (the rest are 403), as RBAC granting just those.
+    granted_verbs: RwLock<HashMap<ResourceId, HashSet<String>>>,
     streaming_lists: AtomicBool,
     shard_selectors: RwLock<ShardSelectors>,
     bookmark_interval_ms: AtomicU64,
@@ -150,6 +152,7 @@ impl Emulator {
             store: Store::new(config.store),
             stats: Arc::new(Stats::default()),
             forbidden: RwLock::new(HashSet::new()),
+            granted_verbs: RwLock::new(HashMap::new()),
             streaming_lists: AtomicBool::new(config.streaming_lists),
             shard_selectors: RwLock::new(config.shard_selectors),
             bookmark_interval_ms: AtomicU64::new(config.bookmark_interval.as_millis() as u64),
@@ -448,10 +451,26 @@ impl Emulator {
         Ok(())
     }
 
-    /// Undoes [`Emulator::forbid`].
+    /// Undoes [`Emulator::forbid`] and [`Emulator::grant_only`].
     pub fn allow(&self, resource: &str) -> Result<()> {
         let r = resource_by_name(resource)?;
         self.forbidden_set().remove(&r);
+        self.granted_verbs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&r);
+        Ok(())
+    }
+
+    /// Makes every verb on a resource but `verbs` (`get`, `list`, `watch`, `create`, `update`,
+    /// `patch`, `delete`) answer 403 Forbidden, as RBAC granting only those would: a client's
+    /// manifests can be checked to grant all it does.
+    pub fn grant_only(&self, resource: &str, verbs: &[&str]) -> Result<()> {
+        let r = resource_by_name(resource)?;
+        self.granted_verbs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(r, verbs.iter().map(|v| v.to_string()).collect());
         Ok(())
     }
 
@@ -459,11 +478,13 @@ impl Emulator {
         self.forbidden.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn is_forbidden(&self, r: ResourceId) -> bool {
+    pub(crate) fn is_forbidden(&self, r: ResourceId, verb: &str) -> bool {
+        let granted = self.granted_verbs.read().unwrap_or_else(|e| e.into_inner());
         self.forbidden
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .contains(&r)
+            || granted.get(&r).is_some_and(|verbs| !verbs.contains(verb))
     }
 
     /// Turns streaming-list support (`sendInitialEvents`) on or off.

@@ -123,6 +123,34 @@ async fn forbidden_resources_answer_403_until_allowed() {
     assert_eq!(code, 404);
 }
 
+/// `grant_only` answers the granted verbs and 403s the others, as a Role granting only those.
+#[tokio::test]
+async fn granted_verbs_are_answered_and_the_others_forbidden() {
+    let s = Server::start(Emulator::new()).await;
+    s.emu.grant_only("leases", &["get", "create"]).unwrap();
+    let lease = r#"{"apiVersion":"coordination.k8s.io/v1","kind":"Lease",
+        "metadata":{"name":"l","namespace":"monitoring"},"spec":{"holderIdentity":"a"}}"#;
+    let leases = "/apis/coordination.k8s.io/v1/namespaces/monitoring/leases";
+    let (code, _) = s.post(leases, lease).await;
+    assert_eq!(code, 201, "create is granted");
+    let (code, _) = s.get(&format!("{leases}/l")).await;
+    assert_eq!(code, 200, "get is granted");
+    let (code, v) = s.put(&format!("{leases}/l"), lease).await;
+    assert_eq!(code, 403, "update is not: {v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot update resource \"leases\""),
+        "{v}"
+    );
+    let (code, _) = s.get(leases).await;
+    assert_eq!(code, 403, "nor list");
+    s.emu.allow("leases").unwrap();
+    let (code, _) = s.get(leases).await;
+    assert_eq!(code, 200, "allow undoes it");
+}
+
 #[tokio::test]
 async fn byte_counters_are_kept_per_token_and_resource() {
     let s = Server::start(Emulator::with_cluster(&GeneratedCluster::new(2, 5, 4))).await;

@@ -100,6 +100,16 @@ impl Exporter {
         Exporter::spawn(server, "exporter", ports, args, &[])
     }
 
+    /// [`Exporter::start_with_args`] with extra environment variables (`HOSTNAME` of a pod).
+    pub fn start_with_args_env(
+        server: &str,
+        ports: (u16, u16),
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Exporter {
+        Exporter::spawn(server, "exporter", ports, args, env)
+    }
+
     fn spawn(
         server: &str,
         token: &str,

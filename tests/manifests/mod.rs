@@ -3,9 +3,14 @@
 // Each test binary compiles this module and uses a part of it.
 #![allow(dead_code)]
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
+use kube_state_otel::config::Cli;
+use kube_state_otel::config::file::ConfigFile;
+use kube_state_otel::leader::{LEASE_VERBS, LeaderConfig};
 use kube_state_otel::rbac;
 use serde_yaml_ng::Value;
 
@@ -138,9 +143,207 @@ pub fn exporter_container(workload: &Value) -> &Value {
         .expect("a kube-state-otel container")
 }
 
+/// `$(VAR)` in a container's args as the kubelet expands it from the container's `env`: the
+/// downward API's `metadata.namespace` is the workload's namespace, `metadata.name` a pod of it,
+/// `spec.nodeName` a node. A variable the env does not define would reach the binary as the
+/// literal `$(VAR)`: that fails here.
+pub fn expand(what: &str, workload: &Value, arg: &str) -> String {
+    let env = seq(get(exporter_container(workload), &["env"]));
+    let mut out = arg.to_string();
+    while let Some(start) = out.find("$(") {
+        let end = start + out[start..].find(')').expect("$(VAR) closed");
+        let var = &out[start + 2..end];
+        let entry = env
+            .iter()
+            .find(|e| s(e, &["name"]) == Some(var))
+            .unwrap_or_else(|| panic!("{what}: {arg}: {var} is not in the container's env"));
+        let value = match (
+            s(entry, &["value"]),
+            s(entry, &["valueFrom", "fieldRef", "fieldPath"]),
+        ) {
+            (Some(value), _) => value.to_string(),
+            (_, Some("metadata.namespace")) => s(workload, &["metadata", "namespace"])
+                .expect("namespace")
+                .to_string(),
+            (_, Some("metadata.name")) => format!("{}-0", name(workload)),
+            (_, Some("spec.nodeName")) => "node-0".to_string(),
+            other => panic!("{what}: {var}: no value this test knows: {other:?}"),
+        };
+        out.replace_range(start..=end, &value);
+    }
+    out
+}
+
+/// What a workload's exporter runs: each pipeline's name and effective flags, as the binary
+/// computes them from the container's args and the `--config` file its pod mounts.
+pub fn effective(what: &str, workload: &Value, docs: &[Value]) -> Vec<(Option<String>, Cli)> {
+    let container = exporter_container(workload);
+    let args: Vec<String> = strings(get(container, &["args"]))
+        .iter()
+        .map(|a| expand(what, workload, a))
+        .collect();
+    let matches = Cli::command()
+        .try_get_matches_from(std::iter::once("kube-state-otel".to_string()).chain(args))
+        .unwrap_or_else(|e| panic!("{what}: args: {e}"));
+    let cli = Cli::from_arg_matches(&matches).expect("flags");
+    let Some(path) = cli.config.clone() else {
+        return vec![(None, cli)];
+    };
+    // The ConfigMap mounted where --config points.
+    let dir = path.parent().and_then(Path::to_str).expect("--config dir");
+    let file = path
+        .file_name()
+        .and_then(|f| f.to_str())
+        .expect("--config file");
+    let mount = seq(get(container, &["volumeMounts"]))
+        .into_iter()
+        .find(|m| s(m, &["mountPath"]) == Some(dir))
+        .unwrap_or_else(|| panic!("{what}: nothing mounted at {dir}"));
+    let volume = seq(get(workload, &["spec", "template", "spec", "volumes"]))
+        .into_iter()
+        .find(|v| s(v, &["name"]) == s(mount, &["name"]))
+        .expect("the mounted volume");
+    let config_map = s(volume, &["configMap", "name"]).expect("a ConfigMap volume");
+    let text = docs
+        .iter()
+        .find(|d| kind(d) == "ConfigMap" && name(d) == config_map)
+        .and_then(|d| s(d, &["data", file]))
+        .unwrap_or_else(|| panic!("{what}: ConfigMap {config_map} with {file}"));
+    let shown = path.display().to_string();
+    let pipelines = ConfigFile::parse(&shown, text)
+        .and_then(|f| f.select(&shown, cli.pipeline.as_deref()))
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    pipelines
+        .into_iter()
+        .map(|pipeline| {
+            let mut flags = cli.clone();
+            // As main.rs: a flag given on the command line or by environment wins.
+            pipeline.apply(&mut flags, |id| {
+                matches!(
+                    matches.value_source(id),
+                    Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+                )
+            });
+            (Some(pipeline.name), flags)
+        })
+        .collect()
+}
+
+/// The Leases a workload's pipelines elect on (none without leader election), as the binary
+/// names them; the default namespace is the service account's, the pod's own.
+pub fn leases(what: &str, workload: &Value, docs: &[Value]) -> Vec<LeaderConfig> {
+    let namespace = s(workload, &["metadata", "namespace"]).expect("namespace");
+    effective(what, workload, docs)
+        .into_iter()
+        .filter(|(_, cli)| cli.leader_election)
+        .map(|(pipeline, cli)| {
+            // Hash shards elect per shard; automated sharding's count is known at run time only.
+            let shard = (cli.total_shards > 1).then_some((cli.shard, cli.total_shards));
+            LeaderConfig::from_cli(&cli, pipeline.as_deref(), shard, namespace)
+        })
+        .collect()
+}
+
+/// Whether a workload runs kube-state-metrics' automated sharding (`--pod` and
+/// `--pod-namespace`, in flags or config).
+pub fn autoshards(what: &str, workload: &Value, docs: &[Value]) -> bool {
+    effective(what, workload, docs).iter().any(|(_, cli)| {
+        [&cli.pod, &cli.pod_namespace]
+            .iter()
+            .all(|v| v.as_deref().is_some_and(|v| !v.is_empty()))
+    })
+}
+
+/// Whether `selector` (`matchLabels`) selects the pods of `workload`.
+fn selects(selector: Option<&Value>, workload: &Value) -> bool {
+    let labels = get(workload, &["spec", "template", "metadata", "labels"]);
+    selector.and_then(Value::as_mapping).is_some_and(|m| {
+        !m.is_empty()
+            && m.iter()
+                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+    })
+}
+
+/// Workloads that elect a leader have a standby and keep it: a Deployment (a DaemonSet's pods
+/// each watch their own node, and automated sharding's replicas are each their own shard, so
+/// one Lease would silence all but one of them), at least two replicas, a PodDisruptionBudget
+/// keeping one, anti-affinity spreading them over nodes, and a Lease no other workload elects
+/// on. Returns how many workloads elect.
+pub fn check_leader_election(label: &str, docs: &[Value]) -> usize {
+    let mut taken: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut electing = 0;
+    for workload in docs.iter().filter(|d| WORKLOADS.contains(&kind(d))) {
+        let what = format!("{label}: {} {}", kind(workload), name(workload));
+        let leases = leases(&what, workload, docs);
+        if leases.is_empty() {
+            continue;
+        }
+        electing += 1;
+        assert_eq!(
+            kind(workload),
+            "Deployment",
+            "{what}: elects, so a Deployment"
+        );
+        assert!(!autoshards(&what, workload, docs), "{what}");
+        let replicas = get(workload, &["spec", "replicas"]).and_then(Value::as_u64);
+        assert!(
+            replicas >= Some(2),
+            "{what}: a standby: replicas {replicas:?}"
+        );
+        let budgets: Vec<&Value> = docs
+            .iter()
+            .filter(|d| kind(d) == "PodDisruptionBudget")
+            .filter(|d| selects(get(d, &["spec", "selector", "matchLabels"]), workload))
+            .collect();
+        assert_eq!(budgets.len(), 1, "{what}: one PodDisruptionBudget");
+        assert_eq!(
+            get(budgets[0], &["spec", "minAvailable"]).and_then(Value::as_u64),
+            Some(1),
+            "{what}: PodDisruptionBudget minAvailable"
+        );
+        assert_eq!(
+            s(budgets[0], &["metadata", "namespace"]),
+            s(workload, &["metadata", "namespace"]),
+            "{what}"
+        );
+        let spread = seq(get(
+            workload,
+            &[
+                "spec",
+                "template",
+                "spec",
+                "affinity",
+                "podAntiAffinity",
+                "preferredDuringSchedulingIgnoredDuringExecution",
+            ],
+        ))
+        .into_iter()
+        .any(|term| {
+            s(term, &["podAffinityTerm", "topologyKey"]) == Some("kubernetes.io/hostname")
+                && selects(
+                    get(term, &["podAffinityTerm", "labelSelector", "matchLabels"]),
+                    workload,
+                )
+        });
+        assert!(
+            spread,
+            "{what}: preferred anti-affinity of its pods by hostname"
+        );
+        for lease in leases {
+            let key = (lease.namespace, lease.lease_name);
+            if let Some(other) = taken.insert(key.clone(), what.clone()) {
+                panic!("{what} and {other} elect on the same Lease {key:?}");
+            }
+        }
+    }
+    electing
+}
+
 /// Each workload's account is bound to one ClusterRole granting exactly list/watch on the kinds
 /// of its `--resources` (or the default set); namespaced grants are only what automated
-/// sharding reads; together the workloads watch every default kind.
+/// sharding reads (when it runs) and what leader election needs in its Lease's namespace (when
+/// it elects): exactly [`LEASE_VERBS`] on leases; together the workloads watch every default
+/// kind.
 pub fn check_workload_rbac(label: &str, docs: &[Value]) {
     let workloads: Vec<&Value> = docs
         .iter()
@@ -214,22 +417,67 @@ pub fn check_workload_rbac(label: &str, docs: &[Value]) {
         }
         assert_eq!(roles, 1, "{what}: one ClusterRole bound to {account}");
         assert_eq!(granted, want, "{what}: ClusterRole grants vs --resources");
-        // Namespaced grants are only what automated sharding reads (hash-sharded).
+        // Namespaced grants: the account's RoleBindings in any namespace, each to a Role there.
+        let autoshard = autoshards(&what, workload, docs);
+        let lease_namespaces: BTreeSet<String> = leases(&what, workload, docs)
+            .into_iter()
+            .map(|l| l.namespace)
+            .collect();
+        let mut lease_grants: BTreeMap<String, usize> = BTreeMap::new();
         for binding in docs.iter().filter(|d| kind(d) == "RoleBinding") {
-            let binds = seq(get(binding, &["subjects"]))
-                .into_iter()
-                .any(|sub| s(sub, &["name"]) == Some(account));
+            let binds = seq(get(binding, &["subjects"])).into_iter().any(|sub| {
+                s(sub, &["kind"]) == Some("ServiceAccount")
+                    && s(sub, &["name"]) == Some(account)
+                    && s(sub, &["namespace"]) == Some(namespace)
+            });
             if !binds {
                 continue;
             }
+            let role_namespace = s(binding, &["metadata", "namespace"]).expect("namespace");
+            assert_eq!(s(binding, &["roleRef", "kind"]), Some("Role"), "{what}");
             let role_name = s(binding, &["roleRef", "name"]).unwrap();
             let role = docs
                 .iter()
-                .find(|d| kind(d) == "Role" && name(d) == role_name)
-                .unwrap_or_else(|| panic!("{what}: Role {role_name} missing"));
+                .find(|d| {
+                    kind(d) == "Role"
+                        && name(d) == role_name
+                        && s(d, &["metadata", "namespace"]) == Some(role_namespace)
+                })
+                .unwrap_or_else(|| panic!("{what}: Role {role_namespace}/{role_name} missing"));
             for rule in seq(get(role, &["rules"])) {
-                assert_eq!(strings(get(rule, &["verbs"])), vec!["get"], "{what}");
-                for resource in strings(get(rule, &["resources"])) {
+                let verbs: BTreeSet<String> = strings(get(rule, &["verbs"])).into_iter().collect();
+                let resources = strings(get(rule, &["resources"]));
+                if resources.iter().any(|r| r == "leases") {
+                    // Leader election: exactly its verbs on leases, where its Lease is.
+                    assert_eq!(
+                        strings(get(rule, &["apiGroups"])),
+                        vec!["coordination.k8s.io"],
+                        "{what}: {role_name}"
+                    );
+                    assert_eq!(resources, vec!["leases"], "{what}: {role_name}");
+                    // RBAC cannot limit create by name: resourceNames would forbid it.
+                    assert!(
+                        get(rule, &["resourceNames"]).is_none(),
+                        "{what}: {role_name}: resourceNames on leases"
+                    );
+                    let want: BTreeSet<String> =
+                        LEASE_VERBS.iter().map(|v| v.to_string()).collect();
+                    assert_eq!(verbs, want, "{what}: {role_name} verbs on leases");
+                    assert!(
+                        lease_namespaces.contains(role_namespace),
+                        "{what}: {role_name} grants leases in {role_namespace}, where it elects \
+                         on none (its Leases: {lease_namespaces:?})"
+                    );
+                    *lease_grants.entry(role_namespace.to_string()).or_default() += 1;
+                    continue;
+                }
+                // Automated sharding reads its pod and StatefulSet.
+                assert!(
+                    autoshard,
+                    "{what}: {role_name} grants {resources:?} without --pod"
+                );
+                assert_eq!(verbs, BTreeSet::from(["get".to_string()]), "{what}");
+                for resource in resources {
                     assert!(
                         ["pods", "statefulsets"].contains(&resource.as_str()),
                         "{what}: {role_name} grants {resource}"
@@ -237,6 +485,11 @@ pub fn check_workload_rbac(label: &str, docs: &[Value]) {
                 }
             }
         }
+        let want: BTreeMap<String, usize> = lease_namespaces.into_iter().map(|n| (n, 1)).collect();
+        assert_eq!(
+            lease_grants, want,
+            "{what}: one Role granting leases in each namespace it elects in, none elsewhere"
+        );
     }
     // Together the workloads cover the default set (pods-daemonset: the Deployment).
     for kind in rbac::default_resources() {

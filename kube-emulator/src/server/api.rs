@@ -268,7 +268,7 @@ pub(crate) async fn handle(
     if matches!(verb, "create" | "update" | "patch" | "delete") {
         counters.write_request();
     }
-    if st.emu.is_forbidden(target.r) {
+    if st.emu.is_forbidden(target.r, verb) {
         counters.error();
         return forbidden(&client, verb, target.r, target.namespace.as_deref());
     }

@@ -29,6 +29,34 @@ names and flags as deploy/overlays/<topology>.
 {{- toJson $ws -}}
 {{- end -}}
 
+{{/*
+Whether a workload (an entry of kso.workloads) elects a leader: the Deployments, with
+leaderElection.enabled. "true" or "".
+*/}}
+{{- define "kso.elects" -}}
+{{- $le := .root.Values.leaderElection -}}
+{{- if $le.enabled -}}
+{{- if eq .root.Values.topology "hash-sharded" -}}
+{{- fail "leaderElection: hash-sharded replicas are each their own shard, so none would have a standby; use single or sharded-by-kind" -}}
+{{- end -}}
+{{- if eq .w.kind "Deployment" }}true{{ end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A workload's leader election flags and env (kso.elects), as JSON {args, env}. */}}
+{{- define "kso.election" -}}
+{{- $le := .root.Values.leaderElection -}}
+{{- $n := .root.Values.name -}}
+{{- $lease := .w.name -}}
+{{- if $le.leaseName }}{{ $lease = printf "%s%s" $le.leaseName (trimPrefix $n .w.name) }}{{ end -}}
+{{- $args := list "--leader-election" (printf "--leader-election-lease-name=%s" $lease) "--leader-election-namespace=$(POD_NAMESPACE)" -}}
+{{- with $le.leaseDuration }}{{ $args = append $args (printf "--leader-election-lease-duration=%s" .) }}{{ end -}}
+{{- with $le.renewDeadline }}{{ $args = append $args (printf "--leader-election-renew-deadline=%s" .) }}{{ end -}}
+{{- with $le.retryPeriod }}{{ $args = append $args (printf "--leader-election-retry-period=%s" .) }}{{ end -}}
+{{- if $le.metricsLeaderOnly }}{{ $args = append $args "--metrics-leader-only" }}{{ end -}}
+{{- toJson (dict "args" $args "env" (list (dict "name" "POD_NAMESPACE" "fieldPath" "metadata.namespace"))) -}}
+{{- end -}}
+
 {{/* The default kinds, flattened. */}}
 {{- define "kso.defaultKinds" -}}
 {{- $all := list -}}
