@@ -373,6 +373,10 @@ impl Elector {
             Ok(existing) => existing,
             Err(error) => return Attempt::Failed(error),
         };
+        // Released meanwhile (shutdown): taking the lease again would hold it until it expires.
+        if self.state.stopped.load(Ordering::Acquire) {
+            return Attempt::Lost;
+        }
         let Some(mut lease) = existing else {
             let lease = Lease {
                 metadata: ObjectMeta {
