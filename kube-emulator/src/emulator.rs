@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::faults::{Failure, Fault, Faults};
 use crate::generate::GeneratedCluster;
 use crate::load;
 use crate::object::StoredObject;
@@ -118,6 +119,7 @@ pub struct Emulator {
     forbidden: RwLock<HashSet<ResourceId>>,
     /// Per resource, the only verbs answered (the rest are 403), as RBAC granting just those.
     granted_verbs: RwLock<HashMap<ResourceId, HashSet<String>>>,
+    faults: Faults,
     streaming_lists: AtomicBool,
     shard_selectors: RwLock<ShardSelectors>,
     bookmark_interval_ms: AtomicU64,
@@ -153,6 +155,7 @@ impl Emulator {
             stats: Arc::new(Stats::default()),
             forbidden: RwLock::new(HashSet::new()),
             granted_verbs: RwLock::new(HashMap::new()),
+            faults: Faults::default(),
             streaming_lists: AtomicBool::new(config.streaming_lists),
             shard_selectors: RwLock::new(config.shard_selectors),
             bookmark_interval_ms: AtomicU64::new(config.bookmark_interval.as_millis() as u64),
@@ -485,6 +488,22 @@ impl Emulator {
             .unwrap_or_else(|e| e.into_inner())
             .contains(&r)
             || granted.get(&r).is_some_and(|verbs| !verbs.contains(verb))
+    }
+
+    /// Makes the next `fault.count` requests of a resource and verb fail with `fault.status`
+    /// (429, 500, 503), as an overloaded or failing API server would.
+    pub fn inject_fault(&self, fault: &Fault) -> Result<()> {
+        let r = resource_by_name(&fault.resource)?;
+        self.faults.arm(r, fault)
+    }
+
+    /// Disarms every injected fault.
+    pub fn clear_faults(&self) {
+        self.faults.clear();
+    }
+
+    pub(crate) fn take_fault(&self, r: ResourceId, verb: &str) -> Option<Failure> {
+        self.faults.take(r, verb)
     }
 
     /// Turns streaming-list support (`sendInitialEvents`) on or off.

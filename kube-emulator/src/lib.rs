@@ -37,6 +37,7 @@
 
 mod emulator;
 mod error;
+pub mod faults;
 mod generate;
 mod jsonw;
 mod kubeconfig;

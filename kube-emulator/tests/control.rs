@@ -357,3 +357,53 @@ async fn shutdown_ends_watches_and_stops_serving() {
     let fresh = reqwest::Client::new();
     assert!(fresh.get(format!("{url}/version")).send().await.is_err());
 }
+
+/// Injected faults answer as the apiserver does: APF's 429 is plain text with Retry-After, 500
+/// and 503 are Status bodies; they count down, match only their resource and verb, and a
+/// status the apiserver would not send is refused.
+#[tokio::test]
+async fn injected_faults_answer_as_the_apiserver_and_count_down() {
+    let s = Server::start(Emulator::new()).await;
+    let arm = |body: serde_json::Value| {
+        let s = &s;
+        async move { s.post("/_emulator/faults", &body.to_string()).await.0 }
+    };
+    let pods = || s.http.get(s.url("/api/v1/pods")).send();
+    assert_eq!(
+        arm(json!({"resource": "pods", "verb": "list", "status": 429, "count": 1, "retryAfterSeconds": 2}))
+            .await,
+        200
+    );
+    assert_eq!(
+        arm(json!({"resource": "pods", "verb": "list", "status": 500, "count": 1})).await,
+        200
+    );
+    let throttled = pods().await.unwrap();
+    assert_eq!(throttled.status().as_u16(), 429);
+    assert_eq!(throttled.headers()["retry-after"], "2");
+    assert!(
+        throttled
+            .text()
+            .await
+            .unwrap()
+            .starts_with("Too many requests")
+    );
+    let failed = pods().await.unwrap();
+    assert_eq!(failed.status().as_u16(), 500);
+    let status: serde_json::Value = serde_json::from_str(&failed.text().await.unwrap()).unwrap();
+    assert_eq!(status["reason"], "InternalError");
+    assert_eq!(pods().await.unwrap().status().as_u16(), 200);
+    // Another verb or resource is not affected.
+    assert_eq!(
+        arm(json!({"resource": "pods", "verb": "watch", "status": 503, "count": 1})).await,
+        200
+    );
+    assert_eq!(pods().await.unwrap().status().as_u16(), 200);
+    let (code, _) = s.get("/api/v1/namespaces").await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        arm(json!({"resource": "pods", "verb": "list", "status": 418, "count": 1})).await,
+        400
+    );
+    s.emu.clear_faults();
+}

@@ -11,6 +11,7 @@ mod api_calls;
 pub mod autoshard;
 pub mod discovery;
 mod lenient;
+mod retry;
 mod server_side;
 mod shard;
 
@@ -25,7 +26,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::future::BoxFuture;
 use futures::{Stream, StreamExt};
-use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 
@@ -246,14 +246,16 @@ async fn watch_kind<O: KubeObject + Default>(
         // `as=PartialObjectMetadata`); the generators see an object with its metadata and
         // everything else at its default.
         let api: Api<LenientMeta<O>> = api(client, &scope);
-        let events = watcher::watcher(api, config)
-            .default_backoff()
-            .map(|event| event.map(|event| event.map(|partial| partial.0)));
-        watch.handle(events).await;
+        watch
+            .handle(|| {
+                watcher::watcher(api.clone(), config.clone())
+                    .map(|event| event.map(|event| event.map(|partial| partial.0)))
+            })
+            .await;
     } else {
         let api: Api<Lenient<O>> = api(client, &scope);
         watch
-            .handle(watcher::watcher(api, config).default_backoff())
+            .handle(|| watcher::watcher(api.clone(), config.clone()))
             .await;
     }
 }
@@ -296,7 +298,12 @@ struct Watch<'a, O: 'static> {
 }
 
 impl<O: KubeObject> Watch<'_, O> {
-    async fn handle(&self, events: impl Stream<Item = Result<Event<Lenient<O>>, watcher::Error>>) {
+    /// Handles the events of `watch()`'s stream, waiting after errors as [`retry`] says and
+    /// starting a new stream (a relist) where it says so.
+    async fn handle<S>(&self, watch: impl Fn() -> S)
+    where
+        S: Stream<Item = Result<Event<Lenient<O>>, watcher::Error>> + Send,
+    {
         let Watch {
             kind,
             settings,
@@ -304,7 +311,8 @@ impl<O: KubeObject> Watch<'_, O> {
             target,
             ..
         } = *self;
-        futures::pin_mut!(events);
+        let mut events = Box::pin(watch());
+        let mut backoff = retry::Backoff::default();
         let mut failing = false;
         while let Some(event) = events.next().await {
             let event = match event {
@@ -318,6 +326,11 @@ impl<O: KubeObject> Watch<'_, O> {
                         tracing::warn!(resource = kind.resource, namespace = scope.namespace.as_deref(), %error, "list/watch failing, retrying with backoff");
                         failing = true;
                     }
+                    let wait = backoff.delay(&error, std::time::Instant::now());
+                    if retry::recovery(&error) == retry::Recovery::Relist {
+                        events = Box::pin(watch());
+                    }
+                    tokio::time::sleep(wait).await;
                     continue;
                 }
             };

@@ -272,6 +272,10 @@ pub(crate) async fn handle(
         counters.error();
         return forbidden(&client, verb, target.r, target.namespace.as_deref());
     }
+    if let Some(failure) = st.emu.take_fault(target.r, verb) {
+        counters.error();
+        return status::injected(failure);
+    }
     let Some(format) = negotiate(&headers) else {
         counters.error();
         return status::status(

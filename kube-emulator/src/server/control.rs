@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::status::{self, json_response};
+use crate::faults::Fault;
 use crate::load::parse_objects;
 use crate::resources::RESOURCES;
 use crate::shard::ShardSelectors;
@@ -27,6 +28,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/disconnect", post(disconnect))
         .route("/compact", post(compact))
         .route("/forbid/{resource}", post(forbid).delete(allow))
+        .route("/faults", post(inject_fault).delete(clear_faults))
         .route("/stats", get(stats).delete(reset_stats))
         .route("/stats/reset", post(reset_stats))
         .route("/streaming-lists", post(streaming_lists))
@@ -83,6 +85,22 @@ async fn disconnect(State(st): State<AppState>) -> Response {
 
 async fn compact(State(st): State<AppState>) -> Response {
     ok(json!({ "resourceVersion": st.emu.compact().to_string() }))
+}
+
+async fn inject_fault(State(st): State<AppState>, body: Bytes) -> Response {
+    let fault: Fault = match serde_json::from_slice(&body) {
+        Ok(fault) => fault,
+        Err(e) => return status::status(400, "BadRequest", &e.to_string(), None),
+    };
+    match st.emu.inject_fault(&fault) {
+        Ok(()) => ok(json!({ "armed": fault })),
+        Err(e) => status::status(400, "BadRequest", &e.to_string(), None),
+    }
+}
+
+async fn clear_faults(State(st): State<AppState>) -> Response {
+    st.emu.clear_faults();
+    ok(json!({ "faults": [] }))
 }
 
 async fn forbid(State(st): State<AppState>, Path(resource): Path<String>) -> Response {

@@ -94,3 +94,33 @@ pub fn method_not_supported() -> Response {
 pub fn too_old_message(requested: u64, oldest: u64) -> String {
     format!("too old resource version: {requested} ({oldest})")
 }
+
+/// An injected failure, as the apiserver writes it: API Priority and Fairness' 429 is plain text
+/// with `Retry-After`; 500 and 503 are Status bodies (503 with `Retry-After` when given).
+pub fn injected(failure: crate::faults::Failure) -> Response {
+    let mut response = match failure.status {
+        429 => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests, please try again later.\n",
+        )
+            .into_response(),
+        503 => status(
+            503,
+            "ServiceUnavailable",
+            "the server is currently unable to handle the request",
+            None,
+        ),
+        code => status(
+            code,
+            "InternalError",
+            "Internal error occurred: injected fault",
+            None,
+        ),
+    };
+    if let Some(seconds) = failure.retry_after_seconds
+        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
