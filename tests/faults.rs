@@ -27,6 +27,17 @@ async fn calls(exporter: &Exporter, family: &str, result: &str) -> f64 {
     value(&telemetry, family, &["resource=\"*v1.Pod\"", &result]).unwrap_or(0.0)
 }
 
+/// The next pods watch answers `status`.
+fn refused_pods_watch(status: u16, retry_after_seconds: Option<u32>) -> Fault {
+    Fault {
+        resource: "pods".into(),
+        verb: "watch".into(),
+        status,
+        count: 1,
+        retry_after_seconds,
+    }
+}
+
 fn pod(name: &str) -> serde_json::Value {
     json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}")},
@@ -70,13 +81,7 @@ async fn fault_then_create(
 async fn a_watch_refused_with_429_waits_retry_after_and_watches_again_without_relisting() {
     let (server, exporter) = ready().await;
     let lists = calls(&exporter, "kube_state_metrics_list_total", "success").await;
-    let fault = Fault {
-        resource: "pods".into(),
-        verb: "watch".into(),
-        status: 429,
-        count: 1,
-        retry_after_seconds: Some(3),
-    };
+    let fault = refused_pods_watch(429, Some(3));
     let took = fault_then_create(&server, &exporter, fault, "after-429").await;
     // The refusal came at most a poll (100 ms) before the pod was created.
     assert!(
@@ -94,13 +99,7 @@ async fn a_watch_refused_with_429_waits_retry_after_and_watches_again_without_re
 async fn a_watch_refused_with_500_relists() {
     let (server, exporter) = ready().await;
     let lists = calls(&exporter, "kube_state_metrics_list_total", "success").await;
-    let fault = Fault {
-        resource: "pods".into(),
-        verb: "watch".into(),
-        status: 500,
-        count: 1,
-        retry_after_seconds: None,
-    };
+    let fault = refused_pods_watch(500, None);
     fault_then_create(&server, &exporter, fault, "after-500").await;
     assert_eq!(
         calls(&exporter, "kube_state_metrics_list_total", "success").await,
