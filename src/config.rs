@@ -248,6 +248,13 @@ pub struct Cli {
     #[arg(long)]
     pub metrics_leader_only: bool,
 
+    /// Each watch asks the API server to end it after this long (it is then resumed from its
+    /// resourceVersion, without a list), and a watch silent for this long plus 5 s is given up
+    /// and resumed: the bound on how long a silent watch (a half-open connection, a load
+    /// balancer that lost the backend) goes unnoticed [default: 290s, kube-runtime's].
+    #[arg(long, value_parser = positive_duration)]
+    pub watch_timeout: Option<Duration>,
+
     /// How often the API server's discovery is re-read: a kind it starts serving (a cluster
     /// upgrade, a feature gate turned on) is then watched without a restart, and one it stops
     /// serving is dropped with its series.

@@ -170,6 +170,9 @@ fn pipeline_settings(cli: &Cli, selectors: BTreeMap<String, Selectors>) -> Pipel
             // An empty NODE_NAME (downward API not wired) means no node filter.
             node: cli.node.clone().filter(|n| !n.is_empty()),
             unscheduled_pods: cli.track_unscheduled_pods,
+            watch_timeout_seconds: cli
+                .watch_timeout
+                .map(|t| u32::try_from(t.as_secs()).unwrap_or(u32::MAX)),
             ..WatchSettings::default()
         },
     }

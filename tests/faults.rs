@@ -107,3 +107,35 @@ async fn a_watch_refused_with_500_relists() {
         "relisted once"
     );
 }
+
+/// A watch that goes silent (open, no events, no bookmarks, never ended by the server) is given
+/// up after `--watch-timeout` plus kube-runtime's 5 s margin and resumed; without that the pod
+/// created meanwhile would never arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_watch_is_noticed_and_resumed() {
+    let server = start_emulator(Emulator::with_cluster(&GeneratedCluster::new(2, 3, 5))).await;
+    let exporter = Exporter::start(&server.url(), &["--watch-timeout", "2s"]);
+    exporter.wait_ready().await;
+    let emulator = server.emulator();
+    assert!(emulator.silence_watches() > 0, "watches were open");
+    let silenced = Instant::now();
+    // Let the emulator's watch tasks take the silence in before the next event.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    emulator.apply(pod("during-silence")).expect("pod stored");
+    let line = "pod=\"during-silence\"";
+    wait_for_within(
+        "the pod created during the silence",
+        Duration::from_secs(30),
+        || async {
+            exporter
+                .metrics()
+                .await
+                .lines()
+                .any(|l| l.starts_with("kube_pod_info{") && l.contains(line))
+        },
+    )
+    .await;
+    // Not before the silent watch was given up: 2 s + 5 s, less the time it had already run.
+    let took = silenced.elapsed();
+    assert!(took >= Duration::from_secs(5), "{took:?}");
+}

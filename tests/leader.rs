@@ -15,6 +15,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -29,11 +30,28 @@ const RENEW_DEADLINE: Duration = Duration::from_secs(2);
 const RETRY: Duration = Duration::from_millis(500);
 const INTERVAL: Duration = Duration::from_secs(1);
 
-/// One request as it arrived: when, and from which replica (`service.instance.id`).
+/// One request as it arrived: when, from which replica (`service.instance.id`), and when its
+/// points were collected (what two pushers would duplicate is an interval's collection).
 #[derive(Clone, Debug)]
 struct Push {
     at: SystemTime,
+    collected: SystemTime,
     replica: String,
+}
+
+/// The time of the request's first point.
+fn collected(request: &ExportMetricsServiceRequest) -> Option<SystemTime> {
+    let nanos = request
+        .resource_metrics
+        .iter()
+        .flat_map(|rm| &rm.scope_metrics)
+        .flat_map(|sm| &sm.metrics)
+        .find_map(|m| match &m.data {
+            Some(Data::Gauge(g)) => g.data_points.first().map(|p| p.time_unix_nano),
+            Some(Data::Sum(s)) => s.data_points.first().map(|p| p.time_unix_nano),
+            _ => None,
+        })?;
+    Some(UNIX_EPOCH + Duration::from_nanos(nanos))
 }
 
 #[derive(Default)]
@@ -64,7 +82,11 @@ impl MetricsService for Receiver {
         self.pushes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(Push { at, replica });
+            .push(Push {
+                at,
+                collected: collected(request.get_ref()).unwrap_or(at),
+                replica,
+            });
         Ok(Response::new(ExportMetricsServiceResponse::default()))
     }
 }
@@ -163,11 +185,15 @@ impl Cluster {
         );
     }
 
-    /// Every interval (a wall-clock multiple of it, as leaders push) had at most one pusher.
+    /// Every interval (a wall-clock multiple of it, as leaders push) had its points collected
+    /// by at most one replica.
     fn assert_one_pusher_per_interval(&self) {
         let mut by_interval: BTreeMap<u128, BTreeSet<String>> = BTreeMap::new();
         for push in self.pushes() {
-            let since_epoch = push.at.duration_since(UNIX_EPOCH).expect("after 1970");
+            let since_epoch = push
+                .collected
+                .duration_since(UNIX_EPOCH)
+                .expect("after 1970");
             let interval = since_epoch.as_nanos() / INTERVAL.as_nanos();
             by_interval
                 .entry(interval)
@@ -217,7 +243,13 @@ async fn three_replicas_one_pusher_per_interval_and_the_leader_is_visible() {
     let leader = cluster.pusher().expect("a leader");
     let intervals: BTreeSet<u128> = pushes
         .iter()
-        .map(|p| p.at.duration_since(UNIX_EPOCH).expect("time").as_nanos() / INTERVAL.as_nanos())
+        .map(|p| {
+            p.collected
+                .duration_since(UNIX_EPOCH)
+                .expect("time")
+                .as_nanos()
+                / INTERVAL.as_nanos()
+        })
         .collect();
     assert!(intervals.len() >= 4, "a push every interval: {intervals:?}");
     cluster.assert_one_pusher_per_interval();

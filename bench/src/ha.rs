@@ -279,7 +279,7 @@ fn report(
     let mut by_interval: BTreeMap<u128, BTreeSet<&str>> = BTreeMap::new();
     for push in pushes {
         by_interval
-            .entry(interval_of(push.at))
+            .entry(interval_of(push.collected))
             .or_default()
             .insert(&push.instance);
     }

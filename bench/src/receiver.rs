@@ -1,7 +1,7 @@
 //! A local OTLP/gRPC receiver that decodes what it is sent, as a Collector would, and counts it.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
@@ -29,12 +29,28 @@ pub struct Received {
     pub last: Option<Instant>,
 }
 
-/// One request: when it arrived and its resource's `service.instance.id` (which replica sent
-/// it, under leader election).
+/// One request: when it arrived, when its points were collected, and its resource's
+/// `service.instance.id` (which replica sent it, under leader election).
 #[derive(Clone, Debug)]
 pub struct Push {
     pub at: SystemTime,
+    pub collected: SystemTime,
     pub instance: String,
+}
+
+/// The time of the request's first point.
+fn collected(request: &ExportMetricsServiceRequest) -> Option<SystemTime> {
+    let nanos = request
+        .resource_metrics
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .find_map(|m| match &m.data {
+            Some(Data::Gauge(g)) => g.data_points.first().map(|p| p.time_unix_nano),
+            Some(Data::Sum(s)) => s.data_points.first().map(|p| p.time_unix_nano),
+            _ => None,
+        })?;
+    Some(UNIX_EPOCH + std::time::Duration::from_nanos(nanos))
 }
 
 #[derive(Default)]
@@ -75,8 +91,10 @@ impl MetricsService for Counter {
                 _ => 0,
             })
             .sum();
+        let at = SystemTime::now();
         let push = Push {
-            at: SystemTime::now(),
+            at,
+            collected: collected(request).unwrap_or(at),
             instance: instance(request),
         };
         self.1.lock().unwrap_or_else(|p| p.into_inner()).push(push);

@@ -127,6 +127,8 @@ pub struct Emulator {
     surface: tokio::sync::watch::Sender<Arc<Surface>>,
     /// Bumped to end every open watch.
     pub(crate) disconnect: tokio::sync::watch::Sender<u64>,
+    /// Bumped to make every open watch go silent.
+    pub(crate) silence: tokio::sync::watch::Sender<u64>,
     uids: Mutex<SplitMix64>,
 }
 
@@ -160,6 +162,7 @@ impl Emulator {
             shard_selectors: RwLock::new(config.shard_selectors),
             bookmark_interval_ms: AtomicU64::new(config.bookmark_interval.as_millis() as u64),
             disconnect: tokio::sync::watch::channel(0).0,
+            silence: tokio::sync::watch::channel(0).0,
             surface: tokio::sync::watch::channel(Arc::new(surface)).0,
             uids: Mutex::new(SplitMix64::new(0x6b75_6265)),
             config,
@@ -437,6 +440,16 @@ impl Emulator {
     pub fn disconnect_watches(&self) -> u64 {
         let n = self.stats.snapshot(0).active_watches;
         self.disconnect.send_modify(|g| *g += 1);
+        n
+    }
+
+    /// Makes every open watch stream go silent: its connection stays open but carries no more
+    /// events and no bookmarks, and it no longer ends at its timeout — as behind a load
+    /// balancer that lost the backend, or a half-open TCP connection. Only the client can
+    /// notice and end it. Watches opened afterwards are normal. Returns how many were open.
+    pub fn silence_watches(&self) -> u64 {
+        let n = self.stats.snapshot(0).active_watches;
+        self.silence.send_modify(|g| *g += 1);
         n
     }
 

@@ -54,6 +54,9 @@ pub struct WatchSettings {
     pub page_size: Option<u32>,
     /// Use `sendInitialEvents` streaming lists (Kubernetes ≥ 1.32 servers).
     pub streaming_lists: bool,
+    /// `--watch-timeout` in seconds: each watch's `timeoutSeconds`, and (plus 5 s) how long a
+    /// silent watch is waited for.
+    pub watch_timeout_seconds: Option<u32>,
     /// `--shard`/`--total-shards`/`--shard-mode`: objects of other shards are dropped as they
     /// arrive (also when the API server already filtered them, see `server_side`).
     pub shard: Shard,
@@ -221,6 +224,9 @@ fn watcher_config(settings: &WatchSettings, scope: &WatchScope) -> watcher::Conf
     }
     if settings.streaming_lists {
         config = config.streaming_lists();
+    }
+    if let Some(seconds) = settings.watch_timeout_seconds {
+        config = config.timeout(seconds);
     }
     config
 }

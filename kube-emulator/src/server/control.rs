@@ -29,6 +29,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/compact", post(compact))
         .route("/forbid/{resource}", post(forbid).delete(allow))
         .route("/faults", post(inject_fault).delete(clear_faults))
+        .route("/silence", post(silence))
         .route("/stats", get(stats).delete(reset_stats))
         .route("/stats/reset", post(reset_stats))
         .route("/streaming-lists", post(streaming_lists))
@@ -96,6 +97,10 @@ async fn inject_fault(State(st): State<AppState>, body: Bytes) -> Response {
         Ok(()) => ok(json!({ "armed": fault })),
         Err(e) => status::status(400, "BadRequest", &e.to_string(), None),
     }
+}
+
+async fn silence(State(st): State<AppState>) -> Response {
+    ok(json!({ "silenced": st.emu.silence_watches() }))
 }
 
 async fn clear_faults(State(st): State<AppState>) -> Response {

@@ -78,6 +78,7 @@ pub(crate) fn start(
     let mut writer = EventWriter::new(t.r, &t.version, format, p.include_object.clone(), counters);
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let disconnect = emu.disconnect.subscribe();
+    let silence = emu.silence.subscribe();
     let mut surface = emu.subscribe_surface();
     // The route was resolved against an earlier snapshot: check it again once started.
     surface.mark_changed();
@@ -105,6 +106,7 @@ pub(crate) fn start(
                     from_rv,
                     buffer,
                     disconnect,
+                    silence,
                     surface,
                     served: Box::new(move |s: &Surface| s.serves(r, &version)),
                     shutdown,
@@ -145,6 +147,7 @@ struct WatchCtx {
     /// The broadcast buffer size; a receiver this far behind has lost events.
     buffer: usize,
     disconnect: tokio::sync::watch::Receiver<u64>,
+    silence: tokio::sync::watch::Receiver<u64>,
     /// The emulator's surface: the watch ends when `served` stops holding (an upgrade or
     /// runtime-config change stopped serving the watched version).
     surface: tokio::sync::watch::Receiver<Arc<Surface>>,
@@ -190,7 +193,17 @@ async fn run(mut ctx: WatchCtx, start: WatchStart, w: &mut EventWriter, tx: &mps
     });
     loop {
         tokio::select! {
+            // Control first: once a watch is cut or silenced, it delivers nothing more.
+            biased;
             _ = ctx.disconnect.changed() => break,
+            _ = ctx.silence.changed() => {
+                // Open, silent, until the client gives up (or the server stops).
+                tokio::select! {
+                    _ = tx.closed() => {}
+                    _ = ctx.shutdown.changed() => {}
+                }
+                return;
+            }
             changed = ctx.surface.changed() => {
                 if changed.is_err() || !(ctx.served)(&ctx.surface.borrow_and_update()) {
                     break;

@@ -220,13 +220,16 @@ async fn schedule(
     telemetry: Arc<OtlpTelemetry>,
     leadership: Leadership,
 ) {
-    let first = if leadership.is_elected() {
-        until_wall_clock_multiple(SystemTime::now(), interval)
+    let mut ticks = if leadership.is_elected() {
+        Ticks::WallClock {
+            interval,
+            last: None,
+        }
     } else {
-        interval
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Ticks::Monotonic(ticks)
     };
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + first, interval);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         if !leadership.is_leader() {
@@ -263,15 +266,44 @@ async fn send_collections(mut sender: Sender, queue: Arc<Queue>) {
     }
 }
 
-/// Time from `now` to the next multiple of `interval` since the Unix epoch.
-fn until_wall_clock_multiple(now: SystemTime, interval: Duration) -> Duration {
-    let since_epoch = now
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let interval_nanos = interval.as_nanos().max(1);
-    let into = since_epoch % interval_nanos;
-    Duration::from_nanos(u64::try_from(interval_nanos - into).unwrap_or(u64::MAX))
+/// When pushes are due.
+enum Ticks {
+    /// Every interval from the start.
+    Monotonic(tokio::time::Interval),
+    /// At each wall-clock multiple of the interval, each computed afresh so that no delay
+    /// shifts the later ones: replicas electing a leader then push in the same slots, and an
+    /// old leader's last push and a new one's first are never in the same interval.
+    WallClock {
+        interval: Duration,
+        /// The multiple (nanoseconds since the epoch) last ticked at.
+        last: Option<u128>,
+    },
+}
+
+impl Ticks {
+    async fn tick(&mut self) {
+        match self {
+            Ticks::Monotonic(ticks) => {
+                ticks.tick().await;
+            }
+            Ticks::WallClock { interval, last } => {
+                let step = interval.as_nanos().max(1);
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_nanos();
+                // The next multiple after now, and after the last one even if the sleep woke
+                // a hair early.
+                let mut next = (now / step + 1) * step;
+                if last.is_some_and(|last| next <= last) {
+                    next += step;
+                }
+                *last = Some(next);
+                let wait = u64::try_from(next - now).unwrap_or(u64::MAX);
+                tokio::time::sleep(Duration::from_nanos(wait)).await;
+            }
+        }
+    }
 }
 
 /// A collection running or done, with its requests not yet sent.
