@@ -7,9 +7,9 @@
 //! - 429, 503 and 504 never reach it: the kube client retries them itself (up to 15 times,
 //!   waiting the server's `Retry-After`), so a 429'd watch start is watched again from the same
 //!   resourceVersion, as client-go's `isWatchErrorRetriable` does;
-//! - and after a watch fails to start with any other API error it relists, because the old
-//!   resourceVersion may be gone by the time the server answers again; a connection error
-//!   watches again.
+//! - and after a watch fails to start with any other API error than 403 it relists, because
+//!   the old resourceVersion may be gone by the time the server answers again; a 403 or a
+//!   connection error watches again.
 
 use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, Instant};
@@ -68,7 +68,11 @@ pub enum Recovery {
 
 pub fn recovery(error: &watcher::Error) -> Recovery {
     match error {
-        watcher::Error::WatchStartFailed(kube::Error::Api(status)) if status.code != 429 => {
+        // 403 is a permission problem, not a stale version (a list would be refused too):
+        // watch again, so the refusals stay visible as watch errors, as the mixin expects.
+        watcher::Error::WatchStartFailed(kube::Error::Api(status))
+            if !matches!(status.code, 403 | 429) =>
+        {
             Recovery::Relist
         }
         _ => Recovery::Continue,
@@ -128,12 +132,15 @@ mod tests {
     }
 
     #[test]
-    fn only_a_429_watch_start_failure_watches_again_from_the_same_version() {
-        assert_eq!(
-            recovery(&watcher::Error::WatchStartFailed(api(429))),
-            Recovery::Continue
-        );
-        for code in [403, 410, 500, 503] {
+    fn only_403_and_429_watch_start_failures_watch_again_from_the_same_version() {
+        for code in [403, 429] {
+            assert_eq!(
+                recovery(&watcher::Error::WatchStartFailed(api(code))),
+                Recovery::Continue,
+                "{code}"
+            );
+        }
+        for code in [410, 500, 503] {
             assert_eq!(
                 recovery(&watcher::Error::WatchStartFailed(api(code))),
                 Recovery::Relist,
