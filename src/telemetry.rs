@@ -37,6 +37,9 @@ pub struct Telemetry {
     server_sharding: Mutex<BTreeMap<String, bool>>,
     /// Per resource: (named explicitly, served by the API server) as discovery last saw it.
     served: Mutex<BTreeMap<String, (bool, bool)>>,
+    /// Per resource label: lists after a watcher's first (410 Gone, a watch that could not be
+    /// resumed).
+    relists: Mutex<BTreeMap<String, u64>>,
     /// API discovery reads that succeeded and that failed.
     discoveries: [AtomicU64; 2],
     /// Set when the pipeline elects a leader.
@@ -66,6 +69,10 @@ impl Telemetry {
             .get(&(call, resource.to_string(), success))
             .copied()
             .unwrap_or(0)
+    }
+
+    pub fn count_relist(&self, resource: &str) {
+        *lock(&self.relists).entry(resource.to_string()).or_default() += 1;
     }
 
     pub fn count_decode(&self, resource: &str, dropped_fields: usize, failed: bool) {
@@ -199,6 +206,18 @@ impl Telemetry {
                     l.lease_name().map(|lease| (lease.to_string(), l.is_leader()))
                 }) {
                     o.observe(u64::from(leading), &[KeyValue::new("lease", lease)]);
+                }
+            })
+            .build();
+        let t = self.clone();
+        meter
+            .u64_observable_counter("kube_state_otel_relists_total")
+            .with_description(
+                "Lists after a watcher's first, per resource: it fell behind (410 Gone) or its watch could not be resumed",
+            )
+            .with_callback(move |o| {
+                for (resource, n) in lock(&t.relists).iter() {
+                    o.observe(*n, &[KeyValue::new("resource", resource.clone())]);
                 }
             })
             .build();

@@ -93,6 +93,16 @@ async fn a_watch_refused_with_429_waits_retry_after_and_watches_again_without_re
         lists,
         "watched again from its resourceVersion, not relisted"
     );
+    let telemetry = exporter.telemetry().await;
+    assert_eq!(
+        value(
+            &telemetry,
+            "kube_state_otel_relists_total",
+            &["resource=\"*v1.Pod\""]
+        ),
+        None,
+        "no relist"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,6 +115,16 @@ async fn a_watch_refused_with_500_relists() {
         calls(&exporter, "kube_state_metrics_list_total", "success").await,
         lists + 1.0,
         "relisted once"
+    );
+    let telemetry = exporter.telemetry().await;
+    assert_eq!(
+        value(
+            &telemetry,
+            "kube_state_otel_relists_total",
+            &["resource=\"*v1.Pod\""]
+        ),
+        Some(1.0),
+        "the relist counted"
     );
 }
 

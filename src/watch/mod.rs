@@ -369,7 +369,13 @@ impl<O: KubeObject> Watch<'_, O> {
             ..
         } = *self;
         match event {
-            Event::Init => target.store.begin_relist(),
+            Event::Init => {
+                // A list after this watcher's first one: it fell behind or was cut off.
+                if target.store.is_synced() {
+                    target.telemetry.count_relist(label);
+                }
+                target.store.begin_relist();
+            }
             Event::InitApply(object) => {
                 if let Some((uid, samples)) = convert(kind, label, object, target) {
                     target.store.relist_apply(&uid, samples);
