@@ -387,7 +387,7 @@ impl Elector {
                 spec: Some(record.clone()),
             };
             return match self.api.create(&PostParams::default(), &lease).await {
-                Ok(_) => self.observe(record, true),
+                Ok(_) => self.observe(record),
                 Err(kube::Error::Api(status)) if status.code == 409 => Attempt::Lost,
                 Err(error) => Attempt::Failed(error),
             };
@@ -415,7 +415,7 @@ impl Elector {
             .replace(&config.lease_name, &PostParams::default(), &lease)
             .await
         {
-            Ok(_) => self.observe(record, ours),
+            Ok(_) => self.observe(record),
             Err(kube::Error::Api(status)) if status.code == 409 => Attempt::Lost,
             Err(error) => Attempt::Failed(error),
         }
@@ -425,15 +425,13 @@ impl Elector {
     /// since it last changed.
     fn observed_valid(&self) -> bool {
         self.observed.as_ref().is_some_and(|(spec, seen)| {
-            let seconds = spec.lease_duration_seconds.unwrap_or(0).max(0);
-            seen.elapsed() < Duration::from_secs(u64::from(seconds.unsigned_abs()))
+            let seconds = u64::try_from(spec.lease_duration_seconds.unwrap_or(0)).unwrap_or(0);
+            seen.elapsed() < Duration::from_secs(seconds)
         })
     }
 
-    fn observe(&mut self, record: LeaseSpec, renewed: bool) -> Attempt {
-        if !renewed {
-            tracing::debug!(lease = self.state.config.lease_name, "lease acquired");
-        }
+    /// This replica wrote `record`: it holds the lease as of now.
+    fn observe(&mut self, record: LeaseSpec) -> Attempt {
         *lock(&self.state.holder) = record.holder_identity.clone();
         self.observed = Some((record, Instant::now()));
         Attempt::Holds

@@ -65,8 +65,14 @@ async fn fault_then_create(
     .await;
     let created = Instant::now();
     emulator.apply(pod(name)).expect("pod stored");
+    wait_for_pod(exporter, name, Duration::from_secs(60)).await;
+    created.elapsed()
+}
+
+/// Waits until the exporter reports pod `name`.
+async fn wait_for_pod(exporter: &Exporter, name: &str, within: Duration) {
     let line = format!("pod=\"{name}\"");
-    wait_for_within(name, Duration::from_secs(60), || async {
+    wait_for_within(name, within, || async {
         exporter
             .metrics()
             .await
@@ -74,7 +80,16 @@ async fn fault_then_create(
             .any(|l| l.starts_with("kube_pod_info{") && l.contains(&line))
     })
     .await;
-    created.elapsed()
+}
+
+/// Pod relists counted in the exporter's telemetry (`None` before the first).
+async fn pod_relists(exporter: &Exporter) -> Option<f64> {
+    let telemetry = exporter.telemetry().await;
+    value(
+        &telemetry,
+        "kube_state_otel_relists_total",
+        &["resource=\"*v1.Pod\""],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,16 +108,7 @@ async fn a_watch_refused_with_429_waits_retry_after_and_watches_again_without_re
         lists,
         "watched again from its resourceVersion, not relisted"
     );
-    let telemetry = exporter.telemetry().await;
-    assert_eq!(
-        value(
-            &telemetry,
-            "kube_state_otel_relists_total",
-            &["resource=\"*v1.Pod\""]
-        ),
-        None,
-        "no relist"
-    );
+    assert_eq!(pod_relists(&exporter).await, None, "no relist");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,13 +122,8 @@ async fn a_watch_refused_with_500_relists() {
         lists + 1.0,
         "relisted once"
     );
-    let telemetry = exporter.telemetry().await;
     assert_eq!(
-        value(
-            &telemetry,
-            "kube_state_otel_relists_total",
-            &["resource=\"*v1.Pod\""]
-        ),
+        pod_relists(&exporter).await,
         Some(1.0),
         "the relist counted"
     );
@@ -142,19 +143,7 @@ async fn a_silent_watch_is_noticed_and_resumed() {
     // Let the emulator's watch tasks take the silence in before the next event.
     tokio::time::sleep(Duration::from_millis(200)).await;
     emulator.apply(pod("during-silence")).expect("pod stored");
-    let line = "pod=\"during-silence\"";
-    wait_for_within(
-        "the pod created during the silence",
-        Duration::from_secs(30),
-        || async {
-            exporter
-                .metrics()
-                .await
-                .lines()
-                .any(|l| l.starts_with("kube_pod_info{") && l.contains(line))
-        },
-    )
-    .await;
+    wait_for_pod(&exporter, "during-silence", Duration::from_secs(30)).await;
     // Not before the silent watch was given up: 2 s + 5 s, less the time it had already run.
     let took = silenced.elapsed();
     assert!(took >= Duration::from_secs(5), "{took:?}");

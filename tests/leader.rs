@@ -292,21 +292,41 @@ async fn three_replicas_one_pusher_per_interval_and_the_leader_is_visible() {
     );
 }
 
+/// Two replicas, once one of them leads, and the leader's name.
+async fn two_replicas() -> (Cluster, Vec<(String, Exporter)>, String) {
+    let cluster = cluster().await;
+    let replicas = start_replicas(&cluster, 2).await;
+    let leader = cluster.pusher().expect("a leader");
+    (cluster, replicas, leader)
+}
+
+/// How soon a follower pushes after the leader dies or freezes: a lease after it last saw the
+/// record change (at most a jittered retry after the last renewal), its next try within a
+/// jittered retry, then the next interval.
+fn failover_bound() -> Duration {
+    LEASE + RETRY.mul_f64(2.4) + INTERVAL
+}
+
+/// Sends `signal` to the leader; the replica that pushes next and how long after the signal.
+async fn failover(
+    cluster: &Cluster,
+    replicas: &mut [(String, Exporter)],
+    leader: &str,
+    signal: &str,
+) -> (String, Duration) {
+    let sent = SystemTime::now();
+    named(replicas, leader).signal(signal);
+    let (next, at) = cluster
+        .next_pusher(leader, sent, failover_bound() + Duration::from_secs(2))
+        .await;
+    (next, at.duration_since(sent).expect("later"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_leader_is_replaced_within_a_lease_and_an_interval() {
-    let cluster = cluster().await;
-    let mut replicas = start_replicas(&cluster, 2).await;
-    let leader = cluster.pusher().expect("a leader");
-    let killed = SystemTime::now();
-    named(&mut replicas, &leader).signal("KILL");
-    // A follower waits a lease after it last saw the record change (at most a jittered retry
-    // after the last renewal), tries again within a jittered retry, and pushes at the next
-    // interval.
-    let bound = LEASE + RETRY.mul_f64(2.4) + INTERVAL;
-    let (next, at) = cluster
-        .next_pusher(&leader, killed, bound + Duration::from_secs(2))
-        .await;
-    let gap = at.duration_since(killed).expect("later");
+    let (cluster, mut replicas, leader) = two_replicas().await;
+    let (next, gap) = failover(&cluster, &mut replicas, &leader, "KILL").await;
+    let bound = failover_bound();
     eprintln!("SIGKILL: {next} pushed {gap:?} after the leader was killed (bound {bound:?})");
     assert!(gap <= bound, "{gap:?} > {bound:?}");
     cluster.assert_one_pusher_per_interval();
@@ -314,9 +334,7 @@ async fn a_killed_leader_is_replaced_within_a_lease_and_an_interval() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminated_leader_releases_the_lease_and_exits() {
-    let cluster = cluster().await;
-    let mut replicas = start_replicas(&cluster, 2).await;
-    let leader = cluster.pusher().expect("a leader");
+    let (cluster, mut replicas, leader) = two_replicas().await;
     let terminated = SystemTime::now();
     let started = Instant::now();
     let exporter = named(&mut replicas, &leader);
@@ -343,15 +361,8 @@ async fn a_terminated_leader_releases_the_lease_and_exits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_leader_is_replaced_and_does_not_push_after_it_resumes() {
-    let cluster = cluster().await;
-    let mut replicas = start_replicas(&cluster, 2).await;
-    let leader = cluster.pusher().expect("a leader");
-    let stopped = SystemTime::now();
-    named(&mut replicas, &leader).signal("STOP");
-    let bound = LEASE + RETRY.mul_f64(2.4) + INTERVAL;
-    let (next, _) = cluster
-        .next_pusher(&leader, stopped, bound + Duration::from_secs(2))
-        .await;
+    let (cluster, mut replicas, leader) = two_replicas().await;
+    let (next, _) = failover(&cluster, &mut replicas, &leader, "STOP").await;
     // Stopped well past its lease, then resumed: it must not push on stale leadership.
     tokio::time::sleep(LEASE).await;
     let resumed = SystemTime::now();
