@@ -284,12 +284,15 @@ async fn start_pipeline(
     mut pipeline: Pipeline,
     telemetry: Arc<Telemetry>,
     otlp: Option<OtlpConfig>,
-    kube_config: kube::Config,
+    mut kube_config: kube::Config,
 ) -> anyhow::Result<Started> {
     let cli = &instance.cli;
+    // Replaced by the Retry-After layer (client-go's rules, counted).
+    kube_config.default_retry = false;
     let client = kube::client::ClientBuilder::try_from(kube_config)
         .context("building the Kubernetes client")?
         .with_layer(&pipeline.shard_selector_layer())
+        .with_layer(&pipeline.retry_after_layer())
         .with_layer(&pipeline.api_call_layer())
         .build();
     let mut shard = Shard {

@@ -40,6 +40,9 @@ pub struct Telemetry {
     /// Per resource label: lists after a watcher's first (410 Gone, a watch that could not be
     /// resumed).
     relists: Mutex<BTreeMap<String, u64>>,
+    /// Per (resource label, HTTP status): requests sent again because the API server asked
+    /// to (`Retry-After`).
+    retries: Mutex<BTreeMap<(String, u16), u64>>,
     /// API discovery reads that succeeded and that failed.
     discoveries: [AtomicU64; 2],
     /// Set when the pipeline elects a leader.
@@ -73,6 +76,12 @@ impl Telemetry {
 
     pub fn count_relist(&self, resource: &str) {
         *lock(&self.relists).entry(resource.to_string()).or_default() += 1;
+    }
+
+    pub fn count_retry(&self, resource: &str, status: u16) {
+        *lock(&self.retries)
+            .entry((resource.to_string(), status))
+            .or_default() += 1;
     }
 
     pub fn count_decode(&self, resource: &str, dropped_fields: usize, failed: bool) {
@@ -218,6 +227,24 @@ impl Telemetry {
             .with_callback(move |o| {
                 for (resource, n) in lock(&t.relists).iter() {
                     o.observe(*n, &[KeyValue::new("resource", resource.clone())]);
+                }
+            })
+            .build();
+        let t = self.clone();
+        meter
+            .u64_observable_counter("kube_state_otel_api_retries_total")
+            .with_description(
+                "API requests sent again because the API server answered 429 or 5xx with Retry-After, per resource and status code",
+            )
+            .with_callback(move |o| {
+                for ((resource, code), n) in lock(&t.retries).iter() {
+                    o.observe(
+                        *n,
+                        &[
+                            KeyValue::new("resource", resource.clone()),
+                            KeyValue::new("code", i64::from(*code)),
+                        ],
+                    );
                 }
             })
             .build();

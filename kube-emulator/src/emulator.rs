@@ -123,6 +123,8 @@ pub struct Emulator {
     streaming_lists: AtomicBool,
     shard_selectors: RwLock<ShardSelectors>,
     bookmark_interval_ms: AtomicU64,
+    /// How long each list request (each page) waits before it is answered.
+    list_delay_ms: AtomicU64,
     /// What is served now; watches subscribe to end when their version stops being served.
     surface: tokio::sync::watch::Sender<Arc<Surface>>,
     /// Bumped to end every open watch.
@@ -161,6 +163,7 @@ impl Emulator {
             streaming_lists: AtomicBool::new(config.streaming_lists),
             shard_selectors: RwLock::new(config.shard_selectors),
             bookmark_interval_ms: AtomicU64::new(config.bookmark_interval.as_millis() as u64),
+            list_delay_ms: AtomicU64::new(0),
             disconnect: tokio::sync::watch::channel(0).0,
             silence: tokio::sync::watch::channel(0).0,
             surface: tokio::sync::watch::channel(Arc::new(surface)).0,
@@ -554,6 +557,20 @@ impl Emulator {
     /// The bookmark interval.
     pub fn bookmark_interval(&self) -> Duration {
         Duration::from_millis(self.bookmark_interval_ms.load(Ordering::Relaxed))
+    }
+
+    /// Makes every list request (each page of a paginated list) wait `delay` before it is
+    /// answered, as an API server under load or reading a large collection from etcd does.
+    /// Event history compacted while a paginated list waits expires its `continue` token
+    /// (410), as on a real server. Zero turns it off.
+    pub fn set_list_delay(&self, delay: Duration) {
+        self.list_delay_ms
+            .store(delay.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// The delay of each list request.
+    pub fn list_delay(&self) -> Duration {
+        Duration::from_millis(self.list_delay_ms.load(Ordering::Relaxed))
     }
 
     /// Byte and request counters per client and resource, and serving time.

@@ -24,8 +24,8 @@ use crate::metric::{FamilyDesc, KindOptions, Schema};
 use crate::store::{KindStore, Pins, StorePartition};
 use crate::telemetry::Telemetry;
 use crate::watch::{
-    CountApiCalls, ServerSharding, ShardSelectorLayer, WatchKind, WatchScope, WatchSettings,
-    WatchTarget,
+    CountApiCalls, RetryAfterLayer, ServerSharding, ShardSelectorLayer, WatchKind, WatchScope,
+    WatchSettings, WatchTarget,
 };
 
 /// Every kind this build can watch, sorted by resource name (the order of `/metrics`).
@@ -428,6 +428,15 @@ impl Pipeline {
     /// The layer the kube client needs so list/watch calls are counted per resource.
     pub fn api_call_layer(&self) -> CountApiCalls {
         CountApiCalls::new(
+            self.telemetry.clone(),
+            self.server_sharding.labels().clone(),
+        )
+    }
+
+    /// The layer that honours the API server's `Retry-After`; add it before (inside)
+    /// [`Pipeline::api_call_layer`], so a call and its retries count as one.
+    pub fn retry_after_layer(&self) -> RetryAfterLayer {
+        RetryAfterLayer::new(
             self.telemetry.clone(),
             self.server_sharding.labels().clone(),
         )

@@ -11,12 +11,15 @@ mod api_calls;
 pub mod autoshard;
 pub mod discovery;
 mod lenient;
+mod resend;
 mod retry;
+mod retry_after;
 mod server_side;
 mod shard;
 
 pub use api_calls::CountApiCalls;
 pub use lenient::{Lenient, LenientMeta};
+pub use retry_after::RetryAfterLayer;
 pub use server_side::{ServerSharding, ShardSelectorLayer};
 pub use shard::{Shard, ShardMode};
 

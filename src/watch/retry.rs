@@ -4,9 +4,10 @@
 //!   2min, 2.0, 1.0)`);
 //! - not at all after a 410: it means the watcher fell behind (history compacted, a restarted
 //!   server), not that the server is overloaded, and the relist that follows is the cure;
-//! - 429, 503 and 504 never reach it: the kube client retries them itself (up to 15 times,
-//!   waiting the server's `Retry-After`), so a 429'd watch start is watched again from the same
-//!   resourceVersion, as client-go's `isWatchErrorRetriable` does;
+//! - a 429 or 5xx that carries `Retry-After` reaches it only after the client's 10 retries
+//!   ([`super::retry_after`], client-go's request retry);
+//! - after a watch fails to start with 429 it watches again from the same resourceVersion, as
+//!   client-go's `isWatchErrorRetriable` does;
 //! - and after a watch fails to start with any other API error than 403 it relists, because
 //!   the old resourceVersion may be gone by the time the server answers again; a 403 or a
 //!   connection error watches again.

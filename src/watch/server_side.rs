@@ -26,10 +26,11 @@ use http::{Request, Response, StatusCode};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use kube::client::{Body, DynBody};
 use serde::Deserialize;
-use tower::{BoxError, Layer, Service, ServiceExt};
+use tower::{BoxError, Layer, Service};
 
 use super::Shard;
 use super::api_calls::list_or_watch;
+use super::resend::{Shared, copy};
 use crate::telemetry::{ApiCall, Telemetry};
 
 /// What the API server did with the selector.
@@ -130,33 +131,16 @@ impl<S> Layer<S> for ShardSelectorLayer {
 
     fn layer(&self, inner: S) -> WithShardSelector<S> {
         WithShardSelector {
-            inner: Arc::new(tokio::sync::Mutex::new(inner)),
+            inner: Shared::new(inner),
             shared: self.0.clone(),
         }
     }
 }
 
-/// The service of [`ShardSelectorLayer`]. A rejected request is sent again, so the inner
-/// service is shared by the calls' futures (the kube client serializes calls through its
-/// buffer anyway, so the lock is not contended).
+/// The service of [`ShardSelectorLayer`]. A rejected request is sent again.
 pub struct WithShardSelector<S> {
-    inner: Arc<tokio::sync::Mutex<S>>,
+    inner: Shared<S>,
     shared: Arc<ServerSharding>,
-}
-
-async fn send<S>(
-    inner: &tokio::sync::Mutex<S>,
-    request: Request<Body>,
-) -> Result<Response<Box<DynBody>>, BoxError>
-where
-    S: Service<Request<Body>, Response = Response<Box<DynBody>>>,
-    S::Error: Into<BoxError>,
-{
-    let response = {
-        let mut service = inner.lock().await;
-        service.ready().await.map_err(Into::into)?.call(request)
-    };
-    response.await.map_err(Into::into)
 }
 
 impl<S> Service<Request<Body>> for WithShardSelector<S>
@@ -179,19 +163,19 @@ where
         let shared = self.shared.clone();
         Box::pin(async move {
             let Some((resource, call, selector)) = shared.applies(&request) else {
-                return send(&inner, request).await;
+                return inner.send(request).await;
             };
             // A list's first page finds out; its further pages and the watch follow.
             let first_page = call == ApiCall::List && !has_param(&request, "continue");
             if !first_page && shared.outcome(&resource) == Some(Outcome::Rejected) {
-                return send(&inner, request).await;
+                return inner.send(request).await;
             }
             let plain = copy(&request);
-            let response = send(&inner, with_selector(request, &selector)).await?;
+            let response = inner.send(with_selector(request, &selector)).await?;
             if response.status() == StatusCode::BAD_REQUEST
                 && let Some(plain) = plain
             {
-                let retry = send(&inner, plain).await?;
+                let retry = inner.send(plain).await?;
                 if retry.status().is_success() {
                     shared.record(&resource, Outcome::Rejected);
                 }
@@ -219,17 +203,6 @@ fn has_param<B>(request: &Request<B>, name: &str) -> bool {
         q.split('&')
             .any(|p| p.split('=').next() == Some(name) && p.len() > name.len() + 1)
     })
-}
-
-/// The same GET again (its body is empty), for sending without the selector.
-fn copy(request: &Request<Body>) -> Option<Request<Body>> {
-    let mut copy = Request::new(request.body().try_clone()?);
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.version_mut() = request.version();
-    *copy.headers_mut() = request.headers().clone();
-    *copy.extensions_mut() = request.extensions().clone();
-    Some(copy)
 }
 
 /// `request` with `shardSelector=…` added to its query.

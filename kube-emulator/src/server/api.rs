@@ -302,14 +302,20 @@ pub(crate) async fn handle(
                 Err(resp) => resp,
             }
         }
-        "list" => list(
-            &st,
-            &target,
-            &params,
-            format,
-            accepts_gzip(&headers),
-            &counters,
-        ),
+        "list" => {
+            let delay = st.emu.list_delay();
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            list(
+                &st,
+                &target,
+                &params,
+                format,
+                accepts_gzip(&headers),
+                &counters,
+            )
+        }
         "get" => get(&st, &target, &params, format, &counters),
         "create" if target.name.is_none() => {
             write(&st, &target, &headers, &body, WriteMode::Create)

@@ -34,6 +34,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/stats/reset", post(reset_stats))
         .route("/streaming-lists", post(streaming_lists))
         .route("/bookmark-interval", post(bookmark_interval))
+        .route("/list-delay", post(list_delay))
         .route("/shard-selectors", post(shard_selectors))
         .route("/counts", get(counts))
         .route("/version", get(surface).put(set_version))
@@ -163,6 +164,15 @@ async fn bookmark_interval(State(st): State<AppState>, Query(q): Query<Interval>
     st.emu
         .set_bookmark_interval(Duration::from_secs_f64(q.seconds));
     ok(json!({ "bookmarkIntervalSeconds": q.seconds }))
+}
+
+/// `?seconds=S`: each list request waits S seconds (0 = off).
+async fn list_delay(State(st): State<AppState>, Query(q): Query<Interval>) -> Response {
+    if !(q.seconds.is_finite() && q.seconds >= 0.0 && q.seconds <= 3600.0) {
+        return status::bad_request("seconds must be between 0 and 3600");
+    }
+    st.emu.set_list_delay(Duration::from_secs_f64(q.seconds));
+    ok(json!({ "listDelaySeconds": q.seconds }))
 }
 
 /// A JSON body, or a 400 Status naming what is wrong with it.
