@@ -246,3 +246,29 @@ async fn an_expired_continue_token_mid_list_starts_the_list_over() {
         "the list after the 410 and the list started over"
     );
 }
+
+/// The API server restarts (down 2 s, back on the same address without event history): every
+/// watcher notices, relists on the 410 and comes back with what changed while it was down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_server_restart_is_recovered_by_relisting() {
+    let (mut server, exporter) = ready().await;
+    let relists = pod_relists(&exporter).await.unwrap_or(0.0);
+    let emulator = server.emulator().clone();
+    let restart = async {
+        server
+            .restart(Duration::from_secs(2))
+            .await
+            .expect("the emulator restarts");
+    };
+    let change = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        emulator.apply(pod("while-down")).expect("pod stored");
+    };
+    tokio::join!(restart, change);
+    wait_for_pod(&exporter, "while-down", Duration::from_secs(30)).await;
+    assert!(
+        pod_relists(&exporter).await.unwrap_or(0.0) > relists,
+        "relisted after the restart"
+    );
+    assert!(exporter.metrics().await.contains("kube_node_info{"));
+}

@@ -13,6 +13,7 @@ mod watch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -64,6 +65,29 @@ impl ServerHandle {
             let _ = t.await;
         }
     }
+
+    /// The API server restarts: it stops (the port refuses connections, open watches end,
+    /// requests in flight get a second to finish), stays down for `downtime`, and comes back
+    /// on the same address with the same objects and resourceVersions but no event history —
+    /// a new apiserver's watch cache starts at the current revision, so a watch or `continue`
+    /// token from before the restart gets 410 Gone.
+    pub async fn restart(&mut self, downtime: Duration) -> Result<()> {
+        let _ = self.shutdown.send(true);
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(1), &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
+        }
+        self.emulator.compact();
+        tokio::time::sleep(downtime).await;
+        let listener = bind(self.addr).await?;
+        let (shutdown, task) = spawn_server(self.emulator.clone(), listener, self.addr);
+        self.shutdown = shutdown;
+        self.task = Some(task);
+        Ok(())
+    }
 }
 
 impl Drop for ServerHandle {
@@ -87,37 +111,51 @@ impl Emulator {
     /// Binds `addr` (port 0 picks a free port) and serves in the background on the current
     /// tokio runtime.
     pub async fn serve(self: Arc<Self>, addr: SocketAddr) -> Result<ServerHandle> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| Error::Bind { addr, source })?;
+        let listener = bind(addr).await?;
         let bound = listener
             .local_addr()
             .map_err(|source| Error::Bind { addr, source })?;
-        let (tx, rx) = tokio_watch::channel(false);
-        let app = router(AppState {
-            emu: self.clone(),
-            shutdown: rx.clone(),
-            address: bound.to_string(),
-        });
-        let mut stop = rx;
-        let task = tokio::spawn(async move {
-            let result = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await;
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "emulator server stopped with an error");
-            }
-        });
+        let (shutdown, task) = spawn_server(self.clone(), listener, bound);
         tracing::info!(url = %format!("http://{bound}"), "kube-emulator serving");
         Ok(ServerHandle {
             addr: bound,
             emulator: self,
-            shutdown: tx,
+            shutdown,
             task: Some(task),
         })
     }
+}
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })
+}
+
+/// Serves `emu` on `listener` until the returned sender says to stop.
+fn spawn_server(
+    emu: Arc<Emulator>,
+    listener: tokio::net::TcpListener,
+    bound: SocketAddr,
+) -> (tokio_watch::Sender<bool>, JoinHandle<()>) {
+    let (tx, rx) = tokio_watch::channel(false);
+    let app = router(AppState {
+        emu,
+        shutdown: rx.clone(),
+        address: bound.to_string(),
+    });
+    let mut stop = rx;
+    let task = tokio::spawn(async move {
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "emulator server stopped with an error");
+        }
+    });
+    (tx, task)
 }
 
 fn router(state: AppState) -> Router {
