@@ -9,6 +9,8 @@
 //! - `traffic`: bytes pulled from one emulated API server by sharding setups (one instance,
 //!   by resource type, KSM-style hash sharding).
 //! - `ha`: leader election under faults — failovers, gaps, never two pushers in an interval.
+//! - `faults`: a seeded schedule of API faults and churn; recovery time and the series
+//!   against a fresh instance.
 
 /// The exporter's allocator, so in-process figures match the binary's.
 #[global_allocator]
@@ -16,6 +18,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod collect;
 mod e2e;
+mod faults;
 mod ha;
 mod proc;
 mod receiver;
@@ -41,6 +44,8 @@ enum Command {
     /// Leader election under faults: replicas pushing OTLP while the leader is killed,
     /// stopped or terminated.
     Ha(ha::Args),
+    /// API faults and churn on a seeded schedule, then the series against a fresh instance.
+    Faults(faults::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,5 +54,6 @@ fn main() -> anyhow::Result<()> {
         Command::E2e(args) => e2e::run(args),
         Command::Traffic(args) => traffic::run(args),
         Command::Ha(args) => ha::run(args),
+        Command::Faults(args) => faults::run(args),
     }
 }

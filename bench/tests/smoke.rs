@@ -152,3 +152,45 @@ fn ha_prints_its_figures_and_never_two_pushers() {
         .expect("a rate");
     assert!(per_minute > 0.0, "{table}");
 }
+
+/// The fault schedule scaled down (the full run is in RELIABILITY.md): the long-running
+/// instance must end equal to a fresh one (the benchmark fails otherwise), and each kind of
+/// fault must have left its trace in the self-telemetry.
+#[test]
+fn faults_end_equal_to_a_fresh_instance_and_show_in_telemetry() {
+    let table = run(&[
+        "faults",
+        "--events",
+        "150",
+        "--every",
+        "50ms",
+        "--nodes",
+        "3",
+        "--pods-per-node",
+        "4",
+        "--bulk",
+        "100",
+        "--burst-rate",
+        "1000",
+        "--burst-for",
+        "2s",
+        "--page-size",
+        "5",
+        "--settle",
+        "60s",
+    ]);
+    assert_eq!(row(&table, "lost / stale / wrong"), "0 / 0 / 0", "{table}");
+    for figure in [
+        "failed lists",
+        "failed watches",
+        "relists",
+        "Retry-After retries",
+    ] {
+        let n: f64 = row(&table, figure).parse().expect("a count");
+        assert!(n > 0.0, "{figure}: {table}");
+    }
+    for class in ["Restart", "Silence", "BulkDelete", "Burst", "SlowLists"] {
+        let n: u64 = row(&table, class).parse().expect("a count");
+        assert!(n >= 1, "{class}: {table}");
+    }
+}

@@ -438,8 +438,8 @@ impl Emulator {
         self.store.current_rv()
     }
 
-    /// Ends every open watch stream (clients see the stream end and re-watch).
-    /// Returns how many watches were open.
+    /// Ends every open watch stream, silenced ones too (clients see the stream end and
+    /// re-watch). Returns how many watches were open.
     pub fn disconnect_watches(&self) -> u64 {
         let n = self.stats.snapshot(0).active_watches;
         self.disconnect.send_modify(|g| *g += 1);

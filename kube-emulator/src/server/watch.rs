@@ -197,9 +197,11 @@ async fn run(mut ctx: WatchCtx, start: WatchStart, w: &mut EventWriter, tx: &mps
             biased;
             _ = ctx.disconnect.changed() => break,
             _ = ctx.silence.changed() => {
-                // Open, silent, until the client gives up (or the server stops).
+                // Open, silent, until the client gives up, the connection is cut (a load
+                // balancer timing the flow out) or the server stops.
                 tokio::select! {
                     _ = tx.closed() => {}
+                    _ = ctx.disconnect.changed() => {}
                     _ = ctx.shutdown.changed() => {}
                 }
                 return;
