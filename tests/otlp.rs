@@ -31,7 +31,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::
     MetricsService, MetricsServiceServer,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
@@ -420,12 +420,15 @@ fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>) -> Served {
     let service = TowerToHyperService::new(router(receiver.clone()));
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let task = tokio::spawn(async move {
+        // Owned by the accept loop, so stopping the receiver also closes its connections.
+        let mut connections = tokio::task::JoinSet::new();
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 return;
             };
+            while connections.try_join_next().is_some() {}
             let (acceptor, service) = (acceptor.clone(), service.clone());
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 // A refused handshake (no client certificate) is what some tests want.
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
@@ -576,14 +579,18 @@ async fn http_retries_only_what_the_specification_calls_retryable() {
         endpoint: format!("http://{addr}/v1/metrics"),
         ..config(addr, 64 * 1024, Compression::None)
     };
-    let started = Instant::now();
-    let stats = export_once(&config, small_collection())
-        .await
-        .expect("retried");
-    assert_eq!(stats.points, 4);
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
-    // Retry-After: 1 was honoured rather than the 250 ms first backoff.
-    assert!(started.elapsed() >= Duration::from_secs(1));
+    for code in [503, 429] {
+        calls.store(0, Ordering::SeqCst);
+        status.store(code, Ordering::SeqCst);
+        let started = Instant::now();
+        let stats = export_once(&config, small_collection())
+            .await
+            .expect("retried");
+        assert_eq!(stats.points, 4);
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "{code}");
+        // Retry-After: 1 was honoured rather than the 250 ms first backoff.
+        assert!(started.elapsed() >= Duration::from_secs(1), "{code}");
+    }
 
     calls.store(0, Ordering::SeqCst);
     status.store(400, Ordering::SeqCst);
@@ -692,9 +699,49 @@ async fn an_oversized_http_response_is_an_error_not_a_buffer() {
 
 // ---- TLS, with a CA made here ----
 
+/// A receiver's TLS settings: a new certificate for localhost from the CA, and a client
+/// certificate from it required.
+fn server_config(ca: &rcgen::Certificate, ca_key: &rcgen::KeyPair) -> Arc<rustls::ServerConfig> {
+    let (server_cert, server_key) = leaf(ca, ca_key, "localhost");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![server_cert.der().clone()], key)
+        .unwrap();
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Arc::new(server)
+}
+
+/// A certificate for `name` signed by the CA, and its key.
+fn leaf(
+    ca: &rcgen::Certificate,
+    ca_key: &rcgen::KeyPair,
+    name: &str,
+) -> (rcgen::Certificate, rcgen::KeyPair) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+        .unwrap()
+        .signed_by(&key, ca, ca_key)
+        .unwrap();
+    (cert, key)
+}
+
 /// A test CA, a server certificate for localhost and a client certificate, as PEM files.
 struct Pki {
     dir: tempfile::TempDir,
+    ca: rcgen::Certificate,
+    ca_key: rcgen::KeyPair,
     server: Arc<rustls::ServerConfig>,
 }
 
@@ -705,16 +752,7 @@ impl Pki {
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca = ca_params.self_signed(&ca_key).unwrap();
-        let leaf = |names: Vec<String>| {
-            let key = KeyPair::generate().unwrap();
-            let cert = CertificateParams::new(names)
-                .unwrap()
-                .signed_by(&key, &ca, &ca_key)
-                .unwrap();
-            (cert, key)
-        };
-        let (server_cert, server_key) = leaf(vec!["localhost".into()]);
-        let (client_cert, client_key) = leaf(vec!["kube-state-otel".into()]);
+        let (client_cert, client_key) = leaf(&ca, &ca_key, "kube-state-otel");
         let dir = tempfile::tempdir().unwrap();
         for (name, pem) in [
             ("ca.pem", ca.pem()),
@@ -723,27 +761,17 @@ impl Pki {
         ] {
             std::fs::write(dir.path().join(name), pem).unwrap();
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca.der().clone()).unwrap();
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-            Arc::new(roots),
-            provider.clone(),
-        )
-        .build()
-        .unwrap();
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into());
-        let mut server = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(vec![server_cert.der().clone()], key)
-            .unwrap();
-        server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Pki {
             dir,
-            server: Arc::new(server),
+            server: server_config(&ca, &ca_key),
+            ca,
+            ca_key,
         }
+    }
+
+    /// The receiver's TLS settings with a new certificate (the old one rotated).
+    fn new_server(&self) -> Arc<rustls::ServerConfig> {
+        server_config(&self.ca, &self.ca_key)
     }
 
     fn file(&self, name: &'static str, setting: &'static str) -> Option<PemFile> {
@@ -1231,4 +1259,190 @@ fn describe(stats: &ExportStats) -> String {
         stats.process_cpu,
         stats.elapsed
     )
+}
+
+/// A gRPC receiver that takes `delay_ms` to answer each export.
+struct Slow {
+    delay_ms: AtomicU64,
+}
+
+#[tonic::async_trait]
+impl MetricsService for Slow {
+    async fn export(
+        &self,
+        _: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        let delay = self.delay_ms.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        Ok(Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+/// A receiver that takes a second per request, against a collection of many requests every
+/// 200 ms: requests keep going through one by one, nothing counts as failed, the backlog
+/// stays bounded (older collections are dropped, not queued), and once the receiver is fast
+/// again whole collections go through at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_receiver_keeps_the_backlog_bounded_and_pushes_catch_up_when_it_is_fast() {
+    let (listener, addr) = bind().await;
+    let slow = Arc::new(Slow {
+        delay_ms: AtomicU64::new(1000),
+    });
+    let service = MetricsServiceServer::from_arc(slow.clone());
+    let task = tokio::spawn(async move {
+        Server::builder()
+            .serve_with_incoming(service, TcpIncoming::from(listener))
+            .await
+    });
+    let config = OtlpConfig {
+        interval: Duration::from_millis(200),
+        max_request_bytes: 16 * 1024,
+        ..config(addr, 0, Compression::None)
+    };
+    let telemetry = Arc::new(OtlpTelemetry::default());
+    let exporter = OtlpExporter::spawn(
+        config,
+        synthetic(split(6_000)),
+        telemetry.clone(),
+        Leadership::always(),
+    )
+    .unwrap();
+    let get = |counter: &AtomicU64| counter.load(Ordering::SeqCst);
+    let started = Instant::now();
+    let mut max_pending = 0;
+    while started.elapsed() < Duration::from_secs(4) {
+        max_pending = max_pending.max(get(&telemetry.pending_collections));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!("slow receiver for 4 s: {telemetry:?}");
+    assert!(
+        (2..=5).contains(&get(&telemetry.requests_ok)),
+        "{telemetry:?}"
+    );
+    assert_eq!(get(&telemetry.requests_failed), 0, "slow is not failing");
+    assert_eq!(
+        get(&telemetry.last_export_micros),
+        0,
+        "no collection of {} requests could finish",
+        6
+    );
+    assert!(get(&telemetry.collections_dropped) >= 5, "{telemetry:?}");
+    assert!(max_pending <= MAX_PENDING_COLLECTIONS as u64);
+
+    slow.delay_ms.store(0, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while get(&telemetry.last_export_micros) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no whole collection: {telemetry:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(exporter);
+    task.abort();
+}
+
+/// A partial success is a success: the rejected points are counted, and the request is not
+/// sent again (the specification: the client must not retry it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_success_counts_the_rejected_points_without_retrying() {
+    let (listener, addr) = bind().await;
+    let calls = Arc::new(AtomicU64::new(0));
+    let app = {
+        let calls = calls.clone();
+        axum::Router::new().route(
+            "/v1/metrics",
+            axum::routing::post(move || async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                let response = ExportMetricsServiceResponse {
+                    partial_success: Some(ExportMetricsPartialSuccess {
+                        rejected_data_points: 1,
+                        error_message: "one point refused".into(),
+                    }),
+                };
+                (
+                    [(http::header::CONTENT_TYPE, "application/x-protobuf")],
+                    response.encode_to_vec(),
+                )
+            }),
+        )
+    };
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let config = OtlpConfig {
+        protocol: Protocol::HttpProtobuf,
+        endpoint: format!("http://{addr}/v1/metrics"),
+        ..config(addr, 1024, Compression::None)
+    };
+    let stats = export_once(&config, synthetic(split(300)))
+        .await
+        .expect("a partial success is a success");
+    assert!(stats.requests > 1, "{stats:?}");
+    assert_eq!(stats.points_rejected, stats.requests);
+    assert_eq!(calls.load(Ordering::SeqCst), stats.requests);
+    task.abort();
+}
+
+/// `addr` again, once the receiver stopped there has let it go (abort is not immediate).
+async fn rebind(addr: SocketAddr) -> TcpListener {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return listener,
+            Err(e) => assert!(Instant::now() < deadline, "{addr}: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until the receiver has taken points, or fails after 10 s.
+async fn wait_for_points(served: &Served, what: &str, telemetry: &OtlpTelemetry) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while served.take().points == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no points: {what}: {telemetry:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The receiver's certificate is rotated (a new one from the same CA, its connections
+/// closed): the pushes go on over new connections that check the new certificate. A
+/// certificate from a CA the exporter does not trust is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_go_on_when_the_receivers_certificate_is_rotated() {
+    let pki = Pki::new();
+    let (listener, addr) = bind().await;
+    let served = serve_tls(listener, pki.server.clone());
+    let config = OtlpConfig {
+        endpoint: format!("https://localhost:{}", addr.port()),
+        tls: pki.mutual(),
+        interval: Duration::from_millis(200),
+        retry_max_elapsed: Duration::from_millis(500),
+        ..config(addr, 64 * 1024, Compression::None)
+    };
+    let telemetry = Arc::new(OtlpTelemetry::default());
+    let exporter = OtlpExporter::spawn(
+        config,
+        synthetic(split(30)),
+        telemetry.clone(),
+        Leadership::always(),
+    )
+    .unwrap();
+    wait_for_points(&served, "first certificate", &telemetry).await;
+    drop(served);
+    let rotated = serve_tls(rebind(addr).await, pki.new_server());
+    wait_for_points(&rotated, "rotated certificate", &telemetry).await;
+    drop(rotated);
+
+    let stranger = Pki::new();
+    let refused = serve_tls(rebind(addr).await, stranger.server.clone());
+    let failed = telemetry.requests_failed.load(Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while telemetry.requests_failed.load(Ordering::SeqCst) == failed {
+        assert!(Instant::now() < deadline, "not refused: {telemetry:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(refused.take().points, 0);
+    drop(exporter);
 }

@@ -388,6 +388,9 @@ struct Sender {
     transport: Transport,
     endpoint: String,
     retry_max_elapsed: Duration,
+    /// [`MAX_BACKOFF`], or the push interval when shorter: once the receiver is back, pushes
+    /// resume within an interval.
+    max_backoff: Duration,
     telemetry: Arc<OtlpTelemetry>,
     failing: Option<Failing>,
     /// Asked before each request: a replica that stopped leading sends nothing more.
@@ -404,6 +407,7 @@ impl Sender {
             transport: Transport::new(config)?,
             endpoint: config.endpoint.clone(),
             retry_max_elapsed: config.retry_max_elapsed,
+            max_backoff: MAX_BACKOFF.min(config.interval).max(INITIAL_BACKOFF),
             telemetry,
             failing: None,
             leadership,
@@ -505,7 +509,7 @@ impl Sender {
                         return Err(failure);
                     }
                     tokio::time::sleep(wait).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff = (backoff * 2).min(self.max_backoff);
                 }
             }
         }
