@@ -9,6 +9,7 @@
 //! - `traffic`: bytes pulled from one emulated API server by sharding setups (one instance,
 //!   by resource type, KSM-style hash sharding).
 //! - `ha`: leader election under faults — failovers, gaps, never two pushers in an interval.
+//! - `otlp-down`: the OTLP receiver down and back; memory, scrape times, time to resume.
 //! - `faults`: a seeded schedule of API faults and churn; recovery time and the series
 //!   against a fresh instance.
 
@@ -20,6 +21,7 @@ mod collect;
 mod e2e;
 mod faults;
 mod ha;
+mod otlp_down;
 mod proc;
 mod receiver;
 mod traffic;
@@ -46,6 +48,8 @@ enum Command {
     Ha(ha::Args),
     /// API faults and churn on a seeded schedule, then the series against a fresh instance.
     Faults(faults::Args),
+    /// The OTLP receiver down for a while and back: memory, scrape times, time to resume.
+    OtlpDown(otlp_down::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -55,5 +59,6 @@ fn main() -> anyhow::Result<()> {
         Command::Traffic(args) => traffic::run(args),
         Command::Ha(args) => ha::run(args),
         Command::Faults(args) => faults::run(args),
+        Command::OtlpDown(args) => otlp_down::run(args),
     }
 }

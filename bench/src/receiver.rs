@@ -110,28 +110,37 @@ impl MetricsService for Counter {
     }
 }
 
-/// The receiver, serving on `port` until dropped.
+/// The receiver, serving on `port` until stopped or dropped.
 pub struct Receiver {
     counter: Arc<Counter>,
     pub port: u16,
     task: JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Receiver {
     pub async fn start() -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on(0).await
+    }
+
+    /// A receiver on `port` (0: a free one).
+    pub async fn start_on(port: u16) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let port = listener.local_addr()?.port();
         let counter = Arc::new(Counter::default());
         // Far above the exporter's 4 MiB limit, so an oversized request is measured, not refused.
         let service =
             MetricsServiceServer::from_arc(counter.clone()).max_decoding_message_size(512 << 20);
+        let (stop, stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
             // Flow-control windows that grow with the connection's bandwidth-delay product,
             // as grpc-go's (the Collector's) do; fixed 64 KiB windows would make the exporter
             // send in small writes and wait for window updates.
             let served = Server::builder()
                 .http2_adaptive_window(Some(true))
-                .serve_with_incoming(service, TcpIncoming::from(listener))
+                .serve_with_incoming_shutdown(service, TcpIncoming::from(listener), async {
+                    let _ = stopped.await;
+                })
                 .await;
             if let Err(e) = served {
                 eprintln!("OTLP receiver stopped: {e}");
@@ -141,7 +150,17 @@ impl Receiver {
             counter,
             port,
             task,
+            stop: Some(stop),
         })
+    }
+
+    /// Stops serving: connections are closed once their requests are answered, and the port
+    /// is free again.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
     }
 
     pub fn received(&self) -> Received {

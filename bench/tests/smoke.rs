@@ -194,3 +194,29 @@ fn faults_end_equal_to_a_fresh_instance_and_show_in_telemetry() {
         assert!(n >= 1, "{class}: {table}");
     }
 }
+
+#[test]
+fn otlp_down_prints_its_figures_and_pushes_resume() {
+    let table = run(&[
+        "otlp-down",
+        "--nodes",
+        "2",
+        "--pods-per-node",
+        "2",
+        "--down",
+        "3s",
+        "--interval",
+        "1s",
+        "--scrape-every",
+        "500ms",
+    ]);
+    assert!(
+        row(&table, "RSS peak, receiver down").ends_with("× up)"),
+        "{table}"
+    );
+    assert!(row(&table, "scrape median / max, receiver down").ends_with(" s"));
+    row(&table, "receiver back → first push")
+        .trim_end_matches(" s")
+        .parse::<f64>()
+        .expect("seconds");
+}
