@@ -29,6 +29,7 @@ use kube_emulator::{Emulator, GeneratedCluster, ServerHandle};
 use serde_json::{Value, json};
 
 use crate::proc::{Proc, block_on, free_port, mib, rss, sibling, wait_ready};
+use crate::seeded::Seeded;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -78,37 +79,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
         Ok(())
     })
-}
-
-/// SplitMix64: the schedule's random numbers.
-struct Seeded(u64);
-
-impl Seeded {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// In [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// In [0, n).
-    fn below(&mut self, n: usize) -> usize {
-        (self.unit() * n as f64) as usize
-    }
-
-    fn between(&mut self, low: Duration, high: Duration) -> Duration {
-        low + (high - low).mul_f64(self.unit())
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
 }
 
 /// The schedule's event classes, with their weights.

@@ -16,6 +16,7 @@ use anyhow::{Context, bail};
 
 use crate::proc::{Proc, block_on, free_port, sibling, start_emulator, wait_until};
 use crate::receiver::{Push, Receiver};
+use crate::seeded::Seeded;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -127,24 +128,6 @@ fn signal(process: &Proc, signal: &str) -> anyhow::Result<()> {
         bail!("kill -{signal} failed");
     }
     Ok(())
-}
-
-/// SplitMix64: the schedule's random numbers.
-struct Seeded(u64);
-
-impl Seeded {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// In [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {

@@ -24,6 +24,7 @@ mod ha;
 mod otlp_down;
 mod proc;
 mod receiver;
+mod seeded;
 mod traffic;
 
 use clap::{Parser, Subcommand};
