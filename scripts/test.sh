@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
+# tests/unsafe_model.rs runs its model tests again under valgrind memcheck.
+command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
 # VictoriaMetrics (vmalert is in the same package) accepts OTLP from 1.92 on; Debian 12 ships
 # 1.79, so on Debian 12 it comes from Debian 13 (trixie), pinned so that nothing else does
 # (only its libzstd1 >= 1.5.5 comes along).

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use opentelemetry::{KeyValue, Value};
 
-use super::short::{Refuse, extend_if, extend_short};
+use super::short::{Refuse, push_if};
 use crate::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
 use crate::metric::write_go_float;
 
@@ -59,7 +59,7 @@ impl<F: FnMut(Bytes) + Send> Chunks<F> {
     /// One sample line: `name{k="v",…} value`.
     pub(crate) fn sample(&mut self, name: &str, value: Number, attributes: &[KeyValue]) {
         let buf = &mut self.buf;
-        push_short(buf, name);
+        buf.push_str(name);
         if !attributes.is_empty() {
             buf.push('{');
             for (i, kv) in attributes.iter().enumerate() {
@@ -178,12 +178,7 @@ fn push_sanitized(out: &mut String, name: &str) {
 
 /// A label name: attribute names with dots (`k8s.pod.name`) as `k8s_pod_name`.
 fn push_label_name(out: &mut String, key: &str) {
-    // SAFETY: a whole `str` or nothing is appended, so `out` stays UTF-8.
-    if !extend_if(
-        unsafe { out.as_mut_vec() },
-        key.as_bytes(),
-        Refuse::NonLabelNameBytes,
-    ) {
+    if !push_if(out, key, Refuse::NonLabelNameBytes) {
         out.extend(
             key.chars()
                 .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }),
@@ -194,12 +189,7 @@ fn push_label_name(out: &mut String, key: &str) {
 /// Escapes backslashes, double quotes and newlines, as both text formats do in label values
 /// (and OpenMetrics in HELP too).
 pub(crate) fn escape_label_value(out: &mut String, value: &str) {
-    // SAFETY: a whole `str` or nothing is appended, so `out` stays UTF-8.
-    if extend_if(
-        unsafe { out.as_mut_vec() },
-        value.as_bytes(),
-        Refuse::Escapes,
-    ) {
+    if push_if(out, value, Refuse::Escapes) {
         return;
     }
     for c in value.chars() {
@@ -210,13 +200,6 @@ pub(crate) fn escape_label_value(out: &mut String, value: &str) {
             c => out.push(c),
         }
     }
-}
-
-/// Appends `s` to `out` (see [`extend_short`]).
-#[inline(always)]
-fn push_short(out: &mut String, s: &str) {
-    // SAFETY: a whole `str` is appended, so `out` stays UTF-8.
-    extend_short(unsafe { out.as_mut_vec() }, s.as_bytes());
 }
 
 fn escape_help(out: &mut String, help: &str) {

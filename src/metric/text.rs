@@ -215,6 +215,20 @@ fn intern_with(s: &str, make: impl FnOnce() -> Repr) -> Text {
 mod tests {
     use super::*;
 
+    /// The addresses a safe caller could pass: none faults (the collection's prefetch stages
+    /// compute theirs with wrapping arithmetic, past their blocks' ends too).
+    #[test]
+    fn prefetching_any_address_is_harmless() {
+        let unmapped = [0, 8, 4096, usize::MAX - 63, usize::MAX, 0x8000_0000_0000];
+        for address in unmapped {
+            prefetch(std::ptr::without_provenance::<u8>(address));
+        }
+        let block = Box::new([0u8; 64]);
+        let freed: *const [u8; 64] = &*block;
+        drop(block);
+        prefetch(freed);
+    }
+
     #[test]
     fn interned_strings_are_shared() {
         let (a, b) = (intern("kube-system"), intern("kube-system"));

@@ -25,7 +25,6 @@ use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, Metric, Sc
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
-use crate::export::short::extend_short;
 use crate::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
 use crate::metric::semconv::is_resource_attribute;
 
@@ -161,7 +160,7 @@ fn field_len(len: usize) -> usize {
 fn put_string_field(tag: u32, s: &str, buf: &mut Vec<u8>) {
     if !s.is_empty() {
         put_len_field(tag, s.len(), buf);
-        extend_short(buf, s.as_bytes());
+        buf.extend_from_slice(s.as_bytes());
     }
 }
 
@@ -175,7 +174,7 @@ fn string_field_len(s: &str) -> usize {
 fn put_short_fields(outer: u32, outer_len: usize, inner: u32, s: &str, buf: &mut Vec<u8>) {
     let wire = |tag: u32| ((tag << 3) | WIRE_LEN) as u8;
     buf.extend_from_slice(&[wire(outer), outer_len as u8, wire(inner), s.len() as u8]);
-    extend_short(buf, s.as_bytes());
+    buf.extend_from_slice(s.as_bytes());
 }
 
 /// An attribute as a `KeyValue` field `tag` (of a data point or a resource).
@@ -201,7 +200,7 @@ fn put_attribute(tag: u32, kv: &KeyValue, buf: &mut Vec<u8>) {
             put_string_field(KEY_VALUE_KEY, key, buf);
             put_len_field(KEY_VALUE_VALUE, any_len, buf);
             put_len_field(ANY_VALUE_STRING, value.len(), buf);
-            extend_short(buf, value.as_bytes());
+            buf.extend_from_slice(value.as_bytes());
         }
         // Rare in Kubernetes metrics: left to prost.
         other => {

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::KeyValue;
+use rustix::time::{ClockId, DynamicClockId, clock_gettime_dynamic};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
@@ -127,7 +128,7 @@ impl Drop for OtlpExporter {
 /// benchmarks.
 pub async fn export_once(config: &OtlpConfig, collect: Collect) -> Result<ExportStats, OtlpError> {
     let started = Instant::now();
-    let process_cpu = cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID);
+    let process_cpu = cpu_time(ClockId::ProcessCPUTime);
     let telemetry = Arc::new(OtlpTelemetry::default());
     let mut sender = Sender::new(config, telemetry.clone(), Leadership::always())?;
     let settings = Arc::new(CollectionSettings::new(config));
@@ -135,7 +136,7 @@ pub async fn export_once(config: &OtlpConfig, collect: Collect) -> Result<Export
         .export(start_collection(&collect, &settings, &telemetry))
         .await?;
     Ok(ExportStats {
-        process_cpu: cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID).saturating_sub(process_cpu),
+        process_cpu: cpu_time(ClockId::ProcessCPUTime).saturating_sub(process_cpu),
         elapsed: started.elapsed(),
         ..stats
     })
@@ -176,7 +177,7 @@ fn start_collection(
     let (tx, rx) = mpsc::channel(1);
     let (collect, settings, telemetry) = (collect.clone(), settings.clone(), telemetry.clone());
     let collection = tokio::task::spawn_blocking(move || {
-        let cpu = cpu_time(libc::CLOCK_THREAD_CPUTIME_ID);
+        let cpu = cpu_time(ClockId::ThreadCPUTime);
         let mut encoder = OtlpEncoder::new(
             &settings.resource,
             settings.max_request_bytes,
@@ -202,7 +203,7 @@ fn start_collection(
         }
         CollectionOutcome {
             summary,
-            cpu: cpu_time(libc::CLOCK_THREAD_CPUTIME_ID).saturating_sub(cpu),
+            cpu: cpu_time(ClockId::ThreadCPUTime).saturating_sub(cpu),
         }
     });
     Pending {
@@ -564,15 +565,12 @@ fn unix_nanos(time: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-fn cpu_time(clock: libc::clockid_t) -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes the timespec it is handed.
-    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+/// The CPU time `clock` has counted; zero if the kernel refuses (rustix's `clock_gettime`
+/// would panic).
+fn cpu_time(clock: ClockId) -> Duration {
+    let Ok(ts) = clock_gettime_dynamic(DynamicClockId::Known(clock)) else {
         return Duration::ZERO;
-    }
+    };
     Duration::new(
         u64::try_from(ts.tv_sec).unwrap_or(0),
         u32::try_from(ts.tv_nsec).unwrap_or(0),
@@ -650,5 +648,27 @@ impl OtlpTelemetry {
                 );
             })
             .build();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The thread's clock counts this thread's work, the process's clock at least as much.
+    #[test]
+    fn the_cpu_clocks_count_this_threads_work() {
+        // The process's clock first: it then counts all the thread's clock counts.
+        let process = cpu_time(ClockId::ProcessCPUTime);
+        let thread = cpu_time(ClockId::ThreadCPUTime);
+        let work = Duration::from_millis(20);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while cpu_time(ClockId::ThreadCPUTime) < thread + work {
+            assert!(
+                Instant::now() < deadline,
+                "the thread's CPU clock does not advance"
+            );
+        }
+        assert!(cpu_time(ClockId::ProcessCPUTime) >= process + work);
     }
 }
