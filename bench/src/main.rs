@@ -9,6 +9,7 @@
 //! - `traffic`: bytes pulled from one emulated API server by sharding setups (one instance,
 //!   by resource type, KSM-style hash sharding).
 //! - `ha`: leader election under faults — failovers, gaps, never two pushers in an interval.
+//! - `scrapes`: `/metrics` under abuse — a storm of concurrent full scrapes and slow readers.
 
 /// The exporter's allocator, so in-process figures match the binary's.
 #[global_allocator]
@@ -19,6 +20,7 @@ mod e2e;
 mod ha;
 mod proc;
 mod receiver;
+mod scrapes;
 mod traffic;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +43,9 @@ enum Command {
     /// Leader election under faults: replicas pushing OTLP while the leader is killed,
     /// stopped or terminated.
     Ha(ha::Args),
+    /// `/metrics` under abuse: concurrent full scrapes and slow readers, against the
+    /// exporter's concurrency cap and write timeout.
+    Scrapes(scrapes::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,5 +54,6 @@ fn main() -> anyhow::Result<()> {
         Command::E2e(args) => e2e::run(args),
         Command::Traffic(args) => traffic::run(args),
         Command::Ha(args) => ha::run(args),
+        Command::Scrapes(args) => scrapes::run(args),
     }
 }

@@ -44,10 +44,9 @@ pub struct Timeouts {
 pub async fn serve(addr: SocketAddr, router: Router, timeouts: Timeouts) -> io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     let mut http1 = hyper::server::conn::http1::Builder::new();
-    // Timeouts are the socket's (below). The limit also caps hyper's write buffer: a chunk of
-    // a response at a time waits there, the rest in the response's bounded pipeline.
+    // Timeouts are the socket's (below), not hyper's.
     http1
-        .max_buf_size(MAX_HEADER_BYTES)
+        .max_header_size(MAX_HEADER_BYTES)
         .header_read_timeout(None);
     loop {
         let stream = match listener.accept().await {
