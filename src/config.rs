@@ -48,8 +48,9 @@ pub struct Cli {
     pub telemetry_port: u16,
 
     /// /metrics scrapes served at once; another one is answered 503 with `Retry-After` at
-    /// once (counted in kube_state_otel_scrapes_rejected_total). Each scrape in flight
-    /// buffers at most about 13 MiB, so this bounds what scrapes add to memory.
+    /// once (counted in kube_state_otel_scrapes_rejected_total). A scrape in flight holds at
+    /// most about 13 MiB of text (about 20 MiB of RSS at 150,000 pods), so this bounds what
+    /// scrapes add to memory.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_scrapes: u32,
 

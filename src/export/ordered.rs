@@ -8,7 +8,7 @@
 //! encoded are finished and dropped, the others never started.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
 
 use bytes::Bytes;
@@ -99,26 +99,18 @@ where
     } = limits;
     let series = AtomicU64::new(0);
     let next = AtomicUsize::new(0);
-    let (senders, receivers): (Vec<_>, Vec<_>) = parts
-        .iter()
-        .map(|_| sync_channel::<Counted<T>>(lookahead.max(1)))
-        .unzip();
-    let senders: Vec<Mutex<Option<SyncSender<Counted<T>>>>> =
-        senders.into_iter().map(|s| Mutex::new(Some(s))).collect();
-    let parts = Arc::new(parts);
+    let buffers = Buffers::new(parts.len());
     let budget = Arc::new(Budget::new(ahead_bytes));
     std::thread::scope(|scope| {
         for _ in 0..workers.max(1) {
             scope.spawn(|| {
                 while !stop.load(Ordering::Relaxed) {
                     let index = next.fetch_add(1, Ordering::Relaxed);
-                    let (Some(part), Some(sender)) = (parts.get(index), senders.get(index)) else {
+                    let Some(part) = parts.get(index) else {
                         break;
                     };
-                    let Some(sender) = sender.lock().unwrap_or_else(|p| p.into_inner()).take()
-                    else {
-                        continue;
-                    };
+                    let (sender, receiver) = sync_channel(lookahead.max(1));
+                    buffers.made(index, receiver);
                     // The reader may have gone (client disconnected): the rest is discarded.
                     let map = map.clone();
                     let budget = budget.clone();
@@ -135,9 +127,55 @@ where
                 }
             });
         }
-        forward(receivers, &budget, &mut out, stop);
+        forward(parts.len(), &buffers, &budget, &mut out, stop);
     });
     series.into_inner()
+}
+
+/// Each part's buffer, made when a worker takes the part, until the reader's turn comes: a
+/// scrape has thousands of parts, and the ones far ahead, which the budget keeps the workers
+/// from reaching, cost nothing.
+struct Buffers<T> {
+    made: Mutex<Vec<Option<Receiver<Counted<T>>>>>,
+    changed: Condvar,
+}
+
+impl<T> Buffers<T> {
+    fn new(parts: usize) -> Self {
+        Buffers {
+            made: Mutex::new((0..parts).map(|_| None).collect()),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Option<Receiver<Counted<T>>>>> {
+        self.made.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Once [`Buffers::close`]d, the buffer is dropped: its worker's sends fail.
+    fn made(&self, part: usize, buffer: Receiver<Counted<T>>) {
+        if let Some(slot) = self.lock().get_mut(part) {
+            *slot = Some(buffer);
+        }
+        self.changed.notify_all();
+    }
+
+    /// The reader has gone: every buffer is dropped, so no worker waits to send.
+    fn close(&self) {
+        self.lock().clear();
+    }
+
+    /// Waits for `part`'s buffer: parts are taken in order, so every part before the last one
+    /// taken has its buffer, or is about to.
+    fn take(&self, part: usize) -> Receiver<Counted<T>> {
+        let mut made = self.lock();
+        loop {
+            if let Some(buffer) = made.get_mut(part).and_then(Option::take) {
+                return buffer;
+            }
+            made = self.changed.wait(made).unwrap_or_else(|p| p.into_inner());
+        }
+    }
 }
 
 /// What may wait for the reader: chunks of the part being handed out wait in its channel only;
@@ -220,15 +258,17 @@ impl ChunkSize for Bytes {
 }
 
 /// Drains the parts' buffers in order; a buffer ends when its worker drops the sender. Once
-/// `out` has set `stop`, the buffers are dropped: a worker's next send fails at once.
+/// `out` has set `stop`, the buffers are dropped: a worker's next send fails at once, and
+/// workers waiting for room in the budget stop waiting.
 fn forward<T: ChunkSize>(
-    receivers: Vec<Receiver<Counted<T>>>,
+    parts: usize,
+    buffers: &Buffers<T>,
     budget: &Budget,
     out: &mut impl FnMut(T),
     stop: &AtomicBool,
 ) {
-    for receiver in receivers {
-        for (chunk, counted) in receiver.iter() {
+    for part in 0..parts {
+        for (chunk, counted) in buffers.take(part).iter() {
             let size = chunk.size();
             out(chunk);
             if counted {
@@ -236,6 +276,7 @@ fn forward<T: ChunkSize>(
             }
             if stop.load(Ordering::Relaxed) {
                 budget.stop();
+                buffers.close();
                 return;
             }
         }
@@ -323,12 +364,12 @@ mod tests {
         assert_eq!(sequential_series, 36_000);
     }
 
-    /// A reader that goes away after its first chunk: the workers, blocked on the budget and
-    /// on full buffers, are released, and the parts not yet started never are.
+    /// A reader that goes away after its first chunk: the workers, blocked on the budget or
+    /// on a full buffer, are released, and the parts not yet started never are.
     #[test]
     fn a_reader_that_goes_away_stops_the_collection() {
         let provider = provider(12, 3000);
-        let encoded = |stop_after: Option<usize>| {
+        let encoded = |ahead_bytes: usize, stop_after: Option<usize>| {
             let chunks = Arc::new(AtomicUsize::new(0));
             let counted = chunks.clone();
             let stop = AtomicBool::new(false);
@@ -336,7 +377,7 @@ mod tests {
             let limits = Limits {
                 workers: 2,
                 lookahead: 1,
-                ahead_bytes: 1,
+                ahead_bytes,
             };
             collect_within(
                 provider.registry().parts("test"),
@@ -356,10 +397,14 @@ mod tests {
             );
             chunks.load(Ordering::Relaxed)
         };
-        let all = encoded(None);
-        let stopped = encoded(Some(1));
-        // Each of the 12 parts is about a 12th of the chunks; at most the two being encoded
-        // when the reader went, and one more each worker may have taken meanwhile, are.
-        assert!(stopped * 3 <= all, "{stopped} of {all} chunks encoded");
+        let all = encoded(AHEAD_BYTES, None);
+        // Workers waiting for room in the budget, then waiting to send into a full buffer.
+        for ahead_bytes in [1, AHEAD_BYTES] {
+            let stopped = encoded(ahead_bytes, Some(1));
+            // Each of the 12 parts is about a 12th of the chunks; at most the two being
+            // encoded when the reader went, and one more each worker may have taken
+            // meanwhile, are.
+            assert!(stopped * 3 <= all, "{stopped} of {all} chunks encoded");
+        }
     }
 }

@@ -148,8 +148,8 @@ async fn metrics(
     let Ok(Query(query)) = query else {
         return (StatusCode::BAD_REQUEST, "invalid query string\n").into_response();
     };
-    // Refused at once, before any work: a scrape in flight buffers up to about 13 MiB
-    // (LOOKAHEAD and AHEAD_BYTES, the body's channel) and takes its share of the CPU.
+    // Refused at once, before any work: a scrape in flight buffers up to about 13 MiB of
+    // text (LOOKAHEAD, AHEAD_BYTES, the body's channel) and takes its share of the CPU.
     let Some(in_flight) = state.telemetry.start_scrape(state.max_scrapes) else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
