@@ -10,8 +10,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use crate::proc::{
-    Proc, block_on, cpu, free_port, median, mib, rss, sibling, start_emulator, wait_ready,
-    wait_until,
+    Cluster, Proc, block_on, cpu, free_port, median, mib, rss, sibling, wait_ready, wait_until,
 };
 use crate::receiver::{Received, Receiver};
 
@@ -39,26 +38,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("kso-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let kubeconfig = dir.join("kubeconfig");
     let http = reqwest::Client::builder().no_gzip().build()?;
 
     let generated = Instant::now();
-    let emulator = start_emulator(
-        &http,
-        args.nodes,
-        args.pods_per_node,
-        Some((&kubeconfig, "exporter")),
-    )
-    .await?;
-    let emulator_url = emulator.url.clone();
+    let cluster = Cluster::start(&http, "e2e", args.nodes, args.pods_per_node, "exporter").await?;
+    let kubeconfig = &cluster.kubeconfig;
+    let emulator_url = cluster.emulator.url.clone();
     let generation = generated.elapsed();
 
     let port = free_port()?;
     let started = Instant::now();
     let exporter = Proc(
-        exporter_command(&kubeconfig, port, free_port()?)?
+        exporter_command(kubeconfig, port, free_port()?)?
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .spawn()
             .context("starting kube-state-otel")?,
@@ -129,7 +120,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let idle_cpu = cpu_over(pid, args.phase).await;
     let churn = churn_phase(&http, &emulator_url, &metrics, pid, &args).await?;
     drop(exporter);
-    let otlp = otlp_cycles(&http, &kubeconfig, ready).await?;
+    let otlp = otlp_cycles(&http, kubeconfig, ready).await?;
 
     println!(
         "## e2e: {} nodes × {} pods/node ({} pods)",
@@ -209,8 +200,6 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             kube_state_otel::export::otlp::DEFAULT_MAX_REQUEST_BYTES
         );
     }
-    drop(emulator);
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 

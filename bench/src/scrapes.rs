@@ -13,9 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::e2e::{Lines, exporter_command, read_body};
-use crate::proc::{
-    Proc, block_on, free_port, median, mib, rss, start_emulator, wait_ready, wait_until,
-};
+use crate::proc::{Cluster, Proc, block_on, free_port, median, mib, rss, wait_ready, wait_until};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -51,19 +49,11 @@ enum Outcome {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("kso-bench-scrapes-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let kubeconfig = dir.join("kubeconfig");
     let http = reqwest::Client::builder().no_gzip().build()?;
-    let emulator = start_emulator(
-        &http,
-        args.nodes,
-        args.pods_per_node,
-        Some((&kubeconfig, "exporter")),
-    )
-    .await?;
+    let cluster =
+        Cluster::start(&http, "scrapes", args.nodes, args.pods_per_node, "exporter").await?;
     let (port, telemetry_port) = (free_port()?, free_port()?);
-    let mut command = exporter_command(&kubeconfig, port, telemetry_port)?;
+    let mut command = exporter_command(&cluster.kubeconfig, port, telemetry_port)?;
     if let Some(max) = args.max_concurrent_scrapes {
         command.args(["--max-concurrent-scrapes", &max.to_string()]);
     }
@@ -195,8 +185,6 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         slow_ended.as_secs_f64()
     );
     drop(exporter);
-    drop(emulator);
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
