@@ -47,6 +47,35 @@ pub struct Cli {
     #[arg(long, default_value_t = 8081)]
     pub telemetry_port: u16,
 
+    /// /metrics scrapes served at once; another one is answered 503 with `Retry-After` at
+    /// once (counted in kube_state_otel_scrapes_rejected_total). A scrape in flight holds at
+    /// most about 13 MiB of text (about 20 MiB of RSS at 150,000 pods), so this bounds what
+    /// scrapes add to memory.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_scrapes: u32,
+
+    /// Time allowed to read a request's headers, from its first byte (on a new connection,
+    /// from the connection's start); a slower client is disconnected. Both ports. 0: no limit.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub server_read_header_timeout: Duration,
+
+    /// Time allowed to read a whole request from its first byte (no endpoint takes a body:
+    /// its headers, when shorter than --server-read-header-timeout); also the idle timeout
+    /// when --server-idle-timeout is 0. Both ports. 0: no limit.
+    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+    pub server_read_timeout: Duration,
+
+    /// Time allowed to write a response, from the end of its request's headers to its last
+    /// byte: a scraper that reads too slowly is disconnected and its scrape stopped. Align it
+    /// with the scrapers' timeout. Both ports. 0: no limit.
+    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+    pub server_write_timeout: Duration,
+
+    /// How long a kept-alive connection may wait for its next request. Both ports. 0: the
+    /// --server-read-timeout.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub server_idle_timeout: Duration,
+
     /// Comma-separated resources to watch (default: all this build knows).
     #[arg(long, value_delimiter = ',')]
     pub resources: Vec<String>,

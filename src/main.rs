@@ -355,15 +355,23 @@ async fn start_pipeline(
     let telemetry_parts: Parts =
         Arc::new(move || telemetry_provider.registry().parts(TELEMETRY_SCOPE));
     let telemetry_addr = SocketAddr::new(cli.telemetry_host, cli.telemetry_port);
-    let telemetry_server = http::serve(telemetry_addr, http::telemetry_router(telemetry_parts));
+    let timeouts = http::Timeouts {
+        read_header: cli.server_read_header_timeout,
+        read: cli.server_read_timeout,
+        write: cli.server_write_timeout,
+        idle: cli.server_idle_timeout,
+    };
+    let telemetry_router = http::telemetry_router(telemetry_parts);
+    let telemetry_server = http::serve(telemetry_addr, telemetry_router, timeouts);
     let metrics_addr = SocketAddr::new(cli.host, cli.port);
     let router = http::metrics_router(
         pipeline,
         telemetry,
         leadership.clone(),
         cli.metrics_leader_only,
+        cli.max_concurrent_scrapes,
     );
-    let metrics_server = http::serve(metrics_addr, router);
+    let metrics_server = http::serve(metrics_addr, router, timeouts);
     tracing::info!(
         "serving metrics on http://{metrics_addr}/metrics, telemetry on http://{telemetry_addr}/metrics"
     );

@@ -30,6 +30,9 @@ pub struct Telemetry {
     stores: Mutex<Vec<(String, Arc<KindStore>)>>,
     scrapes: AtomicU64,
     scrape_nanos: AtomicU64,
+    /// /metrics scrapes being encoded now, and those refused for --max-concurrent-scrapes.
+    scrapes_in_flight: AtomicU64,
+    scrapes_rejected: AtomicU64,
     shard: AtomicU64,
     total_shards: AtomicU64,
     /// `--shard-mode=server`, per resource label: whether the API server filtered the last
@@ -99,6 +102,21 @@ impl Telemetry {
         self.scrapes.fetch_add(1, Ordering::Relaxed);
         self.scrape_nanos
             .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Counts a scrape in flight until the returned guard drops, unless `limit` already are;
+    /// a refusal is counted.
+    pub fn start_scrape(self: &Arc<Self>, limit: u64) -> Option<ScrapeInFlight> {
+        let admitted = self
+            .scrapes_in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_ok();
+        if !admitted {
+            self.scrapes_rejected.fetch_add(1, Ordering::Relaxed);
+        }
+        admitted.then(|| ScrapeInFlight(self.clone()))
     }
 
     pub fn set_shard(&self, shard: u64, total: u64) {
@@ -317,6 +335,22 @@ impl Telemetry {
             .build();
         let t = self.clone();
         meter
+            .u64_observable_gauge("kube_state_otel_scrapes_in_flight")
+            .with_description(
+                "/metrics scrapes being encoded now (at most --max-concurrent-scrapes)",
+            )
+            .with_callback(move |o| o.observe(t.scrapes_in_flight.load(Ordering::Relaxed), &[]))
+            .build();
+        let t = self.clone();
+        meter
+            .u64_observable_counter("kube_state_otel_scrapes_rejected_total")
+            .with_description(
+                "/metrics scrapes answered 503 because --max-concurrent-scrapes were in flight",
+            )
+            .with_callback(move |o| o.observe(t.scrapes_rejected.load(Ordering::Relaxed), &[]))
+            .build();
+        let t = self.clone();
+        meter
             .f64_observable_counter("kube_state_otel_scrape_duration_seconds_total")
             .with_description("Time spent producing /metrics responses")
             .with_unit("s")
@@ -324,5 +358,14 @@ impl Telemetry {
                 o.observe(t.scrape_nanos.load(Ordering::Relaxed) as f64 / 1e9, &[]);
             })
             .build();
+    }
+}
+
+/// A /metrics scrape counted in flight (see [`Telemetry::start_scrape`]) until dropped.
+pub struct ScrapeInFlight(Arc<Telemetry>);
+
+impl Drop for ScrapeInFlight {
+    fn drop(&mut self) {
+        self.0.scrapes_in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -288,6 +288,14 @@ fn bad_flags_exit_with_code_2_naming_the_flag() {
         ),
         (&["--metric-denylist", "[z-a]"][..], "--metric-denylist"),
         (
+            &["--max-concurrent-scrapes", "0"][..],
+            "--max-concurrent-scrapes",
+        ),
+        (
+            &["--server-write-timeout", "soon"][..],
+            "--server-write-timeout",
+        ),
+        (
             &["--metric-allowlist", "a", "--metric-denylist", "b"][..],
             "--metric-allowlist and --metric-denylist",
         ),

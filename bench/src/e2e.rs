@@ -10,8 +10,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use crate::proc::{
-    Proc, block_on, cpu, free_port, median, mib, rss, sibling, start_emulator, wait_ready,
-    wait_until,
+    Cluster, Proc, block_on, cpu, free_port, median, mib, rss, sibling, wait_ready, wait_until,
 };
 use crate::receiver::{Received, Receiver};
 
@@ -39,26 +38,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("kso-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let kubeconfig = dir.join("kubeconfig");
     let http = reqwest::Client::builder().no_gzip().build()?;
 
     let generated = Instant::now();
-    let emulator = start_emulator(
-        &http,
-        args.nodes,
-        args.pods_per_node,
-        Some((&kubeconfig, "exporter")),
-    )
-    .await?;
-    let emulator_url = emulator.url.clone();
+    let cluster = Cluster::start(&http, "e2e", args.nodes, args.pods_per_node, "exporter").await?;
+    let kubeconfig = &cluster.kubeconfig;
+    let emulator_url = cluster.emulator.url.clone();
     let generation = generated.elapsed();
 
     let port = free_port()?;
     let started = Instant::now();
     let exporter = Proc(
-        exporter_command(&kubeconfig, port)?
+        exporter_command(kubeconfig, port, free_port()?)?
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .spawn()
             .context("starting kube-state-otel")?,
@@ -129,7 +120,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let idle_cpu = cpu_over(pid, args.phase).await;
     let churn = churn_phase(&http, &emulator_url, &metrics, pid, &args).await?;
     drop(exporter);
-    let otlp = otlp_cycles(&http, &kubeconfig, ready).await?;
+    let otlp = otlp_cycles(&http, kubeconfig, ready).await?;
 
     println!(
         "## e2e: {} nodes × {} pods/node ({} pods)",
@@ -209,21 +200,23 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             kube_state_otel::export::otlp::DEFAULT_MAX_REQUEST_BYTES
         );
     }
-    drop(emulator);
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
-/// `kube-state-otel` on `kubeconfig`, serving `/metrics` on `port` (and self-telemetry on
-/// another), with the probe label of the latency measurement allowed.
-fn exporter_command(kubeconfig: &Path, port: u16) -> anyhow::Result<Command> {
+/// `kube-state-otel` on `kubeconfig`, serving `/metrics` on `port` and self-telemetry on
+/// `telemetry_port`, with the probe label of the latency measurement allowed.
+pub fn exporter_command(
+    kubeconfig: &Path,
+    port: u16,
+    telemetry_port: u16,
+) -> anyhow::Result<Command> {
     let mut command = Command::new(sibling("kube-state-otel")?);
     command
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .args(["--host", "127.0.0.1", "--telemetry-host", "127.0.0.1"])
         .args(["--port", &port.to_string()])
-        .args(["--telemetry-port", &free_port()?.to_string()])
+        .args(["--telemetry-port", &telemetry_port.to_string()])
         .args(["--metric-labels-allowlist", "namespaces=[probe]"])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -252,7 +245,7 @@ async fn otlp_cycles(
     let port = free_port()?;
     let started = Instant::now();
     let exporter = Proc(
-        exporter_command(kubeconfig, port)?
+        exporter_command(kubeconfig, port, free_port()?)?
             .env(
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
                 format!("http://127.0.0.1:{}", receiver.port),
@@ -423,15 +416,15 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// What a scrape received.
-struct Body {
-    bytes: usize,
+pub struct Body {
+    pub bytes: usize,
     /// Lines that are not comments (meaningful for a plain body only).
     series: usize,
 }
 
 /// Whether [`read_body`] counts the body's series lines.
 #[derive(Clone, Copy, PartialEq)]
-enum Lines {
+pub enum Lines {
     Count,
     Skip,
 }
@@ -439,7 +432,7 @@ enum Lines {
 /// Reads a body as it streams in and counts it, keeping none of it: a scraper parses as it
 /// reads, and holding 1.7 GB in the benchmark would cost the machine's 2 cores page faults
 /// and copies that are not the exporter's.
-async fn read_body(mut response: reqwest::Response, lines: Lines) -> anyhow::Result<Body> {
+pub async fn read_body(mut response: reqwest::Response, lines: Lines) -> anyhow::Result<Body> {
     let (mut bytes, mut series) = (0, 0);
     // Whether the next byte starts a line.
     let mut line_start = true;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 
-use crate::proc::{Proc, block_on, free_port, sibling, start_emulator, wait_until};
+use crate::proc::{Cluster, Proc, block_on, free_port, sibling, wait_until};
 use crate::receiver::{Push, Receiver};
 use crate::seeded::Seeded;
 
@@ -132,20 +132,11 @@ fn signal(process: &Proc, signal: &str) -> anyhow::Result<()> {
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
-    let dir = std::env::temp_dir().join(format!("kso-bench-ha-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let kubeconfig = dir.join("kubeconfig");
-    let emulator = start_emulator(
-        &http,
-        args.nodes,
-        args.pods_per_node,
-        Some((&kubeconfig, "ha")),
-    )
-    .await?;
+    let cluster = Cluster::start(&http, "ha", args.nodes, args.pods_per_node, "ha").await?;
     let receiver = Receiver::start().await?;
     let setup = Setup {
         exporter: sibling("kube-state-otel")?,
-        kubeconfig,
+        kubeconfig: cluster.kubeconfig.clone(),
         endpoint: format!("http://127.0.0.1:{}", receiver.port),
         args,
     };
@@ -222,7 +213,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     tokio::time::sleep(remaining).await;
     let minutes = started.elapsed().unwrap_or_default().as_secs_f64() / 60.0;
     let stats: serde_json::Value = http
-        .get(format!("{}/_emulator/stats", emulator.url))
+        .get(format!("{}/_emulator/stats", cluster.emulator.url))
         .send()
         .await?
         .json()
@@ -245,7 +236,6 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         lease_requests as f64 / minutes,
     );
     drop(replicas);
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 

@@ -12,6 +12,7 @@
 //! - `otlp-down`: the OTLP receiver down and back; memory, scrape times, time to resume.
 //! - `faults`: a seeded schedule of API faults and churn; recovery time and the series
 //!   against a fresh instance.
+//! - `scrapes`: `/metrics` under abuse — a storm of concurrent full scrapes and slow readers.
 
 /// The exporter's allocator, so in-process figures match the binary's.
 #[global_allocator]
@@ -24,6 +25,7 @@ mod ha;
 mod otlp_down;
 mod proc;
 mod receiver;
+mod scrapes;
 mod seeded;
 mod traffic;
 
@@ -51,6 +53,9 @@ enum Command {
     Faults(faults::Args),
     /// The OTLP receiver down for a while and back: memory, scrape times, time to resume.
     OtlpDown(otlp_down::Args),
+    /// `/metrics` under abuse: concurrent full scrapes and slow readers, against the
+    /// exporter's concurrency cap and write timeout.
+    Scrapes(scrapes::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,5 +66,6 @@ fn main() -> anyhow::Result<()> {
         Command::Ha(args) => ha::run(args),
         Command::Faults(args) => faults::run(args),
         Command::OtlpDown(args) => otlp_down::run(args),
+        Command::Scrapes(args) => scrapes::run(args),
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::proc::{
-    Proc, block_on, free_port, median, mib, rss, sibling, start_emulator, wait_ready, wait_until,
+    Cluster, Proc, block_on, free_port, median, mib, rss, sibling, wait_ready, wait_until,
 };
 use crate::receiver::Receiver;
 
@@ -71,14 +71,12 @@ async fn scrape_for(
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
     let http = reqwest::Client::builder().no_gzip().build()?;
-    let dir = std::env::temp_dir().join(format!("kso-bench-otlp-down-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let kubeconfig = dir.join("kubeconfig");
-    let _emulator = start_emulator(
+    let cluster = Cluster::start(
         &http,
+        "otlp-down",
         args.nodes,
         args.pods_per_node,
-        Some((&kubeconfig, "exporter")),
+        "exporter",
     )
     .await?;
     let receiver = Receiver::start().await?;
@@ -87,7 +85,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let exporter = Proc(
         Command::new(sibling("kube-state-otel")?)
             .arg("--kubeconfig")
-            .arg(&kubeconfig)
+            .arg(&cluster.kubeconfig)
             .args(["--host", "127.0.0.1", "--telemetry-host", "127.0.0.1"])
             .args(["--port", &port.to_string()])
             .args(["--telemetry-port", &free_port()?.to_string()])
@@ -164,6 +162,5 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         first_push.as_secs_f64()
     );
     drop(exporter);
-    std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }

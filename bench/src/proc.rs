@@ -151,6 +151,43 @@ pub async fn start_emulator(
     })
 }
 
+/// A `kube-emulator` serving a generated cluster, and a kubeconfig for it in a temporary
+/// directory of the benchmark's own (removed when dropped).
+pub struct Cluster {
+    pub emulator: Emulator,
+    pub kubeconfig: PathBuf,
+    dir: PathBuf,
+}
+
+impl Cluster {
+    /// The kubeconfig authenticates with `token`, under which the emulator keeps its stats.
+    pub async fn start(
+        http: &reqwest::Client,
+        benchmark: &str,
+        nodes: usize,
+        pods_per_node: usize,
+        token: &str,
+    ) -> anyhow::Result<Cluster> {
+        let dir =
+            std::env::temp_dir().join(format!("kso-bench-{benchmark}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let kubeconfig = dir.join("kubeconfig");
+        let emulator =
+            start_emulator(http, nodes, pods_per_node, Some((&kubeconfig, token))).await?;
+        Ok(Cluster {
+            emulator,
+            kubeconfig,
+            dir,
+        })
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Runs a benchmark's async part on a runtime of two workers (the machine's two cores).
 pub fn block_on<T>(
     future: impl std::future::Future<Output = anyhow::Result<T>>,

@@ -220,3 +220,34 @@ fn otlp_down_prints_its_figures_and_pushes_resume() {
         .parse::<f64>()
         .expect("seconds");
 }
+
+#[test]
+fn scrapes_prints_its_figures() {
+    let table = run(&[
+        "scrapes",
+        "--nodes",
+        "5",
+        "--pods-per-node",
+        "4",
+        "--scrapes",
+        "6",
+        "--slow-readers",
+        "1",
+        "--max-concurrent-scrapes",
+        "2",
+        "--write-timeout",
+        "2s",
+    ]);
+    assert_eq!(row(&table, "slow readers admitted"), "1 of 1", "{table}");
+    let counts: Vec<usize> = row(&table, "full scrapes served / refused / failed")
+        .split(" / ")
+        .map(|n| n.parse().expect("a count"))
+        .collect();
+    assert_eq!(counts.iter().sum::<usize>(), 6, "{table}");
+    assert!(counts[0] >= 1 && counts[2] == 0, "{table}");
+    assert!(row(&table, "peak RSS").ends_with("× steady)"), "{table}");
+    let rejected: f64 = row(&table, "kube_state_otel_scrapes_rejected_total")
+        .parse()
+        .expect("a count");
+    assert_eq!(rejected as usize, counts[1], "{table}");
+}

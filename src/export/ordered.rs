@@ -4,10 +4,11 @@
 //! it next; its chunks wait in a bounded per-part buffer until every earlier part has been
 //! handed out, so the body is byte-for-byte what a single thread would write. However slow
 //! the reader, memory stays bounded: `lookahead` chunks for the part being handed out,
-//! [`AHEAD_BYTES`] for the rest.
+//! [`AHEAD_BYTES`] for the rest. A reader that goes away stops the collection: the parts being
+//! encoded are finished and dropped, the others never started.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
 
 use bytes::Bytes;
@@ -39,19 +40,18 @@ where
     E: ChunkEncoder,
     M: Fn(Box<dyn FnMut(Bytes) + Send>) -> E + Sync,
 {
-    collect_within(
-        parts,
+    let limits = Limits {
         workers,
         lookahead,
-        AHEAD_BYTES,
-        encoder,
-        |chunk| chunk,
-        out,
-    )
+        ahead_bytes: AHEAD_BYTES,
+    };
+    let never = AtomicBool::new(false);
+    collect_within(parts, limits, encoder, |chunk| chunk, out, &never)
 }
 
 /// [`collect_in_order`] with each chunk turned by `map` on the worker that wrote it (where
-/// per-chunk work such as compression runs in parallel) before it goes to `out`.
+/// per-chunk work such as compression runs in parallel) before it goes to `out`. Once `out`
+/// sets `stop` (its reader has gone), no further part is started and the call returns.
 pub fn collect_mapped_in_order<E, M, T: ChunkSize>(
     parts: Vec<Part>,
     workers: usize,
@@ -59,49 +59,58 @@ pub fn collect_mapped_in_order<E, M, T: ChunkSize>(
     encoder: M,
     map: impl Fn(Bytes) -> T + Clone + Send + Sync + 'static,
     out: impl FnMut(T),
+    stop: &AtomicBool,
 ) -> u64
 where
     E: ChunkEncoder,
     M: Fn(Box<dyn FnMut(Bytes) + Send>) -> E + Sync,
 {
-    collect_within(parts, workers, lookahead, AHEAD_BYTES, encoder, map, out)
+    let limits = Limits {
+        workers,
+        lookahead,
+        ahead_bytes: AHEAD_BYTES,
+    };
+    collect_within(parts, limits, encoder, map, out, stop)
+}
+
+/// Threads, and what may wait for the reader.
+struct Limits {
+    workers: usize,
+    lookahead: usize,
+    ahead_bytes: usize,
 }
 
 fn collect_within<E, M, T: ChunkSize>(
     parts: Vec<Part>,
-    workers: usize,
-    lookahead: usize,
-    ahead_bytes: usize,
+    limits: Limits,
     encoder: M,
     map: impl Fn(Bytes) -> T + Clone + Send + Sync + 'static,
     mut out: impl FnMut(T),
+    stop: &AtomicBool,
 ) -> u64
 where
     E: ChunkEncoder,
     M: Fn(Box<dyn FnMut(Bytes) + Send>) -> E + Sync,
 {
+    let Limits {
+        workers,
+        lookahead,
+        ahead_bytes,
+    } = limits;
     let series = AtomicU64::new(0);
     let next = AtomicUsize::new(0);
-    let (senders, receivers): (Vec<_>, Vec<_>) = parts
-        .iter()
-        .map(|_| sync_channel::<Counted<T>>(lookahead.max(1)))
-        .unzip();
-    let senders: Vec<Mutex<Option<SyncSender<Counted<T>>>>> =
-        senders.into_iter().map(|s| Mutex::new(Some(s))).collect();
-    let parts = Arc::new(parts);
+    let buffers = Buffers::new(parts.len());
     let budget = Arc::new(Budget::new(ahead_bytes));
     std::thread::scope(|scope| {
         for _ in 0..workers.max(1) {
             scope.spawn(|| {
-                loop {
+                while !stop.load(Ordering::Relaxed) {
                     let index = next.fetch_add(1, Ordering::Relaxed);
-                    let (Some(part), Some(sender)) = (parts.get(index), senders.get(index)) else {
+                    let Some(part) = parts.get(index) else {
                         break;
                     };
-                    let Some(sender) = sender.lock().unwrap_or_else(|p| p.into_inner()).take()
-                    else {
-                        continue;
-                    };
+                    let (sender, receiver) = sync_channel(lookahead.max(1));
+                    buffers.made(index, receiver);
                     // The reader may have gone (client disconnected): the rest is discarded.
                     let map = map.clone();
                     let budget = budget.clone();
@@ -118,9 +127,55 @@ where
                 }
             });
         }
-        forward(receivers, &budget, &mut out);
+        forward(parts.len(), &buffers, &budget, &mut out, stop);
     });
     series.into_inner()
+}
+
+/// Each part's buffer, made when a worker takes the part, until the reader's turn comes: a
+/// scrape has thousands of parts, and the ones far ahead, which the budget keeps the workers
+/// from reaching, cost nothing.
+struct Buffers<T> {
+    made: Mutex<Vec<Option<Receiver<Counted<T>>>>>,
+    changed: Condvar,
+}
+
+impl<T> Buffers<T> {
+    fn new(parts: usize) -> Self {
+        Buffers {
+            made: Mutex::new((0..parts).map(|_| None).collect()),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Option<Receiver<Counted<T>>>>> {
+        self.made.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Once [`Buffers::close`]d, the buffer is dropped: its worker's sends fail.
+    fn made(&self, part: usize, buffer: Receiver<Counted<T>>) {
+        if let Some(slot) = self.lock().get_mut(part) {
+            *slot = Some(buffer);
+        }
+        self.changed.notify_all();
+    }
+
+    /// The reader has gone: every buffer is dropped, so no worker waits to send.
+    fn close(&self) {
+        self.lock().clear();
+    }
+
+    /// Waits for `part`'s buffer: parts are taken in order, so every part before the last one
+    /// taken has its buffer, or is about to.
+    fn take(&self, part: usize) -> Receiver<Counted<T>> {
+        let mut made = self.lock();
+        loop {
+            if let Some(buffer) = made.get_mut(part).and_then(Option::take) {
+                return buffer;
+            }
+            made = self.changed.wait(made).unwrap_or_else(|p| p.into_inner());
+        }
+    }
 }
 
 /// What may wait for the reader: chunks of the part being handed out wait in its channel only;
@@ -137,6 +192,8 @@ struct BudgetState {
     forwarding: usize,
     /// Bytes of chunks of later parts not yet handed out.
     ahead: usize,
+    /// The reader has gone: nothing is handed out any more, so nothing waits for room.
+    stopped: bool,
 }
 
 impl Budget {
@@ -156,7 +213,11 @@ impl Budget {
     /// against the budget (it does not once its part is the one being handed out).
     fn reserve(&self, part: usize, size: usize) -> bool {
         let mut state = self.state();
-        while state.forwarding != part && state.ahead > 0 && state.ahead + size > self.limit {
+        while !state.stopped
+            && state.forwarding != part
+            && state.ahead > 0
+            && state.ahead + size > self.limit
+        {
             state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
         }
         let counted = state.forwarding != part;
@@ -175,6 +236,11 @@ impl Budget {
         self.state().forwarding += 1;
         self.changed.notify_all();
     }
+
+    fn stop(&self) {
+        self.state().stopped = true;
+        self.changed.notify_all();
+    }
 }
 
 /// A chunk, and whether it counts against the [`Budget`].
@@ -191,18 +257,27 @@ impl ChunkSize for Bytes {
     }
 }
 
-/// Drains the parts' buffers in order; a buffer ends when its worker drops the sender.
+/// Drains the parts' buffers in order; a buffer ends when its worker drops the sender. Once
+/// `out` has set `stop`, the buffers are dropped: a worker's next send fails at once, and
+/// workers waiting for room in the budget stop waiting.
 fn forward<T: ChunkSize>(
-    receivers: Vec<Receiver<Counted<T>>>,
+    parts: usize,
+    buffers: &Buffers<T>,
     budget: &Budget,
     out: &mut impl FnMut(T),
+    stop: &AtomicBool,
 ) {
-    for receiver in receivers {
-        for (chunk, counted) in receiver {
+    for part in 0..parts {
+        for (chunk, counted) in buffers.take(part).iter() {
             let size = chunk.size();
             out(chunk);
             if counted {
                 budget.release(size);
+            }
+            if stop.load(Ordering::Relaxed) {
+                budget.stop();
+                buffers.close();
+                return;
             }
         }
         budget.next_part();
@@ -267,14 +342,18 @@ mod tests {
             (3, 8, 1),
         ] {
             let mut parallel = String::new();
-            let series = collect_within(
-                provider.registry().parts("test"),
+            let limits = Limits {
                 workers,
                 lookahead,
                 ahead_bytes,
+            };
+            let series = collect_within(
+                provider.registry().parts("test"),
+                limits,
                 |emit| TextEncoder::new(1024, emit),
                 |chunk| chunk,
                 |c: Bytes| parallel.push_str(&String::from_utf8_lossy(&c)),
+                &AtomicBool::new(false),
             );
             assert_eq!(series, sequential_series);
             assert_eq!(
@@ -283,5 +362,49 @@ mod tests {
             );
         }
         assert_eq!(sequential_series, 36_000);
+    }
+
+    /// A reader that goes away after its first chunk: the workers, blocked on the budget or
+    /// on a full buffer, are released, and the parts not yet started never are.
+    #[test]
+    fn a_reader_that_goes_away_stops_the_collection() {
+        let provider = provider(12, 3000);
+        let encoded = |ahead_bytes: usize, stop_after: Option<usize>| {
+            let chunks = Arc::new(AtomicUsize::new(0));
+            let counted = chunks.clone();
+            let stop = AtomicBool::new(false);
+            let mut read = 0;
+            let limits = Limits {
+                workers: 2,
+                lookahead: 1,
+                ahead_bytes,
+            };
+            collect_within(
+                provider.registry().parts("test"),
+                limits,
+                |emit| TextEncoder::new(1024, emit),
+                move |chunk| {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    chunk
+                },
+                |_| {
+                    read += 1;
+                    if stop_after.is_some_and(|n| read >= n) {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                },
+                &stop,
+            );
+            chunks.load(Ordering::Relaxed)
+        };
+        let all = encoded(AHEAD_BYTES, None);
+        // Workers waiting for room in the budget, then waiting to send into a full buffer.
+        for ahead_bytes in [1, AHEAD_BYTES] {
+            let stopped = encoded(ahead_bytes, Some(1));
+            // Each of the 12 parts is about a 12th of the chunks; at most the two being
+            // encoded when the reader went, and one more each worker may have taken
+            // meanwhile, are.
+            assert!(stopped * 3 <= all, "{stopped} of {all} chunks encoded");
+        }
     }
 }

@@ -1,12 +1,13 @@
 //! HTTP endpoints: `/metrics` (streamed, Prometheus text or OpenMetrics, gzip on request),
 //! health and readiness, and the self-telemetry endpoint.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +24,9 @@ use crate::leader::Leadership;
 use crate::meter::Part;
 use crate::pipeline::{Pipeline, ResourceFilter};
 use crate::telemetry::Telemetry;
+
+mod server;
+pub use server::{MAX_HEADER_BYTES, Timeouts, serve};
 
 /// Bytes of text per streamed chunk.
 const CHUNK: usize = 64 * 1024;
@@ -46,15 +50,19 @@ struct MetricsState {
     leadership: Leadership,
     /// `--metrics-leader-only`: a follower's `/metrics` has no series.
     leader_only: bool,
+    /// `--max-concurrent-scrapes`.
+    max_scrapes: u64,
 }
 
 /// The main router: `/metrics`, `/healthz`, `/livez`, `/readyz`. With `leader_only`, a
-/// replica that does not lead answers `/metrics` with no series.
+/// replica that does not lead answers `/metrics` with no series; beyond `max_scrapes` in
+/// flight, a scrape is refused.
 pub fn metrics_router(
     pipeline: Arc<Pipeline>,
     telemetry: Arc<Telemetry>,
     leadership: Leadership,
     leader_only: bool,
+    max_scrapes: u32,
 ) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
@@ -66,6 +74,7 @@ pub fn metrics_router(
             telemetry,
             leadership,
             leader_only,
+            max_scrapes: u64::from(max_scrapes),
         })
 }
 
@@ -76,17 +85,11 @@ pub fn telemetry_router(parts: Parts) -> Router {
             "/metrics",
             get(
                 |State(parts): State<Parts>, headers: HeaderMap| async move {
-                    stream_collection(parts, Format::Text, wants_gzip(&headers), |_| {})
+                    stream_collection(parts, Format::Text, wants_gzip(&headers), |_, _| {})
                 },
             ),
         )
         .with_state(parts)
-}
-
-/// Serves `router` on `addr` until the process ends.
-pub async fn serve(addr: SocketAddr, router: Router) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    axum::serve(listener, router).await
 }
 
 async fn ok() -> &'static str {
@@ -138,9 +141,23 @@ fn split_list(list: Option<&str>) -> Vec<String> {
 
 async fn metrics(
     State(state): State<MetricsState>,
-    Query(query): Query<MetricsQuery>,
+    query: Result<Query<MetricsQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
+    // The rejection's text would show the parser's internals; the client learns enough.
+    let Ok(Query(query)) = query else {
+        return (StatusCode::BAD_REQUEST, "invalid query string\n").into_response();
+    };
+    // Refused at once, before any work: a scrape in flight buffers up to about 13 MiB of
+    // text (LOOKAHEAD, AHEAD_BYTES, the body's channel) and takes its share of the CPU.
+    let Some(in_flight) = state.telemetry.start_scrape(state.max_scrapes) else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            "too many scrapes in progress\n",
+        )
+            .into_response();
+    };
     let filter = ResourceFilter {
         include: split_list(query.resources.as_deref()),
         exclude: split_list(query.exclude_resources.as_deref()),
@@ -159,9 +176,17 @@ async fn metrics(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let format = Format::negotiate(accept);
-    stream_collection(parts, format, wants_gzip(&headers), move |started| {
-        telemetry.record_scrape(started.elapsed())
-    })
+    stream_collection(
+        parts,
+        format,
+        wants_gzip(&headers),
+        move |started, complete| {
+            drop(in_flight);
+            if complete {
+                telemetry.record_scrape(started.elapsed());
+            }
+        },
+    )
 }
 
 fn wants_gzip(headers: &HeaderMap) -> bool {
@@ -173,12 +198,14 @@ fn wants_gzip(headers: &HeaderMap) -> bool {
 }
 
 /// Runs the collection on a blocking thread and streams its text as it is produced, so the body
-/// is never built whole and a scrape never blocks the async runtime or the watchers.
+/// is never built whole and a scrape never blocks the async runtime or the watchers. If the
+/// body is dropped (the client went, or was cut off by a server timeout), the collection
+/// stops; `done` gets its start and whether the whole body was handed over.
 fn stream_collection(
     parts: Parts,
     format: Format,
     gzip: bool,
-    done: impl FnOnce(Instant) + Send + 'static,
+    done: impl FnOnce(Instant, bool) + Send + 'static,
 ) -> Response {
     let content_type = match &format {
         Format::Text => header::HeaderValue::from_static(CONTENT_TYPE),
@@ -188,12 +215,14 @@ fn stream_collection(
     let (tx, rx) = mpsc::channel::<Bytes>(8);
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
+        let gone = AtomicBool::new(false);
         let send = |chunk: Bytes| {
-            // The client may have gone away; the rest of the collection is then discarded.
-            let _ = tx.blocking_send(chunk);
+            if tx.blocking_send(chunk).is_err() {
+                gone.store(true, Ordering::Relaxed);
+            }
         };
-        encode(parts(), &format, gzip, send);
-        done(started);
+        encode(parts(), &format, gzip, send, &gone);
+        done(started, !gone.load(Ordering::Relaxed));
     });
     let body = Body::from_stream(
         tokio_stream::wrappers::ReceiverStream::new(rx).map(Ok::<Bytes, std::convert::Infallible>),
@@ -217,13 +246,21 @@ const OPENMETRICS_CONTENT_TYPE: &str =
 
 /// One collection through the format's encoder, spread over [`workers`] threads; with `gzip`,
 /// each chunk is compressed on the thread that wrote it (see [`crate::export::gzip`]).
-fn encode(parts: Vec<Part>, format: &Format, gzip: bool, emit: impl FnMut(Bytes) + Send) {
+/// `gone` is set by `emit` when its reader has gone: the collection then stops.
+fn encode(
+    parts: Vec<Part>,
+    format: &Format,
+    gzip: bool,
+    emit: impl FnMut(Bytes) + Send,
+    gone: &AtomicBool,
+) {
     if gzip {
         let mut stream = GzipStream::new(emit);
-        encode_mapped(parts, format, |chunk| deflate(&chunk), |c| stream.push(c));
+        let push = |c| stream.push(c);
+        encode_mapped(parts, format, |chunk| deflate(&chunk), push, gone);
         stream.finish();
     } else {
-        encode_mapped(parts, format, |chunk| chunk, emit);
+        encode_mapped(parts, format, |chunk| chunk, emit, gone);
     }
 }
 
@@ -232,6 +269,7 @@ fn encode_mapped<T: ChunkSize>(
     format: &Format,
     map: impl Fn(Bytes) -> T + Clone + Send + Sync + 'static,
     mut emit: impl FnMut(T),
+    gone: &AtomicBool,
 ) {
     match format {
         Format::Text => {
@@ -242,6 +280,7 @@ fn encode_mapped<T: ChunkSize>(
                 |out| TextEncoder::new(CHUNK, out),
                 map,
                 emit,
+                gone,
             );
         }
         Format::OpenMetrics(_) => {
@@ -252,6 +291,7 @@ fn encode_mapped<T: ChunkSize>(
                 |out| OpenMetricsEncoder::new(CHUNK, out),
                 map.clone(),
                 &mut emit,
+                gone,
             );
             emit(map(Bytes::from_static(EOF.as_bytes())));
         }
