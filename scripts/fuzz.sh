@@ -5,6 +5,8 @@
 #   bash scripts/fuzz.sh                    CI: every target, a few thousand executions each
 #   FUZZ_SECONDS=600 FUZZ_PROFILE=release bash scripts/fuzz.sh decode
 #                                           a longer run of one target (optimised build)
+#   FUZZ_NEW_CORPUS=DIR                     keeps the inputs a run adds in DIR/TARGET (to merge
+#                                           into the corpus: TARGET -merge=1 fuzz/corpus/TARGET DIR/TARGET)
 #
 # A crash leaves its input in fuzz/artifacts/TARGET/; the run fails and prints how to replay it.
 set -euo pipefail
@@ -56,6 +58,7 @@ bin_dir=target/$host/$([ "$profile" = dev ] && echo debug || echo "$profile")
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+new_corpus=${FUZZ_NEW_CORPUS:-$scratch}
 for target in "${targets[@]}"; do
   [ -n "${RUNS[$target]:-}" ] || { echo "fuzz: no target $target" >&2; exit 1; }
   if [ -n "${FUZZ_SECONDS:-}" ]; then
@@ -63,15 +66,15 @@ for target in "${targets[@]}"; do
   else
     limit=(-runs="${RUNS[$target]}")
   fi
-  mkdir -p "$scratch/$target" "artifacts/$target"
+  mkdir -p "$new_corpus/$target" "artifacts/$target"
   log=$scratch/$target.log
   started=$SECONDS
-  # New inputs go to the scratch directory: the committed corpus only seeds the run.
+  # New inputs go to a directory of their own: the committed corpus only seeds the run.
   # -entropic=0: entropic scheduling spent most of the time of the slow targets (decode,
   # allowlists) updating its feature frequencies, six times their executions' own.
   if ! "$bin_dir/$target" "${limit[@]}" -entropic=0 -timeout=60 -rss_limit_mb=4096 \
     -print_final_stats=1 -artifact_prefix="artifacts/$target/" \
-    "$scratch/$target" "corpus/$target" >"$log" 2>&1; then
+    "$new_corpus/$target" "corpus/$target" >"$log" 2>&1; then
     tail -n 60 "$log" >&2
     echo "fuzz: $target failed; replay with: fuzz/$bin_dir/$target fuzz/artifacts/$target/<file>" >&2
     exit 1

@@ -4,8 +4,9 @@
 //! hands back the unescaped strings so that a fuzz target can compare them with its input.
 //!
 //! It is stricter than the formats where kube-state-otel promises more: every family has HELP
-//! and TYPE lines before its samples, label names are not repeated within a sample, and no
-//! series appears twice.
+//! and TYPE lines before its samples, and label names are not repeated within a sample. A
+//! series written twice (which the text format leaves undefined and OpenMetrics forbids) is
+//! found by [`duplicate`].
 
 use std::collections::HashSet;
 
@@ -46,7 +47,6 @@ pub fn parse(text: &str, format: Format) -> Result<Vec<Family>, String> {
     }
     let mut families: Vec<Family> = Vec::new();
     let mut names = HashSet::new();
-    let mut series = HashSet::new();
     // Only `\n` ends a line (`str::lines` would also take a `\r` before it).
     for (number, line) in body.split_terminator('\n').enumerate() {
         let at = |e: String| format!("line {}: {e}: {line:?}", number + 1);
@@ -122,14 +122,19 @@ pub fn parse(text: &str, format: Format) -> Result<Vec<Family>, String> {
                 sample.name, family.name
             )));
         }
-        let mut labels: Vec<&(String, String)> = sample.labels.iter().collect();
-        labels.sort();
-        if !series.insert(format!("{}{labels:?}", sample.name)) {
-            return Err(at("the same series twice".to_string()));
-        }
         family.samples.push(sample);
     }
     Ok(families)
+}
+
+/// The first sample whose series (name and label set) an earlier sample already has.
+pub fn duplicate(families: &[Family]) -> Option<&Sample> {
+    let mut series = HashSet::new();
+    families.iter().flat_map(|f| &f.samples).find(|sample| {
+        let mut labels: Vec<&(String, String)> = sample.labels.iter().collect();
+        labels.sort();
+        !series.insert((&sample.name, labels))
+    })
 }
 
 /// `HELP`/`TYPE` and the rest after the keyword, for a metadata comment.
@@ -307,7 +312,6 @@ mod tests {
         for bad in [
             "# HELP a x\n# TYPE a gauge\na{x=\"\\t\"} 1\n",
             "# HELP a x\n# TYPE a gauge\na{x=\"1\",x=\"2\"} 1\n",
-            "# HELP a x\n# TYPE a gauge\na{x=\"1\"} 1\na{x=\"1\"} 2\n",
             "# HELP a x\n# TYPE a gauge\na{1x=\"1\"} 1\n",
             "# HELP a x\n# TYPE a gauge\na{x=\"1} 1\n",
             "# HELP a x\n# TYPE a gauge\nb 1\n",
@@ -325,5 +329,9 @@ mod tests {
             .is_err()
         );
         assert!(parse("# HELP c x\n# TYPE c gauge\nc 1\n", Format::OpenMetrics).is_err());
+        let twice = "# HELP a x\n# TYPE a gauge\na{x=\"1\",y=\"2\"} 1\na{y=\"2\",x=\"1\"} 2\n";
+        let families = parse(twice, Format::Text).expect("parses");
+        assert_eq!(duplicate(&families).map(|s| s.value), Some(2.0));
+        assert_eq!(duplicate(&families[..0]), None);
     }
 }
