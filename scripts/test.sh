@@ -8,6 +8,8 @@ command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
 # tests/unsafe_model.rs runs its model tests again under valgrind memcheck.
 command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
+# libfuzzer-sys compiles libFuzzer (C++) for the fuzz targets.
+command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
 # VictoriaMetrics (vmalert is in the same package) accepts OTLP from 1.92 on; Debian 12 ships
 # 1.79, so on Debian 12 it comes from Debian 13 (trixie), pinned so that nothing else does
 # (only its libzstd1 >= 1.5.5 comes along).
@@ -37,6 +39,10 @@ command -v vmalert >/dev/null || { echo "vmalert missing from victoria-metrics" 
 # kubernetes-validate checks deploy/ against its bundled (offline) Kubernetes schemas.
 python3 -c "import rotel, prometheus_client, kubernetes_validate, helm_python" 2>/dev/null ||
   python3 -m pip install --quiet --disable-pip-version-check rotel prometheus-client kubernetes-validate helm-python-sdk
+
+# Coverage-guided fuzzing (fuzz/, RELIABILITY.md): every target over its committed corpus plus a
+# bounded number of new inputs; a crash or a broken invariant fails the run.
+bash scripts/fuzz.sh
 
 # The Debian packages may start a Prometheus or VictoriaMetrics of their own; tests start
 # theirs on free ports.

@@ -9,7 +9,7 @@ use clap::Parser;
 
 pub mod file;
 
-use crate::export::otlp::{Compression, Protocol};
+use crate::export::otlp::{Compression, OtlpOverrides, Protocol};
 use crate::metric::{AllowList, Schema};
 use crate::watch::ShardMode;
 
@@ -299,6 +299,26 @@ pub struct Cli {
         default_value = "info,kube_client::client::builder=off,kube_runtime::watcher=error"
     )]
     pub log_level: String,
+}
+
+impl Cli {
+    /// The `--otlp-*` flags given, which win over the `OTEL_EXPORTER_OTLP_*` environment.
+    pub fn otlp_overrides(&self) -> OtlpOverrides {
+        OtlpOverrides {
+            protocol: self.otlp_protocol,
+            endpoint: self.otlp_endpoint.clone(),
+            insecure: self.otlp_insecure.then_some(true),
+            certificate: self.otlp_certificate.clone(),
+            client_certificate: self.otlp_client_certificate.clone(),
+            client_key: self.otlp_client_key.clone(),
+            interval: self.otlp_interval,
+            max_request_bytes: self.otlp_max_request_bytes,
+            compression: self.otlp_compression,
+            timeout: self.otlp_timeout,
+            headers: self.otlp_headers.clone(),
+            ..OtlpOverrides::default()
+        }
+    }
 }
 
 /// The entries of a comma-separated list flag, trimmed, without empty ones and repeats (as

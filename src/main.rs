@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use kube_state_otel::config::file::{ConfigFile, check_addresses};
 use kube_state_otel::config::{Cli, items};
-use kube_state_otel::export::otlp::{OtlpConfig, OtlpExporter, OtlpOverrides, OtlpTelemetry};
+use kube_state_otel::export::otlp::{OtlpConfig, OtlpExporter, OtlpTelemetry};
 use kube_state_otel::http::{self, Parts};
 use kube_state_otel::leader::{LeaderConfig, Leadership};
 use kube_state_otel::meter::Collect;
@@ -405,21 +405,7 @@ fn otlp_config(cli: &Cli) -> Option<OtlpConfig> {
     if cli.otlp_endpoint.is_none() && !from_env {
         return None;
     }
-    let overrides = OtlpOverrides {
-        protocol: cli.otlp_protocol,
-        endpoint: cli.otlp_endpoint.clone(),
-        insecure: cli.otlp_insecure.then_some(true),
-        certificate: cli.otlp_certificate.clone(),
-        client_certificate: cli.otlp_client_certificate.clone(),
-        client_key: cli.otlp_client_key.clone(),
-        interval: cli.otlp_interval,
-        max_request_bytes: cli.otlp_max_request_bytes,
-        compression: cli.otlp_compression,
-        timeout: cli.otlp_timeout,
-        headers: cli.otlp_headers.clone(),
-        ..OtlpOverrides::default()
-    };
-    match OtlpConfig::from_env(overrides) {
+    match OtlpConfig::from_env(cli.otlp_overrides()) {
         Ok(config) => Some(config),
         Err(error) => usage_error(error.to_string()),
     }

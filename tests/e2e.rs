@@ -2,15 +2,14 @@
 //! see on `/metrics`, `/readyz` and the telemetry endpoint while the cluster changes.
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use kube_emulator::{Emulator, GeneratedCluster, ServerHandle};
 use serde_json::{Value, json};
 
 mod harness;
-use harness::{Exporter, free_port, samples, start_emulator, value, wait_for, which};
+use harness::{Exporter, free_port, pipe, samples, start_emulator, value, wait_for, which};
 
 mod rotel;
 use rotel::Rotel;
@@ -481,24 +480,6 @@ async fn gzip_scrape_equals_plain_and_promtool_accepts_it() {
         out.status.success() || !KSM_PROMTOOL_FINDINGS.is_empty(),
         "promtool failed: {report}"
     );
-}
-
-/// Runs `command` with `input` on its standard input; panics when it cannot be run (a missing
-/// tool fails the test: scripts/test.sh installs them all).
-fn pipe(command: &mut Command, input: &str) -> std::process::Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{command:?} does not run ({e}): run scripts/test.sh"));
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("input piped");
-    child.wait_with_output().expect("command finishes")
 }
 
 /// promtool lint findings that kube-state-metrics' own output has too (see README).

@@ -602,6 +602,97 @@ async fn http_retries_only_what_the_specification_calls_retryable() {
     task.abort();
 }
 
+/// A receiver asking for a wait no clock can hold (`Retry-After: 18446744073709551615`, the
+/// largest delay-seconds a u64 takes; found by the `otlp_response` fuzz target): the exporter
+/// gives up on the request, as on any wait beyond its retry budget, instead of panicking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_retry_after_gives_up_instead_of_panicking() {
+    let (listener, addr) = bind().await;
+    let app = axum::Router::new().route(
+        "/v1/metrics",
+        axum::routing::post(|| async {
+            let forever = u64::MAX.to_string();
+            let code = http::StatusCode::SERVICE_UNAVAILABLE;
+            (
+                code,
+                [(http::header::RETRY_AFTER, forever)],
+                Vec::<u8>::new(),
+            )
+        }),
+    );
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let config = OtlpConfig {
+        protocol: Protocol::HttpProtobuf,
+        endpoint: format!("http://{addr}/v1/metrics"),
+        ..config(addr, 64 * 1024, Compression::None)
+    };
+    match export_once(&config, small_collection()).await {
+        Err(OtlpError::Export { code, .. }) => assert_eq!(code, "HTTP 503"),
+        other => panic!("an endless Retry-After was not given up: {other:?}"),
+    }
+    task.abort();
+}
+
+/// A gRPC receiver whose `INVALID_ARGUMENT` carries a `grpc-status-details-bin` that is not
+/// base64 (tonic 0.14's status decoding panics on it; found by the `otlp_response` fuzz target),
+/// in the headers of a trailers-only response or in the trailers after a message: the export
+/// fails with the status, without its details, instead of panicking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_grpc_status_details_are_an_error_not_a_panic() {
+    for trailers_only in [true, false] {
+        let (listener, addr) = bind().await;
+        let app = axum::Router::new().route(
+            "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+            axum::routing::post(move || async move {
+                let mut status = http::HeaderMap::new();
+                status.insert("grpc-status", http::HeaderValue::from_static("3"));
+                status.insert("grpc-message", http::HeaderValue::from_static("bad"));
+                let garbage = http::HeaderValue::from_static("!not base64!");
+                status.insert("grpc-status-details-bin", garbage);
+                let body = if trailers_only {
+                    axum::body::Body::empty()
+                } else {
+                    // An empty response message, then the status.
+                    let frames = [
+                        http_body::Frame::data(Bytes::from_static(&[0; 5])),
+                        http_body::Frame::trailers(std::mem::take(&mut status)),
+                    ];
+                    let frames = futures::stream::iter(frames.map(Ok::<_, std::io::Error>));
+                    axum::body::Body::new(http_body_util::StreamBody::new(frames))
+                };
+                let mut response = http::Response::new(body);
+                let headers = response.headers_mut();
+                headers.insert(
+                    "content-type",
+                    http::HeaderValue::from_static("application/grpc"),
+                );
+                headers.extend(status);
+                response
+            }),
+        );
+        let service = TowerToHyperService::new(app);
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let service = service.clone();
+                tokio::spawn(async move {
+                    let _ = AutoBuilder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
+        });
+        let config = config(addr, 64 * 1024, Compression::None);
+        match export_once(&config, small_collection()).await {
+            Err(OtlpError::Export { code, message }) => {
+                assert_eq!(code, "InvalidArgument", "trailers only: {trailers_only}");
+                assert!(message.contains("bad"), "{message}");
+            }
+            other => panic!("trailers only: {trailers_only}: {other:?}"),
+        }
+        task.abort();
+    }
+}
+
 /// A gRPC receiver that answers the first export of each round with `status`.
 struct Refusing {
     calls: AtomicU64,

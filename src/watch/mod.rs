@@ -32,7 +32,7 @@ use futures::{Stream, StreamExt};
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 
-use crate::kinds::{AnyKind, KindDef, KubeObject, uid};
+use crate::kinds::{AnyKind, KindDef, KubeObject, ObjectSamples, uid};
 use crate::metric::KindOptions;
 use crate::store::StorePartition;
 use crate::telemetry::Telemetry;
@@ -161,6 +161,17 @@ pub trait WatchKind: AnyKind {
     /// Whether the kind's objects live in namespaces.
     fn namespaced(&self) -> bool;
 
+    /// One object as a watch event or list carries it, decoded as this kind's watcher decodes
+    /// it ([`Lenient`], or [`LenientMeta`] for a metadata-only kind) and turned into the
+    /// samples of the `enabled` families; `None` for an object the watcher skips (it cannot be
+    /// decoded even leniently). For the fuzz targets, which have no API server to watch.
+    fn samples_from_event_json(
+        &self,
+        json: &[u8],
+        enabled: &[usize],
+        options: &KindOptions,
+    ) -> serde_json::Result<Option<ObjectSamples>>;
+
     /// Lists and watches the kind in `scope` until the program ends.
     fn run(
         &'static self,
@@ -194,6 +205,24 @@ where
 
     fn namespaced(&self) -> bool {
         <O::Scope as Scope>::NAMESPACED
+    }
+
+    fn samples_from_event_json(
+        &self,
+        json: &[u8],
+        enabled: &[usize],
+        options: &KindOptions,
+    ) -> serde_json::Result<Option<ObjectSamples>> {
+        let object = if self.metadata_only {
+            serde_json::from_slice::<LenientMeta<O>>(json)?.0
+        } else {
+            serde_json::from_slice::<Lenient<O>>(json)?
+        };
+        Ok(object.error.is_none().then(|| ObjectSamples {
+            uid: uid(&object.object),
+            samples: self.samples(&object.object, enabled, options),
+            dropped: object.dropped,
+        }))
     }
 
     fn run(

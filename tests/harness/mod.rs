@@ -292,3 +292,21 @@ pub fn which(tool: &str) -> PathBuf {
             panic!("{tool} is not installed: run scripts/test.sh, which installs it")
         })
 }
+
+/// Runs `command` with `input` on its standard input; panics when it cannot be run (a missing
+/// tool fails the test: scripts/test.sh installs them all).
+pub fn pipe(command: &mut Command, input: &str) -> std::process::Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{command:?} does not run ({e}): run scripts/test.sh"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("input piped");
+    child.wait_with_output().expect("command finishes")
+}

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::KeyValue;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use rustix::time::{ClockId, DynamicClockId, clock_gettime_dynamic};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
@@ -488,9 +489,7 @@ impl Sender {
             match self.transport.attempt(body.clone()).await {
                 Ok(response) => {
                     self.recovered();
-                    let rejected = response
-                        .partial_success
-                        .map_or(0, |p| u64::try_from(p.rejected_data_points).unwrap_or(0));
+                    let rejected = rejected_points(&response);
                     let t = &self.telemetry;
                     t.requests_ok.fetch_add(1, Ordering::Relaxed);
                     t.points_sent
@@ -502,13 +501,14 @@ impl Sender {
                 }
                 Err(failure) => {
                     self.failed(&failure);
-                    let wait = failure.retry_after.unwrap_or_else(|| jittered(backoff));
-                    if !failure.retryable || Instant::now() + wait > give_up {
+                    let left = give_up.checked_duration_since(Instant::now());
+                    let wait = left.and_then(|left| retry_wait(&failure, jittered(backoff), left));
+                    let Some(wait) = wait else {
                         self.telemetry
                             .requests_failed
                             .fetch_add(1, Ordering::Relaxed);
                         return Err(failure);
-                    }
+                    };
                     tokio::time::sleep(wait).await;
                     backoff = (backoff * 2).min(self.max_backoff);
                 }
@@ -551,6 +551,24 @@ impl Sender {
             );
         }
     }
+}
+
+/// Points a (partially) successful response says the receiver rejected; a negative count, which
+/// only a broken receiver sends, counts none.
+pub(super) fn rejected_points(response: &ExportMetricsServiceResponse) -> u64 {
+    response
+        .partial_success
+        .as_ref()
+        .map_or(0, |p| u64::try_from(p.rejected_data_points).unwrap_or(0))
+}
+
+/// How long to wait before retrying after `failure` (the receiver's wait, else `backoff`), or
+/// `None` to give up: not retryable, or the wait ends beyond the `left` of the retry budget.
+/// The wait is compared, never added to a clock: a receiver's `Retry-After` can be any u64 of
+/// seconds, and `Instant + Duration` panics past the clock's range.
+pub(super) fn retry_wait(failure: &Failure, backoff: Duration, left: Duration) -> Option<Duration> {
+    let wait = failure.retry_after.unwrap_or(backoff);
+    (failure.retryable && wait <= left).then_some(wait)
 }
 
 /// Between half and all of `backoff`, so exporters that failed together do not retry together.
@@ -670,5 +688,41 @@ mod tests {
             );
         }
         assert!(cpu_time(ClockId::ProcessCPUTime) >= process + work);
+    }
+
+    fn failure(retryable: bool, retry_after: Option<Duration>) -> Failure {
+        Failure {
+            code: "HTTP 503".to_string(),
+            message: String::new(),
+            retryable,
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn the_receivers_wait_is_honoured_within_the_budget_only() {
+        let (second, minute) = (Duration::from_secs(1), Duration::from_secs(60));
+        let asked = failure(true, Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_wait(&asked, second, minute),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            retry_wait(&failure(true, None), second, minute),
+            Some(second)
+        );
+        assert_eq!(
+            retry_wait(&failure(true, Some(minute)), second, minute),
+            Some(minute)
+        );
+        assert_eq!(retry_wait(&failure(false, None), second, minute), None);
+        assert_eq!(retry_wait(&asked, second, second), None);
+        // Found writing the otlp_response fuzz target, which checks it: a receiver's
+        // `Retry-After: 18446744073709551615` (or RetryInfo of i64::MAX seconds) overflowed
+        // `Instant + Duration`, a panic that ended the exporter's task.
+        let forever = Duration::from_secs(u64::MAX);
+        let endless = failure(true, Some(forever));
+        assert_eq!(retry_wait(&endless, second, Duration::MAX), Some(forever));
+        assert_eq!(retry_wait(&endless, second, minute), None);
     }
 }

@@ -14,6 +14,8 @@
 mod config;
 mod encoder;
 mod exporter;
+#[doc(hidden)]
+pub mod fuzzing;
 mod tls;
 mod transport;
 

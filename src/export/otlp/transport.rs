@@ -8,7 +8,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use bytes::{BufMut, Bytes};
+use base64::Engine;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use bytes::{Buf, BufMut, Bytes};
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, TE};
 use http::{HeaderMap, StatusCode, Uri};
 use http_body::{Frame, SizeHint};
@@ -250,7 +253,7 @@ fn http_request(
 /// A response as the OTLP/HTTP specification reads it: 2xx is success (its body may carry a
 /// partial success), 429/502/503/504 are retryable (after `Retry-After` if given), anything
 /// else is final.
-fn http_outcome(
+pub(super) fn http_outcome(
     status: StatusCode,
     headers: &HeaderMap,
     body: Bytes,
@@ -301,7 +304,7 @@ fn compress(compression: Compression, body: &[u8]) -> std::io::Result<Bytes> {
     }
 }
 
-fn grpc_failure(status: &Status) -> Failure {
+pub(super) fn grpc_failure(status: &Status) -> Failure {
     Failure {
         code: format!("{:?}", status.code()),
         message: describe(status),
@@ -401,12 +404,17 @@ async fn grpc_call(
         .call(request)
         .await
         .map_err(|e| Status::from_error(e.into()))?;
-    let (parts, body) = response.into_parts();
-    if let Some(status) = Status::from_header_map(&parts.headers)
-        && status.code() != Code::Ok
-    {
+    let (mut parts, body) = response.into_parts();
+    if let Some(status) = failed_call(&mut parts.headers) {
         return Err(status);
     }
+    // tonic reads the status in the trailers itself (with `Status::from_header_map`).
+    let body = body.map_frame(|mut frame| {
+        if let Some(trailers) = frame.trailers_mut() {
+            drop_undecodable_details(trailers);
+        }
+        frame
+    });
     let mut response = Streaming::new_response(
         ResponseDecoder,
         body,
@@ -420,6 +428,34 @@ async fn grpc_call(
         .ok_or_else(|| Status::internal("no response message"))?;
     response.trailers().await?;
     Ok(message)
+}
+
+/// The status of a call that `headers` (a trailers-only response's) end with an error.
+pub(super) fn failed_call(headers: &mut HeaderMap) -> Option<Status> {
+    drop_undecodable_details(headers);
+    Status::from_header_map(headers).filter(|status| status.code() != Code::Ok)
+}
+
+const STATUS_DETAILS: &str = "grpc-status-details-bin";
+
+/// tonic's decoding of `grpc-status-details-bin` (standard alphabet, padding optional).
+const DETAILS_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Removes a `grpc-status-details-bin` that is not base64, leaving the status without details
+/// (they are optional: `RetryInfo` is read from them). tonic 0.14's `Status::from_header_map`
+/// panics on one, which ended the exporter's task on a receiver's malformed header (found by
+/// the otlp_response fuzz target).
+fn drop_undecodable_details(headers: &mut HeaderMap) {
+    let undecodable = headers
+        .get_all(STATUS_DETAILS)
+        .iter()
+        .any(|value| DETAILS_BASE64.decode(value.as_bytes()).is_err());
+    if undecodable {
+        headers.remove(STATUS_DETAILS);
+    }
 }
 
 /// A gRPC request body: the 5-byte message prefix (compressed flag, length), then the encoded
@@ -472,10 +508,14 @@ impl Decoder for ResponseDecoder {
     type Error = Status;
 
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
-        ExportMetricsServiceResponse::decode(src)
-            .map(Some)
-            .map_err(|e| Status::internal(format!("undecodable export response: {e}")))
+        decode_response(src).map(Some)
     }
+}
+
+/// A gRPC response message.
+pub(super) fn decode_response(message: impl Buf) -> Result<ExportMetricsServiceResponse, Status> {
+    ExportMetricsServiceResponse::decode(message)
+        .map_err(|e| Status::internal(format!("undecodable export response: {e}")))
 }
 
 #[cfg(test)]
@@ -536,6 +576,22 @@ mod tests {
         let plain = grpc_failure(&Status::unavailable("down"));
         assert_eq!(plain.retry_after, None);
         assert_eq!(retry_info(b"not a status"), None);
+    }
+
+    #[test]
+    fn undecodable_status_details_are_dropped_not_a_panic() {
+        let mut headers = HeaderMap::new();
+        headers.insert("grpc-status", HeaderValue::from_static("14"));
+        headers.insert(STATUS_DETAILS, HeaderValue::from_static("!"));
+        let status = failed_call(&mut headers).expect("an error");
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(status.details().is_empty());
+        // Details that decode are kept, padded or not, as tonic reads them.
+        for details in ["CAE=", "CAE"] {
+            headers.insert(STATUS_DETAILS, HeaderValue::from_static(details));
+            let status = failed_call(&mut headers).expect("an error");
+            assert_eq!(status.details(), &[8, 1][..], "{details}");
+        }
     }
 
     #[test]
