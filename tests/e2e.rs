@@ -9,7 +9,10 @@ use kube_emulator::{Emulator, GeneratedCluster, ServerHandle};
 use serde_json::{Value, json};
 
 mod harness;
-use harness::{Exporter, free_port, pipe, samples, start_emulator, value, wait_for, which};
+use harness::{
+    Exporter, free_port, pipe, promtool_check_metrics, samples, start_emulator, value, wait_for,
+    which,
+};
 
 mod rotel;
 use rotel::Rotel;
@@ -1290,15 +1293,7 @@ async fn semconv_schema_over_prometheus_and_otlp_to_rotel() {
         Some(3.0)
     );
     // The one lint finding is the semconv name itself (`k8s.container.restart.count`).
-    let out = pipe(
-        Command::new(which("promtool")).args(["check", "metrics"]),
-        &text,
-    );
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (_, report) = promtool_check_metrics(&text);
     let findings: Vec<&str> = report.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(
         findings,

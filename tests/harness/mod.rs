@@ -293,6 +293,21 @@ pub fn which(tool: &str) -> PathBuf {
         })
 }
 
+/// `promtool check metrics` on `text`: whether it passed, and what it said (stdout and
+/// stderr).
+pub fn promtool_check_metrics(text: &str) -> (bool, String) {
+    let out = pipe(
+        Command::new(which("promtool")).args(["check", "metrics"]),
+        text,
+    );
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), report)
+}
+
 /// Runs `command` with `input` on its standard input; panics when it cannot be run (a missing
 /// tool fails the test: scripts/test.sh installs them all).
 pub fn pipe(command: &mut Command, input: &str) -> std::process::Output {
