@@ -11,6 +11,9 @@
 # A crash leaves its input in fuzz/artifacts/TARGET/; the run fails and prints how to replay it.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
+# Its own target directory whatever the environment says: the instrumented build must not
+# share one with the main build, and the runs below look for the targets here.
+export CARGO_TARGET_DIR="$PWD/target"
 
 # Executions per target in CI (the corpus replay included, which comes first and whole), sized
 # for about two minutes in all on an idle machine: in this unoptimised, sanitised build the allowlists (a regex
