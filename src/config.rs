@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 
 pub mod file;
+pub mod go_duration;
 
 use crate::export::otlp::{Compression, OtlpOverrides, Protocol};
 use crate::metric::{AllowList, Schema};
@@ -75,6 +76,19 @@ pub struct Cli {
     /// --server-read-timeout.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub server_idle_timeout: Duration,
+
+    /// A Prometheus exporter-toolkit web configuration (kube-state-metrics' flag and format)
+    /// for both ports: TLS with optional client certificates, response headers, a rate limit
+    /// and basic auth users. Re-read when it or a file it names changes (SECURITY.md).
+    #[arg(long)]
+    pub tls_config: Option<PathBuf>,
+
+    /// Both ports' /metrics require a bearer token, authenticated with a TokenReview and
+    /// authorized with a SubjectAccessReview (verb get on the non-resource URL /metrics)
+    /// against the API server, as kube-state-metrics' --auth-filter. Needs RBAC to create
+    /// tokenreviews and subjectaccessreviews.
+    #[arg(long)]
+    pub auth_filter: bool,
 
     /// Comma-separated resources to watch (default: all this build knows).
     #[arg(long, value_delimiter = ',')]

@@ -218,6 +218,7 @@ async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
     } else {
         (kube_config(cli).await?, None)
     };
+    let security = security(cli, &kube_config)?;
     let mut servers = Vec::new();
     let mut otlp_pushes = Vec::new();
     let mut elections = Vec::new();
@@ -226,9 +227,16 @@ async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
             Some(name) => tracing::info_span!("pipeline", name = name.as_str()),
             None => tracing::Span::none(),
         };
-        let started = start_pipeline(&instance, pipeline, telemetry, otlp, kube_config.clone())
-            .instrument(span.clone())
-            .await?;
+        let started = start_pipeline(
+            &instance,
+            pipeline,
+            telemetry,
+            otlp,
+            kube_config.clone(),
+            &security,
+        )
+        .instrument(span.clone())
+        .await?;
         otlp_pushes.push(started.otlp);
         elections.push(started.election);
         servers.extend(
@@ -239,8 +247,13 @@ async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
         );
     }
     if cli.demo {
+        let tls = security
+            .web
+            .as_ref()
+            .is_some_and(|w| w.current().tls.is_some());
+        let scheme = if tls { "https" } else { "http" };
         println!(
-            "kube-state-otel demo: curl http://127.0.0.1:{}/metrics",
+            "kube-state-otel demo: curl {scheme}://127.0.0.1:{}/metrics",
             cli.port
         );
     }
@@ -285,6 +298,7 @@ async fn start_pipeline(
     telemetry: Arc<Telemetry>,
     otlp: Option<OtlpConfig>,
     mut kube_config: kube::Config,
+    security: &http::Security,
 ) -> anyhow::Result<Started> {
     let cli = &instance.cli;
     // Replaced by the Retry-After layer (client-go's rules, counted).
@@ -348,6 +362,7 @@ async fn start_pipeline(
 
     let telemetry_provider = StreamingMeterProvider::new();
     let telemetry_meter = telemetry_provider.meter(TELEMETRY_SCOPE);
+    telemetry.set_security(security.clone());
     telemetry.register(&telemetry_meter);
     let otlp = otlp
         .map(|config| start_otlp(config, &pipeline, &telemetry_meter, leadership.clone()))
@@ -362,7 +377,8 @@ async fn start_pipeline(
         idle: cli.server_idle_timeout,
     };
     let telemetry_router = http::telemetry_router(telemetry_parts);
-    let telemetry_server = http::serve(telemetry_addr, telemetry_router, timeouts);
+    let telemetry_server =
+        http::serve(telemetry_addr, telemetry_router, timeouts, security.clone());
     let metrics_addr = SocketAddr::new(cli.host, cli.port);
     let router = http::metrics_router(
         pipeline,
@@ -371,9 +387,13 @@ async fn start_pipeline(
         cli.metrics_leader_only,
         cli.max_concurrent_scrapes,
     );
-    let metrics_server = http::serve(metrics_addr, router, timeouts);
+    let metrics_server = http::serve(metrics_addr, router, timeouts, security.clone());
+    let scheme = match &security.web {
+        Some(web) if web.current().tls.is_some() => "https",
+        _ => "http",
+    };
     tracing::info!(
-        "serving metrics on http://{metrics_addr}/metrics, telemetry on http://{telemetry_addr}/metrics"
+        "serving metrics on {scheme}://{metrics_addr}/metrics, telemetry on {scheme}://{telemetry_addr}/metrics"
     );
     Ok(Started {
         servers: vec![
@@ -391,6 +411,25 @@ async fn start_pipeline(
         otlp,
         election: (leadership, client),
     })
+}
+
+/// `--tls-config` and `--auth-filter`, shared by every server of the process; an invalid web
+/// configuration stops the start, as in kube-state-metrics.
+fn security(cli: &Cli, kube_config: &kube::Config) -> anyhow::Result<http::Security> {
+    let web = cli
+        .tls_config
+        .as_deref()
+        .map(|path| http::web_config::WebConfig::open(path, cli.auth_filter))
+        .transpose()
+        .context("--tls-config")?;
+    let auth = if cli.auth_filter {
+        let client = kube::Client::try_from(kube_config.clone())
+            .context("building the Kubernetes client of --auth-filter")?;
+        Some(http::auth_filter::AuthFilter::new(client))
+    } else {
+        None
+    };
+    Ok(http::Security { web, auth })
 }
 
 /// The OTLP settings, when an endpoint is configured by flag or environment; read before

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::Meter;
 
+use crate::http::Security;
+use crate::http::auth_filter::Decision;
 use crate::leader::Leadership;
 use crate::store::KindStore;
 
@@ -50,6 +52,8 @@ pub struct Telemetry {
     discoveries: [AtomicU64; 2],
     /// Set when the pipeline elects a leader.
     leadership: OnceLock<Leadership>,
+    /// The endpoints' web configuration and auth filter.
+    security: OnceLock<Security>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -130,6 +134,10 @@ impl Telemetry {
 
     pub fn set_leadership(&self, leadership: Leadership) {
         let _ = self.leadership.set(leadership);
+    }
+
+    pub fn set_security(&self, security: Security) {
+        let _ = self.security.set(security);
     }
 
     pub fn count_discovery(&self, success: bool) {
@@ -233,6 +241,46 @@ impl Telemetry {
                     l.lease_name().map(|lease| (lease.to_string(), l.is_leader()))
                 }) {
                     o.observe(u64::from(leading), &[KeyValue::new("lease", lease)]);
+                }
+            })
+            .build();
+        let t = self.clone();
+        meter
+            .u64_observable_counter("kube_state_otel_web_config_reloads_total")
+            .with_description(
+                "With --tls-config: changed web configurations applied (success) and refused, the previous one staying in force (failure)",
+            )
+            .with_callback(move |o| {
+                if let Some(web) = t.security.get().and_then(|s| s.web.as_ref()) {
+                    let (applied, refused) = web.reloads();
+                    o.observe(applied, &[KeyValue::new("result", "success")]);
+                    o.observe(refused, &[KeyValue::new("result", "failure")]);
+                }
+            })
+            .build();
+        let t = self.clone();
+        meter
+            .u64_observable_gauge("kube_state_otel_web_config_last_reload_successful")
+            .with_description(
+                "With --tls-config: 1 if the web configuration last read (at start or on a change) was valid",
+            )
+            .with_callback(move |o| {
+                if let Some(web) = t.security.get().and_then(|s| s.web.as_ref()) {
+                    o.observe(u64::from(web.last_reload_successful()), &[]);
+                }
+            })
+            .build();
+        let t = self.clone();
+        meter
+            .u64_observable_counter("kube_state_otel_auth_filter_requests_total")
+            .with_description(
+                "With --auth-filter: /metrics requests by decision (allowed, unauthenticated, forbidden, error)",
+            )
+            .with_callback(move |o| {
+                if let Some(auth) = t.security.get().and_then(|s| s.auth.as_ref()) {
+                    for (decision, n) in Decision::ALL.iter().zip(auth.counts()) {
+                        o.observe(n, &[KeyValue::new("result", decision.as_str())]);
+                    }
                 }
             })
             .build();

@@ -25,7 +25,12 @@ use crate::meter::Part;
 use crate::pipeline::{Pipeline, ResourceFilter};
 use crate::telemetry::Telemetry;
 
+pub mod auth_filter;
+mod guard;
 mod server;
+mod tls;
+pub mod web_config;
+pub use guard::Security;
 pub use server::{MAX_HEADER_BYTES, Timeouts, serve};
 
 /// Bytes of text per streamed chunk.

@@ -167,6 +167,8 @@ mod cron {
     use k8s_openapi::jiff::tz::TimeZone;
     use k8s_openapi::jiff::{Timestamp, ToSpan};
 
+    use crate::config::go_duration;
+
     /// Marks a field written as `*` or `?`: day of month and day of week then combine with AND.
     const STAR: u64 = 1 << 63;
 
@@ -318,7 +320,9 @@ mod cron {
                 all(&DAYS_OF_WEEK),
             ),
             _ => {
-                let delay = go_duration_seconds(spec.strip_prefix("@every ")?)?;
+                let delay =
+                    i64::try_from(go_duration::parse(spec.strip_prefix("@every ")?)?.as_secs())
+                        .ok()?;
                 // go-cron refuses intervals under a second.
                 return (delay >= 1).then_some(Schedule::Every(delay));
             }
@@ -397,58 +401,6 @@ mod cron {
     /// Go's `strconv.Atoi`, refusing negative numbers.
     fn number(expr: &str) -> Option<u64> {
         u64::try_from(expr.parse::<i64>().ok()?).ok()
-    }
-
-    /// Go's `time.ParseDuration` (`1h30m`, `1.5h`, `90s`, …) in whole seconds, truncated; `None`
-    /// when malformed or negative.
-    fn go_duration_seconds(s: &str) -> Option<i64> {
-        let mut rest = s.strip_prefix('+').unwrap_or(s);
-        if rest == "0" {
-            return Some(0);
-        }
-        if rest.is_empty() {
-            return None;
-        }
-        let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        let mut nanos: u128 = 0;
-        while !rest.is_empty() {
-            let (int, tail) = rest.split_at(digits(rest));
-            let (frac, tail) = match tail.strip_prefix('.') {
-                Some(tail) => tail.split_at(digits(tail)),
-                None => ("", tail),
-            };
-            if int.is_empty() && frac.is_empty() {
-                return None;
-            }
-            let unit_len = tail
-                .find(|c: char| c == '.' || c.is_ascii_digit())
-                .unwrap_or(tail.len());
-            let (unit, tail) = tail.split_at(unit_len);
-            let unit: u128 = match unit {
-                "ns" => 1,
-                "us" | "µs" | "μs" => 1_000,
-                "ms" => 1_000_000,
-                "s" => 1_000_000_000,
-                "m" => 60_000_000_000,
-                "h" => 3_600_000_000_000,
-                _ => return None,
-            };
-            let int: u128 = if int.is_empty() { 0 } else { int.parse().ok()? };
-            // Go ignores fraction digits beyond what an int64 holds.
-            let frac = &frac[..frac.len().min(18)];
-            let frac_nanos = match frac.parse::<u128>() {
-                Ok(f) => f * unit / 10u128.pow(frac.len() as u32),
-                Err(_) => 0,
-            };
-            nanos = nanos
-                .checked_add(int.checked_mul(unit)?)?
-                .checked_add(frac_nanos)?;
-            if nanos > i64::MAX as u128 {
-                return None;
-            }
-            rest = tail;
-        }
-        i64::try_from(nanos / 1_000_000_000).ok()
     }
 
     impl Fields {
@@ -651,27 +603,6 @@ mod cron {
                 "CRON_TZ=UTC   ",
             ] {
                 assert!(Schedule::parse(spec).is_none(), "{spec:?} is invalid");
-            }
-        }
-
-        #[test]
-        fn go_durations() {
-            for (s, want) in [
-                ("0", Some(0)),
-                ("90s", Some(90)),
-                ("1h30m", Some(5400)),
-                ("1.5h", Some(5400)),
-                ("+2m", Some(120)),
-                (".5m", Some(30)),
-                ("1500ms", Some(1)),
-                ("2µs", Some(0)),
-                ("", None),
-                ("1", None),
-                ("1d", None),
-                (".s", None),
-                ("-1s", None),
-            ] {
-                assert_eq!(go_duration_seconds(s), want, "{s}");
             }
         }
     }
