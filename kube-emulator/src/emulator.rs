@@ -132,6 +132,8 @@ pub struct Emulator {
     /// Bumped to make every open watch go silent.
     pub(crate) silence: tokio::sync::watch::Sender<u64>,
     uids: Mutex<SplitMix64>,
+    /// TokenReview and SubjectAccessReview state.
+    pub(crate) reviews: crate::review::Reviews,
 }
 
 impl Default for Emulator {
@@ -168,6 +170,7 @@ impl Emulator {
             silence: tokio::sync::watch::channel(0).0,
             surface: tokio::sync::watch::channel(Arc::new(surface)).0,
             uids: Mutex::new(SplitMix64::new(0x6b75_6265)),
+            reviews: Default::default(),
             config,
         }
     }

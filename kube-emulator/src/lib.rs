@@ -45,6 +45,7 @@ mod load;
 mod object;
 mod ports;
 pub mod resources;
+mod review;
 mod selector;
 mod server;
 mod shard;

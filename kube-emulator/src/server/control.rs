@@ -37,6 +37,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/list-delay", post(list_delay))
         .route("/shard-selectors", post(shard_selectors))
         .route("/counts", get(counts))
+        .route("/tokens", post(add_token))
+        .route("/reviews", get(reviews))
         .route("/version", get(surface).put(set_version))
         .route("/runtime-config", get(surface).put(set_runtime_config))
 }
@@ -228,4 +230,27 @@ async fn counts(State(st): State<AppState>) -> Response {
         .map(|(r, n)| (RESOURCES[r].qualified_name(), json!(n)))
         .collect();
     ok(Value::Object(m))
+}
+
+/// `{"token": "...", "user": {"username", "uid", "groups", "extra"}}`: the token authenticates
+/// as the user in TokenReviews.
+async fn add_token(State(st): State<AppState>, body: Bytes) -> Response {
+    #[derive(Deserialize)]
+    struct Token {
+        token: String,
+        user: Value,
+    }
+    match serde_json::from_slice::<Token>(&body) {
+        Ok(t) if !t.token.is_empty() && t.user.is_object() => {
+            st.emu.add_token(&t.token, t.user);
+            ok(json!({}))
+        }
+        _ => status::bad_request("expected {\"token\": \"...\", \"user\": {...}}"),
+    }
+}
+
+/// Reviews answered so far.
+async fn reviews(State(st): State<AppState>) -> Response {
+    let (tokens, access) = st.emu.review_counts();
+    ok(json!({"tokenreviews": tokens, "subjectaccessreviews": access}))
 }

@@ -7,6 +7,7 @@
 mod api;
 mod control;
 mod discovery;
+mod review;
 mod status;
 mod table;
 mod watch;
@@ -161,6 +162,14 @@ fn spawn_server(
 fn router(state: AppState) -> Router {
     Router::new()
         .nest("/_emulator", control::routes())
+        .route(
+            "/apis/authentication.k8s.io/v1/tokenreviews",
+            axum::routing::post(review::token_review),
+        )
+        .route(
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            axum::routing::post(review::subject_access_review),
+        )
         .fallback(api::handle)
         // Control-surface applies can carry whole clusters.
         .layer(DefaultBodyLimit::max(512 * 1024 * 1024))
