@@ -305,6 +305,99 @@ fn the_rbac_check_rejects_wrong_lease_grants() {
     check_workload_rbac("unedited", &docs);
 }
 
+/// The checks of secure endpoints fail on the ways the secure overlay could go wrong.
+#[test]
+fn the_secure_checks_reject_what_would_not_work() {
+    let (_, docs) = render("deploy/overlays/secure");
+    let check = |docs: &[Value]| {
+        check_workload_rbac("secure", docs);
+        let monitor = docs.iter().find(|d| kind(d) == "ServiceMonitor").unwrap();
+        check_service_monitor("secure", monitor, docs);
+        let deployment = docs.iter().find(|d| kind(d) == "Deployment").unwrap();
+        check_pod("secure", deployment, docs);
+        check_web_config_with_promtool("secure", deployment, docs);
+    };
+    let fails = |what: &str, edit: &dyn Fn(&mut Vec<Value>)| {
+        let mut docs = docs.clone();
+        edit(&mut docs);
+        let caught = std::panic::catch_unwind(|| check(&docs));
+        assert!(caught.is_err(), "{what}: the checks passed");
+    };
+    let named = |docs: &mut Vec<Value>, k: &str, n: &str| -> Value {
+        docs.iter()
+            .position(|d| kind(d) == k && name(d) == n)
+            .map(|i| docs.remove(i))
+            .unwrap_or_else(|| panic!("{k} {n}"))
+    };
+    let edit = |docs: &mut Vec<Value>, k: &str, n: &str, f: &dyn Fn(&mut Value)| {
+        let mut doc = named(docs, k, n);
+        f(&mut doc);
+        docs.push(doc);
+    };
+    fails("no review grants", &|docs| {
+        named(docs, "ClusterRoleBinding", "kube-state-otel-auth-filter");
+    });
+    fails("reviews readable too", &|docs| {
+        edit(
+            docs,
+            "ClusterRole",
+            "kube-state-otel-auth-filter",
+            &|role| {
+                role["rules"][0]["verbs"] = serde_yaml_ng::from_str("[create, get]").unwrap();
+            },
+        );
+    });
+    fails("no ClusterRole for scrapers", &|docs| {
+        named(docs, "ClusterRole", "kube-state-otel-metrics-reader");
+    });
+    fails("scraped over http", &|docs| {
+        edit(docs, "ServiceMonitor", "kube-state-otel", &|m| {
+            m["spec"]["endpoints"][1]["scheme"] = Value::from("http");
+        });
+    });
+    fails("another serverName", &|docs| {
+        edit(docs, "ServiceMonitor", "kube-state-otel", &|m| {
+            m["spec"]["endpoints"][0]["tlsConfig"]["serverName"] = Value::from("kso.default.svc");
+        });
+    });
+    fails("scraped without a token", &|docs| {
+        edit(docs, "ServiceMonitor", "kube-state-otel", &|m| {
+            let endpoint = m["spec"]["endpoints"][0].as_mapping_mut().unwrap();
+            endpoint.remove("bearerTokenFile");
+        });
+    });
+    let containers = |d: &mut Value| d["spec"]["template"]["spec"]["containers"][0].clone();
+    fails("probed over http", &|docs| {
+        edit(docs, "Deployment", "kube-state-otel", &|d| {
+            let mut c = containers(d);
+            c["readinessProbe"]["httpGet"]["scheme"] = Value::from("HTTP");
+            d["spec"]["template"]["spec"]["containers"][0] = c;
+        });
+    });
+    fails("a certificate where nothing is mounted", &|docs| {
+        edit(docs, "Secret", "kube-state-otel-web-config", &|secret| {
+            use base64::Engine;
+            let config = "tls_server_config: {cert_file: /etc/tls/tls.crt, \
+                          key_file: /etc/kube-state-otel-tls/tls.key}";
+            secret["data"]["web-config.yaml"] =
+                Value::from(base64::engine::general_purpose::STANDARD.encode(config));
+        });
+    });
+    fails("a key readable by all", &|docs| {
+        edit(docs, "Deployment", "kube-state-otel", &|d| {
+            for volume in d["spec"]["template"]["spec"]["volumes"]
+                .as_sequence_mut()
+                .unwrap()
+            {
+                if let Some(secret) = volume.get_mut("secret") {
+                    secret["defaultMode"] = Value::from(0o444);
+                }
+            }
+        });
+    });
+    check(&docs);
+}
+
 #[test]
 fn overlay_specifics() {
     let args_of = |docs: &[Value], kind_name: &str, workload: &str| -> Vec<String> {

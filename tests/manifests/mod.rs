@@ -572,7 +572,6 @@ fn mount_of<'a>(workload: &'a Value, path: &str) -> Option<(&'a str, &'a Value)>
 /// The files of a ConfigMap or Secret volume as the pod sees them; None for a Secret that is
 /// not among `docs` (made outside the manifests: cert-manager's, the user's).
 fn volume_files(volume: &Value, docs: &[Value]) -> Option<BTreeMap<String, String>> {
-    use base64::Engine;
     let (object_kind, object) = match (
         s(volume, &["configMap", "name"]),
         s(volume, &["secret", "secretName"]),
@@ -599,12 +598,7 @@ fn volume_files(volume: &Value, docs: &[Value]) -> Option<BTreeMap<String, Strin
         for (key, value) in map {
             let value = value.as_str().expect("a string value");
             let text = if encoded {
-                // Long values may come folded over lines.
-                let value: String = value.split_whitespace().collect();
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(value)
-                    .unwrap_or_else(|e| panic!("{object_kind} {object}: {key:?}: {e}"));
-                String::from_utf8(bytes).expect("UTF-8")
+                decode_secret_value(&format!("{object_kind} {object}: {key:?}"), value)
             } else {
                 value.to_string()
             };
@@ -612,6 +606,17 @@ fn volume_files(volume: &Value, docs: &[Value]) -> Option<BTreeMap<String, Strin
         }
     }
     Some(files)
+}
+
+/// A Secret's `data` value, base64-decoded.
+pub fn decode_secret_value(what: &str, value: &str) -> String {
+    use base64::Engine;
+    // Long values may come folded over lines.
+    let value: String = value.split_whitespace().collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    String::from_utf8(bytes).unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
 /// The web config the exporter's `--tls-config` names, parsed, from the Secret or ConfigMap
