@@ -164,16 +164,12 @@ fn overlays_validate_against_the_kubernetes_schemas() {
         }
         let file = dir.path().join(format!("{overlay}.yaml"));
         std::fs::write(&file, text).unwrap();
-        let output = Command::new("kubernetes-validate")
-            .args(["-k", "1.33.0", "--strict", "--quiet"])
-            .arg(&file)
-            .output()
-            .expect("kubernetes-validate (PyPI) must be installed: scripts/test.sh does");
-        assert!(
-            output.status.success(),
-            "{path} does not validate:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
+        check_tool_passes(
+            &format!("{path} does not validate"),
+            Command::new("kubernetes-validate")
+                .args(["-k", "1.33.0", "--strict", "--quiet"])
+                .arg(&file),
+            "kubernetes-validate (PyPI)",
         );
         let monitors: Vec<&Value> = docs
             .iter()
@@ -227,20 +223,7 @@ fn pods_are_hardened_probed_and_sized() {
             Some("kube-state-metrics"),
             "{path}"
         );
-        let ports: BTreeMap<&str, u64> = seq(get(services[0], &["spec", "ports"]))
-            .into_iter()
-            .map(|p| {
-                (
-                    s(p, &["name"]).unwrap(),
-                    get(p, &["port"]).and_then(Value::as_u64).unwrap(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            ports,
-            BTreeMap::from([("http-metrics", 8080), ("telemetry", 8081)]),
-            "{path}"
-        );
+        check_ports(&path, get(services[0], &["spec", "ports"]), "port");
     }
 }
 

@@ -327,16 +327,12 @@ fn renders_validate_against_the_kubernetes_schemas() {
             "{case}: the Service kube-prometheus selects as job=\"kube-state-metrics\""
         );
     }
-    let output = Command::new("kubernetes-validate")
-        .args(["-k", "1.33.0", "--strict", "--quiet"])
-        .args(&files)
-        .output()
-        .expect("kubernetes-validate (PyPI) must be installed: scripts/test.sh does");
-    assert!(
-        output.status.success(),
-        "{CHART} does not validate:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    check_tool_passes(
+        &format!("{CHART} does not validate"),
+        Command::new("kubernetes-validate")
+            .args(["-k", "1.33.0", "--strict", "--quiet"])
+            .args(&files),
+        "kubernetes-validate (PyPI)",
     );
 }
 
@@ -450,6 +446,12 @@ fn contradictory_values_are_refused() {
     }
 }
 
+fn assert_has_flags(args: &[String], flags: &[&str]) {
+    for flag in flags {
+        assert!(args.contains(&flag.to_string()), "{flag}: {args:?}");
+    }
+}
+
 #[test]
 fn values_reach_the_rendered_objects() {
     let docs = &rendered()["hash-sharded+otel"];
@@ -486,14 +488,15 @@ fn values_reach_the_rendered_objects() {
         Some(3)
     );
     let args = strings(get(exporter_container(deployment), &["args"]));
-    for flag in [
-        "--leader-election",
-        "--leader-election-lease-duration=30s",
-        "--leader-election-renew-deadline=20s",
-        "--leader-election-retry-period=4s",
-    ] {
-        assert!(args.contains(&flag.to_string()), "{flag}: {args:?}");
-    }
+    assert_has_flags(
+        &args,
+        &[
+            "--leader-election",
+            "--leader-election-lease-duration=30s",
+            "--leader-election-renew-deadline=20s",
+            "--leader-election-retry-period=4s",
+        ],
+    );
     assert!(
         !args.contains(&"--metrics-leader-only".to_string()),
         "{args:?}"
@@ -561,14 +564,15 @@ fn values_reach_the_rendered_objects() {
     let sts = docs.iter().find(|d| kind(d) == "StatefulSet").unwrap();
     let exporter = exporter_container(sts);
     let args = strings(get(exporter, &["args"]));
-    for flag in [
-        "--otlp-endpoint=https://otel-gateway.observability.svc:4317",
-        "--otlp-certificate=/etc/kube-state-otel-otlp-tls/ca.crt",
-        "--otlp-client-certificate=/etc/kube-state-otel-otlp-tls/tls.crt",
-        "--otlp-client-key=/etc/kube-state-otel-otlp-tls/tls.key",
-    ] {
-        assert!(args.contains(&flag.to_string()), "{flag}: {args:?}");
-    }
+    assert_has_flags(
+        &args,
+        &[
+            "--otlp-endpoint=https://otel-gateway.observability.svc:4317",
+            "--otlp-certificate=/etc/kube-state-otel-otlp-tls/ca.crt",
+            "--otlp-client-certificate=/etc/kube-state-otel-otlp-tls/tls.crt",
+            "--otlp-client-key=/etc/kube-state-otel-otlp-tls/tls.key",
+        ],
+    );
     assert!(
         !args.iter().any(|a| a.starts_with("--tls-config")),
         "{args:?}"

@@ -773,16 +773,12 @@ pub fn check_web_config_with_promtool(what: &str, workload: &Value, docs: &[Valu
     let pki = TestPki::new();
     let mounts = Mounts::new(what, workload, docs, &pki);
     let local = mounts.web_config(what, path);
-    let output = std::process::Command::new("promtool")
-        .args(["check", "web-config"])
-        .arg(&local)
-        .output()
-        .expect("promtool (Debian: prometheus) must be installed: scripts/test.sh does");
-    assert!(
-        output.status.success(),
-        "{what}: promtool check web-config {path}:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    check_tool_passes(
+        &format!("{what}: promtool check web-config {path}"),
+        std::process::Command::new("promtool")
+            .args(["check", "web-config"])
+            .arg(&local),
+        "promtool (Debian: prometheus)",
     );
     true
 }
@@ -848,13 +844,23 @@ pub fn check_pod(what: &str, workload: &Value, docs: &[Value]) {
             assert_eq!(mode, Some(0o440), "{what}: {volume:?}");
         }
     }
-    let exporter = exporter_container(workload);
-    let ports: BTreeMap<&str, u64> = seq(get(exporter, &["ports"]))
+    check_ports(
+        what,
+        get(exporter_container(workload), &["ports"]),
+        "containerPort",
+    );
+    check_probes(what, workload, docs);
+}
+
+/// `ports` (a container's or a Service's, `number` naming the port's field) are exactly
+/// http-metrics 8080 and telemetry 8081.
+pub fn check_ports(what: &str, ports: Option<&Value>, number: &str) {
+    let ports: BTreeMap<&str, u64> = seq(ports)
         .into_iter()
         .map(|p| {
             (
                 s(p, &["name"]).unwrap(),
-                get(p, &["containerPort"]).and_then(Value::as_u64).unwrap(),
+                get(p, &[number]).and_then(Value::as_u64).unwrap(),
             )
         })
         .collect();
@@ -863,7 +869,20 @@ pub fn check_pod(what: &str, workload: &Value, docs: &[Value]) {
         BTreeMap::from([("http-metrics", 8080), ("telemetry", 8081)]),
         "{what}"
     );
-    check_probes(what, workload, docs);
+}
+
+/// Runs `command`, a checking tool, and fails with its output unless it passes; a missing tool
+/// fails too (`tool` names it and its package: scripts/test.sh installs it).
+pub fn check_tool_passes(what: &str, command: &mut std::process::Command, tool: &str) {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} must be installed ({e}): scripts/test.sh does"));
+    assert!(
+        output.status.success(),
+        "{what}:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// The exporter's probes: `/livez` and `/readyz` on http-metrics, over HTTPS when the web
