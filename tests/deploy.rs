@@ -1,9 +1,10 @@
 //! deploy/: the generated files are up to date, every overlay renders with `kubectl kustomize`
 //! and validates against the Kubernetes schemas (`kubernetes-validate`, offline), each
 //! workload's ClusterRole grants exactly list/watch on the kinds it watches (and a Role exactly
-//! what leader election needs, where it elects), pods are hardened, the workloads become ready
-//! on every supported minor, the ha overlay's replicas elect one leader with only their RBAC,
-//! and the Dockerfile builds a non-root image.
+//! what leader election needs, where it elects, and what `--auth-filter` asks), pods are
+//! hardened, the shipped web configs pass `promtool check web-config`, the workloads become
+//! ready on every supported minor (over HTTPS where they serve it), the ha overlay's replicas
+//! elect one leader with only their RBAC, and the Dockerfile builds a non-root image.
 //!
 //! `UPDATE_DEPLOY=1 cargo test --test deploy` regenerates the ClusterRoles and the sidecar's
 //! Collector config copy.
@@ -26,6 +27,7 @@ const OVERLAYS: &[&str] = &[
     "pods-daemonset",
     "with-otel-collector",
     "ha",
+    "secure",
 ];
 
 const REGENERATE: &str = "UPDATE_DEPLOY=1 cargo test --test deploy";
@@ -162,16 +164,12 @@ fn overlays_validate_against_the_kubernetes_schemas() {
         }
         let file = dir.path().join(format!("{overlay}.yaml"));
         std::fs::write(&file, text).unwrap();
-        let output = Command::new("kubernetes-validate")
-            .args(["-k", "1.33.0", "--strict", "--quiet"])
-            .arg(&file)
-            .output()
-            .expect("kubernetes-validate (PyPI) must be installed: scripts/test.sh does");
-        assert!(
-            output.status.success(),
-            "{path} does not validate:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
+        check_tool_passes(
+            &format!("{path} does not validate"),
+            Command::new("kubernetes-validate")
+                .args(["-k", "1.33.0", "--strict", "--quiet"])
+                .arg(&file),
+            "kubernetes-validate (PyPI)",
         );
         let monitors: Vec<&Value> = docs
             .iter()
@@ -198,78 +196,8 @@ fn pods_are_hardened_probed_and_sized() {
         let (_, docs) = render(&path);
         for workload in docs.iter().filter(|d| WORKLOADS.contains(&kind(d))) {
             let what = format!("{path}: {} {}", kind(workload), name(workload));
-            let pod = get(workload, &["spec", "template", "spec"]).unwrap();
-            let pod_sc = get(pod, &["securityContext"]).expect("pod securityContext");
-            assert_eq!(
-                get(pod_sc, &["runAsNonRoot"]).and_then(Value::as_bool),
-                Some(true),
-                "{what}"
-            );
-            assert_eq!(
-                get(pod_sc, &["runAsUser"]).and_then(Value::as_u64),
-                Some(65534),
-                "{what}"
-            );
-            assert_eq!(
-                s(pod_sc, &["seccompProfile", "type"]),
-                Some("RuntimeDefault"),
-                "{what}"
-            );
-            let containers = seq(get(pod, &["containers"]));
-            for container in containers {
-                let c = format!("{what} container {}", s(container, &["name"]).unwrap());
-                let sc = get(container, &["securityContext"]).expect("securityContext");
-                assert_eq!(
-                    get(sc, &["allowPrivilegeEscalation"]).and_then(Value::as_bool),
-                    Some(false),
-                    "{c}"
-                );
-                assert_eq!(
-                    get(sc, &["readOnlyRootFilesystem"]).and_then(Value::as_bool),
-                    Some(true),
-                    "{c}"
-                );
-                assert!(get(sc, &["privileged"]).and_then(Value::as_bool) != Some(true));
-                assert_eq!(
-                    strings(get(sc, &["capabilities", "drop"])),
-                    vec!["ALL"],
-                    "{c}"
-                );
-                assert!(get(sc, &["capabilities", "add"]).is_none(), "{c}");
-                assert!(
-                    s(container, &["resources", "requests", "cpu"]).is_some()
-                        && s(container, &["resources", "requests", "memory"]).is_some()
-                        && s(container, &["resources", "limits", "memory"]).is_some(),
-                    "{c}: requests and a memory limit"
-                );
-                assert!(get(container, &["livenessProbe"]).is_some(), "{c}");
-                assert!(get(container, &["readinessProbe"]).is_some(), "{c}");
-            }
+            check_pod(&what, workload, &docs);
             let exporter = exporter_container(workload);
-            assert_eq!(
-                s(exporter, &["livenessProbe", "httpGet", "path"]),
-                Some("/livez"),
-                "{what}"
-            );
-            assert_eq!(
-                s(exporter, &["readinessProbe", "httpGet", "path"]),
-                Some("/readyz"),
-                "{what}"
-            );
-            let ports: BTreeMap<&str, u64> = seq(get(exporter, &["ports"]))
-                .into_iter()
-                .map(|p| {
-                    (
-                        s(p, &["name"]).unwrap(),
-                        get(p, &["containerPort"]).and_then(Value::as_u64).unwrap(),
-                    )
-                })
-                .collect();
-            assert_eq!(
-                ports,
-                BTreeMap::from([("http-metrics", 8080), ("telemetry", 8081)]),
-                "{what}"
-            );
             // Every flag is one the binary documents (its `--help`, in docs/flags.md).
             let help = std::fs::read_to_string(root().join("docs/flags.md")).unwrap();
             let documented: Vec<&str> = help
@@ -295,20 +223,7 @@ fn pods_are_hardened_probed_and_sized() {
             Some("kube-state-metrics"),
             "{path}"
         );
-        let ports: BTreeMap<&str, u64> = seq(get(services[0], &["spec", "ports"]))
-            .into_iter()
-            .map(|p| {
-                (
-                    s(p, &["name"]).unwrap(),
-                    get(p, &["port"]).and_then(Value::as_u64).unwrap(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            ports,
-            BTreeMap::from([("http-metrics", 8080), ("telemetry", 8081)]),
-            "{path}"
-        );
+        check_ports(&path, get(services[0], &["spec", "ports"]), "port");
     }
 }
 
@@ -371,6 +286,99 @@ fn the_rbac_check_rejects_wrong_lease_grants() {
         args.retain(|a| a.as_str() != Some("--leader-election"));
     });
     check_workload_rbac("unedited", &docs);
+}
+
+/// The checks of secure endpoints fail on the ways the secure overlay could go wrong.
+#[test]
+fn the_secure_checks_reject_what_would_not_work() {
+    let (_, docs) = render("deploy/overlays/secure");
+    let check = |docs: &[Value]| {
+        check_workload_rbac("secure", docs);
+        let monitor = docs.iter().find(|d| kind(d) == "ServiceMonitor").unwrap();
+        check_service_monitor("secure", monitor, docs);
+        let deployment = docs.iter().find(|d| kind(d) == "Deployment").unwrap();
+        check_pod("secure", deployment, docs);
+        check_web_config_with_promtool("secure", deployment, docs);
+    };
+    let fails = |what: &str, edit: &dyn Fn(&mut Vec<Value>)| {
+        let mut docs = docs.clone();
+        edit(&mut docs);
+        let caught = std::panic::catch_unwind(|| check(&docs));
+        assert!(caught.is_err(), "{what}: the checks passed");
+    };
+    let named = |docs: &mut Vec<Value>, k: &str, n: &str| -> Value {
+        docs.iter()
+            .position(|d| kind(d) == k && name(d) == n)
+            .map(|i| docs.remove(i))
+            .unwrap_or_else(|| panic!("{k} {n}"))
+    };
+    let edit = |docs: &mut Vec<Value>, k: &str, n: &str, f: &dyn Fn(&mut Value)| {
+        let mut doc = named(docs, k, n);
+        f(&mut doc);
+        docs.push(doc);
+    };
+    fails("no review grants", &|docs| {
+        named(docs, "ClusterRoleBinding", "kube-state-otel-auth-filter");
+    });
+    fails("reviews readable too", &|docs| {
+        edit(
+            docs,
+            "ClusterRole",
+            "kube-state-otel-auth-filter",
+            &|role| {
+                role["rules"][0]["verbs"] = serde_yaml_ng::from_str("[create, get]").unwrap();
+            },
+        );
+    });
+    fails("no ClusterRole for scrapers", &|docs| {
+        named(docs, "ClusterRole", "kube-state-otel-metrics-reader");
+    });
+    fails("scraped over http", &|docs| {
+        edit(docs, "ServiceMonitor", "kube-state-otel", &|m| {
+            m["spec"]["endpoints"][1]["scheme"] = Value::from("http");
+        });
+    });
+    fails("another serverName", &|docs| {
+        edit(docs, "ServiceMonitor", "kube-state-otel", &|m| {
+            m["spec"]["endpoints"][0]["tlsConfig"]["serverName"] = Value::from("kso.default.svc");
+        });
+    });
+    fails("scraped without a token", &|docs| {
+        edit(docs, "ServiceMonitor", "kube-state-otel", &|m| {
+            let endpoint = m["spec"]["endpoints"][0].as_mapping_mut().unwrap();
+            endpoint.remove("bearerTokenFile");
+        });
+    });
+    let containers = |d: &mut Value| d["spec"]["template"]["spec"]["containers"][0].clone();
+    fails("probed over http", &|docs| {
+        edit(docs, "Deployment", "kube-state-otel", &|d| {
+            let mut c = containers(d);
+            c["readinessProbe"]["httpGet"]["scheme"] = Value::from("HTTP");
+            d["spec"]["template"]["spec"]["containers"][0] = c;
+        });
+    });
+    fails("a certificate where nothing is mounted", &|docs| {
+        edit(docs, "Secret", "kube-state-otel-web-config", &|secret| {
+            use base64::Engine;
+            let config = "tls_server_config: {cert_file: /etc/tls/tls.crt, \
+                          key_file: /etc/kube-state-otel-tls/tls.key}";
+            secret["data"]["web-config.yaml"] =
+                Value::from(base64::engine::general_purpose::STANDARD.encode(config));
+        });
+    });
+    fails("a key readable by all", &|docs| {
+        edit(docs, "Deployment", "kube-state-otel", &|d| {
+            for volume in d["spec"]["template"]["spec"]["volumes"]
+                .as_sequence_mut()
+                .unwrap()
+            {
+                if let Some(secret) = volume.get_mut("secret") {
+                    secret["defaultMode"] = Value::from(0o444);
+                }
+            }
+        });
+    });
+    check(&docs);
 }
 
 #[test]
@@ -469,6 +477,92 @@ fn overlay_specifics() {
     );
 }
 
+/// Every web config under deploy/ is one an overlay mounts, and each one an overlay mounts
+/// passes `promtool check web-config` with its certificate files where the pod mounts them.
+#[test]
+fn shipped_web_configs_pass_promtool() {
+    let mut checked: Vec<Value> = Vec::new();
+    for overlay in OVERLAYS {
+        let path = format!("deploy/overlays/{overlay}");
+        let (_, docs) = render(&path);
+        for workload in docs.iter().filter(|d| WORKLOADS.contains(&kind(d))) {
+            let what = format!("{path}: {} {}", kind(workload), name(workload));
+            if check_web_config_with_promtool(&what, workload, &docs) {
+                checked.push(web_config(&what, workload, &docs).unwrap());
+            }
+        }
+    }
+    assert!(!checked.is_empty(), "no overlay mounts a web config");
+    fn web_configs(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let file = path.file_name().unwrap().to_string_lossy().to_string();
+            if path.is_dir() {
+                web_configs(&path, out);
+            } else if file.contains("web-config") && file.ends_with(".yaml") {
+                out.push(path);
+            }
+        }
+    }
+    let mut shipped = Vec::new();
+    web_configs(&root().join("deploy"), &mut shipped);
+    assert!(!shipped.is_empty());
+    for file in shipped {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let config: Value = serde_yaml_ng::from_str(&text).unwrap();
+        assert!(
+            checked.contains(&config),
+            "{}: no overlay mounts it, so nothing checks it",
+            file.display()
+        );
+    }
+}
+
+/// The secure overlay's exporter as its pod runs it: TLS on both ports with the mounted
+/// certificate (verified for the ServiceMonitor's serverName), no plain HTTP, the probes'
+/// paths open, and /metrics on both ports refused without a bearer token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_overlay_serves_tls_and_wants_a_token() {
+    let (_, docs) = render("deploy/overlays/secure");
+    let deployment = docs.iter().find(|d| kind(d) == "Deployment").unwrap();
+    let pki = TestPki::new();
+    let run = pod_run("secure", &docs, deployment, &[], &pki);
+    assert!(run.https, "{}: HTTPS probes", run.what);
+    let server = harness::start_emulator(harness::newest_emulator()).await;
+    let args: Vec<&str> = run.args.iter().map(String::as_str).collect();
+    let exporter = harness::Exporter::start_with_args(&server.url(), run.ports, &args);
+    let ready = harness::poll_within(std::time::Duration::from_secs(30), || async {
+        matches!(
+            https_get(&pki, run.ports.0, "/readyz").await,
+            Some((200, _))
+        )
+    })
+    .await;
+    assert!(
+        ready,
+        "{}: /readyz over HTTPS\n{}",
+        run.what,
+        exporter.log()
+    );
+    let live = https_get(&pki, run.ports.0, "/livez").await;
+    assert_eq!(live.map(|r| r.0), Some(200), "{}", run.what);
+    for port in [run.ports.0, run.ports.1] {
+        let metrics = https_get(&pki, port, "/metrics").await;
+        assert_eq!(
+            metrics.as_ref().map(|r| r.0),
+            Some(401),
+            "{}: /metrics on {port} without a token: {metrics:?}",
+            run.what
+        );
+        let plain = exporter.get(port, "/metrics").await;
+        assert!(
+            !matches!(plain, Some((200, _))),
+            "{}: plain HTTP on {port}: {plain:?}",
+            run.what
+        );
+    }
+}
+
 #[test]
 fn dockerfile_builds_a_non_root_image() {
     let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).expect("Dockerfile");
@@ -498,16 +592,9 @@ fn dockerfile_builds_a_non_root_image() {
     let stage = &lines[runtime..];
     let user: Vec<&&str> = stage.iter().filter(|l| l.starts_with("USER ")).collect();
     assert_eq!(user.len(), 1, "one USER in the runtime stage");
-    assert!(
-        [
-            "USER nonroot",
-            "USER 65534",
-            "USER nonroot:nonroot",
-            "USER 65532:65532"
-        ]
-        .contains(user[0]),
-        "{user:?}"
-    );
+    // nobody, the user and group the manifests run as (check_pod); numeric, so the kubelet
+    // can check runAsNonRoot on the image alone.
+    assert_eq!(*user[0], "USER 65534:65534", "{user:?}");
     assert!(
         !lines
             .iter()
@@ -545,25 +632,26 @@ fn dockerfile_builds_a_non_root_image() {
 }
 
 /// A workload's exporter as its pod runs it: the container's args with `$(VAR)` from the
-/// downward API filled in, the mounted config file written out, and free local ports in
-/// place of the container ports.
+/// downward API filled in, its volumes written out (test certificates for the Secrets made
+/// outside the manifests), and free local ports in place of the container ports.
 struct PodRun {
     what: String,
     args: Vec<String>,
     ports: (u16, u16),
-    _dir: tempfile::TempDir,
+    /// The readiness probe's scheme is HTTPS.
+    https: bool,
+    _mounts: Mounts,
 }
 
-fn pod_run(overlay: &str, docs: &[Value], workload: &Value, env: &[(&str, &str)]) -> PodRun {
+fn pod_run(
+    overlay: &str,
+    docs: &[Value],
+    workload: &Value,
+    env: &[(&str, &str)],
+    pki: &TestPki,
+) -> PodRun {
     let what = format!("{overlay}: {} {}", kind(workload), name(workload));
-    let config = docs
-        .iter()
-        .find(|d| kind(d) == "ConfigMap" && name(d) == "kube-state-otel-config")
-        .and_then(|d| s(d, &["data", "config.yaml"]))
-        .expect("the exporter's ConfigMap");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config_path = dir.path().join("config.yaml");
-    std::fs::write(&config_path, config).expect("config written");
+    let mounts = Mounts::new(&what, workload, docs, pki);
     let ports = (harness::free_port(), harness::free_port());
     let args = strings(get(exporter_container(workload), &["args"]))
         .into_iter()
@@ -573,7 +661,6 @@ fn pod_run(overlay: &str, docs: &[Value], workload: &Value, env: &[(&str, &str)]
                 v.replace(&format!("$({name})"), with)
             });
             match flag {
-                "--config" => format!("--config={}", config_path.display()),
                 "--port" => format!("--port={}", ports.0),
                 "--telemetry-port" => format!("--telemetry-port={}", ports.1),
                 _ if value.is_empty() => flag.to_string(),
@@ -584,13 +671,70 @@ fn pod_run(overlay: &str, docs: &[Value], workload: &Value, env: &[(&str, &str)]
             "--host=127.0.0.1".into(),
             "--telemetry-host=127.0.0.1".into(),
         ])
-        .collect();
+        .collect::<Vec<_>>();
+    let https = s(
+        exporter_container(workload),
+        &["readinessProbe", "httpGet", "scheme"],
+    ) == Some("HTTPS");
     PodRun {
+        args: mounts.args(&what, &args),
         what,
-        args,
         ports,
-        _dir: dir,
+        https,
+        _mounts: mounts,
     }
+}
+
+impl PodRun {
+    /// GET `path` on `port` as the kubelet's probe would, over HTTPS where it uses it (here
+    /// also verifying the certificate against the test CA, for the ServiceMonitor's
+    /// serverName).
+    async fn get(
+        &self,
+        exporter: &harness::Exporter,
+        pki: &TestPki,
+        port: u16,
+        path: &str,
+    ) -> Option<(u16, String)> {
+        if self.https {
+            https_get(pki, port, path).await
+        } else {
+            exporter.get(port, path).await
+        }
+    }
+}
+
+/// An HTTP/1.1 GET over TLS to 127.0.0.1:`port`, verifying the server's certificate against
+/// `pki`'s CA for [`SERVER_NAME`]: the status and the raw body.
+async fn https_get(pki: &TestPki, port: u16, path: &str) -> Option<(u16, String)> {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let server = rustls::pki_types::ServerName::try_from(SERVER_NAME).unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(server, tcp)
+        .await
+        .ok()?;
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {SERVER_NAME}\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes()).await.ok()?;
+    let mut response = Vec::new();
+    // A server closing without close_notify ends the read with an error after the response.
+    let _ = tls.read_to_end(&mut response).await;
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
 }
 
 /// The readiness probe every workload of every overlay declares (`/readyz` on http-metrics)
@@ -601,6 +745,7 @@ async fn readiness_probes_pass_on_every_supported_minor() {
         .iter()
         .map(|o| (*o, render(&format!("deploy/overlays/{o}")).1))
         .collect();
+    let pki = TestPki::new();
     for minor in kube_emulator::OLDEST_MINOR..=kube_emulator::NEWEST_MINOR {
         let emulator = kube_emulator::Emulator::with_config(kube_emulator::EmulatorConfig {
             kubernetes_version: format!("v1.{minor}.0"),
@@ -634,7 +779,7 @@ async fn readiness_probes_pass_on_every_supported_minor() {
                     ("POD_NAMESPACE", "monitoring"),
                     ("NODE_NAME", "node-0"),
                 ];
-                runs.push(pod_run(overlay, docs, workload, &env));
+                runs.push(pod_run(overlay, docs, workload, &env, &pki));
             }
         }
         let exporters: Vec<harness::Exporter> = runs
@@ -646,14 +791,17 @@ async fn readiness_probes_pass_on_every_supported_minor() {
             .collect();
         for (run, exporter) in runs.iter().zip(&exporters) {
             let probed = harness::poll_within(std::time::Duration::from_secs(30), || async {
-                matches!(exporter.get(run.ports.0, "/readyz").await, Some((200, _)))
+                matches!(
+                    run.get(exporter, &pki, run.ports.0, "/readyz").await,
+                    Some((200, _))
+                )
             })
             .await;
             assert!(
                 probed,
                 "1.{minor}, {}: /readyz never answered 200: {:?}\n{}",
                 run.what,
-                exporter.get(run.ports.0, "/readyz").await,
+                run.get(exporter, &pki, run.ports.0, "/readyz").await,
                 exporter.log()
             );
         }
@@ -727,10 +875,11 @@ async fn ha_replicas_elect_one_leader_with_only_their_rbac() {
     }
     let server = harness::start_emulator(emulator).await;
     let env = [("POD_NAMESPACE", "monitoring")];
+    let pki = TestPki::new();
     let mut pods: Vec<(String, PodRun, harness::Exporter)> = (0..replicas)
         .map(|i| {
             let hostname = format!("kube-state-otel-7d9c5b-{i}");
-            let run = pod_run("ha", &docs, deployment, &env);
+            let run = pod_run("ha", &docs, deployment, &env, &pki);
             let args: Vec<&str> = run.args.iter().map(String::as_str).collect();
             let exporter = harness::Exporter::start_with_args_env(
                 &server.url(),

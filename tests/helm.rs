@@ -77,6 +77,44 @@ fn cases() -> Vec<(&'static str, serde_json::Value, Option<&'static str>)> {
             None,
         ),
         (
+            "secure",
+            json!({"topology": "single",
+                   "tls": {"enabled": true, "secretName": "kube-state-otel-tls"},
+                   "authFilter": {"enabled": true,
+                                  "scrapers": [{"name": "prometheus-k8s", "namespace": "monitoring"}]}}),
+            Some("secure"),
+        ),
+        (
+            "sharded-by-kind+mtls+basic-auth",
+            json!({"topology": "sharded-by-kind",
+                   "tls": {"enabled": true, "secretName": "kso-tls",
+                           "clientAuthType": "RequireAndVerifyClientCert"},
+                   "basicAuth": {"users": {"prometheus": BCRYPT_HASH}},
+                   "serviceMonitor": {
+                       "tlsConfig": {"cert": {"secret": {"name": "prometheus-client", "key": "tls.crt"}},
+                                     "keySecret": {"name": "prometheus-client", "key": "tls.key"}},
+                       "basicAuth": {"username": {"name": "kso-basic-auth", "key": "username"},
+                                     "password": {"name": "kso-basic-auth", "key": "password"}}}}),
+            None,
+        ),
+        (
+            "pods-daemonset+auth-filter+ha",
+            json!({"topology": "pods-daemonset", "leaderElection": {"enabled": true},
+                   "tls": {"enabled": true, "secretName": "kso-tls", "minVersion": "TLS13",
+                           "clientAuthType": "VerifyClientCertIfGiven"},
+                   "authFilter": {"enabled": true},
+                   "serviceMonitor": {"authorization": {"credentials": {"name": "prometheus-token", "key": "token"}}}}),
+            None,
+        ),
+        (
+            "otlp-tls",
+            json!({"topology": "hash-sharded",
+                   "otlpEndpoint": "https://otel-gateway.observability.svc:4317",
+                   "otlp": {"tls": {"secretName": "otlp-client", "cert": "tls.crt", "key": "tls.key"},
+                            "headers": {"secretName": "otlp-headers"}}}),
+            None,
+        ),
+        (
             "sharded-by-kind-no-monitor",
             json!({"topology": "sharded-by-kind", "serviceMonitor": {"enabled": false},
                    "image": {"repository": "registry.example/kso", "tag": "v1.2.3",
@@ -85,6 +123,9 @@ fn cases() -> Vec<(&'static str, serde_json::Value, Option<&'static str>)> {
         ),
     ]
 }
+
+/// bcrypt (cost 10) of the password `kube-state-otel-test`, made with Python's bcrypt package.
+const BCRYPT_HASH: &str = "$2b$10$V6e4q1vMkYqcEWevLG76TOQ4FKH82Wsfe/esel/RWbYqIefbaR9Hi";
 
 /// Renders every case in one Python process: `helm_python.Chart.load(chart).render(values,
 /// name=, namespace=)` returns {template path: manifest}; a case the chart refuses gives
@@ -207,6 +248,16 @@ fn keyed(docs: &[Value]) -> BTreeMap<(String, String), Value> {
     for doc in docs {
         let mut doc = doc.clone();
         normalize(&mut doc);
+        // The chart generates the web config that the overlay ships as a file: the same
+        // settings, not the same text.
+        if kind(&doc) == "Secret"
+            && let Some(Value::Mapping(data)) = doc.get_mut("data")
+        {
+            for (key, value) in data.iter_mut() {
+                let text = decode_secret_value(&format!("{key:?}"), value.as_str().unwrap());
+                *value = serde_yaml_ng::from_str(&text).expect("YAML");
+            }
+        }
         let key = (kind(&doc).to_string(), name(&doc).to_string());
         assert!(out.insert(key.clone(), doc).is_none(), "{key:?} twice");
     }
@@ -276,16 +327,12 @@ fn renders_validate_against_the_kubernetes_schemas() {
             "{case}: the Service kube-prometheus selects as job=\"kube-state-metrics\""
         );
     }
-    let output = Command::new("kubernetes-validate")
-        .args(["-k", "1.33.0", "--strict", "--quiet"])
-        .args(&files)
-        .output()
-        .expect("kubernetes-validate (PyPI) must be installed: scripts/test.sh does");
-    assert!(
-        output.status.success(),
-        "{CHART} does not validate:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    check_tool_passes(
+        &format!("{CHART} does not validate"),
+        Command::new("kubernetes-validate")
+            .args(["-k", "1.33.0", "--strict", "--quiet"])
+            .args(&files),
+        "kubernetes-validate (PyPI)",
     );
 }
 
@@ -296,6 +343,45 @@ fn each_workload_may_list_and_watch_exactly_its_kinds() {
     }
 }
 
+/// Every workload of every case runs hardened and probed as its endpoints allow
+/// ([`check_pod`]), and every file its args name is one its volumes provide.
+#[test]
+fn pods_are_hardened_probed_and_mounted() {
+    let pki = TestPki::new();
+    for (case, docs) in rendered() {
+        for workload in docs.iter().filter(|d| WORKLOADS.contains(&kind(d))) {
+            let what = format!("{case}: {} {}", kind(workload), name(workload));
+            check_pod(&what, workload, docs);
+            let args = strings(get(exporter_container(workload), &["args"]));
+            Mounts::new(&what, workload, docs, &pki).args(&what, &args);
+        }
+    }
+}
+
+/// Every web config the chart generates passes `promtool check web-config`, with the files it
+/// names where the pod mounts them.
+#[test]
+fn rendered_web_configs_pass_promtool() {
+    let mut checked = Vec::new();
+    for (case, docs) in rendered() {
+        for workload in docs.iter().filter(|d| WORKLOADS.contains(&kind(d))) {
+            let what = format!("{case}: {} {}", kind(workload), name(workload));
+            if check_web_config_with_promtool(&what, workload, docs) {
+                checked.push(*case);
+            }
+        }
+    }
+    checked.dedup();
+    assert_eq!(
+        checked,
+        [
+            "pods-daemonset+auth-filter+ha",
+            "secure",
+            "sharded-by-kind+mtls+basic-auth"
+        ]
+    );
+}
+
 /// Leader election runs each Deployment as a pair with a standby ([`check_leader_election`]),
 /// never the DaemonSet; without it nothing elects.
 #[test]
@@ -304,6 +390,7 @@ fn workloads_that_elect_have_a_standby() {
         ("ha", 1),
         ("sharded-by-kind+ha", 3),
         ("pods-daemonset+ha", 1),
+        ("pods-daemonset+auth-filter+ha", 1),
         ("single+ha-tuned", 1),
     ]);
     for (case, docs) in rendered() {
@@ -312,21 +399,56 @@ fn workloads_that_elect_have_a_standby() {
     }
 }
 
-/// The chart refuses what cannot work: election where no replica has a standby, and a direct
-/// OTLP endpoint beside the sidecar that is the endpoint.
+/// The chart refuses what cannot work: election where no replica has a standby, a direct
+/// OTLP endpoint (or its TLS and headers) beside the sidecar that is the endpoint, credentials
+/// without TLS, two users of the Authorization header, and a ServiceMonitor that could not
+/// pass the endpoints' checks.
 #[test]
 fn contradictory_values_are_refused() {
+    let tls = json!({"enabled": true, "secretName": "kso-tls"});
+    let users = json!({"users": {"prometheus": BCRYPT_HASH}});
+    let monitor_basic = json!({"basicAuth": {"username": {"name": "b", "key": "u"},
+                                             "password": {"name": "b", "key": "p"}}});
     let refused = render(&[
         json!({"topology": "hash-sharded", "leaderElection": {"enabled": true}}),
         json!({"otelCollector": {"enabled": true}, "otlpEndpoint": "http://gw:4317"}),
+        json!({"otelCollector": {"enabled": true}, "otlp": {"tls": {"secretName": "otlp"}}}),
+        json!({"otelCollector": {"enabled": true}, "otlp": {"headers": {"secretName": "h"}}}),
+        json!({"basicAuth": users, "serviceMonitor": monitor_basic}),
+        json!({"authFilter": {"enabled": true}}),
+        json!({"tls": tls, "basicAuth": users, "authFilter": {"enabled": true},
+               "serviceMonitor": monitor_basic}),
+        json!({"tls": {"enabled": true}}),
+        json!({"tls": {"clientAuthType": "RequireAndVerifyClientCert"}}),
+        json!({"tls": {"enabled": true, "secretName": "kso-tls",
+                       "clientAuthType": "RequireAndVerifyClientCert"}}),
+        json!({"tls": tls, "basicAuth": users}),
+        json!({"otlp": {"tls": {"secretName": "otlp", "cert": "tls.crt"}}}),
     ]);
     let reasons = [
         "leaderElection: hash-sharded replicas are each their own shard",
         "otlpEndpoint: with otelCollector.enabled",
+        "otlp.tls, otlp.headers: with otelCollector.enabled",
+        "otlp.tls, otlp.headers: with otelCollector.enabled",
+        "basicAuth, authFilter: credentials without tls.enabled",
+        "basicAuth, authFilter: credentials without tls.enabled",
+        "basicAuth with authFilter",
+        "tls.secretName: tls.enabled needs the Secret",
+        "tls.clientAuthType: client certificates need tls.enabled",
+        "serviceMonitor.tlsConfig.cert and .keySecret",
+        "serviceMonitor.basicAuth: basicAuth.users needs",
+        "otlp.tls.cert and otlp.tls.key: both or neither",
     ];
+    assert_eq!(refused.len(), reasons.len());
     for (result, reason) in refused.iter().zip(reasons) {
         let error = result.as_ref().expect_err("refused");
         assert!(error.contains(reason), "{error}");
+    }
+}
+
+fn assert_has_flags(args: &[String], flags: &[&str]) {
+    for flag in flags {
+        assert!(args.contains(&flag.to_string()), "{flag}: {args:?}");
     }
 }
 
@@ -366,14 +488,15 @@ fn values_reach_the_rendered_objects() {
         Some(3)
     );
     let args = strings(get(exporter_container(deployment), &["args"]));
-    for flag in [
-        "--leader-election",
-        "--leader-election-lease-duration=30s",
-        "--leader-election-renew-deadline=20s",
-        "--leader-election-retry-period=4s",
-    ] {
-        assert!(args.contains(&flag.to_string()), "{flag}: {args:?}");
-    }
+    assert_has_flags(
+        &args,
+        &[
+            "--leader-election",
+            "--leader-election-lease-duration=30s",
+            "--leader-election-renew-deadline=20s",
+            "--leader-election-retry-period=4s",
+        ],
+    );
     assert!(
         !args.contains(&"--metrics-leader-only".to_string()),
         "{args:?}"
@@ -416,5 +539,80 @@ fn values_reach_the_rendered_objects() {
         let exporter = exporter_container(workload);
         assert_eq!(s(exporter, &["image"]), Some("registry.example/kso:v1.2.3"));
         assert_eq!(s(exporter, &["imagePullPolicy"]), Some("IfNotPresent"));
+    }
+
+    // Secure endpoints: the generated web config, and the TLS client of the OTLP push.
+    let docs = &rendered()["sharded-by-kind+mtls+basic-auth"];
+    let nodes = docs
+        .iter()
+        .find(|d| kind(d) == "Deployment" && name(d) == "kube-state-otel-nodes")
+        .unwrap();
+    let config = web_config("mtls", nodes, docs).unwrap();
+    let want = serde_yaml_ng::to_value(json!({
+        "tls_server_config": {
+            "cert_file": "/etc/kube-state-otel-tls/tls.crt",
+            "key_file": "/etc/kube-state-otel-tls/tls.key",
+            "min_version": "TLS12",
+            "client_auth_type": "RequireAndVerifyClientCert",
+            "client_ca_file": "/etc/kube-state-otel-tls/ca.crt",
+        },
+        "basic_auth_users": {"prometheus": BCRYPT_HASH},
+    }))
+    .unwrap();
+    assert_eq!(config, want);
+    let docs = &rendered()["otlp-tls"];
+    let sts = docs.iter().find(|d| kind(d) == "StatefulSet").unwrap();
+    let exporter = exporter_container(sts);
+    let args = strings(get(exporter, &["args"]));
+    assert_has_flags(
+        &args,
+        &[
+            "--otlp-endpoint=https://otel-gateway.observability.svc:4317",
+            "--otlp-certificate=/etc/kube-state-otel-otlp-tls/ca.crt",
+            "--otlp-client-certificate=/etc/kube-state-otel-otlp-tls/tls.crt",
+            "--otlp-client-key=/etc/kube-state-otel-otlp-tls/tls.key",
+        ],
+    );
+    assert!(
+        !args.iter().any(|a| a.starts_with("--tls-config")),
+        "{args:?}"
+    );
+    let headers = seq(get(exporter, &["env"]))
+        .into_iter()
+        .find(|e| s(e, &["name"]) == Some("OTEL_EXPORTER_OTLP_HEADERS"))
+        .expect("OTEL_EXPORTER_OTLP_HEADERS");
+    assert_eq!(
+        get(headers, &["valueFrom", "secretKeyRef"]),
+        Some(&serde_yaml_ng::from_str("{name: otlp-headers, key: headers}").unwrap())
+    );
+    let volumes = seq(get(sts, &["spec", "template", "spec", "volumes"]));
+    assert!(
+        volumes
+            .iter()
+            .any(|v| s(v, &["secret", "secretName"]) == Some("otlp-client"))
+    );
+
+    // A web config of the user's own: mounted as it is, none generated.
+    let mine = render(&[json!({"tls": {"enabled": true, "secretName": "kso-tls"},
+                               "webConfig": {"existingSecret": "my-web-config", "tcpProbes": true}})]);
+    let docs = parse(mine[0].as_ref().unwrap());
+    assert!(!docs.iter().any(|d| kind(d) == "Secret"));
+    let deployment = docs.iter().find(|d| kind(d) == "Deployment").unwrap();
+    let volumes = seq(get(deployment, &["spec", "template", "spec", "volumes"]));
+    assert!(
+        volumes
+            .iter()
+            .any(|v| s(v, &["secret", "secretName"]) == Some("my-web-config"))
+    );
+    let exporter = exporter_container(deployment);
+    assert!(
+        strings(get(exporter, &["args"]))
+            .contains(&"--tls-config=/etc/kube-state-otel-web/web-config.yaml".to_string())
+    );
+    for probe in ["livenessProbe", "readinessProbe"] {
+        assert_eq!(
+            s(exporter, &[probe, "tcpSocket", "port"]),
+            Some("http-metrics")
+        );
     }
 }

@@ -94,6 +94,10 @@ pub fn check_service_monitor(path: &str, monitor: &Value, docs: &[Value]) {
             "honorLabels",
             "scheme",
             "path",
+            "tlsConfig",
+            "bearerTokenFile",
+            "authorization",
+            "basicAuth",
         ];
         for key in endpoint.as_mapping().unwrap().keys() {
             assert!(
@@ -117,6 +121,7 @@ pub fn check_service_monitor(path: &str, monitor: &Value, docs: &[Value]) {
             "{path}: {key:?}"
         );
     }
+    check_scrape_security(path, monitor, service, docs);
 }
 
 /// The kinds a container's `--resources` flag names, or the default set.
@@ -374,8 +379,10 @@ pub fn check_workload_rbac(label: &str, docs: &[Value]) {
                 && s(d, &["metadata", "namespace"]) == Some(namespace)),
             "{what}: ServiceAccount {account}"
         );
-        // Cluster-wide grants to the account: its ClusterRoleBindings' ClusterRoles.
+        // Cluster-wide grants to the account: its ClusterRoleBindings' ClusterRoles: list and
+        // watch of its kinds in one, and with --auth-filter create on the two reviews.
         let mut granted: BTreeSet<(String, String)> = BTreeSet::new();
+        let mut reviews: BTreeSet<(String, String)> = BTreeSet::new();
         let mut roles = 0;
         for binding in docs.iter().filter(|d| kind(d) == "ClusterRoleBinding") {
             let binds = seq(get(binding, &["subjects"])).into_iter().any(|sub| {
@@ -392,7 +399,7 @@ pub fn check_workload_rbac(label: &str, docs: &[Value]) {
                 .iter()
                 .find(|d| kind(d) == "ClusterRole" && name(d) == role_name)
                 .unwrap_or_else(|| panic!("{what}: ClusterRole {role_name} missing"));
-            roles += 1;
+            let mut lists = false;
             for rule in seq(get(role, &["rules"])) {
                 let rule_map = rule.as_mapping().unwrap();
                 for key in rule_map.keys() {
@@ -402,21 +409,54 @@ pub fn check_workload_rbac(label: &str, docs: &[Value]) {
                     );
                 }
                 let verbs: BTreeSet<String> = strings(get(rule, &["verbs"])).into_iter().collect();
-                assert_eq!(
-                    verbs,
-                    BTreeSet::from(["list".to_string(), "watch".to_string()]),
-                    "{what}: {role_name} verbs"
-                );
+                let into = if verbs == BTreeSet::from(["create".to_string()]) {
+                    &mut reviews
+                } else {
+                    assert_eq!(
+                        verbs,
+                        BTreeSet::from(["list".to_string(), "watch".to_string()]),
+                        "{what}: {role_name} verbs"
+                    );
+                    lists = true;
+                    &mut granted
+                };
                 for group in strings(get(rule, &["apiGroups"])) {
                     for resource in strings(get(rule, &["resources"])) {
                         assert!(!group.contains('*') && !resource.contains('*'));
-                        granted.insert((group.clone(), resource));
+                        into.insert((group.clone(), resource));
                     }
                 }
             }
+            roles += usize::from(lists);
         }
-        assert_eq!(roles, 1, "{what}: one ClusterRole bound to {account}");
+        assert_eq!(
+            roles, 1,
+            "{what}: one ClusterRole of kinds bound to {account}"
+        );
         assert_eq!(granted, want, "{what}: ClusterRole grants vs --resources");
+        let auth_filter = args.contains(&"--auth-filter".to_string());
+        let want_reviews: BTreeSet<(String, String)> = AUTH_FILTER_GRANTS
+            .iter()
+            .filter(|_| auth_filter)
+            .map(|(g, r)| (g.to_string(), r.to_string()))
+            .collect();
+        assert_eq!(
+            reviews, want_reviews,
+            "{what}: create grants vs --auth-filter"
+        );
+        // A scraper of --auth-filter's /metrics needs get on it: the ClusterRole for that.
+        let reader = docs.iter().any(|d| {
+            kind(d) == "ClusterRole"
+                && get(d, &["rules"])
+                    == Some(
+                        &serde_yaml_ng::from_str("[{nonResourceURLs: [/metrics], verbs: [get]}]")
+                            .unwrap(),
+                    )
+        });
+        assert!(
+            reader || !auth_filter,
+            "{what}: no ClusterRole for scrapers of /metrics"
+        );
         // Namespaced grants: the account's RoleBindings in any namespace, each to a Role there.
         let autoshard = autoshards(&what, workload, docs);
         let lease_namespaces: BTreeSet<String> = leases(&what, workload, docs)
@@ -494,5 +534,489 @@ pub fn check_workload_rbac(label: &str, docs: &[Value]) {
     // Together the workloads cover the default set (pods-daemonset: the Deployment).
     for kind in rbac::default_resources() {
         assert!(all_watched.contains(kind), "{label}: nobody watches {kind}");
+    }
+}
+
+// ---- Secure endpoints: the web config, what the pod mounts, how it is probed and scraped ----
+
+/// exporter-toolkit's `client_auth_type`s under which every connection must show a certificate.
+pub const REQUIRES_CLIENT_CERT: &[&str] = &["RequireAnyClientCert", "RequireAndVerifyClientCert"];
+
+/// The Kubernetes API calls of `--auth-filter` (TokenReview, SubjectAccessReview), as
+/// (API group, resource), each with verb create only.
+pub const AUTH_FILTER_GRANTS: &[(&str, &str)] = &[
+    ("authentication.k8s.io", "tokenreviews"),
+    ("authorization.k8s.io", "subjectaccessreviews"),
+];
+
+/// The value of `--{flag}=` among `args`.
+pub fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    args.iter()
+        .find_map(|a| a.strip_prefix(&format!("--{flag}=")))
+}
+
+/// The exporter's volume mounted at the deepest mountPath holding `path`, that mountPath, and
+/// the volume.
+fn mount_of<'a>(workload: &'a Value, path: &str) -> Option<(&'a str, &'a Value)> {
+    let mount = seq(get(exporter_container(workload), &["volumeMounts"]))
+        .into_iter()
+        .filter_map(|m| Some((s(m, &["mountPath"])?, s(m, &["name"])?)))
+        .filter(|(dir, _)| path.starts_with(&format!("{dir}/")))
+        .max_by_key(|(dir, _)| dir.len())?;
+    let volume = seq(get(workload, &["spec", "template", "spec", "volumes"]))
+        .into_iter()
+        .find(|v| s(v, &["name"]) == Some(mount.1))?;
+    Some((mount.0, volume))
+}
+
+/// The files of a ConfigMap or Secret volume as the pod sees them; None for a Secret that is
+/// not among `docs` (made outside the manifests: cert-manager's, the user's).
+fn volume_files(volume: &Value, docs: &[Value]) -> Option<BTreeMap<String, String>> {
+    let (object_kind, object) = match (
+        s(volume, &["configMap", "name"]),
+        s(volume, &["secret", "secretName"]),
+    ) {
+        (Some(name), _) => ("ConfigMap", name),
+        (_, Some(name)) => ("Secret", name),
+        _ => panic!("{volume:?}: neither a ConfigMap nor a Secret"),
+    };
+    let doc = docs
+        .iter()
+        .find(|d| kind(d) == object_kind && name(d) == object);
+    let Some(doc) = doc else {
+        assert_eq!(
+            object_kind, "Secret",
+            "ConfigMap {object} is not in the manifests"
+        );
+        return None;
+    };
+    let mut files = BTreeMap::new();
+    for (field, encoded) in [("data", object_kind == "Secret"), ("stringData", false)] {
+        let Some(map) = get(doc, &[field]).and_then(Value::as_mapping) else {
+            continue;
+        };
+        for (key, value) in map {
+            let value = value.as_str().expect("a string value");
+            let text = if encoded {
+                decode_secret_value(&format!("{object_kind} {object}: {key:?}"), value)
+            } else {
+                value.to_string()
+            };
+            files.insert(key.as_str().unwrap().to_string(), text);
+        }
+    }
+    Some(files)
+}
+
+/// A Secret's `data` value, base64-decoded.
+pub fn decode_secret_value(what: &str, value: &str) -> String {
+    use base64::Engine;
+    // Long values may come folded over lines.
+    let value: String = value.split_whitespace().collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    String::from_utf8(bytes).unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// The web config the exporter's `--tls-config` names, parsed, from the Secret or ConfigMap
+/// mounted there (which must be among `docs`); None without the flag.
+pub fn web_config(what: &str, workload: &Value, docs: &[Value]) -> Option<Value> {
+    let args = strings(get(exporter_container(workload), &["args"]));
+    let path = flag_value(&args, "tls-config")?;
+    let (dir, volume) =
+        mount_of(workload, path).unwrap_or_else(|| panic!("{what}: nothing mounted at {path}"));
+    let files = volume_files(volume, docs)
+        .unwrap_or_else(|| panic!("{what}: the web config's Secret is not in the manifests"));
+    let file = &path[dir.len() + 1..];
+    let text = files
+        .get(file)
+        .unwrap_or_else(|| panic!("{what}: {file} is not in the volume mounted at {dir}"));
+    Some(serde_yaml_ng::from_str(text).unwrap_or_else(|e| panic!("{what}: {path}: {e}")))
+}
+
+/// Whether every request needs credentials the kubelet's probes cannot give: basic auth, or a
+/// client certificate.
+fn wants_credentials(config: &Value) -> bool {
+    let basic = get(config, &["basic_auth_users"])
+        .and_then(Value::as_mapping)
+        .is_some_and(|users| !users.is_empty());
+    let auth_type = s(config, &["tls_server_config", "client_auth_type"]).unwrap_or_default();
+    basic || REQUIRES_CLIENT_CERT.contains(&auth_type)
+}
+
+/// A test CA with a server certificate for the Service's DNS name and 127.0.0.1, and a client
+/// certificate: what cert-manager would put in the Secrets the manifests mount but do not
+/// make.
+pub struct TestPki {
+    pub ca: rcgen::Certificate,
+    server: (String, String),
+    client: (String, String),
+}
+
+/// The name the ServiceMonitors verify the serving certificate against.
+pub const SERVER_NAME: &str = "kube-state-otel.monitoring.svc";
+
+impl TestPki {
+    pub fn new() -> TestPki {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&ca_key).unwrap();
+        let leaf = |names: &[&str]| {
+            let key = KeyPair::generate().unwrap();
+            let names = names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+            let cert = CertificateParams::new(names)
+                .unwrap()
+                .signed_by(&key, &ca, &ca_key)
+                .unwrap();
+            (cert.pem(), key.serialize_pem())
+        };
+        TestPki {
+            server: leaf(&[SERVER_NAME, "127.0.0.1"]),
+            client: leaf(&["prometheus"]),
+            ca,
+        }
+    }
+
+    /// A kubernetes.io/tls Secret's files as cert-manager writes them.
+    fn secret_files(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("tls.crt".to_string(), self.server.0.clone()),
+            ("tls.key".to_string(), self.server.1.clone()),
+            ("ca.crt".to_string(), self.ca.pem()),
+        ])
+    }
+
+    /// The client certificate and key, PEM.
+    pub fn client(&self) -> &(String, String) {
+        &self.client
+    }
+}
+
+/// The exporter container's volumes written out under a temporary root, as the kubelet mounts
+/// them: ConfigMaps and Secrets of the manifests as they are, Secrets made outside them as
+/// [`TestPki`]'s certificate files.
+pub struct Mounts {
+    pub root: tempfile::TempDir,
+}
+
+impl Mounts {
+    pub fn new(what: &str, workload: &Value, docs: &[Value], pki: &TestPki) -> Mounts {
+        let root = tempfile::tempdir().expect("temp dir");
+        for mount in seq(get(exporter_container(workload), &["volumeMounts"])) {
+            let dir = s(mount, &["mountPath"]).expect("mountPath");
+            let volume = seq(get(workload, &["spec", "template", "spec", "volumes"]))
+                .into_iter()
+                .find(|v| s(v, &["name"]) == s(mount, &["name"]))
+                .unwrap_or_else(|| panic!("{what}: no volume for the mount at {dir}"));
+            let files = volume_files(volume, docs).unwrap_or_else(|| pki.secret_files());
+            let local = root.path().join(dir.trim_start_matches('/'));
+            std::fs::create_dir_all(&local).unwrap();
+            for (file, text) in files {
+                std::fs::write(local.join(file), text).unwrap();
+            }
+        }
+        Mounts { root }
+    }
+
+    /// Where the pod's absolute `path` is here; panics when no volume provides that file.
+    pub fn path(&self, what: &str, path: &str) -> PathBuf {
+        let local = self.root.path().join(path.trim_start_matches('/'));
+        assert!(local.is_file(), "{what}: no mounted file at {path}");
+        local
+    }
+
+    /// A copy of the web config at the pod's `path` whose file paths point here (the only
+    /// change), for promtool and the binary to read outside the pod.
+    pub fn web_config(&self, what: &str, path: &str) -> PathBuf {
+        let text = std::fs::read_to_string(self.path(what, path)).unwrap();
+        let mut config: Value = serde_yaml_ng::from_str(&text).expect("web config YAML");
+        if let Some(server) = config.get_mut("tls_server_config") {
+            for key in ["cert_file", "key_file", "client_ca_file"] {
+                if let Some(Value::String(file)) = server.get_mut(key) {
+                    *file = self.path(what, file).display().to_string();
+                }
+            }
+        }
+        let local = self.root.path().join("web-config.local.yaml");
+        std::fs::write(&local, serde_yaml_ng::to_string(&config).unwrap()).unwrap();
+        local
+    }
+
+    /// The exporter's args with each file it names (`--flag=/absolute/path`) pointed here; the
+    /// web config as [`Mounts::web_config`].
+    pub fn args(&self, what: &str, args: &[String]) -> Vec<String> {
+        args.iter()
+            .map(|arg| match arg.split_once("=/") {
+                Some(("--tls-config", path)) => format!(
+                    "--tls-config={}",
+                    self.web_config(what, &format!("/{path}")).display()
+                ),
+                Some((flag, path)) => {
+                    format!("{flag}={}", self.path(what, &format!("/{path}")).display())
+                }
+                None => arg.clone(),
+            })
+            .collect()
+    }
+}
+
+/// `promtool check web-config` on the web config the exporter's `--tls-config` names, with
+/// the files it names where the pod mounts them; returns whether there was one.
+pub fn check_web_config_with_promtool(what: &str, workload: &Value, docs: &[Value]) -> bool {
+    let args = strings(get(exporter_container(workload), &["args"]));
+    let Some(path) = flag_value(&args, "tls-config") else {
+        return false;
+    };
+    let pki = TestPki::new();
+    let mounts = Mounts::new(what, workload, docs, &pki);
+    let local = mounts.web_config(what, path);
+    check_tool_passes(
+        &format!("{what}: promtool check web-config {path}"),
+        std::process::Command::new("promtool")
+            .args(["check", "web-config"])
+            .arg(&local),
+        "promtool (Debian: prometheus)",
+    );
+    true
+}
+
+/// The pod runs as kube-state-metrics' manifests run it (non-root 65534, read-only root,
+/// no privilege escalation or capabilities, RuntimeDefault seccomp), every container has
+/// requests, a memory limit and probes, and the exporter serves http-metrics 8080 and
+/// telemetry 8081, probed as [`check_probes`] says.
+pub fn check_pod(what: &str, workload: &Value, docs: &[Value]) {
+    let pod = get(workload, &["spec", "template", "spec"]).unwrap();
+    let pod_sc = get(pod, &["securityContext"]).expect("pod securityContext");
+    assert_eq!(
+        get(pod_sc, &["runAsNonRoot"]).and_then(Value::as_bool),
+        Some(true),
+        "{what}"
+    );
+    for id in ["runAsUser", "runAsGroup", "fsGroup"] {
+        assert_eq!(
+            get(pod_sc, &[id]).and_then(Value::as_u64),
+            Some(65534),
+            "{what}: {id}"
+        );
+    }
+    assert_eq!(
+        s(pod_sc, &["seccompProfile", "type"]),
+        Some("RuntimeDefault"),
+        "{what}"
+    );
+    for container in seq(get(pod, &["containers"])) {
+        let c = format!("{what} container {}", s(container, &["name"]).unwrap());
+        let sc = get(container, &["securityContext"]).expect("securityContext");
+        for (key, want) in [
+            ("allowPrivilegeEscalation", false),
+            ("readOnlyRootFilesystem", true),
+            ("runAsNonRoot", true),
+        ] {
+            assert_eq!(
+                get(sc, &[key]).and_then(Value::as_bool),
+                Some(want),
+                "{c}: {key}"
+            );
+        }
+        assert!(get(sc, &["privileged"]).and_then(Value::as_bool) != Some(true));
+        assert_eq!(
+            strings(get(sc, &["capabilities", "drop"])),
+            vec!["ALL"],
+            "{c}"
+        );
+        assert!(get(sc, &["capabilities", "add"]).is_none(), "{c}");
+        assert!(
+            s(container, &["resources", "requests", "cpu"]).is_some()
+                && s(container, &["resources", "requests", "memory"]).is_some()
+                && s(container, &["resources", "limits", "memory"]).is_some(),
+            "{c}: requests and a memory limit"
+        );
+        assert!(get(container, &["livenessProbe"]).is_some(), "{c}");
+        assert!(get(container, &["readinessProbe"]).is_some(), "{c}");
+    }
+    // Secrets (keys) are mounted readable by the pod's group (fsGroup) only.
+    for volume in seq(get(pod, &["volumes"])) {
+        if let Some(secret) = get(volume, &["secret"]) {
+            let mode = get(secret, &["defaultMode"]).and_then(Value::as_u64);
+            assert_eq!(mode, Some(0o440), "{what}: {volume:?}");
+        }
+    }
+    check_ports(
+        what,
+        get(exporter_container(workload), &["ports"]),
+        "containerPort",
+    );
+    check_probes(what, workload, docs);
+}
+
+/// `ports` (a container's or a Service's, `number` naming the port's field) are exactly
+/// http-metrics 8080 and telemetry 8081.
+pub fn check_ports(what: &str, ports: Option<&Value>, number: &str) {
+    let ports: BTreeMap<&str, u64> = seq(ports)
+        .into_iter()
+        .map(|p| {
+            (
+                s(p, &["name"]).unwrap(),
+                get(p, &[number]).and_then(Value::as_u64).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ports,
+        BTreeMap::from([("http-metrics", 8080), ("telemetry", 8081)]),
+        "{what}"
+    );
+}
+
+/// Runs `command`, a checking tool, and fails with its output unless it passes; a missing tool
+/// fails too (`tool` names it and its package: scripts/test.sh installs it).
+pub fn check_tool_passes(what: &str, command: &mut std::process::Command, tool: &str) {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} must be installed ({e}): scripts/test.sh does"));
+    assert!(
+        output.status.success(),
+        "{what}:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The exporter's probes: `/livez` and `/readyz` on http-metrics, over HTTPS when the web
+/// config serves TLS (the kubelet does not verify the certificate); a TCP check when every
+/// request needs credentials the kubelet cannot give.
+pub fn check_probes(what: &str, workload: &Value, docs: &[Value]) {
+    let config = web_config(what, workload, docs);
+    let tls = config
+        .as_ref()
+        .is_some_and(|c| get(c, &["tls_server_config"]).is_some());
+    let tcp = config.as_ref().is_some_and(wants_credentials);
+    let exporter = exporter_container(workload);
+    for (probe, path) in [("livenessProbe", "/livez"), ("readinessProbe", "/readyz")] {
+        let probe = get(exporter, &[probe]).unwrap();
+        if tcp {
+            assert_eq!(
+                s(probe, &["tcpSocket", "port"]),
+                Some("http-metrics"),
+                "{what}"
+            );
+            assert!(get(probe, &["httpGet"]).is_none(), "{what}: {path}");
+            continue;
+        }
+        assert_eq!(s(probe, &["httpGet", "path"]), Some(path), "{what}");
+        assert_eq!(
+            s(probe, &["httpGet", "port"]),
+            Some("http-metrics"),
+            "{what}"
+        );
+        let scheme = s(probe, &["httpGet", "scheme"]).unwrap_or("HTTP");
+        assert_eq!(scheme, if tls { "HTTPS" } else { "HTTP" }, "{what}: {path}");
+    }
+}
+
+/// The ServiceMonitor scrapes as the exporters serve: https with the serving certificate's CA
+/// and the Service's DNS name when the web config serves TLS (and a client certificate when it
+/// requires one), a bearer token with `--auth-filter`, basic auth with `basic_auth_users`.
+fn check_scrape_security(path: &str, monitor: &Value, service: &Value, docs: &[Value]) {
+    let mut served = docs
+        .iter()
+        .filter(|d| WORKLOADS.contains(&kind(d)))
+        .map(|w| {
+            let what = format!("{path}: {} {}", kind(w), name(w));
+            let args = strings(get(exporter_container(w), &["args"]));
+            let config = web_config(&what, w, docs);
+            // The Secret the serving certificate comes from.
+            let cert_secret = config
+                .as_ref()
+                .and_then(|c| s(c, &["tls_server_config", "cert_file"]))
+                .map(|file| {
+                    let (_, volume) = mount_of(w, file)
+                        .unwrap_or_else(|| panic!("{what}: nothing mounted at {file}"));
+                    s(volume, &["secret", "secretName"])
+                        .expect("a Secret")
+                        .to_string()
+                });
+            (
+                config,
+                args.contains(&"--auth-filter".to_string()),
+                cert_secret,
+            )
+        })
+        .collect::<Vec<_>>();
+    served.dedup();
+    assert_eq!(
+        served.len(),
+        1,
+        "{path}: one ServiceMonitor, one way to scrape every workload"
+    );
+    let (config, auth_filter, cert_secret) = served.pop().unwrap();
+    let tls = config.as_ref().and_then(|c| get(c, &["tls_server_config"]));
+    let basic = config
+        .as_ref()
+        .and_then(|c| get(c, &["basic_auth_users"]))
+        .and_then(Value::as_mapping)
+        .is_some_and(|users| !users.is_empty());
+    let server_name = format!(
+        "{}.{}.svc",
+        name(service),
+        s(service, &["metadata", "namespace"]).expect("namespace")
+    );
+    for endpoint in seq(get(monitor, &["spec", "endpoints"])) {
+        let port = s(endpoint, &["port"]).unwrap();
+        let what = format!("{path}: ServiceMonitor endpoint {port}");
+        let scheme = s(endpoint, &["scheme"]);
+        let tls_config = get(endpoint, &["tlsConfig"]);
+        match tls {
+            Some(server) => {
+                assert_eq!(scheme, Some("https"), "{what}");
+                let tls_config = tls_config.unwrap_or_else(|| panic!("{what}: tlsConfig"));
+                assert_eq!(
+                    s(tls_config, &["serverName"]),
+                    Some(server_name.as_str()),
+                    "{what}"
+                );
+                assert_eq!(
+                    s(tls_config, &["ca", "secret", "name"]),
+                    cert_secret.as_deref(),
+                    "{what}: the CA of the serving certificate's Secret"
+                );
+                assert!(s(tls_config, &["ca", "secret", "key"]).is_some(), "{what}");
+                let auth_type = s(server, &["client_auth_type"]).unwrap_or_default();
+                if REQUIRES_CLIENT_CERT.contains(&auth_type) {
+                    assert!(
+                        s(tls_config, &["cert", "secret", "name"]).is_some()
+                            && s(tls_config, &["keySecret", "name"]).is_some(),
+                        "{what}: {auth_type} needs Prometheus' client certificate"
+                    );
+                }
+            }
+            None => {
+                assert_eq!(scheme, Some("http"), "{what}");
+                assert!(tls_config.is_none(), "{what}");
+            }
+        }
+        let token = [
+            get(endpoint, &["bearerTokenFile"]).is_some(),
+            get(endpoint, &["authorization", "credentials", "name"]).is_some(),
+        ];
+        assert_eq!(
+            token.iter().filter(|t| **t).count(),
+            usize::from(auth_filter),
+            "{what}: a bearer token (file or authorization) exactly with --auth-filter"
+        );
+        let basic_auth = get(endpoint, &["basicAuth"]);
+        assert_eq!(basic_auth.is_some(), basic, "{what}: basicAuth");
+        if let Some(credentials) = basic_auth {
+            for part in ["username", "password"] {
+                assert!(
+                    s(credentials, &[part, "name"]).is_some()
+                        && s(credentials, &[part, "key"]).is_some(),
+                    "{what}: basicAuth.{part} from a Secret"
+                );
+            }
+        }
     }
 }

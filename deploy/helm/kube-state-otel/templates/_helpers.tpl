@@ -69,13 +69,114 @@ app.kubernetes.io/name: kube-state-metrics
 app.kubernetes.io/part-of: kube-state-otel
 {{- end -}}
 
-{{- define "kso.securityContext" -}}
-allowPrivilegeEscalation: false
-readOnlyRootFilesystem: true
-runAsNonRoot: true
-runAsUser: 65534
-capabilities:
-  drop: [ALL]
-seccompProfile:
-  type: RuntimeDefault
+{{/*
+What secure endpoints and OTLP TLS add to every exporter container, as JSON {args, env, mounts,
+volumes, probe}: probe is "HTTP", "HTTPS" or "TCP" (when every request needs credentials the
+kubelet cannot give). Refuses what cannot work.
+*/}}
+{{- define "kso.secure" -}}
+{{- $v := .Values -}}
+{{- $tls := $v.tls -}}
+{{- $args := list -}}
+{{- $env := list -}}
+{{- $mounts := list -}}
+{{- $volumes := list -}}
+{{- $users := $v.basicAuth.users | default dict -}}
+{{- $requiresCert := has $tls.clientAuthType (list "RequireAnyClientCert" "RequireAndVerifyClientCert") -}}
+{{- if and (or $users $v.authFilter.enabled) (not $tls.enabled) -}}
+{{- fail "basicAuth, authFilter: credentials without tls.enabled would cross the network in clear" -}}
+{{- end -}}
+{{- if and $users $v.authFilter.enabled -}}
+{{- fail "basicAuth with authFilter: both read the Authorization header; pick one" -}}
+{{- end -}}
+{{- if and $tls.clientAuthType (not $tls.enabled) -}}
+{{- fail "tls.clientAuthType: client certificates need tls.enabled" -}}
+{{- end -}}
+{{- if $tls.enabled -}}
+{{- if not $tls.secretName }}{{ fail "tls.secretName: tls.enabled needs the Secret with tls.crt and tls.key" }}{{ end -}}
+{{- $mounts = append $mounts (dict "name" "tls" "mountPath" "/etc/kube-state-otel-tls" "readOnly" true) -}}
+{{- $volumes = append $volumes (dict "name" "tls" "secret" (dict "secretName" $tls.secretName "defaultMode" 288)) -}}
+{{- end -}}
+{{- if or $tls.enabled $users $v.webConfig.existingSecret -}}
+{{- $args = append $args "--tls-config=/etc/kube-state-otel-web/web-config.yaml" -}}
+{{- $mounts = append $mounts (dict "name" "web-config" "mountPath" "/etc/kube-state-otel-web" "readOnly" true) -}}
+{{- $volumes = append $volumes (dict "name" "web-config" "secret" (dict "secretName" (include "kso.webConfigSecret" .) "defaultMode" 288)) -}}
+{{- end -}}
+{{- if $v.authFilter.enabled }}{{ $args = append $args "--auth-filter" }}{{ end -}}
+{{- $otlp := $v.otlp -}}
+{{- if and $v.otelCollector.enabled (or $otlp.tls.secretName $otlp.headers.secretName) -}}
+{{- fail "otlp.tls, otlp.headers: with otelCollector.enabled kube-state-otel pushes to the sidecar over localhost; the sidecar's config talks to the gateway" -}}
+{{- end -}}
+{{- with $otlp.tls.secretName -}}
+{{- $dir := "/etc/kube-state-otel-otlp-tls" -}}
+{{- if $otlp.tls.ca }}{{ $args = append $args (printf "--otlp-certificate=%s/%s" $dir $otlp.tls.ca) }}{{ end -}}
+{{- if ne (empty $otlp.tls.cert) (empty $otlp.tls.key) }}{{ fail "otlp.tls.cert and otlp.tls.key: both or neither" }}{{ end -}}
+{{- if $otlp.tls.cert -}}
+{{- $args = append $args (printf "--otlp-client-certificate=%s/%s" $dir $otlp.tls.cert) -}}
+{{- $args = append $args (printf "--otlp-client-key=%s/%s" $dir $otlp.tls.key) -}}
+{{- end -}}
+{{- $mounts = append $mounts (dict "name" "otlp-tls" "mountPath" $dir "readOnly" true) -}}
+{{- $volumes = append $volumes (dict "name" "otlp-tls" "secret" (dict "secretName" . "defaultMode" 288)) -}}
+{{- end -}}
+{{- with $otlp.headers.secretName -}}
+{{- $env = append $env (dict "name" "OTEL_EXPORTER_OTLP_HEADERS" "valueFrom" (dict "secretKeyRef" (dict "name" . "key" $otlp.headers.key))) -}}
+{{- end -}}
+{{- $probe := "HTTP" -}}
+{{- if $tls.enabled }}{{ $probe = "HTTPS" }}{{ end -}}
+{{- if or $users $requiresCert (and $v.webConfig.existingSecret $v.webConfig.tcpProbes) }}{{ $probe = "TCP" }}{{ end -}}
+{{- toJson (dict "args" $args "env" $env "mounts" $mounts "volumes" $volumes "probe" $probe) -}}
+{{- end -}}
+
+{{/* The Secret holding the web config: the user's, or the generated one. */}}
+{{- define "kso.webConfigSecret" -}}
+{{- .Values.webConfig.existingSecret | default (printf "%s-web-config" .Values.name) -}}
+{{- end -}}
+
+{{/* The generated web config (exporter-toolkit's format) of tls and basicAuth. */}}
+{{- define "kso.webConfig" -}}
+{{- $tls := .Values.tls -}}
+{{- $config := dict -}}
+{{- if $tls.enabled -}}
+{{- $server := dict "cert_file" "/etc/kube-state-otel-tls/tls.crt" "key_file" "/etc/kube-state-otel-tls/tls.key" -}}
+{{- with $tls.minVersion }}{{ $_ := set $server "min_version" . }}{{ end -}}
+{{- with $tls.clientAuthType -}}
+{{- $_ := set $server "client_auth_type" . -}}
+{{- if ne . "RequestClientCert" }}{{ $_ := set $server "client_ca_file" (printf "/etc/kube-state-otel-tls/%s" $tls.clientCA) }}{{ end -}}
+{{- end -}}
+{{- $_ := set $config "tls_server_config" $server -}}
+{{- end -}}
+{{- with .Values.basicAuth.users }}{{ $_ := set $config "basic_auth_users" . }}{{ end -}}
+{{- toYaml $config -}}
+{{- end -}}
+
+{{/* A probe of `path` on the http-metrics port, as kso.secure's probe says. */}}
+{{- define "kso.probe" -}}
+{{- if eq .probe "TCP" -}}
+tcpSocket: {port: http-metrics}
+{{- else -}}
+httpGet: {path: {{ .path }}, port: http-metrics{{ if eq .probe "HTTPS" }}, scheme: HTTPS{{ end }}}
+{{- end -}}
+{{- end -}}
+
+{{/* A ServiceMonitor endpoint's scheme, TLS and credentials, as tls, basicAuth and authFilter say. */}}
+{{- define "kso.scrapeSecurity" -}}
+{{- $v := .Values -}}
+{{- $sm := $v.serviceMonitor -}}
+{{- $out := dict "scheme" "http" -}}
+{{- if $v.tls.enabled -}}
+{{- $tlsConfig := dict "ca" (dict "secret" (dict "name" $v.tls.secretName "key" "ca.crt")) "serverName" (printf "%s.%s.svc" $v.name .Release.Namespace) -}}
+{{- $tlsConfig = mergeOverwrite $tlsConfig (deepCopy ($sm.tlsConfig | default dict)) -}}
+{{- if and (has $v.tls.clientAuthType (list "RequireAnyClientCert" "RequireAndVerifyClientCert")) (not (and $tlsConfig.cert $tlsConfig.keySecret)) -}}
+{{- fail "serviceMonitor.tlsConfig.cert and .keySecret: tls.clientAuthType requires Prometheus' client certificate" -}}
+{{- end -}}
+{{- $out = dict "scheme" "https" "tlsConfig" $tlsConfig -}}
+{{- end -}}
+{{- if $v.authFilter.enabled -}}
+{{- if $sm.authorization }}{{ $_ := set $out "authorization" $sm.authorization }}{{ else }}{{ $_ := set $out "bearerTokenFile" $sm.bearerTokenFile }}{{ end -}}
+{{- end -}}
+{{- if $v.basicAuth.users -}}
+{{- if not $sm.basicAuth }}{{ fail "serviceMonitor.basicAuth: basicAuth.users needs Prometheus' username and password (a Secret's keys)" }}{{ end -}}
+{{- $_ := set $out "basicAuth" $sm.basicAuth -}}
+{{- end -}}
+{{- toYaml $out -}}
 {{- end -}}
