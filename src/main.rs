@@ -207,6 +207,13 @@ async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
             }
         })
         .collect();
+    // Checked before anything connects, as the pipelines' settings.
+    let web = cli
+        .tls_config
+        .as_deref()
+        .map(|path| http::web_config::WebConfig::open(path, cli.auth_filter))
+        .transpose()
+        .context("--tls-config")?;
     let (kube_config, _demo) = if cli.demo {
         let demo = kube_state_otel::demo::start(
             cli.demo_nodes,
@@ -218,7 +225,10 @@ async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
     } else {
         (kube_config(cli).await?, None)
     };
-    let security = security(cli, &kube_config)?;
+    let security = http::Security {
+        web,
+        auth: auth_filter(cli, &kube_config)?,
+    };
     let mut servers = Vec::new();
     let mut otlp_pushes = Vec::new();
     let mut elections = Vec::new();
@@ -413,23 +423,17 @@ async fn start_pipeline(
     })
 }
 
-/// `--tls-config` and `--auth-filter`, shared by every server of the process; an invalid web
-/// configuration stops the start, as in kube-state-metrics.
-fn security(cli: &Cli, kube_config: &kube::Config) -> anyhow::Result<http::Security> {
-    let web = cli
-        .tls_config
-        .as_deref()
-        .map(|path| http::web_config::WebConfig::open(path, cli.auth_filter))
-        .transpose()
-        .context("--tls-config")?;
-    let auth = if cli.auth_filter {
-        let client = kube::Client::try_from(kube_config.clone())
-            .context("building the Kubernetes client of --auth-filter")?;
-        Some(http::auth_filter::AuthFilter::new(client))
-    } else {
-        None
-    };
-    Ok(http::Security { web, auth })
+/// `--auth-filter`'s reviews, on a client of their own (shared by every server).
+fn auth_filter(
+    cli: &Cli,
+    kube_config: &kube::Config,
+) -> anyhow::Result<Option<Arc<http::auth_filter::AuthFilter>>> {
+    if !cli.auth_filter {
+        return Ok(None);
+    }
+    let client = kube::Client::try_from(kube_config.clone())
+        .context("building the Kubernetes client of --auth-filter")?;
+    Ok(Some(http::auth_filter::AuthFilter::new(client)))
 }
 
 /// The OTLP settings, when an endpoint is configured by flag or environment; read before

@@ -18,6 +18,7 @@ use serde_yaml_ng::Value;
 
 mod harness;
 mod manifests;
+mod pki;
 use manifests::*;
 
 const OVERLAYS: &[&str] = &[

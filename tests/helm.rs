@@ -14,6 +14,7 @@ use serde_json::json;
 use serde_yaml_ng::Value;
 
 mod manifests;
+mod pki;
 use manifests::*;
 
 const CHART: &str = "deploy/helm/kube-state-otel";

@@ -13,15 +13,16 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kube_emulator::{Emulator, GeneratedCluster};
 use serde_json::{Value, json};
 
 mod harness;
-use harness::{Exporter, free_port, newest_emulator, start_emulator, wait_for_within, which};
+use harness::prometheus::Prometheus;
+use harness::{Exporter, newest_emulator, start_emulator, wait_for_within, which};
 
 mod ksm;
 
@@ -176,150 +177,14 @@ fn selector_name(selector: &str) -> &str {
 
 // ---- Prometheus ----
 
-/// A Prometheus on 127.0.0.1 with a temporary config and TSDB; killed when dropped, however
-/// the test ends.
-struct Prometheus {
-    child: Child,
-    base: String,
-    dir: tempfile::TempDir,
-    http: reqwest::Client,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Prometheus {
-    /// Scrapes `targets` as `job_name: kube-state-metrics` (honouring the exporter's labels,
-    /// as kube-prometheus' ServiceMonitor does) every second and evaluates `rule_files`
-    /// every second.
-    fn start(targets: &[u16], rule_files: &[PathBuf]) -> Prometheus {
-        let binary = which("prometheus");
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let targets: Vec<String> = targets.iter().map(|p| format!("'127.0.0.1:{p}'")).collect();
-        let rules: Vec<String> = rule_files
-            .iter()
-            .map(|p| format!("  - '{}'\n", p.display()))
-            .collect();
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-             rule_files:\n{}\
-             scrape_configs:\n- job_name: kube-state-metrics\n  honor_labels: true\n  \
-             static_configs:\n  - targets: [{}]\n",
-            rules.concat(),
-            targets.join(", ")
-        );
-        let config_path = dir.path().join("prometheus.yml");
-        std::fs::write(&config_path, config).expect("config written");
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log file");
-        let child = Command::new(binary)
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("prometheus starts");
-        Prometheus {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            dir,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
-    }
-
-    async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("prometheus exited ({status}):\n{}", self.log());
-            }
-            let ready = self
-                .http
-                .get(format!("{}/-/ready", self.base))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "prometheus not ready in 30 s:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// `data` of a successful `GET /api/v1/<path>`.
-    async fn api(&self, path: &str, params: &[(&str, &str)]) -> Value {
-        let text = self
-            .http
-            .get(format!("{}/api/v1/{path}", self.base))
-            .query(params)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("/api/v1/{path}: {e}"))
-            .text()
-            .await
-            .unwrap_or_else(|e| panic!("/api/v1/{path}: {e}"));
-        let body: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("/api/v1/{path} is not JSON ({e}): {text}"));
-        assert_eq!(
-            body["status"], "success",
-            "/api/v1/{path} {params:?}: {body}"
-        );
-        body["data"].clone()
-    }
-
-    /// The instant vector of `query`, now.
-    async fn query(&self, query: &str) -> Vec<Value> {
-        let data = self.api("query", &[("query", query)]).await;
-        assert_eq!(data["resultType"], "vector", "{query}");
-        data["result"].as_array().cloned().unwrap_or_default()
-    }
-
-    /// The value of a one-element instant vector, if it has one element.
-    async fn scalar(&self, query: &str) -> Option<f64> {
-        match self.query(query).await.as_slice() {
-            [one] => one["value"][1].as_str().and_then(|v| v.parse().ok()),
-            _ => None,
-        }
-    }
-
-    async fn alerts(&self) -> Vec<Alert> {
-        self.api("alerts", &[]).await["alerts"]
-            .as_array()
-            .expect("alerts list")
-            .iter()
-            .map(Alert::from_json)
-            .collect()
-    }
-
-    /// Prometheus' own `/metrics`.
-    async fn own_metrics(&self) -> String {
-        self.http
-            .get(format!("{}/metrics", self.base))
-            .send()
-            .await
-            .expect("prometheus /metrics")
-            .text()
-            .await
-            .expect("prometheus /metrics text")
-    }
+/// Prometheus' alerts, read.
+async fn alerts_of(prometheus: &Prometheus) -> Vec<Alert> {
+    prometheus
+        .alerts_json()
+        .await
+        .iter()
+        .map(Alert::from_json)
+        .collect()
 }
 
 /// The sum of a counter family over all its series in Prometheus' own metrics.
@@ -1097,7 +962,7 @@ async fn mixin_alerts_fire_in_a_live_prometheus() {
     assert!(
         unexpected.is_empty(),
         "alerts on a healthy cluster: {unexpected:?}\n{}",
-        describe(&prom.alerts().await.iter().collect::<Vec<_>>())
+        describe(&alerts_of(prom).await.iter().collect::<Vec<_>>())
     );
     eprintln!(
         "healthy cluster evaluated after {healthy_at:?}; firing only: {ever:?} (no kubelet, \
@@ -1115,7 +980,7 @@ async fn mixin_alerts_fire_in_a_live_prometheus() {
     let mut fired_after: Vec<Option<Duration>> = vec![None; expected.len()];
     let deadline = applied + Duration::from_secs(60);
     loop {
-        let alerts = prom.alerts().await;
+        let alerts = alerts_of(prom).await;
         for (x, when) in expected.iter().zip(fired_after.iter_mut()) {
             if when.is_none() && firing(&alerts, x.alert).iter().any(|a| a.has(&x.labels)) {
                 *when = Some(applied.elapsed());
@@ -1177,7 +1042,7 @@ async fn mixin_alerts_fire_in_a_live_prometheus() {
         "KubeNodeReadinessFlapping",
         Duration::from_secs(20),
         || async move {
-            prom.alerts().await.iter().any(|a| {
+            alerts_of(prom).await.iter().any(|a| {
                 a.name() == "KubeNodeReadinessFlapping"
                     && a.state == "firing"
                     && a.has(&[("node", "node-flapping")])
@@ -1194,7 +1059,7 @@ async fn mixin_alerts_fire_in_a_live_prometheus() {
         "KubeNodeReadinessFlapping",
         &[("node", "node-flapping")],
     ));
-    let alerts = prom.alerts().await;
+    let alerts = alerts_of(prom).await;
     let scenario_alerts: BTreeSet<&str> = expected.iter().map(|x| x.alert).collect();
     for name in &scenario_alerts {
         let active: Vec<&Alert> = alerts.iter().filter(|a| a.name() == *name).collect();
@@ -1222,7 +1087,7 @@ async fn mixin_alerts_fire_in_a_live_prometheus() {
     wait_for_within(
         "KubeStateMetricsListErrors",
         Duration::from_secs(30),
-        || async move { !firing(&prom.alerts().await, "KubeStateMetricsListErrors").is_empty() },
+        || async move { !firing(&alerts_of(prom).await, "KubeStateMetricsListErrors").is_empty() },
     )
     .await;
     let list_errors_after = restart.elapsed();

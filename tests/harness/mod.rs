@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use kube_emulator::{Emulator, ServerHandle};
 
+pub mod prometheus;
+
 /// A local port nobody listens on, for a child process to bind (see
 /// [`kube_emulator::free_port`]).
 pub fn free_port() -> u16 {

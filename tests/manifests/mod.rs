@@ -659,24 +659,12 @@ pub const SERVER_NAME: &str = "kube-state-otel.monitoring.svc";
 
 impl TestPki {
     pub fn new() -> TestPki {
-        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-        let ca_key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = params.self_signed(&ca_key).unwrap();
-        let leaf = |names: &[&str]| {
-            let key = KeyPair::generate().unwrap();
-            let names = names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
-            let cert = CertificateParams::new(names)
-                .unwrap()
-                .signed_by(&key, &ca, &ca_key)
-                .unwrap();
-            (cert.pem(), key.serialize_pem())
-        };
+        let ca = crate::pki::TestCa::new();
+        let pem = |issued: crate::pki::Issued| (issued.cert_pem(), issued.key_pem());
         TestPki {
-            server: leaf(&[SERVER_NAME, "127.0.0.1"]),
-            client: leaf(&["prometheus"]),
-            ca,
+            server: pem(ca.issue(&[SERVER_NAME, "127.0.0.1"])),
+            client: pem(ca.issue(&["prometheus"])),
+            ca: ca.cert,
         }
     }
 
