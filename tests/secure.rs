@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use kube_emulator::GeneratedCluster;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -159,6 +159,59 @@ async fn https_get(
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
+/// A TLS connection offering `alpn`: the protocol agreed on, or why the handshake failed.
+async fn connect(
+    tls: &rustls::ClientConfig,
+    port: u16,
+    alpn: &[&[u8]],
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
+    let mut tls = tls.clone();
+    tls.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
+    let name = ServerName::try_from("127.0.0.1").map_err(|e| e.to_string())?;
+    connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// `GET path` over HTTP/2 (ALPN `h2` only): status and body.
+async fn h2_get(
+    tls: &rustls::ClientConfig,
+    port: u16,
+    path: &str,
+    authorization: &str,
+) -> (u16, String) {
+    let stream = connect(tls, port, &[b"h2"]).await.expect("TLS");
+    assert_eq!(
+        stream.get_ref().1.alpn_protocol(),
+        Some(&b"h2"[..]),
+        "h2 agreed"
+    );
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("h2 handshake");
+    tokio::spawn(connection);
+    let request = http::Request::get(format!("https://127.0.0.1:{port}{path}"))
+        .header(http::header::AUTHORIZATION, authorization)
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let response = sender.send_request(request).await.expect("h2 response");
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
 /// The certificate the server presents to a new connection.
 async fn presented_certificate(tls: &rustls::ClientConfig, port: u16) -> CertificateDer<'static> {
     let connector = tokio_rustls::TlsConnector::from(Arc::new(tls.clone()));
@@ -288,11 +341,12 @@ async fn prometheus_scrapes_over_mutual_tls_and_basic_auth_through_rotations() {
         match job.as_str() {
             "locked" => assert_eq!(health, "up", "{target}"),
             "wrong-password" => assert!(error.contains("401"), "{target}"),
-            // TLS 1.3: the server's certificate_required alert (Go's words).
-            "no-client-cert" => assert!(
-                error.contains("certificate required") || error.contains("bad certificate"),
-                "{target}"
-            ),
+            // Refused in the handshake: no HTTP answer (Go reports the server's
+            // certificate_required alert, or the closed connection it finds first).
+            "no-client-cert" => {
+                assert_eq!(health, "down", "{target}");
+                assert!(!error.contains("HTTP status"), "{target}");
+            }
             "untrusted-server" => assert!(
                 error.contains("x509") && error.contains("unknown authority"),
                 "{target}"
@@ -311,11 +365,11 @@ async fn prometheus_scrapes_over_mutual_tls_and_basic_auth_through_rotations() {
         Some(2.0),
         "both ports scraped"
     );
-    // The configured header, on every answer.
-    let (status, _) = https_get(&tls, exporter.port, "/metrics", Some(&auth))
-        .await
-        .expect("scrape");
-    assert_eq!(status, 200);
+    let anonymous = https_get(&client_tls(&ca, None), exporter.port, "/healthz", None).await;
+    assert!(
+        anonymous.is_err(),
+        "served without a client certificate: {anonymous:?}"
+    );
     // Plain HTTP to a TLS port gets no answer with data.
     assert!(
         !matches!(
@@ -508,6 +562,16 @@ subjects: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]
         assert_eq!(get(exporter.port, Some("nobody-token")).await.0, 403);
         assert_eq!(get(exporter.port, Some("made-up")).await.0, 401);
     }
+    // HTTP/2 (offered by default, as Go's server does) goes through the same filter.
+    assert_eq!(
+        h2_get(&tls, exporter.port, "/metrics", "Bearer made-up")
+            .await
+            .0,
+        401
+    );
+    let (status, body) = h2_get(&tls, exporter.port, "/metrics", "Bearer scraper-token").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("kube_pod_info{"), "{body}");
     // One TokenReview per token (three), one SubjectAccessReview per user and path (two).
     assert_eq!(emu.review_counts(), (3, 2));
     let (_, metrics) = get(exporter.port, Some("scraper-token")).await;
@@ -520,7 +584,7 @@ subjects: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]
             &[&format!("result=\"{result}\"")],
         )
     };
-    assert_eq!(count("unauthenticated"), Some(7.0), "{telemetry}");
+    assert_eq!(count("unauthenticated"), Some(8.0), "{telemetry}");
     assert_eq!(count("forbidden"), Some(5.0));
     assert_eq!(count("error"), Some(0.0));
     assert!(count("allowed").is_some_and(|n| n >= 6.0));
@@ -535,6 +599,55 @@ subjects: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]
     assert_eq!((status, body.as_str()), (500, "Internal Server Error\n"));
     // Already reviewed: still served from the cache.
     assert_eq!(get(exporter.port, Some("scraper-token")).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_sans_http1_only_and_the_rate_limit_apply() {
+    let emulator = newest_emulator();
+    emulator.load_generated(&GeneratedCluster::new(1, 1, 1));
+    let server = start_emulator(emulator).await;
+    let ca = TestCa::new();
+    let mounted = Mounted::new(&ca.issue(&["localhost", "127.0.0.1"]), &ca);
+    let config = "tls_server_config:\n  cert_file: tls/tls.crt\n  key_file: tls/tls.key\n  \
+                  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: tls/ca.crt\n  \
+                  client_allowed_sans: [prometheus.monitoring.svc]\n\
+                  http_server_config:\n  http2: false\n  headers:\n    X-Frame-Options: deny\n\
+                  rate_limit:\n  burst: 20\n  interval: 1h\n";
+    mounted.write_config(config);
+    let path = mounted.path("web.yml");
+    let exporter = Exporter::start(
+        &server.url(),
+        &["--tls-config", path.to_str().expect("utf-8")],
+    );
+    let allowed = client_tls(&ca, Some(&ca.issue(&["prometheus.monitoring.svc"])));
+    let other = client_tls(&ca, Some(&ca.issue(&["intruder.example"])));
+    wait_ready_over_https(&exporter, &allowed, None).await;
+
+    // A certificate from the right CA without an allowed SAN is refused.
+    let refused = https_get(&other, exporter.port, "/metrics", None).await;
+    assert!(refused.is_err(), "{refused:?}");
+    // http2: false: only HTTP/1.1 is agreed, even when the client offers h2 first.
+    let stream = connect(&allowed, exporter.port, &[b"h2", b"http/1.1"])
+        .await
+        .expect("TLS");
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    // A burst of 20 (some spent on readiness polls), then 429 until a token comes back (1 h).
+    let mut answers = Vec::new();
+    for _ in 0..21 {
+        answers.push(
+            https_get(&allowed, exporter.port, "/healthz", None)
+                .await
+                .expect("answers"),
+        );
+    }
+    let ok = answers.iter().filter(|(status, _)| *status == 200).count();
+    assert!((1..=20).contains(&ok), "{answers:?}");
+    assert!(
+        answers[ok..]
+            .iter()
+            .all(|a| *a == (429, "Too Many Requests\n".to_string())),
+        "{answers:?}"
+    );
 }
 
 #[test]
