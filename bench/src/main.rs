@@ -13,6 +13,8 @@
 //! - `faults`: a seeded schedule of API faults and churn; recovery time and the series
 //!   against a fresh instance.
 //! - `scrapes`: `/metrics` under abuse — a storm of concurrent full scrapes and slow readers.
+//! - `tls`: what `--tls-config` costs a scrape: plain HTTP, TLS, TLS with a client certificate
+//!   and basic auth.
 
 /// The exporter's allocator, so in-process figures match the binary's.
 #[global_allocator]
@@ -27,6 +29,7 @@ mod proc;
 mod receiver;
 mod scrapes;
 mod seeded;
+mod tls;
 mod traffic;
 
 use clap::{Parser, Subcommand};
@@ -56,6 +59,9 @@ enum Command {
     /// `/metrics` under abuse: concurrent full scrapes and slow readers, against the
     /// exporter's concurrency cap and write timeout.
     Scrapes(scrapes::Args),
+    /// What locking `/metrics` down costs: a full scrape and a handshake over plain HTTP,
+    /// TLS, and TLS with a client certificate and basic auth.
+    Tls(tls::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -67,5 +73,6 @@ fn main() -> anyhow::Result<()> {
         Command::Faults(args) => faults::run(args),
         Command::OtlpDown(args) => otlp_down::run(args),
         Command::Scrapes(args) => scrapes::run(args),
+        Command::Tls(args) => tls::run(args),
     }
 }
