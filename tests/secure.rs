@@ -650,6 +650,73 @@ async fn allowed_sans_http1_only_and_the_rate_limit_apply() {
     );
 }
 
+/// An HTTP/2 connection to `port` after one request (its response unread when `read` is
+/// false): how long after the response head the server ended the connection.
+async fn h2_connection_lifetime(tls: &rustls::ClientConfig, port: u16, read: bool) -> Duration {
+    let stream = connect(tls, port, &[b"h2"]).await.expect("TLS");
+    // HTTP/2's initial windows (64 KiB): an unread body stalls the server's stream.
+    let (mut sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .initial_stream_window_size(65_535)
+        .initial_connection_window_size(65_535)
+        .handshake(TokioIo::new(stream))
+        .await
+        .expect("h2 handshake");
+    let connection = tokio::spawn(connection);
+    let request = http::Request::get(format!("https://127.0.0.1:{port}/metrics"))
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let response = sender.send_request(request).await.expect("response head");
+    let answered = std::time::Instant::now();
+    let _unread = if read {
+        response.into_body().collect().await.expect("body");
+        None
+    } else {
+        Some(response)
+    };
+    tokio::time::timeout(Duration::from_secs(20), connection)
+        .await
+        .expect("the server ended the connection")
+        .expect("connection task");
+    answered.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_connections_keep_the_idle_and_write_timeouts() {
+    let emulator = newest_emulator();
+    // Enough for a response larger than a stream's HTTP/2 window (64 KiB).
+    emulator.load_generated(&GeneratedCluster::new(10, 10, 1));
+    let server = start_emulator(emulator).await;
+    let ca = TestCa::new();
+    let mounted = Mounted::new(&ca.issue(&["localhost", "127.0.0.1"]), &ca);
+    mounted.write_config(&web_config(false, "NoClientCert"));
+    let path = mounted.path("web.yml");
+    let exporter = Exporter::start(
+        &server.url(),
+        &[
+            "--tls-config",
+            path.to_str().expect("utf-8"),
+            "--server-idle-timeout",
+            "1s",
+            "--server-write-timeout",
+            "3s",
+        ],
+    );
+    let tls = client_tls(&ca, None);
+    wait_ready_over_https(&exporter, &tls, None).await;
+    // Idle after its request: closed after the idle timeout, not before.
+    let idle = h2_connection_lifetime(&tls, exporter.port, true).await;
+    assert!(
+        idle >= Duration::from_millis(900) && idle < Duration::from_secs(3),
+        "closed {idle:?} after the answer"
+    );
+    // A stream whose body is not read: its write deadline ends the connection.
+    let stalled = h2_connection_lifetime(&tls, exporter.port, false).await;
+    assert!(
+        stalled >= Duration::from_millis(2500) && stalled < Duration::from_secs(6),
+        "closed {stalled:?} after the head"
+    );
+}
+
 #[test]
 fn an_invalid_web_config_stops_the_start_with_its_reason() {
     let dir = tempfile::tempdir().expect("temp dir");
