@@ -248,6 +248,25 @@ async fn wait_ready_over_https(
     .await;
 }
 
+/// The exporter with `--tls-config` of `config` (certificates for 127.0.0.1 from `ca`) and
+/// `extra` flags, ready.
+async fn tls_exporter(
+    server: &str,
+    ca: &TestCa,
+    config: &str,
+    extra: &[&str],
+    probe: &rustls::ClientConfig,
+) -> (Mounted, Exporter) {
+    let mounted = Mounted::new(&ca.issue(&["localhost", "127.0.0.1"]), ca);
+    mounted.write_config(config);
+    let path = mounted.path("web.yml");
+    let mut args = vec!["--tls-config", path.to_str().expect("utf-8")];
+    args.extend(extra);
+    let exporter = Exporter::start(server, &args);
+    wait_ready_over_https(&exporter, probe, None).await;
+    (mounted, exporter)
+}
+
 /// Prometheus' scrape job of both ports with `tls` (its `tls_config`) and `auth` (more keys).
 fn job(name: &str, ports: [u16; 2], tls: &str, auth: &str) -> String {
     format!(
@@ -510,21 +529,12 @@ subjects: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]
     let server = start_emulator(emulator).await;
 
     // With TLS, as it would run (no client certificates: the token is the credential).
-    let ca = TestCa::new();
-    let mounted = Mounted::new(&ca.issue(&["localhost", "127.0.0.1"]), &ca);
-    mounted.write_config(&web_config(false, "NoClientCert"));
-    let config = mounted.path("web.yml");
-    let exporter = Exporter::start(
-        &server.url(),
-        &[
-            "--auth-filter",
-            "--tls-config",
-            config.to_str().expect("utf-8"),
-        ],
-    );
-    let tls = client_tls(&ca, None);
     // Probes need no token.
-    wait_ready_over_https(&exporter, &tls, None).await;
+    let ca = TestCa::new();
+    let tls = client_tls(&ca, None);
+    let config = web_config(false, "NoClientCert");
+    let (_mounted, exporter) =
+        tls_exporter(&server.url(), &ca, &config, &["--auth-filter"], &tls).await;
     for path in ["/healthz", "/livez"] {
         let (status, _) = https_get(&tls, exporter.port, path, None)
             .await
@@ -607,21 +617,14 @@ async fn allowed_sans_http1_only_and_the_rate_limit_apply() {
     emulator.load_generated(&GeneratedCluster::new(1, 1, 1));
     let server = start_emulator(emulator).await;
     let ca = TestCa::new();
-    let mounted = Mounted::new(&ca.issue(&["localhost", "127.0.0.1"]), &ca);
     let config = "tls_server_config:\n  cert_file: tls/tls.crt\n  key_file: tls/tls.key\n  \
                   client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: tls/ca.crt\n  \
                   client_allowed_sans: [prometheus.monitoring.svc]\n\
                   http_server_config:\n  http2: false\n  headers:\n    X-Frame-Options: deny\n\
                   rate_limit:\n  burst: 20\n  interval: 1h\n";
-    mounted.write_config(config);
-    let path = mounted.path("web.yml");
-    let exporter = Exporter::start(
-        &server.url(),
-        &["--tls-config", path.to_str().expect("utf-8")],
-    );
     let allowed = client_tls(&ca, Some(&ca.issue(&["prometheus.monitoring.svc"])));
     let other = client_tls(&ca, Some(&ca.issue(&["intruder.example"])));
-    wait_ready_over_https(&exporter, &allowed, None).await;
+    let (_mounted, exporter) = tls_exporter(&server.url(), &ca, config, &[], &allowed).await;
 
     // A certificate from the right CA without an allowed SAN is refused.
     let refused = https_get(&other, exporter.port, "/metrics", None).await;
@@ -688,22 +691,15 @@ async fn http2_connections_keep_the_idle_and_write_timeouts() {
     emulator.load_generated(&GeneratedCluster::new(10, 10, 1));
     let server = start_emulator(emulator).await;
     let ca = TestCa::new();
-    let mounted = Mounted::new(&ca.issue(&["localhost", "127.0.0.1"]), &ca);
-    mounted.write_config(&web_config(false, "NoClientCert"));
-    let path = mounted.path("web.yml");
-    let exporter = Exporter::start(
-        &server.url(),
-        &[
-            "--tls-config",
-            path.to_str().expect("utf-8"),
-            "--server-idle-timeout",
-            "1s",
-            "--server-write-timeout",
-            "3s",
-        ],
-    );
     let tls = client_tls(&ca, None);
-    wait_ready_over_https(&exporter, &tls, None).await;
+    let config = web_config(false, "NoClientCert");
+    let timeouts = [
+        "--server-idle-timeout",
+        "1s",
+        "--server-write-timeout",
+        "3s",
+    ];
+    let (_mounted, exporter) = tls_exporter(&server.url(), &ca, &config, &timeouts, &tls).await;
     // Idle after its request: closed after the idle timeout, not before.
     let idle = h2_connection_lifetime(&tls, exporter.port, true).await;
     assert!(

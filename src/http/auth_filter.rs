@@ -228,13 +228,7 @@ impl AuthFilter {
             },
             ..TokenReview::default()
         };
-        let api: Api<TokenReview> = Api::all(self.client.clone());
-        let reviewed =
-            tokio::time::timeout(REVIEW_TIMEOUT, api.create(&PostParams::default(), &review))
-                .await
-                .map_err(|_| ReviewError("timed out".into()))?
-                .map_err(|e| ReviewError(e.to_string()))?;
-        let status = reviewed.status.unwrap_or_default();
+        let status = self.create(&review).await?.status.unwrap_or_default();
         Ok(status
             .authenticated
             .unwrap_or(false)
@@ -246,13 +240,27 @@ impl AuthFilter {
             spec,
             ..SubjectAccessReview::default()
         };
-        let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
-        let reviewed =
-            tokio::time::timeout(REVIEW_TIMEOUT, api.create(&PostParams::default(), &review))
-                .await
-                .map_err(|_| ReviewError("timed out".into()))?
-                .map_err(|e| ReviewError(e.to_string()))?;
-        Ok(reviewed.status.is_some_and(|s| s.allowed))
+        Ok(self
+            .create(&review)
+            .await?
+            .status
+            .is_some_and(|s| s.allowed))
+    }
+
+    /// POSTs a review; the API server answers it with its status filled in.
+    async fn create<K>(&self, review: &K) -> Result<K, ReviewError>
+    where
+        K: kube::Resource<Scope = k8s_openapi::ClusterResourceScope, DynamicType = ()>
+            + Clone
+            + serde::Serialize
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::all(self.client.clone());
+        tokio::time::timeout(REVIEW_TIMEOUT, api.create(&PostParams::default(), review))
+            .await
+            .map_err(|_| ReviewError("timed out".into()))?
+            .map_err(|e| ReviewError(e.to_string()))
     }
 }
 
