@@ -582,4 +582,73 @@ mod tests {
         ));
         assert_eq!(telemetry.decode_failures("*v1.Secret"), 1);
     }
+
+    /// A client whose server answers every request with `status` and `body`, and the requests
+    /// it got (URI and Accept).
+    fn server(status: u16, body: impl Into<Bytes>) -> (Client, Arc<std::sync::Mutex<Vec<String>>>) {
+        let body = body.into();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let service = tower::service_fn(move |request: Request<Body>| {
+            let accept = request.headers().get(header::ACCEPT).cloned();
+            log.lock()
+                .expect("lock")
+                .push(format!("{} {accept:?}", request.uri()));
+            let body = body.clone();
+            async move { Response::builder().status(status).body(Full::new(body)) }
+        });
+        (Client::new(service, "default"), seen)
+    }
+
+    fn secrets(inner: Client) -> kube::Api<crate::watch::Lenient<Secret>> {
+        let (shape, telemetry) = shape();
+        kube::Api::namespaced_with(
+            client::<Secret>(inner, shape.columns, &shape.label, telemetry),
+            "ns",
+            &(),
+        )
+    }
+
+    #[tokio::test]
+    async fn lists_ask_for_tables_of_metadata_and_get_objects() {
+        let page = table(
+            COLUMNS,
+            &[row("a", "Opaque", "5")],
+            r#"{"resourceVersion":"9"}"#,
+        );
+        let (answers, seen) = server(200, page);
+        let list = secrets(answers)
+            .list(&kube::api::ListParams::default().limit(5))
+            .await
+            .expect("a list");
+        assert_eq!(list.items[0].object.type_.as_deref(), Some("Opaque"));
+        assert_eq!(
+            *seen.lock().expect("lock"),
+            [format!(
+                "/api/v1/namespaces/ns/secrets?&limit=5&includeObject=Metadata Some({TABLE:?})"
+            )]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_without_tables_fails_the_list_and_other_errors_pass() {
+        let (answers, _) = server(
+            406,
+            r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotAcceptable","code":406}"#,
+        );
+        let error = secrets(answers)
+            .list(&kube::api::ListParams::default())
+            .await
+            .expect_err("no Tables");
+        assert!(error.to_string().contains("406 Not Acceptable"), "{error}");
+        let (answers, _) = server(
+            403,
+            r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Forbidden","code":403}"#,
+        );
+        let error = secrets(answers)
+            .list(&kube::api::ListParams::default())
+            .await
+            .expect_err("forbidden");
+        assert!(matches!(error, kube::Error::Api(status) if status.code == 403));
+    }
 }
