@@ -12,20 +12,7 @@ use kube_state_otel::pipeline::all_kinds;
 use serde_json::{Value, json};
 
 mod harness;
-use harness::{Exporter, render_objects, start_emulator, value, wait_for};
-
-/// `n` bytes of text no compression can hide.
-fn noise(seed: u64, n: usize) -> String {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            char::from(b'a' + (x % 26) as u8)
-        })
-        .collect()
-}
+use harness::{Exporter, noise, render_objects, start_emulator, value, wait_for};
 
 const TYPES: [&str; 3] = [
     "Opaque",
@@ -43,7 +30,7 @@ fn secret(i: u64, ty: &str, app: &str) -> Value {
                      "creationTimestamp": "2026-01-01T00:00:00Z"},
         "data": {"payload": noise(i, DATA_BYTES)}
     });
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         s["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "Deployment",
             "name": format!("d{i}"), "uid": format!("uid-d{i}"), "controller": true}]);
     }

@@ -354,3 +354,16 @@ pub fn render_objects(
     register_kind(&meter, kind.identity_labels(), &descs, &store);
     collect_to_string(|sink| provider.registry().collect(kind.resource(), sink))
 }
+
+/// `n` bytes of incompressible-looking text (gzip cannot hide what a full list would pull).
+pub fn noise(seed: u64, n: usize) -> String {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect()
+}
