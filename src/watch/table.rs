@@ -481,6 +481,11 @@ mod tests {
         }
     }
 
+    /// One watch event line, as the apiserver ends it.
+    fn event(kind: &str, object: &str) -> String {
+        format!("{{\"type\":\"{kind}\",\"object\":{object}}}\n")
+    }
+
     fn decoded(out: &[u8]) -> Vec<kube::core::WatchEvent<Secret>> {
         out.split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())
@@ -492,32 +497,30 @@ mod tests {
     fn watch_events_keep_the_first_events_columns_and_pass_bookmarks_and_errors() {
         let (shape, _) = shape();
         let mut events = events(shape);
-        let added = format!(
-            r#"{{"type":"ADDED","object":{}}}"#,
-            table(
+        let added = event(
+            "ADDED",
+            &table(
                 COLUMNS,
                 &[row("a", "Opaque", "5")],
-                r#"{"resourceVersion":"5"}"#
-            )
+                r#"{"resourceVersion":"5"}"#,
+            ),
         );
-        let modified = format!(
-            r#"{{"type":"MODIFIED","object":{}}}"#,
-            table(
+        let modified = event(
+            "MODIFIED",
+            &table(
                 "null",
                 &[row("a", "kubernetes.io/tls", "6")],
-                r#"{"resourceVersion":"6"}"#
-            )
+                r#"{"resourceVersion":"6"}"#,
+            ),
         );
-        let bookmark = format!(
-            r#"{{"type":"BOOKMARK","object":{}}}"#,
-            table(
+        let bookmark = event("BOOKMARK", &table(
                 "null",
                 &[r#"{"cells":["","",0,"<unknown>"],"object":{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{"resourceVersion":"8","annotations":{"k8s.io/initial-events-end":"true"}}}}"#.into()],
                 r#"{"resourceVersion":"8"}"#
             )
         );
         let error = r#"{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 1 (5)","reason":"Expired","code":410}}"#;
-        let stream = format!("{added}\n{modified}\n{bookmark}\n{error}\n");
+        let stream = format!("{added}{modified}{bookmark}{error}\n");
         // Chunks split anywhere, events and all.
         let mut out = Vec::new();
         for chunk in stream.as_bytes().chunks(7) {
@@ -553,10 +556,7 @@ mod tests {
     #[test]
     fn a_watch_without_column_definitions_or_of_whole_objects_fails() {
         let (shape, telemetry) = shape();
-        let headless = format!(
-            "{{\"type\":\"ADDED\",\"object\":{}}}\n",
-            table("null", &[row("a", "Opaque", "5")], "{}")
-        );
+        let headless = event("ADDED", &table("null", &[row("a", "Opaque", "5")], "{}"));
         assert!(matches!(
             events(shape).push(headless.as_bytes()),
             Err(TableError::NoColumns)
@@ -568,13 +568,13 @@ mod tests {
             Err(TableError::NotATable(_))
         ));
         let (shape, _) = self::shape();
-        let two = format!(
-            "{{\"type\":\"DELETED\",\"object\":{}}}\n",
-            table(
+        let two = event(
+            "DELETED",
+            &table(
                 COLUMNS,
                 &[row("a", "Opaque", "5"), row("b", "Opaque", "6")],
-                "{}"
-            )
+                "{}",
+            ),
         );
         assert!(matches!(
             events(shape).push(two.as_bytes()),
@@ -632,23 +632,24 @@ mod tests {
 
     #[tokio::test]
     async fn a_server_without_tables_fails_the_list_and_other_errors_pass() {
-        let (answers, _) = server(
-            406,
-            r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotAcceptable","code":406}"#,
-        );
-        let error = secrets(answers)
-            .list(&kube::api::ListParams::default())
-            .await
-            .expect_err("no Tables");
+        // A list answered by a server that says `status` with `reason`.
+        let list = |status: u16, reason: &str| {
+            let (answers, _) = server(
+                status,
+                format!(
+                    r#"{{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"{reason}","code":{status}}}"#
+                ),
+            );
+            async move {
+                secrets(answers)
+                    .list(&kube::api::ListParams::default())
+                    .await
+                    .expect_err("an error")
+            }
+        };
+        let error = list(406, "NotAcceptable").await;
         assert!(error.to_string().contains("406 Not Acceptable"), "{error}");
-        let (answers, _) = server(
-            403,
-            r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Forbidden","code":403}"#,
-        );
-        let error = secrets(answers)
-            .list(&kube::api::ListParams::default())
-            .await
-            .expect_err("forbidden");
+        let error = list(403, "Forbidden").await;
         assert!(matches!(error, kube::Error::Api(status) if status.code == 403));
     }
 }
