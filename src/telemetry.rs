@@ -98,6 +98,12 @@ impl Telemetry {
         entry.1 += u64::from(failed);
     }
 
+    /// Objects of `resource` that could not be decoded at all.
+    #[cfg(test)]
+    pub fn decode_failures(&self, resource: &str) -> u64 {
+        lock(&self.decode).get(resource).map_or(0, |d| d.1)
+    }
+
     pub fn add_store(&self, resource: &str, store: Arc<KindStore>) {
         lock(&self.stores).push((resource.to_string(), store));
     }

@@ -5,35 +5,17 @@
 //! compares (see `../shared/README.md`).
 
 use std::path::Path;
-use std::sync::Arc;
 
-use kube_state_otel::export::prometheus::collect_to_string;
 use kube_state_otel::kinds::AnyKind;
-use kube_state_otel::meter::{StreamingMeterProvider, register_kind};
-use kube_state_otel::metric::{AllowList, FamilyDesc, KindOptions, Stability};
+use kube_state_otel::metric::{AllowList, KindOptions, Stability};
 use kube_state_otel::pipeline::all_kinds;
-use kube_state_otel::store::KindStore;
-use opentelemetry::metrics::MeterProvider;
 use serde_json::Value;
+
+mod harness;
+use harness::render_objects;
 
 mod ksm;
 use ksm::{ksm_table, project_vectors_dir, resource_of, vectors_dir};
-
-/// Renders one object of `kind` with every family (opt-in ones too) enabled.
-fn render(kind: &dyn AnyKind, object: Value, options: &KindOptions) -> String {
-    let families = kind.families();
-    let enabled: Vec<usize> = (0..families.len()).collect();
-    let descs: Vec<FamilyDesc> = families.into_iter().map(|f| f.desc).collect();
-    let decoded = kind
-        .samples_from_json(object, &enabled, options)
-        .unwrap_or_else(|e| panic!("vector object does not decode: {e}"));
-    let store = Arc::new(KindStore::new());
-    store.apply(&decoded.uid, decoded.samples);
-    let provider = StreamingMeterProvider::new();
-    let meter = provider.meter(kind.resource());
-    register_kind(&meter, kind.identity_labels(), &descs, &store);
-    collect_to_string(|sink| provider.registry().collect(kind.resource(), sink))
-}
 
 /// Trims, drops empty lines, sorts the label pairs of sample lines, sorts the lines.
 fn normalise(text: &str, names: Option<&[String]>) -> Vec<String> {
@@ -131,7 +113,7 @@ fn check_kind(dir: &Path, file: &str) -> Result<usize, String> {
         let compare_headers = vector["options"]["compare_headers"]
             .as_bool()
             .unwrap_or(true);
-        let got = render(kind, vector["object"].clone(), &options(vector));
+        let got = render_objects(kind, [vector["object"].clone()], &options(vector));
         let keep = |lines: Vec<String>| -> Vec<String> {
             lines
                 .into_iter()

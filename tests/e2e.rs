@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 mod harness;
 use harness::{
-    Exporter, free_port, pipe, promtool_check_metrics, samples, start_emulator, value, wait_for,
-    which,
+    Exporter, free_port, noise, pipe, promtool_check_metrics, samples, start_emulator, value,
+    wait_for, which,
 };
 
 mod rotel;
@@ -1102,19 +1102,6 @@ async fn automated_sharding_failures_exit_with_code_1_and_say_why() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains("--pod-namespace"), "{args:?}: {stderr}");
     }
-}
-
-/// `n` bytes of incompressible-looking text (gzip cannot hide what a full list would pull).
-fn noise(seed: u64, n: usize) -> String {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            char::from(b'a' + (x % 26) as u8)
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

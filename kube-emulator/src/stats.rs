@@ -23,6 +23,7 @@ pub struct Counters {
     get_bytes: AtomicU64,
     write_requests: AtomicU64,
     errors: AtomicU64,
+    object_bodies: AtomicU64,
 }
 
 impl Counters {
@@ -61,6 +62,11 @@ impl Counters {
     pub fn error(&self) {
         self.errors.fetch_add(1, Ordering::Relaxed);
     }
+    /// Counts objects sent whole, with everything beyond their metadata (a Secret's data).
+    pub fn object_bodies_sent(&self, objects: usize) {
+        self.object_bodies
+            .fetch_add(objects as u64, Ordering::Relaxed);
+    }
 
     fn snapshot(&self) -> ResourceStats {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -76,6 +82,7 @@ impl Counters {
             get_bytes: l(&self.get_bytes),
             write_requests: l(&self.write_requests),
             errors: l(&self.errors),
+            object_bodies: l(&self.object_bodies),
         }
     }
 
@@ -92,6 +99,7 @@ impl Counters {
             &self.get_bytes,
             &self.write_requests,
             &self.errors,
+            &self.object_bodies,
         ] {
             a.store(0, Ordering::Relaxed);
         }
@@ -124,6 +132,11 @@ pub struct ResourceStats {
     pub write_requests: u64,
     /// Error responses (403, 404, 410, ...), including ERROR watch events.
     pub errors: u64,
+    /// Objects sent whole — list items, watch events, gets, write responses and Table rows
+    /// with `includeObject=Object` — rather than as metadata or Table cells: for Secrets, the
+    /// responses that carried their data.
+    #[serde(default)]
+    pub object_bodies: u64,
 }
 
 impl ResourceStats {
@@ -139,6 +152,7 @@ impl ResourceStats {
         self.get_bytes += o.get_bytes;
         self.write_requests += o.write_requests;
         self.errors += o.errors;
+        self.object_bodies += o.object_bodies;
     }
 
     /// Bytes of list and watch responses together.

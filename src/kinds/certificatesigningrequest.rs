@@ -2,15 +2,15 @@
 
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 
-use super::KindDef;
 use super::common;
+use super::{KindDef, Read};
 use crate::metric::{Family, KindOptions, Samples, Text, intern};
 
 pub static CERTIFICATESIGNINGREQUESTS: KindDef<CertificateSigningRequest> = KindDef {
     resource: "certificatesigningrequests",
     identity_labels: &["certificatesigningrequest", "signer_name"],
     identity,
-    metadata_only: false,
+    read: Read::Objects,
     entity: None,
     families: &[
         Family::experimental(

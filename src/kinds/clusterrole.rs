@@ -2,15 +2,15 @@
 
 use k8s_openapi::api::rbac::v1::ClusterRole;
 
-use super::KindDef;
 use super::common;
+use super::{KindDef, Read};
 use crate::metric::Family;
 
 pub static CLUSTERROLES: KindDef<ClusterRole> = KindDef {
     resource: "clusterroles",
     identity_labels: &["clusterrole"],
     identity: common::name,
-    metadata_only: true,
+    read: Read::Metadata,
     entity: None,
     families: &[
         Family::experimental(

@@ -2,15 +2,15 @@
 
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 
-use super::KindDef;
 use super::common;
+use super::{KindDef, Read};
 use crate::metric::Family;
 
 pub static CLUSTERROLEBINDINGS: KindDef<ClusterRoleBinding> = KindDef {
     resource: "clusterrolebindings",
     identity_labels: &["clusterrolebinding"],
     identity: common::name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: None,
     families: &[
         Family::experimental(

@@ -669,23 +669,48 @@ pub fn assert_metadata_only<O: KubeObject + Default>(
     kind: &super::KindDef<O>,
     json: serde_json::Value,
 ) {
-    use crate::metric::AllowList;
-    assert!(
-        kind.metadata_only,
-        "{} is not marked metadata-only",
+    assert_eq!(
+        kind.read,
+        super::Read::Metadata,
+        "{} is not read metadata-only",
         kind.resource
     );
     let full: O = serde_json::from_value(json).expect("test object decodes");
     let mut partial = O::default();
     *k8s_openapi::Metadata::metadata_mut(&mut partial) = meta(&full).clone();
+    assert_same_samples(kind, &full, &partial);
+}
+
+/// For Table-read kinds' unit tests: every family gives the same samples for the full object
+/// decoded from `json` as for its Table form — its metadata and, at each read column's field,
+/// that field (the cell the API server prints from it) — and some samples are given.
+#[cfg(test)]
+pub fn assert_table_read<O: KubeObject>(kind: &super::KindDef<O>, json: serde_json::Value) {
+    let super::Read::Table(columns) = kind.read else {
+        panic!("{} is not read as Tables", kind.resource)
+    };
+    let mut row = serde_json::json!({"metadata": json["metadata"]});
+    for column in columns {
+        row[column.field] = json[column.field].clone();
+    }
+    let full: O = serde_json::from_value(json).expect("test object decodes");
+    let table: O = serde_json::from_value(row).expect("Table form decodes");
+    assert_same_samples(kind, &full, &table);
+}
+
+/// Every family (labels and annotations allowed) gives some samples for `full`, and the same
+/// for `reduced`, the part of it the kind's watch pulls.
+#[cfg(test)]
+fn assert_same_samples<O: KubeObject>(kind: &super::KindDef<O>, full: &O, reduced: &O) {
+    use crate::metric::AllowList;
     let options = KindOptions {
         allow_labels: AllowList::new(["*"]),
         allow_annotations: AllowList::new(["*"]),
         ..KindOptions::default()
     };
     let all: Vec<usize> = (0..kind.families.len()).collect();
-    let from_full = kind.samples(&full, &all, &options);
-    for index in all {
+    let from_full = kind.samples(full, &all, &options);
+    for &index in &all {
         assert!(
             from_full.family(index).next().is_some(),
             "{}: the test object gives no samples for {}",
@@ -695,12 +720,8 @@ pub fn assert_metadata_only<O: KubeObject + Default>(
     }
     assert_eq!(
         from_full,
-        kind.samples(
-            &partial,
-            &(0..kind.families.len()).collect::<Vec<_>>(),
-            &options
-        ),
-        "{}: a family reads more than metadata",
+        kind.samples(reduced, &all, &options),
+        "{}: a family reads more than its watch pulls",
         kind.resource
     );
 }

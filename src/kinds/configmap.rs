@@ -2,15 +2,15 @@
 
 use k8s_openapi::api::core::v1::ConfigMap;
 
-use super::KindDef;
 use super::common;
+use super::{KindDef, Read};
 use crate::metric::Family;
 
 pub static CONFIGMAPS: KindDef<ConfigMap> = KindDef {
     resource: "configmaps",
     identity_labels: &["namespace", "configmap"],
     identity: common::namespace_name,
-    metadata_only: true,
+    read: Read::Metadata,
     entity: None,
     families: &[
         Family::experimental(

@@ -2,8 +2,8 @@
 
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, CronJobStatus};
 
-use super::KindDef;
 use super::common::{self, bool_value, push_if_set, push_time};
+use super::{KindDef, Read};
 use crate::metric::semconv::Entity;
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
@@ -11,7 +11,7 @@ pub static CRONJOBS: KindDef<CronJob> = KindDef {
     resource: "cronjobs",
     identity_labels: &["namespace", "cronjob"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.cronjob.name"],
         uid: Some("k8s.cronjob.uid"),

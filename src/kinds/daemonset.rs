@@ -2,8 +2,8 @@
 
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetStatus};
 
-use super::KindDef;
 use super::common::{self, push_int};
+use super::{KindDef, Read};
 use crate::metric::semconv::Entity;
 use crate::metric::{Family, SemconvMetric};
 
@@ -11,7 +11,7 @@ pub static DAEMONSETS: KindDef<DaemonSet> = KindDef {
     resource: "daemonsets",
     identity_labels: &["namespace", "daemonset"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.daemonset.name"],
         uid: Some("k8s.daemonset.uid"),

@@ -3,8 +3,8 @@
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, RollingUpdateDeployment};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::KindDef;
 use super::common::{self, push_condition, push_if_set, push_int};
+use super::{KindDef, Read};
 use crate::metric::semconv::Entity;
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
@@ -12,7 +12,7 @@ pub static DEPLOYMENTS: KindDef<Deployment> = KindDef {
     resource: "deployments",
     identity_labels: &["namespace", "deployment"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.deployment.name"],
         uid: Some("k8s.deployment.uid"),

@@ -2,15 +2,15 @@
 
 use k8s_openapi::api::core::v1::Endpoints;
 
-use super::KindDef;
 use super::common::{self, text};
+use super::{KindDef, Read};
 use crate::metric::{Family, KindOptions, Samples};
 
 pub static ENDPOINTS: KindDef<Endpoints> = KindDef {
     resource: "endpoints",
     identity_labels: &["namespace", "endpoint"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: None,
     families: &[
         Family::stable(

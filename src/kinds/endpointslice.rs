@@ -3,15 +3,15 @@
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointSlice};
 
-use super::KindDef;
 use super::common::{self, bool_label, text};
+use super::{KindDef, Read};
 use crate::metric::{Family, KindOptions, Samples, Text, intern};
 
 pub static ENDPOINTSLICES: KindDef<EndpointSlice> = KindDef {
     resource: "endpointslices",
     identity_labels: &["endpointslice", "namespace"],
     identity: name_namespace,
-    metadata_only: false,
+    read: Read::Objects,
     entity: None,
     families: &[
         Family::experimental(

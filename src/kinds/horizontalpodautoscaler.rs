@@ -6,8 +6,8 @@ use k8s_openapi::api::autoscaling::v2::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use super::KindDef;
 use super::common::{self, push_conditions, push_int, quantity_cores};
+use super::{KindDef, Read};
 use crate::metric::semconv::{Attr, Entity};
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
@@ -15,7 +15,7 @@ pub static HORIZONTALPODAUTOSCALERS: KindDef<HorizontalPodAutoscaler> = KindDef 
     resource: "horizontalpodautoscalers",
     identity_labels: &["namespace", "horizontalpodautoscaler"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.hpa.name"],
         uid: Some("k8s.hpa.uid"),

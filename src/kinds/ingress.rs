@@ -2,15 +2,15 @@
 
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressRule};
 
-use super::KindDef;
 use super::common::{self, text};
+use super::{KindDef, Read};
 use crate::metric::{Family, KindOptions, Samples};
 
 pub static INGRESSES: KindDef<Ingress> = KindDef {
     resource: "ingresses",
     identity_labels: &["namespace", "ingress"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: None,
     families: &[
         Family::stable("kube_ingress_info", "Information about ingress.", info),

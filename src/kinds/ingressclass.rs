@@ -2,15 +2,15 @@
 
 use k8s_openapi::api::networking::v1::IngressClass;
 
-use super::KindDef;
 use super::common::{self, text};
+use super::{KindDef, Read};
 use crate::metric::Family;
 
 pub static INGRESSCLASSES: KindDef<IngressClass> = KindDef {
     resource: "ingressclasses",
     identity_labels: &["ingressclass"],
     identity: common::name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: None,
     families: &[
         Family::experimental(

@@ -2,8 +2,8 @@
 
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobSpec, JobStatus};
 
-use super::KindDef;
 use super::common::{self, bool_value, push_condition_as, push_if_set, push_int, push_time};
+use super::{KindDef, Read};
 use crate::metric::semconv::Entity;
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
@@ -11,7 +11,7 @@ pub static JOBS: KindDef<Job> = KindDef {
     resource: "jobs",
     identity_labels: &["namespace", "job_name"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.job.name"],
         uid: Some("k8s.job.uid"),

@@ -4,15 +4,15 @@
 
 use k8s_openapi::api::coordination::v1::Lease;
 
-use super::KindDef;
 use super::common::{self, text};
+use super::{KindDef, Read};
 use crate::metric::{Family, KindOptions, Samples};
 
 pub static LEASES: KindDef<Lease> = KindDef {
     resource: "leases",
     identity_labels: &["lease"],
     identity: common::name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: None,
     families: &[
         Family::experimental(

@@ -5,15 +5,15 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{LimitRange, LimitRangeItem};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use super::KindDef;
 use super::common::{self, quantity_cores};
+use super::{KindDef, Read};
 use crate::metric::{Family, KindOptions, Samples};
 
 pub static LIMITRANGES: KindDef<LimitRange> = KindDef {
     resource: "limitranges",
     identity_labels: &["namespace", "limitrange"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: None,
     families: &[
         Family::stable(

@@ -91,11 +91,8 @@ pub struct KindDef<O: 'static> {
     pub identity_labels: &'static [&'static str],
     /// Values for [`KindDef::identity_labels`].
     pub identity: fn(&O) -> Vec<Text>,
-    /// Every family of the kind reads only `metadata`: the kind is then watched metadata-only
-    /// (`PartialObjectMetadata`), so object contents (a ConfigMap's data) are never pulled.
-    /// Guarded per kind by a test that a full object and its metadata-only form give the same
-    /// samples.
-    pub metadata_only: bool,
+    /// What of the kind's objects is pulled from the API server.
+    pub read: Read,
     /// The semantic-conventions entity of the kind; `None` for kinds semconv does not model.
     pub entity: Option<Entity>,
     pub families: &'static [Family<O>],
@@ -121,6 +118,33 @@ impl<O: KubeObject> KindDef<O> {
         }
         samples.finish()
     }
+}
+
+/// What of a kind's objects the watchers pull: no more than its families read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// Whole objects.
+    Objects,
+    /// Every family reads only `metadata`: the kind is watched metadata-only
+    /// (`PartialObjectMetadata`), so object contents (a ConfigMap's data) are never pulled.
+    /// Guarded per kind by a test that a full object and its metadata-only form give the same
+    /// samples.
+    Metadata,
+    /// The families read `metadata` and fields the API server prints as Table columns: the
+    /// kind is read as server-side Tables (`crate::watch::table`), so nothing else of an
+    /// object (a Secret's data) is ever sent. The families see an object holding the row's
+    /// metadata and each column's cell at its field. Guarded per kind by a test that a full
+    /// object and its Table form give the same samples.
+    Table(&'static [TableColumn]),
+}
+
+/// A printed column a [`Read::Table`] kind reads, and the top-level field of the object its
+/// cell stands for (Secrets' `Type` column is `.type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableColumn {
+    /// The column's name in the Table's `columnDefinitions`.
+    pub column: &'static str,
+    pub field: &'static str,
 }
 
 /// A family's table entry without its generator.
@@ -152,8 +176,8 @@ pub trait AnyKind: Send + Sync {
     fn identity_labels(&self) -> &'static [&'static str];
     fn entity(&self) -> Option<Entity>;
     fn families(&self) -> Vec<FamilyInfo>;
-    /// Whether the kind is watched metadata-only ([`KindDef::metadata_only`]).
-    fn metadata_only(&self) -> bool;
+    /// What of the kind's objects is pulled ([`KindDef::read`]).
+    fn read(&self) -> Read;
     /// Decodes one object (leniently) and computes the samples of the `enabled` families.
     fn samples_from_json(
         &self,
@@ -184,8 +208,8 @@ impl<O: KubeObject> AnyKind for KindDef<O> {
         self.identity_labels
     }
 
-    fn metadata_only(&self) -> bool {
-        self.metadata_only
+    fn read(&self) -> Read {
+        self.read
     }
 
     fn entity(&self) -> Option<Entity> {

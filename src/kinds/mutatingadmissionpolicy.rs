@@ -4,8 +4,8 @@ use k8s_openapi::api::admissionregistration::v1::ParamKind;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 
-use super::KindDef;
 use super::common;
+use super::{KindDef, Read};
 use crate::metric::Family;
 
 /// `admissionregistration.k8s.io/v1` MutatingAdmissionPolicy, which the Kubernetes API version
@@ -38,7 +38,7 @@ pub static MUTATINGADMISSIONPOLICIES: KindDef<MutatingAdmissionPolicy> = KindDef
     resource: "mutatingadmissionpolicies",
     identity_labels: &["namespace", "mutatingadmissionpolicy"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: None,
     families: &[
         Family::experimental(

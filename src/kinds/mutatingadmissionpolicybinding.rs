@@ -4,8 +4,8 @@ use k8s_openapi::api::admissionregistration::v1::ParamRef;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 
-use super::KindDef;
 use super::common;
+use super::{KindDef, Read};
 use crate::metric::Family;
 
 /// `admissionregistration.k8s.io/v1` MutatingAdmissionPolicyBinding, which the Kubernetes API
@@ -37,7 +37,7 @@ pub static MUTATINGADMISSIONPOLICYBINDINGS: KindDef<MutatingAdmissionPolicyBindi
     resource: "mutatingadmissionpolicybindings",
     identity_labels: &["namespace", "mutatingadmissionpolicybinding"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: None,
     families: &[
         Family::experimental(

@@ -2,15 +2,15 @@
 
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 
-use super::KindDef;
 use super::common;
+use super::{KindDef, Read};
 use crate::metric::Family;
 
 pub static MUTATINGWEBHOOKCONFIGURATIONS: KindDef<MutatingWebhookConfiguration> = KindDef {
     resource: "mutatingwebhookconfigurations",
     identity_labels: &["namespace", "mutatingwebhookconfiguration"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: None,
     families: &[
         Family::experimental(

@@ -2,8 +2,8 @@
 
 use k8s_openapi::api::core::v1::Namespace;
 
-use super::KindDef;
 use super::common::{self, push_condition};
+use super::{KindDef, Read};
 use crate::metric::semconv::{Attr, Entity};
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
@@ -11,7 +11,7 @@ pub static NAMESPACES: KindDef<Namespace> = KindDef {
     resource: "namespaces",
     identity_labels: &["namespace"],
     identity: common::name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: Some(Entity {
         identity: &["k8s.namespace.name"],
         uid: None,

@@ -2,15 +2,15 @@
 
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 
-use super::KindDef;
 use super::common;
+use super::{KindDef, Read};
 use crate::metric::Family;
 
 pub static NETWORKPOLICIES: KindDef<NetworkPolicy> = KindDef {
     resource: "networkpolicies",
     identity_labels: &["namespace", "networkpolicy"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: None,
     families: &[
         Family::experimental(

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Node, NodeSpec, NodeStatus, NodeSystemInfo};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use super::KindDef;
 use super::common::{self, push_condition};
+use super::{KindDef, Read};
 use crate::metric::semconv::{Attr, Entity};
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
@@ -14,7 +14,7 @@ pub static NODES: KindDef<Node> = KindDef {
     resource: "nodes",
     identity_labels: &["node"],
     identity: common::name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: Some(Entity {
         identity: &["k8s.node.name"],
         uid: Some("k8s.node.uid"),

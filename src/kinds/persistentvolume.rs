@@ -2,8 +2,8 @@
 
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeSpec};
 
-use super::KindDef;
 use super::common::{self, push_each, push_one_of, quantity_int_value};
+use super::{KindDef, Read};
 use crate::metric::semconv::{Attr, Entity};
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
@@ -11,7 +11,7 @@ pub static PERSISTENTVOLUMES: KindDef<PersistentVolume> = KindDef {
     resource: "persistentvolumes",
     identity_labels: &["persistentvolume"],
     identity: common::name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: Some(Entity {
         identity: &["k8s.persistentvolume.name"],
         uid: Some("k8s.persistentvolume.uid"),

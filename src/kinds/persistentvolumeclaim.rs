@@ -4,8 +4,8 @@ use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimStatus,
 };
 
-use super::KindDef;
 use super::common::{self, push_conditions, push_each, push_one_of, quantity_int_value};
+use super::{KindDef, Read};
 use crate::metric::semconv::{Attr, Entity};
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
@@ -13,7 +13,7 @@ pub static PERSISTENTVOLUMECLAIMS: KindDef<PersistentVolumeClaim> = KindDef {
     resource: "persistentvolumeclaims",
     identity_labels: &["namespace", "persistentvolumeclaim"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.persistentvolumeclaim.name"],
         uid: Some("k8s.persistentvolumeclaim.uid"),

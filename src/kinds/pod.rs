@@ -11,8 +11,8 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::KindDef;
 use super::common::{self, bool_label, bool_value};
+use super::{KindDef, Read};
 use crate::metric::semconv::{Attr, Entity};
 use crate::metric::{AllowList, Family, KindOptions, Samples, SemconvMetric};
 
@@ -29,7 +29,7 @@ pub static PODS: KindDef<Pod> = KindDef {
     resource: "pods",
     identity_labels: &["namespace", "pod", "uid"],
     identity: common::namespace_name_uid,
-    metadata_only: false,
+    read: Read::Objects,
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.pod.name", "k8s.pod.uid"],
         uid: None,

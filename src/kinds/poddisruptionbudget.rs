@@ -2,15 +2,15 @@
 
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
 
-use super::KindDef;
 use super::common::{self, push_int};
+use super::{KindDef, Read};
 use crate::metric::Family;
 
 pub static PODDISRUPTIONBUDGETS: KindDef<PodDisruptionBudget> = KindDef {
     resource: "poddisruptionbudgets",
     identity_labels: &["namespace", "poddisruptionbudget"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: None,
     families: &[
         Family::experimental(

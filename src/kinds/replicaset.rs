@@ -2,8 +2,8 @@
 
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 
-use super::KindDef;
 use super::common::{self, push_if_set, push_int};
+use super::{KindDef, Read};
 use crate::metric::semconv::Entity;
 use crate::metric::{Family, SemconvMetric};
 
@@ -11,7 +11,7 @@ pub static REPLICASETS: KindDef<ReplicaSet> = KindDef {
     resource: "replicasets",
     identity_labels: &["namespace", "replicaset"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.replicaset.name"],
         uid: Some("k8s.replicaset.uid"),

@@ -2,8 +2,8 @@
 
 use k8s_openapi::api::core::v1::{ReplicationController, ReplicationControllerStatus};
 
-use super::KindDef;
 use super::common::{self, push_if_set, push_int};
+use super::{KindDef, Read};
 use crate::metric::semconv::Entity;
 use crate::metric::{Family, SemconvMetric};
 
@@ -11,7 +11,7 @@ pub static REPLICATIONCONTROLLERS: KindDef<ReplicationController> = KindDef {
     resource: "replicationcontrollers",
     identity_labels: &["namespace", "replicationcontroller"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.replicationcontroller.name"],
         uid: Some("k8s.replicationcontroller.uid"),

@@ -3,8 +3,8 @@
 use k8s_openapi::api::core::v1::ResourceQuota;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use super::KindDef;
 use super::common::{self, quantity_cores, quantity_int_value};
+use super::{KindDef, Read};
 use crate::metric::semconv::{Attr, Entity};
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
@@ -12,7 +12,7 @@ pub static RESOURCEQUOTAS: KindDef<ResourceQuota> = KindDef {
     resource: "resourcequotas",
     identity_labels: &["namespace", "resourcequota"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.resourcequota.name"],
         uid: Some("k8s.resourcequota.uid"),

@@ -2,15 +2,15 @@
 
 use k8s_openapi::api::rbac::v1::Role;
 
-use super::KindDef;
 use super::common;
+use super::{KindDef, Read};
 use crate::metric::Family;
 
 pub static ROLES: KindDef<Role> = KindDef {
     resource: "roles",
     identity_labels: &["namespace", "role"],
     identity: common::namespace_name,
-    metadata_only: true,
+    read: Read::Metadata,
     entity: None,
     families: &[
         Family::experimental(

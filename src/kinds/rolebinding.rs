@@ -2,15 +2,15 @@
 
 use k8s_openapi::api::rbac::v1::RoleBinding;
 
-use super::KindDef;
 use super::common;
+use super::{KindDef, Read};
 use crate::metric::Family;
 
 pub static ROLEBINDINGS: KindDef<RoleBinding> = KindDef {
     resource: "rolebindings",
     identity_labels: &["namespace", "rolebinding"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: None,
     families: &[
         Family::experimental(

@@ -1,16 +1,20 @@
-//! Secrets.
+//! Secrets, read as server-side Tables: the families need `.type` besides metadata, and the
+//! API server prints it as the `Type` column, so a Secret's data is never sent.
 
 use k8s_openapi::api::core::v1::Secret;
 
-use super::KindDef;
 use super::common::{self, text};
+use super::{KindDef, Read, TableColumn};
 use crate::metric::Family;
 
 pub static SECRETS: KindDef<Secret> = KindDef {
     resource: "secrets",
     identity_labels: &["namespace", "secret"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Table(&[TableColumn {
+        column: "Type",
+        field: "type",
+    }]),
     entity: None,
     families: &[
         Family::stable(
@@ -48,3 +52,24 @@ pub static SECRETS: KindDef<Secret> = KindDef {
         ),
     ],
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_read_only_metadata_and_the_type_column() {
+        common::assert_table_read(
+            &SECRETS,
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                "metadata": {"name": "n", "namespace": "ns", "uid": "u1", "resourceVersion": "42",
+                         "creationTimestamp": "2026-01-01T00:00:00Z",
+                         "labels": {"app": "a"}, "annotations": {"note": "x"},
+                         "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": "p",
+                                              "uid": "u2", "controller": true}]},
+                "data": {"tls.key": "c2VjcmV0"}, "stringData": {"k": "v"}, "immutable": true
+            }),
+        );
+    }
+}

@@ -2,8 +2,8 @@
 
 use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 
-use super::KindDef;
 use super::common::{self, text};
+use super::{KindDef, Read};
 use crate::metric::semconv::Entity;
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
@@ -11,7 +11,7 @@ pub static SERVICES: KindDef<Service> = KindDef {
     resource: "services",
     identity_labels: &["namespace", "service", "uid"],
     identity: common::namespace_name_uid,
-    metadata_only: false,
+    read: Read::Objects,
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.service.name", "k8s.service.uid"],
         uid: None,

@@ -2,15 +2,15 @@
 
 use k8s_openapi::api::core::v1::ServiceAccount;
 
-use super::KindDef;
 use super::common::{self, bool_label, text};
+use super::{KindDef, Read};
 use crate::metric::{Family, KindOptions, Samples};
 
 pub static SERVICEACCOUNTS: KindDef<ServiceAccount> = KindDef {
     resource: "serviceaccounts",
     identity_labels: &["namespace", "serviceaccount", "uid"],
     identity: common::namespace_name_uid,
-    metadata_only: false,
+    read: Read::Objects,
     entity: None,
     families: &[
         Family::experimental(

@@ -2,8 +2,8 @@
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetStatus};
 
-use super::KindDef;
 use super::common::{self, push_if_set, push_int};
+use super::{KindDef, Read};
 use crate::metric::semconv::Entity;
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
 
@@ -11,7 +11,7 @@ pub static STATEFULSETS: KindDef<StatefulSet> = KindDef {
     resource: "statefulsets",
     identity_labels: &["namespace", "statefulset"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.statefulset.name"],
         uid: Some("k8s.statefulset.uid"),

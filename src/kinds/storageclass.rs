@@ -2,15 +2,15 @@
 
 use k8s_openapi::api::storage::v1::StorageClass;
 
-use super::KindDef;
 use super::common;
+use super::{KindDef, Read};
 use crate::metric::{Family, KindOptions, Samples};
 
 pub static STORAGECLASSES: KindDef<StorageClass> = KindDef {
     resource: "storageclasses",
     identity_labels: &["storageclass"],
     identity: common::name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: None,
     families: &[
         Family::stable(

@@ -2,15 +2,15 @@
 
 use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy;
 
-use super::KindDef;
 use super::common;
+use super::{KindDef, Read};
 use crate::metric::Family;
 
 pub static VALIDATINGADMISSIONPOLICIES: KindDef<ValidatingAdmissionPolicy> = KindDef {
     resource: "validatingadmissionpolicies",
     identity_labels: &["namespace", "validatingadmissionpolicy"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: None,
     families: &[
         Family::experimental(

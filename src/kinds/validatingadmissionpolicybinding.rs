@@ -2,15 +2,15 @@
 
 use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding;
 
-use super::KindDef;
 use super::common;
+use super::{KindDef, Read};
 use crate::metric::Family;
 
 pub static VALIDATINGADMISSIONPOLICYBINDINGS: KindDef<ValidatingAdmissionPolicyBinding> = KindDef {
     resource: "validatingadmissionpolicybindings",
     identity_labels: &["namespace", "validatingadmissionpolicybinding"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: None,
     families: &[
         Family::experimental(

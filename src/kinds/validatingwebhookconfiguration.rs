@@ -2,15 +2,15 @@
 
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 
-use super::KindDef;
 use super::common;
+use super::{KindDef, Read};
 use crate::metric::Family;
 
 pub static VALIDATINGWEBHOOKCONFIGURATIONS: KindDef<ValidatingWebhookConfiguration> = KindDef {
     resource: "validatingwebhookconfigurations",
     identity_labels: &["namespace", "validatingwebhookconfiguration"],
     identity: common::namespace_name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: None,
     families: &[
         Family::experimental(

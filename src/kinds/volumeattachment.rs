@@ -4,15 +4,15 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::storage::v1::{VolumeAttachment, VolumeAttachmentStatus};
 
-use super::KindDef;
 use super::common;
+use super::{KindDef, Read};
 use crate::metric::{AllowList, Family, KindOptions, Samples};
 
 pub static VOLUMEATTACHMENTS: KindDef<VolumeAttachment> = KindDef {
     resource: "volumeattachments",
     identity_labels: &["volumeattachment"],
     identity: common::name,
-    metadata_only: false,
+    read: Read::Objects,
     entity: None,
     families: &[
         Family::experimental(

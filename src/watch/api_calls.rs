@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
+use http::uri::PathAndQuery;
 use http::{Request, Response};
 use tower::{Layer, Service};
 
@@ -94,4 +95,26 @@ pub(super) fn list_or_watch<B>(request: &Request<B>) -> Option<(&str, ApiCall)> 
         .is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
     let call = if watch { ApiCall::Watch } else { ApiCall::List };
     Some((resource, call))
+}
+
+/// `request` with `name=value` added to its query, the value percent-encoded.
+pub(super) fn with_query_param<B>(mut request: Request<B>, name: &str, value: &str) -> Request<B> {
+    let uri = request.uri();
+    let encoded: String = value
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let path_and_query = match uri.query() {
+        Some(q) => format!("{}?{q}&{name}={encoded}", uri.path()),
+        None => format!("{}?{name}={encoded}", uri.path()),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = PathAndQuery::try_from(path_and_query).ok();
+    if let Ok(uri) = http::Uri::from_parts(parts) {
+        *request.uri_mut() = uri;
+    }
+    request
 }

@@ -16,6 +16,7 @@ mod retry;
 mod retry_after;
 mod server_side;
 mod shard;
+mod table;
 
 pub use api_calls::CountApiCalls;
 pub use lenient::{Lenient, LenientMeta};
@@ -32,7 +33,7 @@ use futures::{Stream, StreamExt};
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 
-use crate::kinds::{AnyKind, KindDef, KubeObject, ObjectSamples, uid};
+use crate::kinds::{AnyKind, KindDef, KubeObject, ObjectSamples, Read, uid};
 use crate::metric::KindOptions;
 use crate::store::StorePartition;
 use crate::telemetry::Telemetry;
@@ -162,7 +163,8 @@ pub trait WatchKind: AnyKind {
     fn namespaced(&self) -> bool;
 
     /// One object as a watch event or list carries it, decoded as this kind's watcher decodes
-    /// it ([`Lenient`], or [`LenientMeta`] for a metadata-only kind) and turned into the
+    /// it ([`Lenient`], or [`LenientMeta`] for a metadata-only kind; a Table-read kind's objects
+    /// as `table` makes them from rows) and turned into the
     /// samples of the `enabled` families; `None` for an object the watcher skips (it cannot be
     /// decoded even leniently). For the fuzz targets, which have no API server to watch.
     fn samples_from_event_json(
@@ -213,7 +215,7 @@ where
         enabled: &[usize],
         options: &KindOptions,
     ) -> serde_json::Result<Option<ObjectSamples>> {
-        let object = if self.metadata_only {
+        let object = if self.read == Read::Metadata {
             serde_json::from_slice::<LenientMeta<O>>(json)?.0
         } else {
             serde_json::from_slice::<Lenient<O>>(json)?
@@ -279,23 +281,31 @@ async fn watch_kind<O: KubeObject + Default>(
         scope: &scope,
         target: &target,
     };
-    if kind.metadata_only {
-        // Only metadata is read, so only metadata is pulled (`LenientMeta` asks for
-        // `as=PartialObjectMetadata`); the generators see an object with its metadata and
-        // everything else at its default.
-        let api: Api<LenientMeta<O>> = api(client, &scope);
-        watch
-            .handle(|| {
-                watcher::watcher(api.clone(), config.clone())
-                    .map(|event| event.map(|event| event.map(|partial| partial.0)))
-            })
-            .await;
-    } else {
-        let api: Api<Lenient<O>> = api(client, &scope);
-        watch
-            .handle(|| watcher::watcher(api.clone(), config.clone()))
-            .await;
-    }
+    let client = match kind.read {
+        Read::Objects => client,
+        Read::Metadata => {
+            // Only metadata is read, so only metadata is pulled (`LenientMeta` asks for
+            // `as=PartialObjectMetadata`); the generators see an object with its metadata and
+            // everything else at its default.
+            let api: Api<LenientMeta<O>> = api(client, &scope);
+            watch
+                .handle(|| {
+                    watcher::watcher(api.clone(), config.clone())
+                        .map(|event| event.map(|event| event.map(|partial| partial.0)))
+                })
+                .await;
+            return;
+        }
+        // Objects as usual, but through a client that pulls Tables and makes them into
+        // objects holding only the rows' metadata and the read columns.
+        Read::Table(columns) => {
+            table::client::<O>(client, columns, &label, target.telemetry.clone())
+        }
+    };
+    let api: Api<Lenient<O>> = api(client, &scope);
+    watch
+        .handle(|| watcher::watcher(api.clone(), config.clone()))
+        .await;
 }
 
 /// The API of `scope`: one namespace, or all.

@@ -21,7 +21,6 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use kube::client::{Body, DynBody};
@@ -29,7 +28,7 @@ use serde::Deserialize;
 use tower::{BoxError, Layer, Service};
 
 use super::Shard;
-use super::api_calls::list_or_watch;
+use super::api_calls::{list_or_watch, with_query_param};
 use super::resend::{Shared, copy};
 use crate::telemetry::{ApiCall, Telemetry};
 
@@ -171,7 +170,9 @@ where
                 return inner.send(request).await;
             }
             let plain = copy(&request);
-            let response = inner.send(with_selector(request, &selector)).await?;
+            let response = inner
+                .send(with_query_param(request, "shardSelector", &selector))
+                .await?;
             if response.status() == StatusCode::BAD_REQUEST
                 && let Some(plain) = plain
             {
@@ -203,28 +204,6 @@ fn has_param<B>(request: &Request<B>, name: &str) -> bool {
         q.split('&')
             .any(|p| p.split('=').next() == Some(name) && p.len() > name.len() + 1)
     })
-}
-
-/// `request` with `shardSelector=…` added to its query.
-fn with_selector<B>(mut request: Request<B>, selector: &str) -> Request<B> {
-    let uri = request.uri();
-    let encoded: String = selector
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' => char::from(b).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    let path_and_query = match uri.query() {
-        Some(q) => format!("{}?{q}&shardSelector={encoded}", uri.path()),
-        None => format!("{}?shardSelector={encoded}", uri.path()),
-    };
-    let mut parts = uri.clone().into_parts();
-    parts.path_and_query = PathAndQuery::try_from(path_and_query).ok();
-    if let Ok(uri) = http::Uri::from_parts(parts) {
-        *request.uri_mut() = uri;
-    }
-    request
 }
 
 /// How much of a list's beginning is searched for its metadata: the apiserver writes it
@@ -358,13 +337,14 @@ mod tests {
         let request = Request::get("https://k8s:6443/api/v1/pods?limit=500")
             .body(())
             .unwrap();
-        let sent = with_selector(request, SELECTOR);
+        let sent = with_query_param(request, "shardSelector", SELECTOR);
         assert_eq!(
             sent.uri().to_string(),
             "https://k8s:6443/api/v1/pods?limit=500&shardSelector=shardRange%28object.metadata.uid%2C%20%270x0000000000000000%27%2C%20%270x8000000000000000%27%29"
         );
-        let bare = with_selector(
+        let bare = with_query_param(
             Request::get("/apis/apps/v1/deployments").body(()).unwrap(),
+            "shardSelector",
             "a b",
         );
         assert_eq!(

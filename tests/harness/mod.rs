@@ -13,6 +13,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kube_emulator::{Emulator, ServerHandle};
+use kube_state_otel::export::prometheus::collect_to_string;
+use kube_state_otel::kinds::AnyKind;
+use kube_state_otel::meter::{StreamingMeterProvider, register_kind};
+use kube_state_otel::metric::{FamilyDesc, KindOptions};
+use kube_state_otel::store::KindStore;
+use opentelemetry::metrics::MeterProvider;
 
 pub mod prometheus;
 
@@ -326,4 +332,40 @@ pub fn pipe(command: &mut Command, input: &str) -> std::process::Output {
         .write_all(input.as_bytes())
         .expect("input piped");
     child.wait_with_output().expect("command finishes")
+}
+
+/// `/metrics` text of `objects` of `kind` (whole objects, as JSON) with every family (opt-in
+/// ones too) enabled, rendered through the real store → meter → text path.
+pub fn render_objects(
+    kind: &dyn AnyKind,
+    objects: impl IntoIterator<Item = serde_json::Value>,
+    options: &KindOptions,
+) -> String {
+    let families = kind.families();
+    let enabled: Vec<usize> = (0..families.len()).collect();
+    let descs: Vec<FamilyDesc> = families.into_iter().map(|f| f.desc).collect();
+    let store = Arc::new(KindStore::new());
+    for object in objects {
+        let decoded = kind
+            .samples_from_json(object, &enabled, options)
+            .unwrap_or_else(|e| panic!("object does not decode: {e}"));
+        store.apply(&decoded.uid, decoded.samples);
+    }
+    let provider = StreamingMeterProvider::new();
+    let meter = provider.meter(kind.resource());
+    register_kind(&meter, kind.identity_labels(), &descs, &store);
+    collect_to_string(|sink| provider.registry().collect(kind.resource(), sink))
+}
+
+/// `n` bytes of incompressible-looking text (gzip cannot hide what a full list would pull).
+pub fn noise(seed: u64, n: usize) -> String {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect()
 }

@@ -276,14 +276,26 @@ pub(crate) async fn handle(
         counters.error();
         return status::injected(failure);
     }
-    let Some(format) = negotiate(&headers) else {
-        counters.error();
-        return status::status(
-            406,
-            "NotAcceptable",
-            "only the following media types are accepted: application/json",
-            None,
-        );
+    let format = match negotiate(&headers) {
+        Some(Format::Table(_)) => {
+            match table::IncludeObject::parse(params.include_object.as_deref()) {
+                Ok(include) => Format::Table(include),
+                Err(resp) => {
+                    counters.error();
+                    return resp;
+                }
+            }
+        }
+        Some(format) => format,
+        None => {
+            counters.error();
+            return status::status(
+                406,
+                "NotAcceptable",
+                "only the following media types are accepted: application/json",
+                None,
+            );
+        }
     };
     let response = match verb {
         "watch" => {
@@ -316,7 +328,7 @@ pub(crate) async fn handle(
                 &counters,
             )
         }
-        "get" => get(&st, &target, &params, format, &counters),
+        "get" => get(&st, &target, format, &counters),
         "create" if target.name.is_none() => {
             write(&st, &target, &headers, &body, WriteMode::Create)
         }
@@ -329,6 +341,9 @@ pub(crate) async fn handle(
     };
     if response.status().is_client_error() || response.status().is_server_error() {
         counters.error();
+    } else if matches!(verb, "create" | "update" | "patch" | "delete") {
+        // A write is answered with the object written (or deleted), whole.
+        counters.object_bodies_sent(1);
     }
     response
 }
@@ -478,14 +493,16 @@ fn list(
         .as_deref()
         .map(|k| encode_continue(page.rv, k));
     let rt = &RESOURCES[t.r];
-    if format == Format::Table {
+    if let Format::Table(include) = format {
         let body = table::table(
             t.r,
             &t.version,
             &page.items,
             Some((page.rv, cont.as_deref())),
-            p.include_object.as_deref(),
+            include,
+            true,
         );
+        counters.object_bodies_sent(include.bodies(page.items.len()));
         counters.list_sent(body.len(), started.elapsed());
         return json_response(StatusCode::OK, body);
     }
@@ -585,6 +602,7 @@ impl ListStream {
                 None => {
                     buf.push(b'{');
                     buf.extend_from_slice(&o.body);
+                    self.counters.object_bodies_sent(1);
                 }
             }
             buf.push(b'}');
@@ -611,7 +629,7 @@ impl ListStream {
     }
 }
 
-fn get(st: &AppState, t: &Target, p: &Params, format: Format, counters: &Counters) -> Response {
+fn get(st: &AppState, t: &Target, format: Format, counters: &Counters) -> Response {
     let rt = &RESOURCES[t.r];
     let name = t.name.as_deref().unwrap_or("");
     if t.subresource.as_deref().is_some_and(|s| s != "status") {
@@ -625,14 +643,20 @@ fn get(st: &AppState, t: &Target, p: &Params, format: Format, counters: &Counter
         return status::object_not_found(&rt.qualified_name(), name);
     };
     let body = match format {
-        Format::Full => o.wrapped(&t.version),
+        Format::Full => {
+            counters.object_bodies_sent(1);
+            o.wrapped(&t.version)
+        }
         Format::Metadata => {
             let mut b = type_prefix("PartialObjectMetadata", "meta.k8s.io/v1");
             b.extend_from_slice(o.metadata_member());
             b.push(b'}');
             b
         }
-        Format::Table => table::table(t.r, &t.version, &[o], None, p.include_object.as_deref()),
+        Format::Table(include) => {
+            counters.object_bodies_sent(include.bodies(1));
+            table::table(t.r, &t.version, &[o], None, include, true)
+        }
     };
     counters.get_sent(body.len());
     json_response(StatusCode::OK, body)

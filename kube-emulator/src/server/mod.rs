@@ -197,8 +197,8 @@ pub(crate) enum Format {
     Full,
     /// `PartialObjectMetadata(List)` from meta.k8s.io/v1.
     Metadata,
-    /// meta.k8s.io/v1 `Table` (kubectl get).
-    Table,
+    /// meta.k8s.io/v1 `Table` (kubectl get), its rows' `object` as `includeObject` asks.
+    Table(table::IncludeObject),
 }
 
 /// One JSON media range of `Accept` (others are skipped): its `as`, `g` and `v` parameters.
@@ -244,7 +244,7 @@ pub(crate) fn negotiate(headers: &HeaderMap) -> Option<Format> {
         (Some("PartialObjectMetadata" | "PartialObjectMetadataList"), Some("meta.k8s.io")) => {
             Some(Format::Metadata)
         }
-        (Some("Table"), Some("meta.k8s.io")) => Some(Format::Table),
+        (Some("Table"), Some("meta.k8s.io")) => Some(Format::Table(Default::default())),
         _ => None,
     })
 }
@@ -302,7 +302,7 @@ mod tests {
             negotiate(&accept(
                 "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
             )),
-            Some(Format::Table)
+            Some(Format::Table(table::IncludeObject::Metadata))
         );
         assert_eq!(
             negotiate(&accept(

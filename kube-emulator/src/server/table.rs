@@ -1,11 +1,18 @@
-//! meta.k8s.io/v1 `Table` responses for `kubectl get`.
+//! meta.k8s.io/v1 `Table` responses (`kubectl get`, and clients that read a kind's printed
+//! columns instead of its objects, as kube-state-otel reads Secrets).
 //!
-//! Columns follow the apiserver's printers for the kinds people look at most (pods, nodes,
-//! deployments, replicasets, namespaces); every other kind gets NAME and AGE.
+//! Columns follow the apiserver's printers (`pkg/printers/internalversion/printers.go`) for the
+//! kinds people look at most (pods, nodes, deployments, replicasets, namespaces, secrets);
+//! every other kind gets NAME and AGE. As the apiserver's `asTable` and `TableConvertor` do:
+//! every column is sent (`Wide`), a single object's Table carries the object's
+//! resourceVersion, and each row's `object` follows `includeObject`.
 
 use std::sync::Arc;
 
+use axum::response::Response;
 use serde_json::{Value, json};
+
+use super::status;
 
 use crate::object::{StoredObject, type_prefix};
 use crate::resources::{RESOURCES, ResourceId};
@@ -69,6 +76,13 @@ fn columns(kind: &str) -> Vec<Column> {
         "Namespace" => vec![
             col("Name", "string", 0),
             col("Status", "string", 0),
+            col("Age", "string", 0),
+        ],
+        // printSecret: DATA is the number of keys, an integer cell under a "string" column.
+        "Secret" => vec![
+            col("Name", "string", 0),
+            col("Type", "string", 0),
+            col("Data", "string", 0),
             col("Age", "string", 0),
         ],
         _ => vec![col("Name", "string", 0), col("Age", "string", 0)],
@@ -226,46 +240,87 @@ fn cells(kind: &str, v: &Value, age: &str) -> Vec<Value> {
             ]
         }
         "Namespace" => vec![json!(name), json!(s(&v["status"]["phase"])), json!(age)],
+        "Secret" => {
+            // The apiserver merges stringData into data on write.
+            let keys = |field: &str| {
+                v[field]
+                    .as_object()
+                    .map(|m| m.keys().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+            };
+            let mut data = keys("data");
+            data.extend(keys("stringData"));
+            data.sort();
+            data.dedup();
+            vec![
+                json!(name),
+                json!(s(&v["type"])),
+                json!(data.len()),
+                json!(age),
+            ]
+        }
         _ => vec![json!(name), json!(age)],
     }
 }
 
-/// A Table of `items`. `list_meta` is (resourceVersion, continue) for list responses.
-/// `include_object` is the `includeObject` parameter: `Metadata` (default), `Object` or `None`.
+/// `includeObject` of a Table request (`metav1.IncludeObjectPolicy`): what each row's
+/// `object` holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum IncludeObject {
+    /// `PartialObjectMetadata` (the default).
+    #[default]
+    Metadata,
+    /// The whole object.
+    Object,
+    /// `null`.
+    None,
+}
+
+impl IncludeObject {
+    /// The parameter as `ValidateTableOptions` accepts it; the apiserver checks it only when it
+    /// converts to a Table, so other requests ignore it.
+    pub(crate) fn parse(value: Option<&str>) -> Result<Self, Response> {
+        match value.unwrap_or("") {
+            "" | "Metadata" => Ok(Self::Metadata),
+            "Object" => Ok(Self::Object),
+            "None" => Ok(Self::None),
+            other => Err(status::bad_request(&format!(
+                "Unable to convert to Table as requested: includeObject: Invalid value: \"{other}\": must be 'Metadata', 'Object', 'None', or empty"
+            ))),
+        }
+    }
+
+    /// How many whole objects `rows` rows carry.
+    pub(crate) fn bodies(self, rows: usize) -> usize {
+        if self == Self::Object { rows } else { 0 }
+    }
+}
+
+/// A Table of `items`. `list_meta` is (resourceVersion, continue) for list responses; a single
+/// object's Table carries the object's resourceVersion. `headers` is false for the watch
+/// events after a stream's first, whose `columnDefinitions` the apiserver leaves null.
 pub(crate) fn table(
     r: ResourceId,
     version: &str,
     items: &[Arc<StoredObject>],
     list_meta: Option<(u64, Option<&str>)>,
-    include_object: Option<&str>,
+    include: IncludeObject,
+    headers: bool,
 ) -> Vec<u8> {
     let kind = RESOURCES[r].kind;
     let now = now_unix();
-    let defs: Vec<Value> = columns(kind)
-        .iter()
-        .map(|c| {
-            json!({"name": c.name, "type": c.ty,
-                   "format": if c.name == "Name" { "name" } else { "" },
-                   "description": format!("{} of the {}", c.name, kind),
-                   "priority": c.priority})
-        })
-        .collect();
-    let meta = match list_meta {
-        Some((rv, cont)) => {
+    let meta = match (list_meta, items) {
+        (Some((rv, cont)), _) => {
             let mut m = json!({"resourceVersion": rv.to_string()});
             if let Some(c) = cont {
                 m["continue"] = json!(c);
             }
             m
         }
-        None => json!({}),
+        (None, [one]) => json!({"resourceVersion": one.resource_version.to_string()}),
+        (None, _) => json!({}),
     };
-    let mut out = type_prefix("Table", "meta.k8s.io/v1");
-    out.extend_from_slice(b"\"metadata\":");
-    out.extend_from_slice(meta.to_string().as_bytes());
-    out.extend_from_slice(b",\"columnDefinitions\":");
-    out.extend_from_slice(Value::Array(defs).to_string().as_bytes());
-    out.extend_from_slice(b",\"rows\":[");
+    let mut out = begin(kind, &meta, headers);
     for (i, o) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -278,33 +333,90 @@ pub(crate) fn table(
         } else {
             "<unknown>".into()
         };
-        out.extend_from_slice(b"{\"cells\":");
-        out.extend_from_slice(Value::Array(cells(kind, &v, &age)).to_string().as_bytes());
-        match include_object.unwrap_or("Metadata") {
-            "None" => {}
-            "Object" => {
-                out.extend_from_slice(b",\"object\":");
-                out.extend_from_slice(&o.wrapped(version));
-            }
-            _ => {
-                out.extend_from_slice(b",\"object\":");
-                out.extend_from_slice(&type_prefix("PartialObjectMetadata", "meta.k8s.io/v1"));
-                out.extend_from_slice(o.metadata_member());
-                out.push(b'}');
-            }
-        }
-        out.push(b'}');
+        let object = match include {
+            IncludeObject::None => None,
+            IncludeObject::Object => Some(o.wrapped(version)),
+            IncludeObject::Metadata => Some(partial(o.metadata_member())),
+        };
+        push_row(&mut out, cells(kind, &v, &age), object.as_deref());
     }
     out.extend_from_slice(b"]}");
     out
 }
 
-/// One Table row wrapped for a watch event (kubectl get --watch).
-pub(crate) fn table_event_object(
+/// A BOOKMARK event's object as a Table: the apiserver converts the bookmark (an empty object
+/// carrying only `metadata`) like any other object, so it is one row of empty cells whose
+/// `object` holds that metadata — the initial-events-end annotation included — and the
+/// Table's own metadata carries the resourceVersion.
+pub(crate) fn bookmark(
     r: ResourceId,
     version: &str,
-    o: &Arc<StoredObject>,
-    include_object: Option<&str>,
+    metadata: &Value,
+    include: IncludeObject,
+    headers: bool,
 ) -> Vec<u8> {
-    table(r, version, std::slice::from_ref(o), None, include_object)
+    let rt = &RESOURCES[r];
+    let meta = json!({"resourceVersion": metadata["resourceVersion"]});
+    let mut out = begin(rt.kind, &meta, headers);
+    let mut member = b"\"metadata\":".to_vec();
+    member.extend_from_slice(metadata.to_string().as_bytes());
+    let object = match include {
+        IncludeObject::None => None,
+        IncludeObject::Object => {
+            let mut o = type_prefix(rt.kind, &rt.api_version(version));
+            o.extend_from_slice(&member);
+            o.push(b'}');
+            Some(o)
+        }
+        IncludeObject::Metadata => Some(partial(&member)),
+    };
+    let empty = json!({ "metadata": metadata });
+    push_row(
+        &mut out,
+        cells(rt.kind, &empty, "<unknown>"),
+        object.as_deref(),
+    );
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// A Table up to its first row.
+fn begin(kind: &str, meta: &Value, headers: bool) -> Vec<u8> {
+    let mut out = type_prefix("Table", "meta.k8s.io/v1");
+    out.extend_from_slice(b"\"metadata\":");
+    out.extend_from_slice(meta.to_string().as_bytes());
+    out.extend_from_slice(b",\"columnDefinitions\":");
+    if headers {
+        let defs: Vec<Value> = columns(kind)
+            .iter()
+            .map(|c| {
+                json!({"name": c.name, "type": c.ty,
+                       "format": if c.name == "Name" { "name" } else { "" },
+                       "description": format!("{} of the {}", c.name, kind),
+                       "priority": c.priority})
+            })
+            .collect();
+        out.extend_from_slice(Value::Array(defs).to_string().as_bytes());
+    } else {
+        out.extend_from_slice(b"null");
+    }
+    out.extend_from_slice(b",\"rows\":[");
+    out
+}
+
+/// `PartialObjectMetadata` of a `"metadata":{...}` member.
+fn partial(metadata_member: &[u8]) -> Vec<u8> {
+    let mut o = type_prefix("PartialObjectMetadata", "meta.k8s.io/v1");
+    o.extend_from_slice(metadata_member);
+    o.push(b'}');
+    o
+}
+
+/// One row; a missing `object` is `null`, as the apiserver encodes an empty RawExtension.
+fn push_row(out: &mut Vec<u8>, cells: Vec<Value>, object: Option<&[u8]>) {
+    out.extend_from_slice(b"{\"cells\":");
+    out.extend_from_slice(Value::Array(cells).to_string().as_bytes());
+    out.extend_from_slice(b",\"object\":");
+    out.extend_from_slice(object.unwrap_or(b"null"));
+    out.push(b'}');
 }

@@ -75,7 +75,7 @@ pub(crate) fn start(
         WatchFrom::ResourceVersion(n) => n,
         WatchFrom::Snapshot => 0,
     };
-    let mut writer = EventWriter::new(t.r, &t.version, format, p.include_object.clone(), counters);
+    let mut writer = EventWriter::new(t.r, &t.version, format, counters);
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let disconnect = emu.disconnect.subscribe();
     let silence = emu.silence.subscribe();
@@ -322,9 +322,11 @@ pub(crate) struct EventWriter {
     r: ResourceId,
     version: String,
     format: Format,
-    include_object: Option<String>,
     /// `{"kind":..,"apiVersion":..,` of event objects.
     prefix: Vec<u8>,
+    /// Whether an event went out: the apiserver sends a Table's `columnDefinitions` with a
+    /// stream's first event only (`watchEmbeddedEncoder` sets `NoHeaders` after it).
+    headers_sent: bool,
     buf: Vec<u8>,
     events: usize,
     serve: Duration,
@@ -332,25 +334,19 @@ pub(crate) struct EventWriter {
 }
 
 impl EventWriter {
-    fn new(
-        r: ResourceId,
-        version: &str,
-        format: Format,
-        include_object: Option<String>,
-        counters: Arc<Counters>,
-    ) -> Self {
+    fn new(r: ResourceId, version: &str, format: Format, counters: Arc<Counters>) -> Self {
         let rt = &RESOURCES[r];
         let prefix = match format {
             Format::Metadata => type_prefix("PartialObjectMetadata", "meta.k8s.io/v1"),
-            Format::Table => type_prefix("Table", "meta.k8s.io/v1"),
+            Format::Table(_) => type_prefix("Table", "meta.k8s.io/v1"),
             Format::Full => type_prefix(rt.kind, &rt.api_version(version)),
         };
         Self {
             r,
             version: version.to_string(),
             format,
-            include_object,
             prefix,
+            headers_sent: false,
             buf: Vec::with_capacity(FLUSH_AT + 8192),
             events: 0,
             serve: Duration::ZERO,
@@ -371,6 +367,7 @@ impl EventWriter {
     fn end_event(&mut self) {
         self.buf.extend_from_slice(b"}\n");
         self.events += 1;
+        self.headers_sent = true;
     }
 
     fn push_object(&mut self, ty: &str, o: &Arc<StoredObject>) {
@@ -381,20 +378,24 @@ impl EventWriter {
                 self.buf.extend_from_slice(&self.prefix);
                 self.buf.extend_from_slice(&o.body);
                 self.buf.push(b'}');
+                self.counters.object_bodies_sent(1);
             }
             Format::Metadata => {
                 self.buf.extend_from_slice(&self.prefix);
                 self.buf.extend_from_slice(o.metadata_member());
                 self.buf.push(b'}');
             }
-            Format::Table => {
-                let row = table::table_event_object(
+            Format::Table(include) => {
+                let row = table::table(
                     self.r,
                     &self.version,
-                    o,
-                    self.include_object.as_deref(),
+                    std::slice::from_ref(o),
+                    None,
+                    include,
+                    !self.headers_sent,
                 );
                 self.buf.extend_from_slice(&row);
+                self.counters.object_bodies_sent(include.bodies(1));
             }
         }
         self.end_event();
@@ -420,16 +421,21 @@ impl EventWriter {
     fn push_bookmark(&mut self, rv: u64, initial_end: bool) {
         let t = Instant::now();
         self.start_event("BOOKMARK");
-        self.buf.extend_from_slice(&self.prefix);
         let meta = if initial_end {
             json!({"resourceVersion": rv.to_string(),
                    "annotations": {"k8s.io/initial-events-end": "true"}})
         } else {
             json!({"resourceVersion": rv.to_string()})
         };
-        self.buf.extend_from_slice(b"\"metadata\":");
-        self.buf.extend_from_slice(meta.to_string().as_bytes());
-        self.buf.push(b'}');
+        if let Format::Table(include) = self.format {
+            let table = table::bookmark(self.r, &self.version, &meta, include, !self.headers_sent);
+            self.buf.extend_from_slice(&table);
+        } else {
+            self.buf.extend_from_slice(&self.prefix);
+            self.buf.extend_from_slice(b"\"metadata\":");
+            self.buf.extend_from_slice(meta.to_string().as_bytes());
+            self.buf.push(b'}');
+        }
         self.end_event();
         self.serve += t.elapsed();
     }
