@@ -5,6 +5,7 @@
 //! of metric families over the tiny model in [`metric`].
 
 pub mod config;
+pub mod crs;
 pub mod demo;
 pub mod docs;
 pub mod export;
