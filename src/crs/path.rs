@@ -206,7 +206,7 @@ impl Op {
                             .is_some_and(|n| to_float64(Got::of(Some(candidate)), false) == Some(n))
                         || boolean.is_some_and(|b| candidate.as_bool() == Some(b))
                 })
-                .map_or(Got::Nil, |item| Got::Value(item)),
+                .map_or(Got::Nil, Got::Value),
             _ => Got::Nil,
         }
     }
