@@ -12,7 +12,7 @@ use super::eval::{CommonValue, CompiledFamily, Each, Gauge, Info, LabelPaths, St
 use super::path::Path;
 use super::{CrsError, CrsFamily, CrsMetricType, CrsResource};
 use crate::kinds::common::sanitize_label_name;
-use crate::metric::intern;
+use crate::metric::{Text, intern};
 
 /// Unknown fields (`kind`, `errorLogV`, …) are ignored, as kube-state-metrics ignores them.
 #[derive(Deserialize)]
@@ -148,6 +148,25 @@ impl Entry {
         Path::compile(segments).map_err(|e| self.error(field, e.to_string()))
     }
 
+    /// `path` and `labelsFromPath` of the `each` block at `field`.
+    fn meta(
+        &self,
+        field: &str,
+        path: Option<Vec<String>>,
+        labels: Option<UniqueMap<Vec<String>>>,
+    ) -> Result<(Path, LabelPaths), CrsError> {
+        let path = self.path(&format!("{field}.path"), &path.unwrap_or_default())?;
+        let labels = self.label_paths(
+            &format!("{field}.labelsFromPath"),
+            labels.unwrap_or_default().0,
+        )?;
+        Ok((path, labels))
+    }
+
+    fn value_from(&self, field: &str, segments: Option<Vec<String>>) -> Result<Path, CrsError> {
+        self.path(&format!("{field}.valueFrom"), &segments.unwrap_or_default())
+    }
+
     fn label_paths(
         &self,
         field: &str,
@@ -162,6 +181,11 @@ impl Entry {
             .collect::<Result<Vec<_>, CrsError>>()?;
         Ok(LabelPaths::new(compiled))
     }
+}
+
+/// `labelFromKey`; empty is unset, as in kube-state-metrics.
+fn key_label(name: Option<String>) -> Option<Text> {
+    name.filter(|n| !n.is_empty()).map(|n| intern(&n))
 }
 
 /// The label names kube-state-metrics adds to every custom resource sample.
@@ -301,21 +325,13 @@ fn compile_each(
             let g = each
                 .gauge
                 .ok_or_else(|| entry.error(&field, "missing for type Gauge"))?;
+            let (path, labels) = entry.meta(&field, g.path, g.labels_from_path)?;
             let gauge = Gauge {
-                path: entry.path(&format!("{field}.path"), &g.path.unwrap_or_default())?,
-                labels: entry.label_paths(
-                    &format!("{field}.labelsFromPath"),
-                    g.labels_from_path.unwrap_or_default().0,
-                )?,
-                value_from: entry.path(
-                    &format!("{field}.valueFrom"),
-                    &g.value_from.unwrap_or_default(),
-                )?,
+                path,
+                labels,
+                value_from: entry.value_from(&field, g.value_from)?,
                 nil_is_zero: g.nil_is_zero.unwrap_or(false),
-                label_from_key: g
-                    .label_from_key
-                    .filter(|k| !k.is_empty())
-                    .map(|k| intern(&k)),
+                label_from_key: key_label(g.label_from_key),
             };
             Ok((CrsMetricType::Gauge, Each::Gauge(gauge)))
         }
@@ -324,16 +340,11 @@ fn compile_each(
             let i = each
                 .info
                 .ok_or_else(|| entry.error(&field, "missing for type Info"))?;
+            let (path, labels) = entry.meta(&field, i.path, i.labels_from_path)?;
             let info = Info {
-                path: entry.path(&format!("{field}.path"), &i.path.unwrap_or_default())?,
-                labels: entry.label_paths(
-                    &format!("{field}.labelsFromPath"),
-                    i.labels_from_path.unwrap_or_default().0,
-                )?,
-                label_from_key: i
-                    .label_from_key
-                    .filter(|k| !k.is_empty())
-                    .map(|k| intern(&k)),
+                path,
+                labels,
+                label_from_key: key_label(i.label_from_key),
             };
             Ok((CrsMetricType::Info, Each::Info(info)))
         }
@@ -346,16 +357,11 @@ fn compile_each(
             if label_name.is_empty() {
                 return Err(entry.error(format!("{field}.labelName"), "missing"));
             }
+            let (path, labels) = entry.meta(&field, s.path, s.labels_from_path)?;
             let set = StateSet {
-                path: entry.path(&format!("{field}.path"), &s.path.unwrap_or_default())?,
-                labels: entry.label_paths(
-                    &format!("{field}.labelsFromPath"),
-                    s.labels_from_path.unwrap_or_default().0,
-                )?,
-                value_from: entry.path(
-                    &format!("{field}.valueFrom"),
-                    &s.value_from.unwrap_or_default(),
-                )?,
+                path,
+                labels,
+                value_from: entry.value_from(&field, s.value_from)?,
                 label_name: intern(&label_name),
                 list: s
                     .list
