@@ -157,8 +157,7 @@ struct ParsedQuantity {
 
 /// Parses a quantity as apimachinery does (`[+-]digits[.digits][suffix]`, suffix one of the
 /// decimal SI, binary SI or `e<exponent>` forms); `None` when malformed or over 38 digits.
-fn parse_quantity(quantity: &Quantity) -> Option<ParsedQuantity> {
-    let s = quantity.0.as_str();
+fn parse_quantity(s: &str) -> Option<ParsedQuantity> {
     if s.is_empty() {
         return None;
     }
@@ -242,19 +241,24 @@ impl ParsedQuantity {
 
 /// A quantity's exact value (`"250m"` → 0.25, `"1Gi"` → 1073741824); `None` when malformed.
 pub fn quantity_value(quantity: &Quantity) -> Option<f64> {
-    parse_quantity(quantity).map(|q| q.value())
+    quantity_str_value(&quantity.0)
+}
+
+/// [`quantity_value`] of a quantity's text (custom resources carry quantities as plain strings).
+pub fn quantity_str_value(s: &str) -> Option<f64> {
+    parse_quantity(s).map(|q| q.value())
 }
 
 /// Go's `Quantity.Value()`: the value rounded up (away from zero) to an integer, as
 /// kube-state-metrics reports memory, storage and other non-CPU resources.
 pub fn quantity_int_value(quantity: &Quantity) -> Option<f64> {
-    parse_quantity(quantity).map(|q| q.scaled_rounded_up(0))
+    parse_quantity(&quantity.0).map(|q| q.scaled_rounded_up(0))
 }
 
 /// Go's `Quantity.MilliValue() / 1000`: the value rounded up to milli-units, as
 /// kube-state-metrics reports CPU cores.
 pub fn quantity_cores(quantity: &Quantity) -> Option<f64> {
-    parse_quantity(quantity).map(|q| q.scaled_rounded_up(3) / 1000.0)
+    parse_quantity(&quantity.0).map(|q| q.scaled_rounded_up(3) / 1000.0)
 }
 
 #[cfg(test)]
