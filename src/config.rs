@@ -77,6 +77,21 @@ pub struct Cli {
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub server_idle_timeout: Duration,
 
+    /// Custom Resource State metrics: the config inline, as kube-state-metrics' flag takes
+    /// it (wins over --custom-resource-state-config-file).
+    #[arg(long)]
+    pub custom_resource_state_config: Option<String>,
+
+    /// Custom Resource State metrics: a kube-state-metrics config file
+    /// (`kind: CustomResourceStateMetrics`).
+    #[arg(long)]
+    pub custom_resource_state_config_file: Option<PathBuf>,
+
+    /// Report only the custom resources of the Custom Resource State config: no built-in kind
+    /// is watched.
+    #[arg(long)]
+    pub custom_resource_state_only: bool,
+
     /// A Prometheus exporter-toolkit web configuration (kube-state-metrics' flag and format)
     /// for both ports: TLS with optional client certificates, response headers, a rate limit
     /// and basic auth users. Re-read when it or a file it names changes (SECURITY.md).

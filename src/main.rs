@@ -157,6 +157,8 @@ fn pipeline_settings(cli: &Cli, selectors: BTreeMap<String, Selectors>) -> Pipel
         metric_denylist: items(&cli.metric_denylist),
         options,
         schema: cli.schema,
+        custom: None,
+        custom_only: cli.custom_resource_state_only,
         watch: WatchSettings {
             page_size: Some(cli.list_page_size),
             namespaces: items(&cli.namespaces),
@@ -195,18 +197,17 @@ fn usage_error(message: String) -> ! {
 /// The endpoint servers of every pipeline, until one fails or the process is interrupted.
 async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
     // Every pipeline's settings are checked before anything connects.
-    let prepared: Vec<(Instance, Pipeline, Arc<Telemetry>, Option<OtlpConfig>)> = instances
-        .into_iter()
-        .map(|instance| {
-            let otlp = otlp_config(&instance.cli);
-            let telemetry = Telemetry::new();
-            let settings = pipeline_settings(&instance.cli, instance.selectors.clone());
-            match Pipeline::new(settings, telemetry.clone()) {
-                Ok(pipeline) => (instance, pipeline, telemetry, otlp),
-                Err(error) => usage_error(error.to_string()),
-            }
-        })
-        .collect();
+    let mut prepared: Vec<(Instance, Pipeline, Arc<Telemetry>, Option<OtlpConfig>)> = Vec::new();
+    for instance in instances {
+        let otlp = otlp_config(&instance.cli);
+        let telemetry = Telemetry::new();
+        let mut settings = pipeline_settings(&instance.cli, instance.selectors.clone());
+        settings.custom = custom_resource_config(&instance.cli)?;
+        match Pipeline::new(settings, telemetry.clone()) {
+            Ok(pipeline) => prepared.push((instance, pipeline, telemetry, otlp)),
+            Err(error) => usage_error(error.to_string()),
+        }
+    }
     // Checked before anything connects, as the pipelines' settings.
     let web = cli
         .tls_config
@@ -369,6 +370,7 @@ async fn start_pipeline(
     let pipeline = Arc::new(pipeline);
     // Discovery starts the watchers of the kinds the API server serves, for the process's life.
     pipeline.watch_served(client.clone(), cli.discovery_interval);
+    pipeline.watch_custom(client.clone());
 
     let telemetry_provider = StreamingMeterProvider::new();
     let telemetry_meter = telemetry_provider.meter(TELEMETRY_SCOPE);
@@ -421,6 +423,29 @@ async fn start_pipeline(
         otlp,
         election: (leadership, client),
     })
+}
+
+/// The Custom Resource State config, inline or from its file (the inline one wins, as in
+/// kube-state-metrics); an invalid one stops the start.
+fn custom_resource_config(
+    cli: &Cli,
+) -> anyhow::Result<Option<Arc<kube_state_otel::crs::CrsConfig>>> {
+    let text = match (
+        &cli.custom_resource_state_config,
+        &cli.custom_resource_state_config_file,
+    ) {
+        (Some(inline), _) => inline.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "reading --custom-resource-state-config-file {}",
+                path.display()
+            )
+        })?,
+        (None, None) => return Ok(None),
+    };
+    let config = kube_state_otel::crs::CrsConfig::parse(&text)
+        .context("Error reading Custom resource configuration file")?;
+    Ok(Some(Arc::new(config)))
 }
 
 /// `--auth-filter`'s reviews, on a client of their own (shared by every server).

@@ -152,6 +152,7 @@ impl Registry {
             .map(|i| Part {
                 instrument: i.clone(),
                 read: None,
+                continues: false,
             })
             .collect()
     }
@@ -212,6 +213,9 @@ pub struct Part {
     instrument: Arc<Instrument>,
     /// The pins and slice its store reads use ([`Registry::sliced_parts`]).
     read: Option<(Arc<Pins>, Slice)>,
+    /// Continues an instrument of the same name begun by an earlier part (another
+    /// resource's family of that name): no header of its own.
+    continues: bool,
 }
 
 impl Part {
@@ -230,6 +234,20 @@ impl Part {
         Part {
             instrument: self.instrument.clone(),
             read: Some((pins.clone(), Slice { index, count })),
+            continues: self.continues,
+        }
+    }
+
+    /// The instrument's name.
+    pub fn name(&self) -> &str {
+        &self.instrument.desc.name
+    }
+
+    /// This part, writing no header: an earlier part of the collection began its name.
+    pub fn continuing(self) -> Part {
+        Part {
+            continues: true,
+            ..self
         }
     }
 
@@ -238,6 +256,7 @@ impl Part {
         let instrument = &self.instrument;
         match &self.read {
             Some((_, slice)) if slice.index > 0 => sink.resume(&instrument.desc),
+            _ if self.continues => sink.resume(&instrument.desc),
             _ => sink.begin(&instrument.desc),
         }
         let observer = Observer {

@@ -14,7 +14,7 @@ pub use allow::{AllowList, KindOptions};
 pub use compact::{CompactSamples, FamilySamples};
 pub use float::{format_go_float, write_go_float};
 pub use semconv::{Schema, SemconvMetric};
-pub use text::{Text, intern};
+pub use text::{Text, intern, leak_once};
 
 /// The instrument a family is registered as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -193,6 +193,20 @@ pub fn intern(s: &str) -> Text {
     intern_with(s, || Repr::Shared(Arc::from(s)))
 }
 
+/// `s` for the process's life, stored once however often it is asked for: names only the
+/// configuration knows (custom resource families and scopes), where the meter and the family
+/// tables take `&'static str`. Bounded by the distinct names ever configured.
+pub fn leak_once(s: &str) -> &'static str {
+    static LEAKED: LazyLock<Mutex<HashSet<&'static str>>> = LazyLock::new(Default::default);
+    let mut leaked = LEAKED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(existing) = leaked.get(s) {
+        return existing;
+    }
+    let new: &'static str = Box::leak(s.to_string().into_boxed_str());
+    leaked.insert(new);
+    new
+}
+
 /// The shared copy of `s`, made by `make` when there is none yet.
 fn intern_with(s: &str, make: impl FnOnce() -> Repr) -> Text {
     let mut interner = INTERNER

@@ -1,6 +1,7 @@
 //! A pipeline: a set of kinds, their watchers and stores, the meter they register on, and the
 //! collections the exporters read.
 
+mod custom;
 mod families;
 mod served;
 
@@ -126,6 +127,10 @@ pub struct PipelineSettings {
     pub watch: WatchSettings,
     /// The names and model the series are reported in.
     pub schema: Schema,
+    /// `--custom-resource-state-config[-file]`, parsed.
+    pub custom: Option<Arc<crate::crs::CrsConfig>>,
+    /// `--custom-resource-state-only`: no built-in kind is watched.
+    pub custom_only: bool,
 }
 
 /// Which kinds one scrape wants: `?resources=pods,nodes` and `?exclude_resources=secrets`.
@@ -226,6 +231,8 @@ pub struct Pipeline {
     /// Set once the pipeline has been ready: a kind served later (a control plane upgrade)
     /// lists without taking the pod out of its Service's endpoints.
     was_ready: AtomicBool,
+    /// Custom Resource State, when configured.
+    custom: Option<custom::Custom>,
 }
 
 impl Pipeline {
@@ -259,6 +266,9 @@ impl Pipeline {
         let provider = StreamingMeterProvider::new();
         let mut kinds = Vec::new();
         for kind in all {
+            if settings.custom_only {
+                break;
+            }
             let requested = settings.resources.iter().any(|r| r == kind.resource());
             let wanted = if settings.resources.is_empty() {
                 !OPTIONAL_RESOURCES.contains(&kind.resource())
@@ -344,6 +354,7 @@ impl Pipeline {
             schema: settings.schema,
             server_sharding,
             was_ready: AtomicBool::new(false),
+            custom: settings.custom.map(custom::Custom::new),
         };
         pipeline.register(&pipeline.provider, |k| {
             register_kind_streaming(
@@ -504,6 +515,14 @@ impl Pipeline {
                     .for_each_object(|| semconv.iter().for_each(|part| part.collect(sink)));
             }
         }
+        // Custom resources: one scope each.
+        let custom = self.custom_parts(filter, |r| {
+            let slices = r.store.len().div_ceil(objects_per_slice.max(1));
+            registry.slice_major_parts(|d| &*d.scope == r.scope, slices, &pins)
+        });
+        for part in custom {
+            part.collect(sink);
+        }
     }
 
     fn kinds_with_objects<'a>(
@@ -526,14 +545,19 @@ impl Pipeline {
     /// [`Pipeline::parts`] with slices of about `objects_per_slice` objects.
     pub fn parts_in_slices(&self, filter: &ResourceFilter, objects_per_slice: usize) -> Vec<Part> {
         let pins = Arc::new(Pins::default());
-        self.kinds_with_objects(filter)
+        let registry = self.provider.registry();
+        let mut parts: Vec<Part> = self
+            .kinds_with_objects(filter)
             .flat_map(|k| {
                 let slices = k.store.len().div_ceil(objects_per_slice.max(1));
-                self.provider
-                    .registry()
-                    .sliced_parts(k.kind.resource(), slices, &pins)
+                registry.sliced_parts(k.kind.resource(), slices, &pins)
             })
-            .collect()
+            .collect();
+        parts.extend(self.custom_parts(filter, |r| {
+            let slices = r.store.len().div_ceil(objects_per_slice.max(1));
+            registry.sliced_parts(r.scope, slices, &pins)
+        }));
+        parts
     }
 
     /// Ready once discovery has answered and every served kind's watches have synced their
@@ -543,7 +567,8 @@ impl Pipeline {
         if self.was_ready.load(Ordering::Acquire) {
             return true;
         }
-        let ready = self.kinds.iter().all(KindRuntime::is_ready);
+        let ready = self.kinds.iter().all(KindRuntime::is_ready)
+            && self.custom.as_ref().is_none_or(|c| c.is_ready());
         if ready {
             self.was_ready.store(true, Ordering::Release);
         }
@@ -580,6 +605,7 @@ impl Pipeline {
                     objects: k.store.len(),
                 }
             })
+            .chain(self.custom_status())
             .collect()
     }
 }

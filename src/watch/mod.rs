@@ -9,6 +9,7 @@
 
 mod api_calls;
 pub mod autoshard;
+pub mod custom;
 pub mod discovery;
 mod lenient;
 mod resend;
@@ -88,13 +89,14 @@ impl WatchSettings {
     /// denylisted namespaces by field selector; a cluster-scoped kind ignores both flags.
     /// Only pods get the node selector: other kinds have no `spec.nodeName` field selector.
     pub fn scopes(&self, kind: &dyn WatchKind) -> Vec<WatchScope> {
-        let own = self
-            .selectors
-            .get(kind.resource())
-            .cloned()
-            .unwrap_or_default();
+        self.scopes_for(kind.resource(), kind.namespaced())
+    }
+
+    /// [`WatchSettings::scopes`] of a resource by name and scope.
+    pub fn scopes_for(&self, resource: &str, namespaced: bool) -> Vec<WatchScope> {
+        let own = self.selectors.get(resource).cloned().unwrap_or_default();
         let label_selector = own.label_selector;
-        if !kind.namespaced() {
+        if !namespaced {
             return vec![WatchScope {
                 namespace: None,
                 label_selector,
@@ -105,7 +107,7 @@ impl WatchSettings {
             .namespaces_denylist
             .iter()
             .map(|ns| format!("metadata.namespace!={ns}"));
-        let node = self.node_selector().filter(|_| kind.resource() == "pods");
+        let node = self.node_selector().filter(|_| resource == "pods");
         let field_selector = own.field_selector.into_iter().chain(node).chain(denied);
         let field_selector =
             Some(field_selector.collect::<Vec<_>>().join(",")).filter(|s| !s.is_empty());
@@ -336,21 +338,91 @@ impl<A> MapEvent<A> for Event<A> {
     }
 }
 
-/// One watcher's event handling, shared by the full and the metadata-only streams.
-struct Watch<'a, O: 'static> {
-    kind: &'static KindDef<O>,
-    label: &'a str,
-    settings: &'a WatchSettings,
-    scope: &'a WatchScope,
-    target: &'a WatchTarget,
+/// How a watcher's objects become samples: what [`Watch`] needs of a kind, built in
+/// ([`KindDef`]) or configured at run time (custom resources).
+pub(crate) trait Convert: Sync {
+    /// An object as the watcher's stream yields it.
+    type Object: Send;
+
+    /// The resource, for logs.
+    fn resource(&self) -> &str;
+
+    /// What kube-state-metrics hashes for sharding: `metadata.uid` as sent, empty when missing.
+    fn shard_key<'o>(&self, object: &'o Self::Object) -> &'o str;
+
+    fn uid(&self, object: &Self::Object) -> String;
+
+    /// The object's samples, or `None` (counted and logged) when it could not be read at all —
+    /// the store then keeps the object's last good state.
+    fn convert(
+        &self,
+        label: &str,
+        object: Self::Object,
+        target: &WatchTarget,
+    ) -> Option<crate::metric::CompactSamples>;
 }
 
-impl<O: KubeObject> Watch<'_, O> {
+impl<O: KubeObject> Convert for KindDef<O> {
+    type Object = Lenient<O>;
+
+    fn resource(&self) -> &str {
+        self.resource
+    }
+
+    fn shard_key<'o>(&self, object: &'o Lenient<O>) -> &'o str {
+        k8s_openapi::Metadata::metadata(&object.object)
+            .uid
+            .as_deref()
+            .unwrap_or_default()
+    }
+
+    fn uid(&self, object: &Lenient<O>) -> String {
+        uid(&object.object)
+    }
+
+    fn convert(
+        &self,
+        label: &str,
+        object: Lenient<O>,
+        target: &WatchTarget,
+    ) -> Option<crate::metric::CompactSamples> {
+        let failed = object.error.is_some();
+        if failed || !object.dropped.is_empty() {
+            let meta = k8s_openapi::Metadata::metadata(&object.object);
+            tracing::warn!(
+                resource = self.resource,
+                namespace = meta.namespace.as_deref().unwrap_or_default(),
+                name = meta.name.as_deref().unwrap_or_default(),
+                dropped = ?object.dropped,
+                error = object.error.as_deref().unwrap_or_default(),
+                "object not fully decodable; skipped what could not be read"
+            );
+            target
+                .telemetry
+                .count_decode(label, object.dropped.len(), failed);
+        }
+        if failed {
+            return None;
+        }
+        Some(self.samples(&object.object, &target.enabled, &target.options))
+    }
+}
+
+/// One watcher's event handling, shared by every kind's streams.
+pub(crate) struct Watch<'a, C> {
+    pub(crate) kind: &'a C,
+    pub(crate) label: &'a str,
+    pub(crate) settings: &'a WatchSettings,
+    pub(crate) scope: &'a WatchScope,
+    pub(crate) target: &'a WatchTarget,
+}
+
+impl<C: Convert> Watch<'_, C> {
     /// Handles the events of `watch()`'s stream, waiting after errors as [`retry`] says and
     /// starting a new stream (a relist) where it says so.
-    async fn handle<S>(&self, watch: impl Fn() -> S)
+    pub(crate) async fn handle<S>(&self, watch: impl Fn() -> S)
     where
-        S: Stream<Item = Result<Event<Lenient<O>>, watcher::Error>> + Send,
+        S: Stream<Item = Result<Event<C::Object>, watcher::Error>> + Send,
     {
         let Watch {
             kind,
@@ -371,7 +443,7 @@ impl<O: KubeObject> Watch<'_, O> {
                     }
                     // One line per failure period; the backoff retries quietly.
                     if !failing {
-                        tracing::warn!(resource = kind.resource, namespace = scope.namespace.as_deref(), %error, "list/watch failing, retrying with backoff");
+                        tracing::warn!(resource = kind.resource(), namespace = scope.namespace.as_deref(), %error, "list/watch failing, retrying with backoff");
                         failing = true;
                     }
                     let wait = backoff.delay(&error, std::time::Instant::now());
@@ -385,7 +457,7 @@ impl<O: KubeObject> Watch<'_, O> {
             // `Init` only means a relist is being attempted; data proves the server answers.
             if failing && !matches!(event, Event::Init) {
                 tracing::info!(
-                    resource = kind.resource,
+                    resource = kind.resource(),
                     namespace = scope.namespace.as_deref(),
                     "list/watch recovered"
                 );
@@ -395,7 +467,7 @@ impl<O: KubeObject> Watch<'_, O> {
             // Another shard's object is neither converted nor stored (an object's UID, hence
             // its shard, never changes, so its deletion is not ours either).
             if let Event::InitApply(object) | Event::Apply(object) | Event::Delete(object) = &event
-                && !settings.shard.keeps(shard_key(&object.object))
+                && !settings.shard.keeps(kind.shard_key(object))
             {
                 continue;
             }
@@ -403,7 +475,7 @@ impl<O: KubeObject> Watch<'_, O> {
         }
     }
 
-    fn apply(&self, event: Event<Lenient<O>>) {
+    fn apply(&self, event: Event<C::Object>) {
         let Watch {
             kind,
             label,
@@ -419,64 +491,28 @@ impl<O: KubeObject> Watch<'_, O> {
                 target.store.begin_relist();
             }
             Event::InitApply(object) => {
-                if let Some((uid, samples)) = convert(kind, label, object, target) {
+                let uid = kind.uid(&object);
+                if let Some(samples) = kind.convert(label, object, target) {
                     target.store.relist_apply(&uid, samples);
                 }
             }
             Event::InitDone => {
                 target.store.finish_relist();
                 tracing::debug!(
-                    resource = kind.resource,
+                    resource = kind.resource(),
                     objects = target.store.len(),
                     "synced"
                 );
             }
             Event::Apply(object) => {
-                if let Some((uid, samples)) = convert(kind, label, object, target) {
+                let uid = kind.uid(&object);
+                if let Some(samples) = kind.convert(label, object, target) {
                     target.store.apply(&uid, samples);
                 }
             }
-            Event::Delete(object) => target.store.delete(&uid(&object.object)),
+            Event::Delete(object) => target.store.delete(&kind.uid(&object)),
         }
     }
-}
-
-/// The object's samples, or `None` (counted and logged) when it could not be decoded at all —
-/// the store then keeps the object's last good state.
-fn convert<O: KubeObject>(
-    kind: &KindDef<O>,
-    label: &str,
-    object: Lenient<O>,
-    target: &WatchTarget,
-) -> Option<(String, crate::metric::CompactSamples)> {
-    let failed = object.error.is_some();
-    if failed || !object.dropped.is_empty() {
-        let meta = k8s_openapi::Metadata::metadata(&object.object);
-        tracing::warn!(
-            resource = kind.resource,
-            namespace = meta.namespace.as_deref().unwrap_or_default(),
-            name = meta.name.as_deref().unwrap_or_default(),
-            dropped = ?object.dropped,
-            error = object.error.as_deref().unwrap_or_default(),
-            "object not fully decodable; skipped what could not be read"
-        );
-        target
-            .telemetry
-            .count_decode(label, object.dropped.len(), failed);
-    }
-    if failed {
-        return None;
-    }
-    let samples = kind.samples(&object.object, &target.enabled, &target.options);
-    Some((uid(&object.object), samples))
-}
-
-/// What kube-state-metrics hashes: metadata.uid as sent, empty when missing.
-fn shard_key<O: KubeObject>(object: &O) -> &str {
-    k8s_openapi::Metadata::metadata(object)
-        .uid
-        .as_deref()
-        .unwrap_or_default()
 }
 
 fn is_forbidden(error: &watcher::Error) -> bool {

@@ -1,0 +1,411 @@
+//! Custom Resource State in a pipeline: the CRDs are watched, and every served version an
+//! entry of the config covers gets a store, instruments (a scope of its own) and watchers for
+//! as long as its CRD serves it. A CRD created, changed or deleted at run time starts, switches
+//! or stops them without a restart.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::ApiResource;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client};
+use tokio::task::JoinHandle;
+
+use super::{Pipeline, Watch};
+use crate::crs::CrsConfig;
+use crate::meter::{Part, register_kind_streaming};
+use crate::metric::{FamilyDesc, MetricType, leak_once};
+use crate::store::KindStore;
+use crate::watch::custom::{CustomKind, run_custom};
+use crate::watch::{WatchSettings, WatchTarget};
+
+/// The config and the custom resources it is serving now.
+pub(super) struct Custom {
+    config: Arc<CrsConfig>,
+    /// By `group/version/plural`, the order of `/metrics` (KSM writes them sorted by GVR).
+    runtimes: Mutex<BTreeMap<String, Arc<CustomRuntime>>>,
+    /// The CRDs have been listed once: before that, the pipeline is not ready.
+    crds_listed: AtomicBool,
+}
+
+impl Custom {
+    pub(super) fn new(config: Arc<CrsConfig>) -> Self {
+        Custom {
+            config,
+            runtimes: Mutex::new(BTreeMap::new()),
+            crds_listed: AtomicBool::new(false),
+        }
+    }
+
+    fn runtimes(&self) -> Vec<Arc<CustomRuntime>> {
+        self.lock().values().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<CustomRuntime>>> {
+        self.runtimes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every watch synced or forbidden, once the CRDs have been listed.
+    pub(super) fn is_ready(&self) -> bool {
+        self.crds_listed.load(Ordering::Acquire) && self.runtimes().iter().all(|r| r.is_ready())
+    }
+}
+
+/// One served custom resource: kept (its instruments registered) for the process's life once
+/// seen, watched while its CRD serves it.
+pub(super) struct CustomRuntime {
+    kind: Arc<CustomKind>,
+    /// Its meter's scope, and the resource `/readyz` names.
+    pub(super) scope: &'static str,
+    pub(super) store: Arc<KindStore>,
+    watches: Vec<Watch>,
+    /// The CRD serving it now, and its watch tasks; none while no CRD serves it.
+    serving: Mutex<Option<(String, Vec<JoinHandle<()>>)>>,
+}
+
+impl CustomRuntime {
+    fn serving(&self) -> std::sync::MutexGuard<'_, Option<(String, Vec<JoinHandle<()>>)>> {
+        self.serving.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_ready(&self) -> bool {
+        self.serving().is_none() || self.watches.iter().all(Watch::is_ready)
+    }
+
+    /// Stops its watchers and drops its objects (before the store is cleared, so no late event
+    /// refills it).
+    async fn stop(&self) {
+        let Some((_, tasks)) = self.serving().take() else {
+            return;
+        };
+        for task in tasks {
+            task.abort();
+            let _ = task.await;
+        }
+        self.store.clear();
+    }
+}
+
+/// What a CRD serves: for each served version, its API resource and whether it is namespaced.
+fn served(crd: &CustomResourceDefinition) -> Vec<(ApiResource, bool)> {
+    let spec = &crd.spec;
+    let namespaced = spec.scope == "Namespaced";
+    spec.versions
+        .iter()
+        .filter(|v| v.served)
+        .map(|v| {
+            let api = ApiResource {
+                group: spec.group.clone(),
+                version: v.name.clone(),
+                api_version: format!("{}/{}", spec.group, v.name),
+                kind: spec.names.kind.clone(),
+                plural: spec.names.plural.clone(),
+            };
+            (api, namespaced)
+        })
+        .collect()
+}
+
+fn key(api: &ApiResource) -> String {
+    format!("{}/{}/{}", api.group, api.version, api.plural)
+}
+
+impl Pipeline {
+    /// Watches the CRDs for the life of the process (when a custom resource state config is
+    /// set), starting and stopping the custom resources' watchers as CRDs come, change and go.
+    pub fn watch_custom(self: &Arc<Self>, client: Client) {
+        if self.custom.is_none() {
+            return;
+        }
+        let pipeline = self.clone();
+        let run = async move {
+            let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+            let mut events = Box::pin(watcher::watcher(api, watcher::Config::default()));
+            let mut listed = BTreeSet::new();
+            let mut failing = false;
+            while let Some(event) = events.next().await {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(error) => {
+                        if !failing {
+                            tracing::warn!(%error, "watching CustomResourceDefinitions failed; retrying");
+                            failing = true;
+                        }
+                        // As a forbidden kind: readiness does not wait for what may never list.
+                        if let Some(custom) = &pipeline.custom {
+                            custom.crds_listed.store(true, Ordering::Release);
+                        }
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                failing = false;
+                match event {
+                    Event::Init => listed.clear(),
+                    Event::InitApply(crd) => {
+                        listed.insert(crd.metadata.name.clone().unwrap_or_default());
+                        pipeline.apply_crd(&crd, &client).await;
+                    }
+                    Event::InitDone => {
+                        pipeline.drop_crds_except(&listed).await;
+                        if let Some(custom) = &pipeline.custom {
+                            custom.crds_listed.store(true, Ordering::Release);
+                        }
+                    }
+                    Event::Apply(crd) => pipeline.apply_crd(&crd, &client).await,
+                    Event::Delete(crd) => {
+                        let name = crd.metadata.name.unwrap_or_default();
+                        pipeline
+                            .stop_serving(|crd| crd == name)
+                            .await_except(&BTreeSet::new())
+                            .await;
+                    }
+                }
+            }
+        };
+        tokio::spawn(tracing::Instrument::in_current_span(run));
+    }
+
+    /// Starts what `crd` serves now that an entry covers, and stops what it no longer serves.
+    async fn apply_crd(&self, crd: &CustomResourceDefinition, client: &Client) {
+        let Some(custom) = &self.custom else {
+            return;
+        };
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        let mut wanted = BTreeSet::new();
+        for (api, namespaced) in served(crd) {
+            let Some(entry) = custom
+                .config
+                .resources
+                .iter()
+                .position(|e| e.serves(&api.group, &api.version, &api.kind))
+            else {
+                continue;
+            };
+            let key = key(&api);
+            wanted.insert(key.clone());
+            let runtime = custom
+                .lock()
+                .entry(key)
+                .or_insert_with(|| self.custom_runtime(&custom.config, entry, api, namespaced))
+                .clone();
+            let mut serving = runtime.serving();
+            if serving.is_none() {
+                tracing::info!(
+                    resource = runtime.scope,
+                    crd = name,
+                    "custom resource served; watching it"
+                );
+                let tasks = self.spawn_custom_watchers(&runtime, client);
+                *serving = Some((name.clone(), tasks));
+            }
+        }
+        self.stop_serving(|crd| crd == name)
+            .await_except(&wanted)
+            .await;
+    }
+
+    /// Stops the runtimes served by CRDs not in `listed` (deleted while the CRD watch was
+    /// down).
+    async fn drop_crds_except(&self, listed: &BTreeSet<String>) {
+        self.stop_serving(|crd| !listed.contains(crd))
+            .await_except(&BTreeSet::new())
+            .await;
+    }
+
+    fn stop_serving<'a>(&'a self, by: impl Fn(&str) -> bool + Send + Sync + 'a) -> StopServing<'a> {
+        StopServing {
+            pipeline: self,
+            by: Box::new(by),
+        }
+    }
+
+    fn custom_runtime(
+        &self,
+        config: &Arc<CrsConfig>,
+        entry: usize,
+        api: ApiResource,
+        namespaced: bool,
+    ) -> Arc<CustomRuntime> {
+        let label = leak_once(&format!("{}.{}/{}", api.plural, api.group, api.version));
+        let descs: Vec<FamilyDesc> = config.resources[entry]
+            .families
+            .iter()
+            .map(|family| FamilyDesc {
+                name: leak_once(&family.name),
+                help_line: family.help.trim_end().to_string(),
+                // Info and StateSet families are gauges in the text format, as KSM writes them.
+                metric_type: MetricType::Gauge,
+                ksm: true,
+                semconv: &[],
+            })
+            .collect();
+        let kind = Arc::new(CustomKind {
+            config: config.clone(),
+            entry,
+            api,
+            namespaced,
+            label: label.to_string(),
+        });
+        let scopes = self.watch.custom_scopes(namespaced);
+        let store = Arc::new(KindStore::with_partitions(scopes.len()));
+        self.telemetry.add_store(label, store.clone());
+        register_kind_streaming(&self.provider, label, &[], &descs, &store);
+        let watches = scopes
+            .into_iter()
+            .zip(store.partitions())
+            .map(|(scope, partition)| Watch {
+                scope,
+                store: partition,
+                forbidden: Arc::new(AtomicBool::new(false)),
+            })
+            .collect();
+        Arc::new(CustomRuntime {
+            kind,
+            scope: label,
+            store,
+            watches,
+            serving: Mutex::new(None),
+        })
+    }
+
+    fn spawn_custom_watchers(
+        &self,
+        runtime: &CustomRuntime,
+        client: &Client,
+    ) -> Vec<JoinHandle<()>> {
+        let families = runtime.kind.entry().families.len();
+        runtime
+            .watches
+            .iter()
+            .map(|watch| {
+                let target = WatchTarget {
+                    store: watch.store.clone(),
+                    enabled: (0..families).collect(),
+                    options: Default::default(),
+                    telemetry: self.telemetry.clone(),
+                    forbidden: watch.forbidden.clone(),
+                };
+                let run = run_custom(
+                    runtime.kind.clone(),
+                    client.clone(),
+                    self.watch.clone(),
+                    watch.scope.clone(),
+                    target,
+                );
+                tokio::spawn(tracing::Instrument::in_current_span(run))
+            })
+            .collect()
+    }
+
+    fn custom_runtimes(&self) -> Vec<Arc<CustomRuntime>> {
+        self.custom
+            .as_ref()
+            .map(|custom| custom.runtimes())
+            .unwrap_or_default()
+    }
+
+    /// The custom resources `filter` lets through (by `plural.group/version`) and that have
+    /// objects: their parts in output order. A family several resources define is headed once,
+    /// by the first, and continued by the others (as KSM writes it).
+    pub(super) fn custom_parts(
+        &self,
+        filter: &super::ResourceFilter,
+        parts_of: impl Fn(&CustomRuntime) -> Vec<Part>,
+    ) -> Vec<Part> {
+        let mut begun = BTreeSet::new();
+        let mut all = Vec::new();
+        let with_objects = self
+            .custom_runtimes()
+            .into_iter()
+            .filter(|r| filter.allows(r.scope) && !r.store.is_empty());
+        for runtime in with_objects {
+            let parts = parts_of(&runtime);
+            let names: BTreeSet<String> = parts.iter().map(|p| p.name().to_string()).collect();
+            for part in parts {
+                if begun.contains(part.name()) {
+                    all.push(part.continuing());
+                } else {
+                    all.push(part);
+                }
+            }
+            begun.extend(names);
+        }
+        all
+    }
+}
+
+impl Pipeline {
+    /// The custom resources' states, as `/readyz` reports them.
+    pub(super) fn custom_status(&self) -> Vec<super::KindStatus> {
+        use super::KindState;
+        self.custom_runtimes()
+            .iter()
+            .map(|r| {
+                let served = r.serving().is_some();
+                let state = if !served {
+                    KindState::NotServed
+                } else if r.store.is_synced() {
+                    KindState::Synced
+                } else if r
+                    .watches
+                    .iter()
+                    .any(|w| w.forbidden.load(Ordering::Acquire))
+                {
+                    KindState::Forbidden
+                } else {
+                    KindState::Syncing
+                };
+                super::KindStatus {
+                    resource: r.scope,
+                    state,
+                    objects: r.store.len(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The runtimes whose serving CRD `by` selects, to stop unless their key is kept.
+struct StopServing<'a> {
+    pipeline: &'a Pipeline,
+    by: Box<dyn Fn(&str) -> bool + Send + Sync + 'a>,
+}
+
+impl StopServing<'_> {
+    async fn await_except(self, keep: &BTreeSet<String>) {
+        let Some(custom) = &self.pipeline.custom else {
+            return;
+        };
+        let stopping: Vec<Arc<CustomRuntime>> = custom
+            .lock()
+            .iter()
+            .filter(|(key, runtime)| {
+                !keep.contains(*key)
+                    && runtime
+                        .serving()
+                        .as_ref()
+                        .is_some_and(|(crd, _)| (self.by)(crd))
+            })
+            .map(|(_, runtime)| runtime.clone())
+            .collect();
+        for runtime in stopping {
+            tracing::info!(
+                resource = runtime.scope,
+                "custom resource no longer served; its watch stopped and its series dropped"
+            );
+            runtime.stop().await;
+        }
+    }
+}
+
+impl WatchSettings {
+    /// The list+watch calls of a custom resource: as a built-in kind's, without selectors of
+    /// its own.
+    fn custom_scopes(&self, namespaced: bool) -> Vec<crate::watch::WatchScope> {
+        self.scopes_for("", namespaced)
+    }
+}
