@@ -55,6 +55,12 @@ pub fn close(a: f64, b: f64) -> bool {
 
 /// Compares as the README says; panics with every difference.
 pub fn compare(case: &str, got: &str, want: &str) {
+    let diffs = differences(got, want);
+    assert!(diffs.is_empty(), "{case}:\n{}", diffs.join("\n"));
+}
+
+/// Every difference between our text and KSM's, as the README compares them.
+pub fn differences(got: &str, want: &str) -> Vec<String> {
     let (got, want) = (parse(got), parse(want));
     let mut diffs = Vec::new();
     let names: std::collections::BTreeSet<_> = got.keys().chain(want.keys()).collect();
@@ -82,7 +88,7 @@ pub fn compare(case: &str, got: &str, want: &str) {
             ));
         }
     }
-    assert!(diffs.is_empty(), "{case}:\n{}", diffs.join("\n"));
+    diffs
 }
 
 pub fn case_dirs() -> Vec<PathBuf> {
