@@ -21,7 +21,7 @@ use super::{
 use crate::emulator::{WriteMode, object_key};
 use crate::error::Error;
 use crate::object::{StoredObject, type_prefix};
-use crate::resources::{RESOURCES, ResourceId};
+use crate::resources::{self, ResourceId};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::shard::{ShardSelector, ShardSelectors};
 use crate::stats::Counters;
@@ -173,7 +173,7 @@ fn parse_route(surface: &Surface, path: &str) -> Option<Route> {
     let namespaced = |plural: &str| {
         surface
             .resource(group, version, plural)
-            .filter(|r| RESOURCES[*r].namespaced)
+            .filter(|r| resources::get(*r).namespaced)
     };
     let (r, namespace, tail) = match rest {
         ["namespaces", ns, plural, tail @ ..] if namespaced(plural).is_some() => {
@@ -182,7 +182,7 @@ fn parse_route(surface: &Surface, path: &str) -> Option<Route> {
         [plural, tail @ ..] => {
             let r = surface.resource(group, version, plural)?;
             // A namespaced resource's objects are only addressable under /namespaces/{ns}/.
-            if RESOURCES[r].namespaced && !tail.is_empty() {
+            if resources::get(r).namespaced && !tail.is_empty() {
                 return None;
             }
             (r, None, tail)
@@ -354,7 +354,7 @@ fn json_value(v: &Value) -> Response {
 
 /// 403 worded like the apiserver's RBAC denial.
 fn forbidden(client: &str, verb: &str, r: ResourceId, namespace: Option<&str>) -> Response {
-    let rt = &RESOURCES[r];
+    let rt = resources::get(r);
     let scope = match namespace {
         Some(ns) => format!("in the namespace \"{ns}\""),
         None => "at the cluster scope".into(),
@@ -492,7 +492,7 @@ fn list(
         .next_key
         .as_deref()
         .map(|k| encode_continue(page.rv, k));
-    let rt = &RESOURCES[t.r];
+    let rt = resources::get(t.r);
     if let Format::Table(include) = format {
         let body = table::table(
             t.r,
@@ -630,7 +630,7 @@ impl ListStream {
 }
 
 fn get(st: &AppState, t: &Target, format: Format, counters: &Counters) -> Response {
-    let rt = &RESOURCES[t.r];
+    let rt = resources::get(t.r);
     let name = t.name.as_deref().unwrap_or("");
     if t.subresource.as_deref().is_some_and(|s| s != "status") {
         return status::path_not_found();
@@ -684,6 +684,7 @@ fn error_response(e: &Error) -> Response {
         Error::AlreadyExists(m) => status::status(409, "AlreadyExists", m, None),
         Error::Conflict(m) => status::status(409, "Conflict", m, None),
         Error::NotFound(m) => status::status(404, "NotFound", m, None),
+        Error::NoMatch { .. } => status::status(404, "NotFound", &e.to_string(), None),
         Error::UnknownKind { .. } | Error::InvalidObject(_) => {
             status::status(422, "Invalid", &e.to_string(), None)
         }
@@ -693,7 +694,7 @@ fn error_response(e: &Error) -> Response {
 
 /// Checks the body's kind, namespace and name against the URL and fills in what is missing.
 fn align_with_target(t: &Target, v: &mut Value) -> Result<(), Response> {
-    let rt = &RESOURCES[t.r];
+    let rt = resources::get(t.r);
     let Some(obj) = v.as_object_mut() else {
         return Err(status::bad_request("the body is not a JSON object"));
     };
@@ -777,7 +778,7 @@ fn respond_object(
             },
             o.wrapped(&t.version),
         ),
-        None => status::object_not_found(&RESOURCES[t.r].qualified_name(), name),
+        None => status::object_not_found(&resources::get(t.r).qualified_name(), name),
     }
 }
 
@@ -809,7 +810,7 @@ fn patch(st: &AppState, t: &Target, headers: &HeaderMap, body: &[u8]) -> Respons
         },
         // Server-side apply creates missing objects.
         None if ctype.starts_with("application/apply-patch") => json!({}),
-        None => return status::object_not_found(&RESOURCES[t.r].qualified_name(), name),
+        None => return status::object_not_found(&resources::get(t.r).qualified_name(), name),
     };
     merge_patch(&mut current, &patch);
     // The stored resourceVersion is replaced on write; a stale one in the patch is ignored.
@@ -842,7 +843,7 @@ fn delete(st: &AppState, t: &Target) -> Response {
     match st.emu.delete_stored(t.r, t.namespace.as_deref(), name) {
         // The apiserver answers an immediate delete with the deleted object.
         Some(o) => json_response(StatusCode::OK, o.wrapped(&t.version)),
-        None => status::object_not_found(&RESOURCES[t.r].qualified_name(), name),
+        None => status::object_not_found(&resources::get(t.r).qualified_name(), name),
     }
 }
 
@@ -857,13 +858,13 @@ mod tests {
         let Some(Route::Resource(t)) = parse_route("/api/v1/namespaces/ns1/pods/p1") else {
             panic!()
         };
-        assert_eq!(RESOURCES[t.r].plural, "pods");
+        assert_eq!(resources::get(t.r).plural, "pods");
         assert_eq!(t.namespace.as_deref(), Some("ns1"));
         assert_eq!(t.name.as_deref(), Some("p1"));
         let Some(Route::Resource(t)) = parse_route("/api/v1/namespaces/ns1") else {
             panic!()
         };
-        assert_eq!(RESOURCES[t.r].plural, "namespaces");
+        assert_eq!(resources::get(t.r).plural, "namespaces");
         assert_eq!(t.name.as_deref(), Some("ns1"));
         let Some(Route::Resource(t)) = parse_route("/apis/apps/v1/watch/deployments") else {
             panic!()
