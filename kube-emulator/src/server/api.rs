@@ -513,20 +513,27 @@ fn list(
     if let Some((_, selector)) = &matcher.shard {
         meta["shardInfo"] = json!({ "selector": selector });
     }
-    let (kind, api_version, item_prefix) = match format {
-        Format::Metadata => (
+    let metadata_only = matches!(format, Format::Metadata);
+    let (kind, api_version, item_prefix) = if metadata_only {
+        (
             "PartialObjectMetadataList".to_string(),
             "meta.k8s.io/v1".to_string(),
             Some(type_prefix("PartialObjectMetadata", "meta.k8s.io/v1")),
-        ),
-        _ => (format!("{}List", rt.kind), rt.api_version(&t.version), None),
+        )
+    } else {
+        let api_version = rt.api_version(&t.version);
+        // Items of built-in lists carry no kind/apiVersion; custom resources' items do (the
+        // apiserver lists them as unstructured objects), in the version asked for.
+        let typed = resources::is_custom(t.r).then(|| type_prefix(rt.kind, &api_version));
+        (format!("{}List", rt.kind), api_version, typed)
     };
     let mut header = type_prefix(&kind, &api_version);
     header.extend_from_slice(b"\"metadata\":");
     header.extend_from_slice(meta.to_string().as_bytes());
     header.extend_from_slice(b",\"items\":[");
     let item_len = |o: &StoredObject| match &item_prefix {
-        Some(pre) => pre.len() + o.meta_len + 2,
+        Some(pre) if metadata_only => pre.len() + o.meta_len + 2,
+        Some(pre) => pre.len() + o.body.len() + 2,
         None => o.body.len() + 3,
     };
     let estimate = header.len() + page.items.iter().map(|o| item_len(o)).sum::<usize>() + 2;
@@ -535,6 +542,7 @@ fn list(
         header: Some(header),
         items: page.items.into_iter(),
         item_prefix,
+        metadata_only,
         first: true,
         done: false,
         gz: gzip.then(|| GzEncoder::new(Vec::new(), Compression::fast())),
@@ -566,7 +574,10 @@ fn list(
 struct ListStream {
     header: Option<Vec<u8>>,
     items: std::vec::IntoIter<Arc<StoredObject>>,
+    /// `{"kind":..,"apiVersion":..,` of each item, if items carry them.
     item_prefix: Option<Vec<u8>>,
+    /// Items are PartialObjectMetadata: `item_prefix` and the metadata member.
+    metadata_only: bool,
     first: bool,
     done: bool,
     gz: Option<GzEncoder<Vec<u8>>>,
@@ -595,9 +606,14 @@ impl ListStream {
             }
             self.first = false;
             match &self.item_prefix {
-                Some(pre) => {
+                Some(pre) if self.metadata_only => {
                     buf.extend_from_slice(pre);
                     buf.extend_from_slice(o.metadata_member());
+                }
+                Some(pre) => {
+                    buf.extend_from_slice(pre);
+                    buf.extend_from_slice(&o.body);
+                    self.counters.object_bodies_sent(1);
                 }
                 None => {
                     buf.push(b'{');
