@@ -9,12 +9,13 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::crd;
 use crate::error::{Error, Result};
 use crate::faults::{Failure, Fault, Faults};
 use crate::generate::GeneratedCluster;
 use crate::load;
 use crate::object::StoredObject;
-use crate::resources::{self, RESOURCES, ResourceId};
+use crate::resources::{self, ResourceId};
 use crate::shard::ShardSelectors;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::store::{EventType, Store, StoreConfig, WriteGuard};
@@ -230,14 +231,27 @@ impl Emulator {
     }
 
     pub(crate) fn write(&self, object: Value, mode: WriteMode) -> Result<Applied> {
-        let r = resource_of(&object)?;
         let surface = self.surface();
+        let r = resource_of(&surface, &object)?;
         let api_version = object["apiVersion"].as_str().unwrap_or("");
-        if !surface.serves(r, resources::split_api_version(api_version).1) {
-            return Err(Error::NotServed {
-                api_version: api_version.into(),
-                kind: RESOURCES[r].kind.into(),
-                kubernetes_version: surface.git_version().into(),
+        let version = resources::split_api_version(api_version).1;
+        if !surface.serves(r, version) {
+            let rt = surface.resource_type(r);
+            return Err(if resources::is_custom(r) {
+                Error::NoMatch {
+                    api_version: api_version.into(),
+                    kind: rt.kind.into(),
+                    reason: format!(
+                        "CustomResourceDefinition {} does not serve version {version}",
+                        rt.qualified_name()
+                    ),
+                }
+            } else {
+                Error::NotServed {
+                    api_version: api_version.into(),
+                    kind: rt.kind.into(),
+                    kubernetes_version: surface.git_version().into(),
+                }
             });
         }
         self.write_resource(r, object, mode)
@@ -249,7 +263,7 @@ impl Emulator {
         mut object: Value,
         mode: WriteMode,
     ) -> Result<Applied> {
-        let rt = &RESOURCES[r];
+        let rt = resources::get(r);
         let obj = object
             .as_object_mut()
             .ok_or_else(|| Error::InvalidObject("not a JSON object".into()))?;
@@ -350,9 +364,21 @@ impl Emulator {
             };
             meta.insert("creationTimestamp".into(), Value::String(rfc3339(ts)));
         }
+        let defined = if crd::is_crd(r) {
+            let old = existing.as_ref().map(|o| o.to_value("v1")).transpose()?;
+            Some(crd::prepare(&mut object, old.as_ref())?)
+        } else {
+            None
+        };
         let stored = StoredObject::from_value(r, object, w.next_rv())?;
         let applied = applied(&stored, EventType::Added);
         let event = w.put(stored);
+        if let Some(custom) = defined {
+            // Served from now on, as defined now; still under the write lock, so writes of
+            // the custom resources see the CRD and its serving together.
+            let (id, rt) = resources::register(custom);
+            self.update_surface(|s| Ok(s.with_custom(id, Some(rt))))?;
+        }
         Ok(Applied {
             event: event.as_str().into(),
             ..applied
@@ -367,17 +393,17 @@ impl Emulator {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Option<Applied>> {
-        let r = resource_by_name(resource)?;
+        let r = self.resource_by_name(resource)?;
         Ok(self.delete_resource(r, namespace, name))
     }
 
     /// Deletes the object identified by `apiVersion`, `kind` and metadata of `object`.
     pub fn delete_object(&self, object: &Value) -> Result<Option<Applied>> {
-        let r = resource_of(object)?;
+        let r = resource_of(&self.surface(), object)?;
         let meta = &object["metadata"];
         let name = meta["name"].as_str().unwrap_or("");
         let ns = meta["namespace"].as_str().filter(|s| !s.is_empty());
-        let ns = if RESOURCES[r].namespaced {
+        let ns = if resources::get(r).namespaced {
             Some(ns.unwrap_or("default"))
         } else {
             None
@@ -403,7 +429,24 @@ impl Emulator {
     ) -> Option<Arc<StoredObject>> {
         let key = object_key(r, namespace, name);
         let w: WriteGuard<'_> = self.store.lock_writes();
-        w.delete(r, &key)
+        if !crd::is_crd(r) {
+            return w.delete(r, &key);
+        }
+        // The customresourcecleanup finalizer deletes every custom resource (a DELETED event
+        // each) before the CRD goes; then its resources are no longer served and their open
+        // watches end (apiextensions-apiserver `pkg/controller/finalizer/crd_finalizer.go`).
+        let custom = self.surface().custom_by_name(name);
+        if let Some(id) = custom {
+            for key in w.keys(id) {
+                w.delete(id, &key);
+            }
+        }
+        let deleted = w.delete(r, &key);
+        if let Some(id) = custom {
+            self.surface
+                .send_modify(|s| *s = Arc::new(s.with_custom(id, None)));
+        }
+        deleted
     }
 
     /// One object as JSON (with kind and apiVersion), if it exists.
@@ -413,7 +456,7 @@ impl Emulator {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Option<Value>> {
-        let r = resource_by_name(resource)?;
+        let r = self.resource_by_name(resource)?;
         self.store
             .get(r, &object_key(r, namespace, name))
             .map(|o| o.to_value(self.output_version(r)))
@@ -422,7 +465,7 @@ impl Emulator {
 
     /// All objects of a resource (in list order) as JSON.
     pub fn list(&self, resource: &str) -> Result<Vec<Value>> {
-        let r = resource_by_name(resource)?;
+        let r = self.resource_by_name(resource)?;
         let page = self
             .store
             .list(r, None, None, None, 0, &|_| true)
@@ -433,7 +476,7 @@ impl Emulator {
 
     /// Number of objects of a resource.
     pub fn count(&self, resource: &str) -> Result<usize> {
-        Ok(self.store.count(resource_by_name(resource)?))
+        Ok(self.store.count(self.resource_by_name(resource)?))
     }
 
     /// The latest resourceVersion.
@@ -468,14 +511,14 @@ impl Emulator {
 
     /// Makes list/watch/get of a resource answer 403 Forbidden, as missing RBAC would.
     pub fn forbid(&self, resource: &str) -> Result<()> {
-        let r = resource_by_name(resource)?;
+        let r = self.resource_by_name(resource)?;
         self.forbidden_set().insert(r);
         Ok(())
     }
 
     /// Undoes [`Emulator::forbid`] and [`Emulator::grant_only`].
     pub fn allow(&self, resource: &str) -> Result<()> {
-        let r = resource_by_name(resource)?;
+        let r = self.resource_by_name(resource)?;
         self.forbidden_set().remove(&r);
         self.granted_verbs
             .write()
@@ -488,7 +531,7 @@ impl Emulator {
     /// `patch`, `delete`) answer 403 Forbidden, as RBAC granting only those would: a client's
     /// manifests can be checked to grant all it does.
     pub fn grant_only(&self, resource: &str, verbs: &[&str]) -> Result<()> {
-        let r = resource_by_name(resource)?;
+        let r = self.resource_by_name(resource)?;
         self.granted_verbs
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -512,7 +555,7 @@ impl Emulator {
     /// Makes the next `fault.count` requests of a resource and verb fail with `fault.status`
     /// (429, 500, 503), as an overloaded or failing API server would.
     pub fn inject_fault(&self, fault: &Fault) -> Result<()> {
-        let r = resource_by_name(&fault.resource)?;
+        let r = self.resource_by_name(&fault.resource)?;
         self.faults.arm(r, fault)
     }
 
@@ -592,7 +635,7 @@ impl Emulator {
     fn output_version(&self, r: ResourceId) -> &'static str {
         self.surface()
             .preferred_version(r)
-            .unwrap_or(RESOURCES[r].preferred_version())
+            .unwrap_or(resources::get(r).preferred_version())
     }
 
     /// The settings the emulator was built with ([`Emulator::surface`] tells the version and
@@ -645,6 +688,17 @@ impl Emulator {
         self.surface.subscribe()
     }
 
+    /// A resource by `plural`, `plural.group`, kind or short name, custom resources of
+    /// existing CRDs included.
+    fn resource_by_name(&self, name: &str) -> Result<ResourceId> {
+        self.surface()
+            .by_name(name)
+            .ok_or_else(|| Error::UnknownKind {
+                api_version: String::new(),
+                kind: name.into(),
+            })
+    }
+
     fn rng(&self) -> std::sync::MutexGuard<'_, SplitMix64> {
         self.uids.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -652,7 +706,7 @@ impl Emulator {
 
 fn applied(o: &StoredObject, event: EventType) -> Applied {
     Applied {
-        resource: RESOURCES[o.resource].qualified_name(),
+        resource: resources::get(o.resource).qualified_name(),
         namespace: (!o.namespace.is_empty()).then(|| o.namespace.to_string()),
         name: o.name.to_string(),
         uid: o.uid.to_string(),
@@ -663,26 +717,32 @@ fn applied(o: &StoredObject, event: EventType) -> Applied {
 
 /// The store key of an object.
 pub(crate) fn object_key(r: ResourceId, namespace: Option<&str>, name: &str) -> String {
-    if RESOURCES[r].namespaced {
+    if resources::get(r).namespaced {
         format!("{}/{name}", namespace.unwrap_or("default"))
     } else {
         name.to_string()
     }
 }
 
-fn resource_by_name(name: &str) -> Result<ResourceId> {
-    resources::by_name(name).ok_or_else(|| Error::UnknownKind {
-        api_version: String::new(),
-        kind: name.into(),
-    })
-}
-
-/// The resource of an object from its `apiVersion` and `kind`.
-pub(crate) fn resource_of(object: &Value) -> Result<ResourceId> {
+/// The resource of an object from its `apiVersion` and `kind`, among the table's and the
+/// custom resources `surface` knows. A kind of a group no table row has is taken for a custom
+/// resource whose CRD is missing.
+fn resource_of(surface: &Surface, object: &Value) -> Result<ResourceId> {
     let api_version = object["apiVersion"].as_str().unwrap_or("");
     let kind = object["kind"].as_str().unwrap_or("");
-    resources::by_kind(api_version, kind).ok_or_else(|| Error::UnknownKind {
-        api_version: api_version.into(),
-        kind: kind.into(),
+    surface.by_kind(api_version, kind).ok_or_else(|| {
+        let group = resources::split_api_version(api_version).0;
+        if resources::RESOURCES.iter().any(|r| r.group == group) {
+            Error::UnknownKind {
+                api_version: api_version.into(),
+                kind: kind.into(),
+            }
+        } else {
+            Error::NoMatch {
+                api_version: api_version.into(),
+                kind: kind.into(),
+                reason: "ensure CRDs are installed first".into(),
+            }
+        }
     })
 }

@@ -25,6 +25,17 @@ pub enum Error {
         /// The emulated version (`v1.33.0`).
         kubernetes_version: String,
     },
+    /// No CustomResourceDefinition serves the object's `apiVersion`/`kind`: none defines the
+    /// kind, or its version is not served (HTTP 404, kubectl's "no matches for kind").
+    #[error("no matches for kind {kind:?} in version {api_version:?}: {reason}")]
+    NoMatch {
+        /// The object's `apiVersion`.
+        api_version: String,
+        /// The object's `kind`.
+        kind: String,
+        /// Why: no CRD defines it, or which CRD does not serve the version.
+        reason: String,
+    },
     /// The Kubernetes version or runtime-config is not one the emulator can serve.
     #[error(transparent)]
     Surface(#[from] crate::surface::SurfaceError),

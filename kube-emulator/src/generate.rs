@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::jsonw::{Pairs, Quoted, Raw, Ts, jw, raw};
 use crate::object::{Parts, StoredObject};
-use crate::resources::{self, RESOURCES, ResourceId};
+use crate::resources::{self, ResourceId};
 use crate::util::SplitMix64;
 
 /// Settings of a synthetic cluster. `GeneratedCluster::new(nodes, pods_per_node, seed)`
@@ -246,7 +246,10 @@ impl GeneratedCluster {
     pub fn objects(&self) -> Vec<Value> {
         self.stored_objects(1)
             .iter()
-            .filter_map(|o| o.to_value(RESOURCES[o.resource].preferred_version()).ok())
+            .filter_map(|o| {
+                o.to_value(resources::get(o.resource).preferred_version())
+                    .ok()
+            })
             .collect()
     }
 

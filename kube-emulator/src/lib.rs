@@ -18,6 +18,9 @@
 //!   are the control surface, also exposed over HTTP under `/_emulator/`.
 //! - [`resources`] is the table of kinds and their versions' lifecycles; [`surface`] says what
 //!   one minor serves ([`surface::served`]).
+//! - CustomResourceDefinitions are served like any kind; while one exists, its custom
+//!   resources are served in its served versions (ids registered at runtime: [`resources`]'
+//!   docs; what writing or deleting a CRD does: the `crd` module).
 //! - [`GeneratedCluster`] builds a deterministic synthetic cluster (nodes, namespaces,
 //!   deployments → replicasets → pods).
 //! - [`write_kubeconfig`] points clients at it; the bearer token names the client in stats.
@@ -35,6 +38,7 @@
 //! # Ok(()) }
 //! ```
 
+mod crd;
 mod emulator;
 mod error;
 pub mod faults;

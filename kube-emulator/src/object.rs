@@ -4,7 +4,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::resources::{RESOURCES, ResourceId};
+use crate::resources::{self, ResourceId};
 use crate::selector::json_field;
 
 /// One stored object version. Immutable: an update stores a new `Arc<StoredObject>`.
@@ -16,7 +16,7 @@ use crate::selector::json_field;
 /// and the metadata-only form uses just `body[..meta_len]`.
 #[derive(Debug)]
 pub struct StoredObject {
-    /// Index into [`RESOURCES`].
+    /// The resource ([`resources::get`]).
     pub resource: ResourceId,
     /// Store key: `namespace/name` for namespaced objects, `name` otherwise. Sorting by it
     /// gives etcd's order, which is the order the apiserver lists in.
@@ -49,7 +49,7 @@ impl StoredObject {
         mut value: Value,
         resource_version: u64,
     ) -> Result<Self> {
-        let rt = &RESOURCES[resource];
+        let rt = resources::get(resource);
         let obj = value
             .as_object_mut()
             .ok_or_else(|| Error::InvalidObject("not a JSON object".into()))?;
@@ -132,7 +132,7 @@ impl StoredObject {
     /// guarantees `body` starts with `"metadata":{...}` of length `meta_len` and agrees with
     /// the other parts.
     pub(crate) fn from_parts(p: Parts<'_>, body: Vec<u8>, meta_len: usize) -> Self {
-        let rt = &RESOURCES[p.resource];
+        let rt = resources::get(p.resource);
         let mut labels: Vec<(Box<str>, Box<str>)> = p
             .labels
             .iter()
@@ -199,8 +199,8 @@ impl StoredObject {
     /// `{"kind":..,"apiVersion":..,` prefix for the full object at `version`.
     pub fn full_type(&self, version: &str) -> Vec<u8> {
         type_prefix(
-            RESOURCES[self.resource].kind,
-            &RESOURCES[self.resource].api_version(version),
+            resources::get(self.resource).kind,
+            &resources::get(self.resource).api_version(version),
         )
     }
 
@@ -224,7 +224,7 @@ impl StoredObject {
             "metadata.namespace" => return self.namespace.to_string(),
             _ => {}
         }
-        let rt = &RESOURCES[self.resource];
+        let rt = resources::get(self.resource);
         if let Some(i) = rt.indexed_fields.iter().position(|f| *f == path) {
             return self.fields[i].to_string();
         }

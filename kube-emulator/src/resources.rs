@@ -4,6 +4,19 @@
 //! One row per resource; discovery, routing, apply and field selectors all read this table
 //! (through [`crate::surface::Surface`] for what one minor serves), so serving a new kind or
 //! version means adding one row or one version entry here and nothing else.
+//!
+//! Custom resources are registered at runtime, when a CustomResourceDefinition is written
+//! ([`register`]), and get the ids after the static rows. A custom resource's id is decided by
+//! its identity alone (group, plural, kind and scope, which the apiserver never lets a CRD
+//! change): the same CRD gets the same id in every emulator of the process and when it is
+//! deleted and created again, so forbids, faults and stats keyed by id keep applying to it.
+//! Ids are never removed or reused. Registered types are leaked `&'static` values, interned so
+//! memory grows with the number of distinct definitions only, not with writes: the table stays
+//! `&'static` for every reader. What one emulator serves of a custom resource now (its served
+//! versions, short names, categories) is in its [`crate::surface::Surface`], not here.
+
+use std::collections::BTreeSet;
+use std::sync::{Mutex, RwLock};
 
 /// Verbs advertised for every resource (the emulator implements list/watch/get/create/update/delete;
 /// patch is advertised because kubectl refuses some commands otherwise and answers 405).
@@ -638,6 +651,19 @@ pub static RESOURCES: &[ResourceType] = &[
         short = [],
         fields = []
     ),
+    // apiextensions.k8s.io/v1: the short names and category of the apiserver's CRD storage
+    // (apiextensions-apiserver `pkg/registry/customresourcedefinition/etcd.go`).
+    res!(
+        "apiextensions.k8s.io",
+        ["v1"],
+        "customresourcedefinitions",
+        "customresourcedefinition",
+        "CustomResourceDefinition",
+        false,
+        short = ["crd", "crds"],
+        fields = [],
+        categories = ["api-extensions"]
+    ),
     // scheduling.k8s.io/v1
     res!(
         "scheduling.k8s.io",
@@ -651,32 +677,160 @@ pub static RESOURCES: &[ResourceType] = &[
     ),
 ];
 
-/// Index of a resource in [`RESOURCES`]; stores and counters are keyed by it.
+/// Index of a resource in [`RESOURCES`], or past it a custom resource registered at runtime
+/// (see the module docs); stores and counters are keyed by it.
 pub type ResourceId = usize;
+
+/// Custom resource types, id `RESOURCES.len() + index`, each as first registered.
+static CUSTOM: RwLock<Vec<&'static ResourceType>> = RwLock::new(Vec::new());
+/// Every distinct custom type ever registered, so re-registering one leaks nothing.
+static INTERNED: Mutex<Vec<&'static ResourceType>> = Mutex::new(Vec::new());
+
+/// The resource `r`: a [`RESOURCES`] row, or a custom resource as first registered (its
+/// identity and names; a [`crate::surface::Surface`] knows its served versions now).
+///
+/// Ids come from this module only, so an unknown id is a bug in the emulator.
+pub fn get(r: ResourceId) -> &'static ResourceType {
+    match r.checked_sub(RESOURCES.len()) {
+        None => &RESOURCES[r],
+        Some(i) => CUSTOM.read().unwrap_or_else(|e| e.into_inner())[i],
+    }
+}
+
+/// Whether `r` is a custom resource (served while its CRD exists) rather than a table row.
+pub fn is_custom(r: ResourceId) -> bool {
+    r >= RESOURCES.len()
+}
+
+/// A custom resource type before registration: [`ResourceType`] with owned lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CustomType {
+    pub group: &'static str,
+    /// Every version of the definition, preferred first; `enabled_by_default` = served.
+    pub versions: Vec<ApiVersion>,
+    pub plural: &'static str,
+    pub singular: &'static str,
+    pub kind: &'static str,
+    pub namespaced: bool,
+    pub short_names: Vec<&'static str>,
+    pub categories: Vec<&'static str>,
+}
+
+impl CustomType {
+    fn is(&self, t: &ResourceType) -> bool {
+        t.group == self.group
+            && t.versions == self.versions.as_slice()
+            && t.plural == self.plural
+            && t.singular == self.singular
+            && t.kind == self.kind
+            && t.namespaced == self.namespaced
+            && t.short_names == self.short_names.as_slice()
+            && t.categories == self.categories.as_slice()
+    }
+}
+
+/// Registers a custom resource type: returns its id (the one of any earlier type with the same
+/// group, plural, kind and scope) and the interned `&'static` type.
+pub(crate) fn register(ct: CustomType) -> (ResourceId, &'static ResourceType) {
+    let interned = {
+        let mut all = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
+        match all.iter().find(|t| ct.is(t)) {
+            Some(t) => *t,
+            None => {
+                let leaked: &'static ResourceType = Box::leak(Box::new(ResourceType {
+                    group: ct.group,
+                    versions: ct.versions.leak(),
+                    plural: ct.plural,
+                    singular: ct.singular,
+                    kind: ct.kind,
+                    namespaced: ct.namespaced,
+                    short_names: ct.short_names.leak(),
+                    // Field selectors on custom resources: metadata.name and namespace only.
+                    indexed_fields: &[],
+                    categories: ct.categories.leak(),
+                }));
+                all.push(leaked);
+                leaked
+            }
+        }
+    };
+    let same = |t: &ResourceType| {
+        t.group == interned.group
+            && t.plural == interned.plural
+            && t.kind == interned.kind
+            && t.namespaced == interned.namespaced
+    };
+    let mut custom = CUSTOM.write().unwrap_or_else(|e| e.into_inner());
+    let id = match custom.iter().position(|t| same(t)) {
+        Some(i) => i,
+        None => {
+            custom.push(interned);
+            custom.len() - 1
+        }
+    };
+    (RESOURCES.len() + id, interned)
+}
+
+/// Leaks `s` once per distinct string, for the `&'static str`s of registered types.
+pub(crate) fn intern(s: &str) -> &'static str {
+    static STRINGS: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut all = STRINGS.lock().unwrap_or_else(|e| e.into_inner());
+    match all.get(s) {
+        Some(t) => t,
+        None => {
+            let leaked: &'static str = Box::leak(s.into());
+            all.insert(leaked);
+            leaked
+        }
+    }
+}
 
 /// Finds the resource for an object's `apiVersion` and `kind`, in any minor.
 pub fn by_kind(api_version: &str, kind: &str) -> Option<ResourceId> {
+    find_by_kind(
+        (0..RESOURCES.len()).map(|r| (r, &RESOURCES[r])),
+        api_version,
+        kind,
+    )
+}
+
+/// [`by_kind`] among `candidates`.
+pub(crate) fn find_by_kind<'a>(
+    mut candidates: impl Iterator<Item = (ResourceId, &'a ResourceType)>,
+    api_version: &str,
+    kind: &str,
+) -> Option<ResourceId> {
     let (group, version) = split_api_version(api_version);
-    RESOURCES
-        .iter()
-        .position(|r| r.group == group && r.kind == kind && r.version(version).is_some())
+    candidates
+        .find(|(_, r)| r.group == group && r.kind == kind && r.version(version).is_some())
+        .map(|(id, _)| id)
 }
 
 /// Finds a resource by `plural`, `plural.group`, kind or short name, as the control surface
 /// and CLI accept it.
 pub fn by_name(name: &str) -> Option<ResourceId> {
+    find_by_name((0..RESOURCES.len()).map(|r| (r, &RESOURCES[r])), name)
+}
+
+/// [`by_name`] among `candidates`.
+pub(crate) fn find_by_name<'a>(
+    mut candidates: impl Iterator<Item = (ResourceId, &'a ResourceType)>,
+    name: &str,
+) -> Option<ResourceId> {
     let (plural, group) = match name.split_once('.') {
         Some((p, g)) => (p, Some(g)),
         None => (name, None),
     };
     let lower = plural.to_ascii_lowercase();
-    RESOURCES.iter().position(|r| {
-        group.is_none_or(|g| g == r.group)
-            && (r.plural == lower
-                || r.singular == lower
-                || r.kind.eq_ignore_ascii_case(plural)
-                || r.short_names.contains(&lower.as_str()))
-    })
+    candidates
+        .find(|(_, r)| {
+            group.is_none_or(|g| g == r.group)
+                && (r.plural == lower
+                    || r.singular == lower
+                    || r.kind.eq_ignore_ascii_case(plural)
+                    || r.short_names.contains(&lower.as_str()))
+        })
+        .map(|(id, _)| id)
 }
 
 /// Splits `apps/v1` into (`apps`, `v1`) and `v1` into (`""`, `v1`).
@@ -687,18 +841,32 @@ pub fn split_api_version(api_version: &str) -> (&str, &str) {
     }
 }
 
-/// Sort key putting GA versions first (higher number first), then beta, then alpha.
+/// Sort key putting GA versions first (higher number first), then beta, then alpha, then
+/// names that are not kube-like (`v1`, `v2beta1`, `v1alpha3`; a CRD may name a version `foo`),
+/// as `CompareKubeAwareVersionStrings` orders them (it sorts the last group by name; here they
+/// keep their order).
 pub(crate) fn version_priority(v: &str) -> (u8, std::cmp::Reverse<u32>, std::cmp::Reverse<u32>) {
-    let rest = v.trim_start_matches('v');
-    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-    let major = digits.parse().unwrap_or(0);
-    let tail = &rest[digits.len()..];
-    let (stage, minor) = if let Some(t) = tail.strip_prefix("beta") {
-        (1, t.parse().unwrap_or(0))
-    } else if let Some(t) = tail.strip_prefix("alpha") {
-        (2, t.parse().unwrap_or(0))
-    } else {
-        (0, 0)
+    const OTHER: (u8, std::cmp::Reverse<u32>, std::cmp::Reverse<u32>) =
+        (3, std::cmp::Reverse(0), std::cmp::Reverse(0));
+    let Some(rest) = v.strip_prefix('v') else {
+        return OTHER;
+    };
+    let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let Ok(major) = rest[..digits].parse() else {
+        return OTHER;
+    };
+    let tail = &rest[digits..];
+    let stage = |t: &str, stage: u8| t.parse().ok().map(|n| (stage, n));
+    let (stage, minor) = match tail {
+        "" => (0, 0),
+        t => match t
+            .strip_prefix("beta")
+            .and_then(|n| stage(n, 1))
+            .or_else(|| t.strip_prefix("alpha").and_then(|n| stage(n, 2)))
+        {
+            Some(s) => s,
+            None => return OTHER,
+        },
     };
     (stage, std::cmp::Reverse(major), std::cmp::Reverse(minor))
 }
@@ -730,6 +898,20 @@ mod tests {
             sorted.sort_by_key(|v| version_priority(v.name));
             assert_eq!(sorted, r.versions, "{}", r.plural);
         }
+    }
+
+    #[test]
+    fn kube_aware_version_order() {
+        let mut versions = [
+            "foo", "v1alpha1", "v2beta1", "v1", "v1beta2", "v2", "v1beta",
+        ];
+        versions.sort_by_key(|v| version_priority(v));
+        assert_eq!(
+            versions,
+            [
+                "v2", "v1", "v2beta1", "v1beta2", "v1alpha1", "foo", "v1beta"
+            ]
+        );
     }
 
     #[test]

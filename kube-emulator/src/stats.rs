@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::resources::{RESOURCES, ResourceId};
+use crate::resources::{self, ResourceId};
 
 /// Live counters for one (client, resource); handlers keep an `Arc` for the request's life.
 #[derive(Debug, Default)]
@@ -241,7 +241,7 @@ impl Stats {
             out.clients
                 .entry(client.clone())
                 .or_default()
-                .insert(RESOURCES[*r].qualified_name(), s);
+                .insert(resources::get(*r).qualified_name(), s);
         }
         out
     }

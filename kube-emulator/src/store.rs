@@ -89,6 +89,26 @@ struct ResourceSlot {
     tx: OnceLock<broadcast::Sender<Arc<Event>>>,
 }
 
+impl ResourceSlot {
+    fn new(compacted: u64) -> Arc<Self> {
+        Arc::new(Self {
+            state: RwLock::new(ResourceState {
+                compacted,
+                ..ResourceState::default()
+            }),
+            tx: OnceLock::new(),
+        })
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, ResourceState> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, ResourceState> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// A consistent page of a list.
 #[derive(Debug)]
 pub struct ListPage {
@@ -124,7 +144,10 @@ pub enum WatchFrom {
 /// The store. All mutations are serialized by one mutex so resourceVersions are assigned
 /// and published in order; reads take only the per-resource read lock.
 pub struct Store {
-    slots: Vec<ResourceSlot>,
+    /// By resource id; grows when a custom resource's id is first used.
+    slots: RwLock<Vec<Arc<ResourceSlot>>>,
+    /// resourceVersion of the last compaction.
+    compacted: AtomicU64,
     rv: AtomicU64,
     write: Mutex<()>,
     config: StoreConfig,
@@ -146,33 +169,33 @@ impl Store {
     /// An empty store.
     pub fn new(config: StoreConfig) -> Self {
         Self {
-            slots: RESOURCES
-                .iter()
-                .map(|_| ResourceSlot {
-                    state: RwLock::new(ResourceState::default()),
-                    tx: OnceLock::new(),
-                })
-                .collect(),
+            slots: RwLock::new(RESOURCES.iter().map(|_| ResourceSlot::new(0)).collect()),
+            compacted: AtomicU64::new(0),
             rv: AtomicU64::new(0),
             write: Mutex::new(()),
             config,
         }
     }
 
-    fn read(&self, r: ResourceId) -> RwLockReadGuard<'_, ResourceState> {
-        // A panic while holding the lock leaves consistent data (all updates are single
+    /// The slot of `r`, created empty on first use.
+    fn slot(&self, r: ResourceId) -> Arc<ResourceSlot> {
+        // A panic while holding a lock leaves consistent data (all updates are single
         // assignments), so poisoning is ignored.
-        self.slots[r]
-            .state
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+        if let Some(slot) = self.slots.read().unwrap_or_else(|e| e.into_inner()).get(r) {
+            return slot.clone();
+        }
+        let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
+        // History older than the last compaction is gone for new resources too.
+        let compacted = self.compacted.load(Ordering::SeqCst);
+        while slots.len() <= r {
+            slots.push(ResourceSlot::new(compacted));
+        }
+        slots[r].clone()
     }
 
-    fn write_state(&self, r: ResourceId) -> RwLockWriteGuard<'_, ResourceState> {
-        self.slots[r]
-            .state
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
+    /// Every slot created so far.
+    fn all_slots(&self) -> Vec<Arc<ResourceSlot>> {
+        self.slots.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Serializes mutations. Exposed so a caller can build objects with the next
@@ -192,18 +215,19 @@ impl Store {
     /// A resourceVersion a watcher of `r` may bookmark: read under the resource's lock, so
     /// every event of `r` up to it has already been broadcast.
     pub fn progress_rv(&self, r: ResourceId) -> u64 {
-        let _st = self.read(r);
+        let slot = self.slot(r);
+        let _st = slot.read();
         self.current_rv()
     }
 
     /// Looks up one object.
     pub fn get(&self, r: ResourceId, key: &str) -> Option<Arc<StoredObject>> {
-        self.read(r).objects.get(key).cloned()
+        self.slot(r).read().objects.get(key).cloned()
     }
 
     /// Number of objects of a resource.
     pub fn count(&self, r: ResourceId) -> usize {
-        self.read(r).objects.len()
+        self.slot(r).read().objects.len()
     }
 
     /// A page of objects in `namespace` (or all) after key `start_after`, at resourceVersion
@@ -217,7 +241,8 @@ impl Store {
         limit: usize,
         keep: &dyn Fn(&StoredObject) -> bool,
     ) -> Result<ListPage, Gone> {
-        let st = self.read(r);
+        let slot = self.slot(r);
+        let st = slot.read();
         let current = self.current_rv();
         let at = at.unwrap_or(current);
         let (lo, hi) = key_range(namespace);
@@ -306,11 +331,12 @@ impl Store {
         namespace: Option<&str>,
         from: WatchFrom,
     ) -> Result<WatchStart, Gone> {
-        let st = self.read(r);
+        let slot = self.slot(r);
+        let st = slot.read();
         let rv = self.current_rv();
         // Mutations need the write lock, so subscribing under the read lock cannot miss or
         // duplicate an event relative to the snapshot taken here.
-        let rx = self.slots[r]
+        let rx = slot
             .tx
             .get_or_init(|| broadcast::channel(self.config.watch_buffer.max(16)).0)
             .subscribe();
@@ -352,8 +378,10 @@ impl Store {
     pub fn compact(&self) -> u64 {
         let w = self.lock_writes();
         let rv = w.next_rv();
-        for r in 0..self.slots.len() {
-            let mut st = self.write_state(r);
+        // Slots created later start compacted at the same revision (see `slot`).
+        self.compacted.store(rv, Ordering::SeqCst);
+        for slot in self.all_slots() {
+            let mut st = slot.write();
             st.history.clear();
             st.compacted = rv;
         }
@@ -363,8 +391,10 @@ impl Store {
 
     /// Object counts per resource (non-empty only).
     pub fn counts(&self) -> Vec<(ResourceId, usize)> {
-        (0..self.slots.len())
-            .map(|r| (r, self.count(r)))
+        self.all_slots()
+            .iter()
+            .enumerate()
+            .map(|(r, slot)| (r, slot.read().objects.len()))
             .filter(|(_, n)| *n > 0)
             .collect()
     }
@@ -387,13 +417,19 @@ impl WriteGuard<'_> {
         self.store.get(r, key)
     }
 
+    /// Keys of every object of `r`, in order.
+    pub fn keys(&self, r: ResourceId) -> Vec<Box<str>> {
+        self.store.slot(r).read().objects.keys().cloned().collect()
+    }
+
     /// Stores `obj` (whose resourceVersion must be `next_rv()` or, for bulk loads, increase
     /// monotonically) and publishes ADDED or MODIFIED. Returns the event type.
     pub fn put(&self, obj: StoredObject) -> EventType {
         let obj = Arc::new(obj);
         let r = obj.resource;
         let rv = obj.resource_version;
-        let mut st = self.store.write_state(r);
+        let slot = self.store.slot(r);
+        let mut st = slot.write();
         let prev = st.objects.insert(obj.key.clone(), obj.clone());
         let kind = if prev.is_some() {
             EventType::Modified
@@ -402,7 +438,7 @@ impl WriteGuard<'_> {
         };
         self.publish(
             &mut st,
-            r,
+            &slot,
             Event {
                 rv,
                 kind,
@@ -417,7 +453,8 @@ impl WriteGuard<'_> {
     /// deletion's resourceVersion. Returns the deleted (stamped) object.
     pub fn delete(&self, r: ResourceId, key: &str) -> Option<Arc<StoredObject>> {
         let rv = self.next_rv();
-        let mut st = self.store.write_state(r);
+        let slot = self.store.slot(r);
+        let mut st = slot.write();
         let prev = st.objects.remove(key)?;
         // Re-stamping only fails on bytes we serialized ourselves; fall back to the old bytes.
         let obj = prev
@@ -426,7 +463,7 @@ impl WriteGuard<'_> {
             .unwrap_or_else(|_| prev.clone());
         self.publish(
             &mut st,
-            r,
+            &slot,
             Event {
                 rv,
                 kind: EventType::Deleted,
@@ -437,7 +474,7 @@ impl WriteGuard<'_> {
         Some(obj)
     }
 
-    fn publish(&self, st: &mut ResourceState, r: ResourceId, ev: Event) {
+    fn publish(&self, st: &mut ResourceState, slot: &ResourceSlot, ev: Event) {
         let rv = ev.rv;
         let ev = Arc::new(ev);
         if self.store.config.history_capacity == 0 {
@@ -450,7 +487,7 @@ impl WriteGuard<'_> {
             }
             st.history.push_back(ev.clone());
         }
-        if let Some(tx) = self.store.slots[r].tx.get() {
+        if let Some(tx) = slot.tx.get() {
             // No receivers is fine: nobody is watching.
             let _ = tx.send(ev);
         }

@@ -1,12 +1,14 @@
 //! What one Kubernetes minor serves: the resources and versions of [`RESOURCES`] that exist
-//! in that minor and are enabled, by default or through `--runtime-config`.
+//! in that minor and are enabled, by default or through `--runtime-config`, plus the custom
+//! resources whose CustomResourceDefinitions exist, in their served versions.
 //!
 //! Routing, discovery (legacy and aggregated), apply and cluster loading all ask the emulator's
-//! current [`Surface`], so a version a minor does not serve is invisible everywhere at once.
+//! current [`Surface`], so a version a minor does not serve, or a CRD no longer serves, is
+//! invisible everywhere at once.
 
 use std::collections::BTreeMap;
 
-use crate::resources::{self, RESOURCES, ResourceId, group_version};
+use crate::resources::{self, RESOURCES, ResourceId, ResourceType, group_version};
 
 /// Oldest Kubernetes minor (1.x) the emulator can behave like.
 pub const OLDEST_MINOR: u32 = 31;
@@ -61,13 +63,18 @@ pub struct GroupVersionResource {
     pub resource: &'static str,
 }
 
-/// The resources and versions one Kubernetes minor serves, given its runtime-config.
+/// The resources and versions one Kubernetes minor serves, given its runtime-config, and the
+/// custom resources of the CustomResourceDefinitions that exist.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Surface {
     minor: u32,
     git_version: String,
     /// `group/version` (`v1` for core) → enabled, overriding the version's default.
     runtime_config: BTreeMap<String, bool>,
+    /// Custom resources of existing CRDs, as defined now: a version is served when its
+    /// `enabled_by_default` is set (the CRD's `served`). Neither minor nor runtime-config
+    /// applies to them.
+    custom: BTreeMap<ResourceId, &'static ResourceType>,
 }
 
 impl Default for Surface {
@@ -77,6 +84,7 @@ impl Default for Surface {
             minor: DEFAULT_MINOR,
             git_version: DEFAULT_KUBERNETES_VERSION.into(),
             runtime_config: BTreeMap::new(),
+            custom: BTreeMap::new(),
         }
     }
 }
@@ -95,14 +103,65 @@ impl Surface {
             minor,
             git_version,
             runtime_config: BTreeMap::new(),
+            custom: BTreeMap::new(),
         }
         .with_runtime_config(runtime_config.iter().map(|(k, v)| (k.as_str(), *v)))
     }
 
-    /// The same runtime-config on another version; fails if an entry does not exist there,
-    /// as kube-apiserver refuses to start with one.
+    /// The same runtime-config and custom resources on another version; fails if a
+    /// runtime-config entry does not exist there, as kube-apiserver refuses to start with one.
     pub fn with_version(&self, version: &str) -> Result<Self> {
-        Self::new(version, &self.runtime_config)
+        Ok(Self {
+            custom: self.custom.clone(),
+            ..Self::new(version, &self.runtime_config)?
+        })
+    }
+
+    /// This surface serving custom resource `r` as `rt` defines it (its CRD was written), or no
+    /// longer serving it (`None`: its CRD was deleted).
+    pub(crate) fn with_custom(&self, r: ResourceId, rt: Option<&'static ResourceType>) -> Self {
+        let mut next = self.clone();
+        match rt {
+            Some(rt) => next.custom.insert(r, rt),
+            None => next.custom.remove(&r),
+        };
+        next
+    }
+
+    /// The resource `r` as served now: its table row, or its CRD's current definition.
+    pub fn resource_type(&self, r: ResourceId) -> &'static ResourceType {
+        self.custom
+            .get(&r)
+            .copied()
+            .unwrap_or_else(|| resources::get(r))
+    }
+
+    /// Every resource this surface knows, served or not: the table, then the custom
+    /// resources of existing CRDs.
+    fn ids(&self) -> impl Iterator<Item = ResourceId> + '_ {
+        (0..RESOURCES.len()).chain(self.custom.keys().copied())
+    }
+
+    /// The custom resource of CRD `name` (`plural.group`), while the CRD exists.
+    pub(crate) fn custom_by_name(&self, name: &str) -> Option<ResourceId> {
+        self.custom
+            .iter()
+            .find(|(_, rt)| rt.qualified_name() == name)
+            .map(|(r, _)| *r)
+    }
+
+    /// The resource of an object's `apiVersion` and `kind`, served or not.
+    pub fn by_kind(&self, api_version: &str, kind: &str) -> Option<ResourceId> {
+        resources::find_by_kind(
+            self.ids().map(|r| (r, self.resource_type(r))),
+            api_version,
+            kind,
+        )
+    }
+
+    /// A resource by `plural`, `plural.group`, kind or short name (see [`resources::by_name`]).
+    pub fn by_name(&self, name: &str) -> Option<ResourceId> {
+        resources::find_by_name(self.ids().map(|r| (r, self.resource_type(r))), name)
     }
 
     /// This surface with more runtime-config entries (later ones win).
@@ -145,6 +204,14 @@ impl Surface {
 
     /// Whether resource `r` is served under `version`.
     pub fn serves(&self, r: ResourceId, version: &str) -> bool {
+        if resources::is_custom(r) {
+            // Another emulator's custom resource, or one whose CRD is gone, is not served.
+            return self
+                .custom
+                .get(&r)
+                .and_then(|rt| rt.version(version))
+                .is_some_and(|v| v.enabled_by_default);
+        }
         let rt = &RESOURCES[r];
         rt.version(version).is_some_and(|v| {
             v.exists_in(self.minor)
@@ -158,7 +225,7 @@ impl Surface {
 
     /// Served versions of `r`, preferred first.
     pub fn served_versions(&self, r: ResourceId) -> impl Iterator<Item = &'static str> + '_ {
-        RESOURCES[r]
+        self.resource_type(r)
             .versions
             .iter()
             .map(|v| v.name)
@@ -172,15 +239,16 @@ impl Surface {
 
     /// The resource serving `plural` in `group` at `version`.
     pub fn resource(&self, group: &str, version: &str, plural: &str) -> Option<ResourceId> {
-        (0..RESOURCES.len()).find(|&r| {
-            RESOURCES[r].group == group && RESOURCES[r].plural == plural && self.serves(r, version)
+        self.ids().find(|&r| {
+            let rt = self.resource_type(r);
+            rt.group == group && rt.plural == plural && self.serves(r, version)
         })
     }
 
-    /// Served resources of `group`/`version`, in table order.
+    /// Served resources of `group`/`version`, in table order, then custom ones by id.
     pub fn resources_of(&self, group: &str, version: &str) -> Vec<ResourceId> {
-        (0..RESOURCES.len())
-            .filter(|&r| RESOURCES[r].group == group && self.serves(r, version))
+        self.ids()
+            .filter(|&r| self.resource_type(r).group == group && self.serves(r, version))
             .collect()
     }
 
@@ -188,7 +256,7 @@ impl Surface {
     /// alpha, as the apiserver orders a group's versions.
     pub fn group_versions(&self, group: &str) -> Vec<&'static str> {
         let mut out: Vec<&'static str> = Vec::new();
-        for r in (0..RESOURCES.len()).filter(|&r| RESOURCES[r].group == group) {
+        for r in self.ids().filter(|&r| self.resource_type(r).group == group) {
             for v in self.served_versions(r) {
                 if !out.contains(&v) {
                     out.push(v);
@@ -199,7 +267,10 @@ impl Surface {
         out
     }
 
-    /// Non-core groups with at least one served version, in discovery order (table order).
+    /// Non-core groups with at least one served version, in discovery order: the table's in
+    /// table order, then the groups of CRDs by name, as the aggregator sorts the APIServices
+    /// CRDs get (`GroupPriorityMinimum` 1000, below every built-in group, ties by name:
+    /// kube-apiserver `pkg/controlplane/controller/crdregistration`).
     pub fn groups(&self) -> Vec<&'static str> {
         let mut out: Vec<&'static str> = Vec::new();
         for rt in RESOURCES.iter().filter(|r| !r.group.is_empty()) {
@@ -207,18 +278,28 @@ impl Surface {
                 out.push(rt.group);
             }
         }
+        let mut custom: Vec<&'static str> = self.custom.values().map(|rt| rt.group).collect();
+        custom.sort_unstable();
+        custom.dedup();
+        for group in custom {
+            if !out.contains(&group) && !self.group_versions(group).is_empty() {
+                out.push(group);
+            }
+        }
         out
     }
 
     /// Every served (group, version, resource), sorted.
     pub fn served(&self) -> Vec<GroupVersionResource> {
-        let mut out: Vec<GroupVersionResource> = (0..RESOURCES.len())
+        let mut out: Vec<GroupVersionResource> = self
+            .ids()
             .flat_map(|r| {
+                let rt = self.resource_type(r);
                 self.served_versions(r)
                     .map(move |version| GroupVersionResource {
-                        group: RESOURCES[r].group,
+                        group: rt.group,
                         version,
-                        resource: RESOURCES[r].plural,
+                        resource: rt.plural,
                     })
             })
             .collect();

@@ -21,7 +21,7 @@ use super::{
 use crate::emulator::{WriteMode, object_key};
 use crate::error::Error;
 use crate::object::{StoredObject, type_prefix};
-use crate::resources::{RESOURCES, ResourceId};
+use crate::resources::{self, ResourceId};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::shard::{ShardSelector, ShardSelectors};
 use crate::stats::Counters;
@@ -173,7 +173,7 @@ fn parse_route(surface: &Surface, path: &str) -> Option<Route> {
     let namespaced = |plural: &str| {
         surface
             .resource(group, version, plural)
-            .filter(|r| RESOURCES[*r].namespaced)
+            .filter(|r| resources::get(*r).namespaced)
     };
     let (r, namespace, tail) = match rest {
         ["namespaces", ns, plural, tail @ ..] if namespaced(plural).is_some() => {
@@ -182,7 +182,7 @@ fn parse_route(surface: &Surface, path: &str) -> Option<Route> {
         [plural, tail @ ..] => {
             let r = surface.resource(group, version, plural)?;
             // A namespaced resource's objects are only addressable under /namespaces/{ns}/.
-            if RESOURCES[r].namespaced && !tail.is_empty() {
+            if resources::get(r).namespaced && !tail.is_empty() {
                 return None;
             }
             (r, None, tail)
@@ -354,7 +354,7 @@ fn json_value(v: &Value) -> Response {
 
 /// 403 worded like the apiserver's RBAC denial.
 fn forbidden(client: &str, verb: &str, r: ResourceId, namespace: Option<&str>) -> Response {
-    let rt = &RESOURCES[r];
+    let rt = resources::get(r);
     let scope = match namespace {
         Some(ns) => format!("in the namespace \"{ns}\""),
         None => "at the cluster scope".into(),
@@ -492,7 +492,7 @@ fn list(
         .next_key
         .as_deref()
         .map(|k| encode_continue(page.rv, k));
-    let rt = &RESOURCES[t.r];
+    let rt = resources::get(t.r);
     if let Format::Table(include) = format {
         let body = table::table(
             t.r,
@@ -513,20 +513,27 @@ fn list(
     if let Some((_, selector)) = &matcher.shard {
         meta["shardInfo"] = json!({ "selector": selector });
     }
-    let (kind, api_version, item_prefix) = match format {
-        Format::Metadata => (
+    let metadata_only = matches!(format, Format::Metadata);
+    let (kind, api_version, item_prefix) = if metadata_only {
+        (
             "PartialObjectMetadataList".to_string(),
             "meta.k8s.io/v1".to_string(),
             Some(type_prefix("PartialObjectMetadata", "meta.k8s.io/v1")),
-        ),
-        _ => (format!("{}List", rt.kind), rt.api_version(&t.version), None),
+        )
+    } else {
+        let api_version = rt.api_version(&t.version);
+        // Items of built-in lists carry no kind/apiVersion; custom resources' items do (the
+        // apiserver lists them as unstructured objects), in the version asked for.
+        let typed = resources::is_custom(t.r).then(|| type_prefix(rt.kind, &api_version));
+        (format!("{}List", rt.kind), api_version, typed)
     };
     let mut header = type_prefix(&kind, &api_version);
     header.extend_from_slice(b"\"metadata\":");
     header.extend_from_slice(meta.to_string().as_bytes());
     header.extend_from_slice(b",\"items\":[");
     let item_len = |o: &StoredObject| match &item_prefix {
-        Some(pre) => pre.len() + o.meta_len + 2,
+        Some(pre) if metadata_only => pre.len() + o.meta_len + 2,
+        Some(pre) => pre.len() + o.body.len() + 2,
         None => o.body.len() + 3,
     };
     let estimate = header.len() + page.items.iter().map(|o| item_len(o)).sum::<usize>() + 2;
@@ -535,6 +542,7 @@ fn list(
         header: Some(header),
         items: page.items.into_iter(),
         item_prefix,
+        metadata_only,
         first: true,
         done: false,
         gz: gzip.then(|| GzEncoder::new(Vec::new(), Compression::fast())),
@@ -566,7 +574,10 @@ fn list(
 struct ListStream {
     header: Option<Vec<u8>>,
     items: std::vec::IntoIter<Arc<StoredObject>>,
+    /// `{"kind":..,"apiVersion":..,` of each item, if items carry them.
     item_prefix: Option<Vec<u8>>,
+    /// Items are PartialObjectMetadata: `item_prefix` and the metadata member.
+    metadata_only: bool,
     first: bool,
     done: bool,
     gz: Option<GzEncoder<Vec<u8>>>,
@@ -595,9 +606,14 @@ impl ListStream {
             }
             self.first = false;
             match &self.item_prefix {
-                Some(pre) => {
+                Some(pre) if self.metadata_only => {
                     buf.extend_from_slice(pre);
                     buf.extend_from_slice(o.metadata_member());
+                }
+                Some(pre) => {
+                    buf.extend_from_slice(pre);
+                    buf.extend_from_slice(&o.body);
+                    self.counters.object_bodies_sent(1);
                 }
                 None => {
                     buf.push(b'{');
@@ -630,7 +646,7 @@ impl ListStream {
 }
 
 fn get(st: &AppState, t: &Target, format: Format, counters: &Counters) -> Response {
-    let rt = &RESOURCES[t.r];
+    let rt = resources::get(t.r);
     let name = t.name.as_deref().unwrap_or("");
     if t.subresource.as_deref().is_some_and(|s| s != "status") {
         return status::path_not_found();
@@ -684,6 +700,7 @@ fn error_response(e: &Error) -> Response {
         Error::AlreadyExists(m) => status::status(409, "AlreadyExists", m, None),
         Error::Conflict(m) => status::status(409, "Conflict", m, None),
         Error::NotFound(m) => status::status(404, "NotFound", m, None),
+        Error::NoMatch { .. } => status::status(404, "NotFound", &e.to_string(), None),
         Error::UnknownKind { .. } | Error::InvalidObject(_) => {
             status::status(422, "Invalid", &e.to_string(), None)
         }
@@ -693,7 +710,7 @@ fn error_response(e: &Error) -> Response {
 
 /// Checks the body's kind, namespace and name against the URL and fills in what is missing.
 fn align_with_target(t: &Target, v: &mut Value) -> Result<(), Response> {
-    let rt = &RESOURCES[t.r];
+    let rt = resources::get(t.r);
     let Some(obj) = v.as_object_mut() else {
         return Err(status::bad_request("the body is not a JSON object"));
     };
@@ -777,7 +794,7 @@ fn respond_object(
             },
             o.wrapped(&t.version),
         ),
-        None => status::object_not_found(&RESOURCES[t.r].qualified_name(), name),
+        None => status::object_not_found(&resources::get(t.r).qualified_name(), name),
     }
 }
 
@@ -809,7 +826,7 @@ fn patch(st: &AppState, t: &Target, headers: &HeaderMap, body: &[u8]) -> Respons
         },
         // Server-side apply creates missing objects.
         None if ctype.starts_with("application/apply-patch") => json!({}),
-        None => return status::object_not_found(&RESOURCES[t.r].qualified_name(), name),
+        None => return status::object_not_found(&resources::get(t.r).qualified_name(), name),
     };
     merge_patch(&mut current, &patch);
     // The stored resourceVersion is replaced on write; a stale one in the patch is ignored.
@@ -842,7 +859,7 @@ fn delete(st: &AppState, t: &Target) -> Response {
     match st.emu.delete_stored(t.r, t.namespace.as_deref(), name) {
         // The apiserver answers an immediate delete with the deleted object.
         Some(o) => json_response(StatusCode::OK, o.wrapped(&t.version)),
-        None => status::object_not_found(&RESOURCES[t.r].qualified_name(), name),
+        None => status::object_not_found(&resources::get(t.r).qualified_name(), name),
     }
 }
 
@@ -857,13 +874,13 @@ mod tests {
         let Some(Route::Resource(t)) = parse_route("/api/v1/namespaces/ns1/pods/p1") else {
             panic!()
         };
-        assert_eq!(RESOURCES[t.r].plural, "pods");
+        assert_eq!(resources::get(t.r).plural, "pods");
         assert_eq!(t.namespace.as_deref(), Some("ns1"));
         assert_eq!(t.name.as_deref(), Some("p1"));
         let Some(Route::Resource(t)) = parse_route("/api/v1/namespaces/ns1") else {
             panic!()
         };
-        assert_eq!(RESOURCES[t.r].plural, "namespaces");
+        assert_eq!(resources::get(t.r).plural, "namespaces");
         assert_eq!(t.name.as_deref(), Some("ns1"));
         let Some(Route::Resource(t)) = parse_route("/apis/apps/v1/watch/deployments") else {
             panic!()

@@ -15,9 +15,10 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::status::{self, json_response};
+use crate::error::Error;
 use crate::faults::Fault;
 use crate::load::parse_objects;
-use crate::resources::RESOURCES;
+use crate::resources;
 use crate::shard::ShardSelectors;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -58,6 +59,8 @@ async fn apply(State(st): State<AppState>, body: Bytes) -> Response {
     };
     match st.emu.apply_text(text) {
         Ok(applied) => ok(json!({ "applied": applied })),
+        // A custom resource without its CRD: 404, as a write to its unrouted path gets.
+        Err(e @ Error::NoMatch { .. }) => status::status(404, "NotFound", &e.to_string(), None),
         Err(e) => status::status(422, "Invalid", &e.to_string(), None),
     }
 }
@@ -227,7 +230,7 @@ async fn counts(State(st): State<AppState>) -> Response {
         .store
         .counts()
         .into_iter()
-        .map(|(r, n)| (RESOURCES[r].qualified_name(), json!(n)))
+        .map(|(r, n)| (resources::get(r).qualified_name(), json!(n)))
         .collect();
     ok(Value::Object(m))
 }

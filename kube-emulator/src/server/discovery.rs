@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::resources::{RESOURCES, ResourceId, VERBS, group_version};
+use crate::resources::{ResourceType, VERBS, group_version};
 use crate::surface::Surface;
 
 /// `Content-Type` (and the `Accept` entry asking for it) of aggregated discovery.
@@ -79,7 +79,7 @@ pub fn resource_list(surface: &Surface, group: &str, version: &str) -> Option<Va
     let resources: Vec<Value> = served
         .into_iter()
         .map(|r| {
-            let rt = &RESOURCES[r];
+            let rt = surface.resource_type(r);
             let mut v = json!({
                 "name": rt.plural,
                 "singularName": rt.singular,
@@ -87,7 +87,7 @@ pub fn resource_list(surface: &Surface, group: &str, version: &str) -> Option<Va
                 "kind": rt.kind,
                 "verbs": VERBS,
             });
-            add_names(&mut v, r);
+            add_names(&mut v, rt);
             v
         })
         .collect();
@@ -100,8 +100,7 @@ pub fn resource_list(surface: &Surface, group: &str, version: &str) -> Option<Va
 }
 
 /// `shortNames` and `categories`, omitted when empty as the apiserver omits them.
-fn add_names(v: &mut Value, r: ResourceId) {
-    let rt = &RESOURCES[r];
+fn add_names(v: &mut Value, rt: &ResourceType) {
     if !rt.short_names.is_empty() {
         v["shortNames"] = json!(rt.short_names);
     }
@@ -125,7 +124,7 @@ pub fn aggregated(surface: &Surface, core: bool) -> Value {
                     let resources: Vec<Value> = surface
                         .resources_of(g, v)
                         .into_iter()
-                        .map(|r| resource_discovery(r, v))
+                        .map(|r| resource_discovery(surface.resource_type(r), v))
                         .collect();
                     json!({"version": v, "resources": resources, "freshness": "Current"})
                 })
@@ -142,8 +141,7 @@ pub fn aggregated(surface: &Surface, core: bool) -> Value {
 }
 
 /// One `APIResourceDiscovery`.
-fn resource_discovery(r: ResourceId, version: &str) -> Value {
-    let rt = &RESOURCES[r];
+fn resource_discovery(rt: &ResourceType, version: &str) -> Value {
     let mut v = json!({
         "resource": rt.plural,
         "responseKind": {"group": rt.group, "version": version, "kind": rt.kind},
@@ -151,6 +149,6 @@ fn resource_discovery(r: ResourceId, version: &str) -> Value {
         "singularResource": rt.singular,
         "verbs": VERBS,
     });
-    add_names(&mut v, r);
+    add_names(&mut v, rt);
     v
 }

@@ -3,7 +3,8 @@
 //!
 //! Columns follow the apiserver's printers (`pkg/printers/internalversion/printers.go`) for the
 //! kinds people look at most (pods, nodes, deployments, replicasets, namespaces, secrets);
-//! every other kind gets NAME and AGE. As the apiserver's `asTable` and `TableConvertor` do:
+//! every other kind, and every custom resource, gets NAME and AGE (a CRD's default columns;
+//! its `additionalPrinterColumns` are not shown). As the apiserver's `asTable` and `TableConvertor` do:
 //! every column is sent (`Wide`), a single object's Table carries the object's
 //! resourceVersion, and each row's `object` follows `includeObject`.
 
@@ -15,7 +16,7 @@ use serde_json::{Value, json};
 use super::status;
 
 use crate::object::{StoredObject, type_prefix};
-use crate::resources::{RESOURCES, ResourceId};
+use crate::resources::{self, ResourceId};
 use crate::util::{human_age, now_unix};
 
 struct Column {
@@ -307,7 +308,7 @@ pub(crate) fn table(
     include: IncludeObject,
     headers: bool,
 ) -> Vec<u8> {
-    let kind = RESOURCES[r].kind;
+    let kind = printed_kind(r);
     let now = now_unix();
     let meta = match (list_meta, items) {
         (Some((rv, cont)), _) => {
@@ -320,7 +321,7 @@ pub(crate) fn table(
         (None, [one]) => json!({"resourceVersion": one.resource_version.to_string()}),
         (None, _) => json!({}),
     };
-    let mut out = begin(kind, &meta, headers);
+    let mut out = begin(r, &meta, headers);
     for (i, o) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -355,9 +356,9 @@ pub(crate) fn bookmark(
     include: IncludeObject,
     headers: bool,
 ) -> Vec<u8> {
-    let rt = &RESOURCES[r];
+    let rt = resources::get(r);
     let meta = json!({"resourceVersion": metadata["resourceVersion"]});
-    let mut out = begin(rt.kind, &meta, headers);
+    let mut out = begin(r, &meta, headers);
     let mut member = b"\"metadata\":".to_vec();
     member.extend_from_slice(metadata.to_string().as_bytes());
     let object = match include {
@@ -373,21 +374,32 @@ pub(crate) fn bookmark(
     let empty = json!({ "metadata": metadata });
     push_row(
         &mut out,
-        cells(rt.kind, &empty, "<unknown>"),
+        cells(printed_kind(r), &empty, "<unknown>"),
         object.as_deref(),
     );
     out.extend_from_slice(b"]}");
     out
 }
 
+/// The kind whose printer columns `r` gets: a custom resource's kind may be named like a
+/// built-in one (`Pod`), yet it only has the default columns.
+fn printed_kind(r: ResourceId) -> &'static str {
+    if resources::is_custom(r) {
+        ""
+    } else {
+        resources::get(r).kind
+    }
+}
+
 /// A Table up to its first row.
-fn begin(kind: &str, meta: &Value, headers: bool) -> Vec<u8> {
+fn begin(r: ResourceId, meta: &Value, headers: bool) -> Vec<u8> {
+    let kind = resources::get(r).kind;
     let mut out = type_prefix("Table", "meta.k8s.io/v1");
     out.extend_from_slice(b"\"metadata\":");
     out.extend_from_slice(meta.to_string().as_bytes());
     out.extend_from_slice(b",\"columnDefinitions\":");
     if headers {
-        let defs: Vec<Value> = columns(kind)
+        let defs: Vec<Value> = columns(printed_kind(r))
             .iter()
             .map(|c| {
                 json!({"name": c.name, "type": c.ty,

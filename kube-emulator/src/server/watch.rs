@@ -13,7 +13,7 @@ use super::api::{Matcher, Params, Target};
 use super::status::{self, status_value};
 use super::{AppState, Format, table};
 use crate::object::{StoredObject, type_prefix};
-use crate::resources::{RESOURCES, ResourceId};
+use crate::resources::{self, ResourceId};
 use crate::stats::Counters;
 use crate::store::{Event, EventType, Gone, WatchFrom, WatchStart};
 use crate::surface::Surface;
@@ -208,6 +208,14 @@ async fn run(mut ctx: WatchCtx, start: WatchStart, w: &mut EventWriter, tx: &mps
             }
             changed = ctx.surface.changed() => {
                 if changed.is_err() || !(ctx.served)(&ctx.surface.borrow_and_update()) {
+                    // Events published before serving stopped (the DELETED events of a CRD's
+                    // objects) still go out, as the apiserver sends them before the CRD's
+                    // storage is torn down.
+                    while drain(&mut rx, w, &ctx.matcher, &mut last_rv) && w.len() > 0 {
+                        if !flush(w, tx, &Lag { rx: &rx, capacity }).await {
+                            return;
+                        }
+                    }
                     break;
                 }
             }
@@ -335,7 +343,7 @@ pub(crate) struct EventWriter {
 
 impl EventWriter {
     fn new(r: ResourceId, version: &str, format: Format, counters: Arc<Counters>) -> Self {
-        let rt = &RESOURCES[r];
+        let rt = resources::get(r);
         let prefix = match format {
             Format::Metadata => type_prefix("PartialObjectMetadata", "meta.k8s.io/v1"),
             Format::Table(_) => type_prefix("Table", "meta.k8s.io/v1"),
