@@ -1,0 +1,172 @@
+//! Custom Resource State end to end: the binary with kube-state-metrics' CRS flags against the
+//! emulator serving each recorded case's CRDs and custom resources, scraped and compared with
+//! what kube-state-metrics v2.20 printed (`../shared/conformance/crs/`), through the watch
+//! steps; CRDs deleted and created at run time.
+
+use std::path::Path;
+use std::time::Duration;
+
+use kube_emulator::Emulator;
+
+mod harness;
+use harness::{Exporter, newest_emulator, poll_within, start_emulator};
+
+mod crs_cases;
+use crs_cases::{case_dirs, differences, name};
+
+/// The case's objects into `emulator`: the CRDs (`00-crd-*`) first, as the README says.
+fn load(emulator: &Emulator, dir: &Path) {
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("objects"))
+        .expect("objects/")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("readable");
+        emulator
+            .apply_text(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    }
+}
+
+fn crs_exporter(server: &str, dir: &Path) -> Exporter {
+    let config = dir.join("config.yaml");
+    Exporter::start(
+        server,
+        &[
+            "--custom-resource-state-only",
+            "--custom-resource-state-config-file",
+            config.to_str().expect("utf-8"),
+        ],
+    )
+}
+
+/// Waits until the exporter's `/metrics` is what KSM printed; panics with the differences
+/// left after 20 s.
+async fn wait_for_ksm_output(exporter: &Exporter, case: &str, want: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = differences(&exporter.metrics().await, want);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{case}:\n{}\n{}",
+            left.join("\n"),
+            exporter.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_prints_what_ksm_printed_through_watch_changes() {
+    let mut checked = 0;
+    for dir in case_dirs() {
+        if dir.join("expected-error.txt").exists() {
+            continue;
+        }
+        let case = name(&dir);
+        let emulator = newest_emulator();
+        load(&emulator, &dir);
+        let server = start_emulator(emulator).await;
+        let exporter = crs_exporter(&server.url(), &dir);
+        exporter.wait_ready().await;
+        let want = std::fs::read_to_string(dir.join("expected.prom")).expect("expected.prom");
+        wait_for_ksm_output(&exporter, &case, &want).await;
+        checked += 1;
+        if dir.join("change.json").exists() {
+            let change = kube_emulator::parse_objects(
+                &std::fs::read_to_string(dir.join("change.json")).expect("change"),
+            )
+            .expect("change.json parses");
+            let endpoint =
+                std::fs::read_to_string(dir.join("change-endpoint.txt")).expect("endpoint");
+            let emu = server.emulator();
+            for object in change {
+                match endpoint.trim() {
+                    "apply" => {
+                        emu.apply(object).expect("applied");
+                    }
+                    // A reference: apiVersion, kind, namespace and name at the top.
+                    "delete" => {
+                        let reference = serde_json::json!({
+                            "apiVersion": object["apiVersion"],
+                            "kind": object["kind"],
+                            "metadata": {"name": object["name"], "namespace": object["namespace"]},
+                        });
+                        let deleted = emu.delete_object(&reference).expect("deleted");
+                        assert!(deleted.is_some(), "{case}: {object} not found");
+                    }
+                    other => panic!("{case}: unknown change endpoint {other}"),
+                }
+            }
+            let after = std::fs::read_to_string(dir.join("expected-after.prom")).expect("after");
+            wait_for_ksm_output(&exporter, &format!("{case} after the change"), &after).await;
+            checked += 1;
+        }
+    }
+    // 15 cases KSM starts on, 3 of them with a watch step.
+    assert_eq!(checked, 18);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_crd_takes_its_series_and_a_new_one_brings_them_back() {
+    let dir = harness_case("01-gauge-value-types");
+    let emulator = newest_emulator();
+    load(&emulator, &dir);
+    let server = start_emulator(emulator).await;
+    let exporter = crs_exporter(&server.url(), &dir);
+    exporter.wait_ready().await;
+    let want = std::fs::read_to_string(dir.join("expected.prom")).expect("expected.prom");
+    wait_for_ksm_output(&exporter, "01 at start", &want).await;
+
+    let crd_text = std::fs::read_to_string(dir.join("objects/00-crd-foos.yaml")).expect("crd");
+    let crds = kube_emulator::parse_objects(&crd_text).expect("crd parses");
+    for crd in &crds {
+        server.emulator().delete_object(crd).expect("deleted");
+    }
+    let gone = poll_within(Duration::from_secs(20), || async {
+        !exporter.metrics().await.contains("kube_customresource_")
+    })
+    .await;
+    assert!(
+        gone,
+        "series left after the CRD went:\n{}",
+        exporter.metrics().await
+    );
+
+    // Created again, with its objects: watched again without a restart.
+    load(server.emulator(), &dir);
+    wait_for_ksm_output(&exporter, "01 after the CRD came back", &want).await;
+}
+
+#[test]
+fn an_invalid_config_stops_the_start_as_ksm_does() {
+    for dir in case_dirs() {
+        if !dir.join("expected-error.txt").exists() {
+            continue;
+        }
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_kube-state-otel"))
+            .args([
+                "--kubeconfig",
+                "/nonexistent",
+                "--custom-resource-state-config-file",
+            ])
+            .arg(dir.join("config.yaml"))
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{}: {stderr}", name(&dir));
+        assert!(
+            stderr.contains("Error reading Custom resource configuration file"),
+            "{}: {stderr}",
+            name(&dir)
+        );
+    }
+}
+
+fn harness_case(case: &str) -> std::path::PathBuf {
+    crs_cases::cases_dir().join(case)
+}
