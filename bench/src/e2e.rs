@@ -422,6 +422,13 @@ pub struct Body {
     series: usize,
 }
 
+impl Body {
+    /// Lines that are not comments (when read with [`Lines::Count`]).
+    pub fn series(&self) -> usize {
+        self.series
+    }
+}
+
 /// Whether [`read_body`] counts the body's series lines.
 #[derive(Clone, Copy, PartialEq)]
 pub enum Lines {

@@ -13,6 +13,8 @@
 //! - `faults`: a seeded schedule of API faults and churn; recovery time and the series
 //!   against a fresh instance.
 //! - `scrapes`: `/metrics` under abuse — a storm of concurrent full scrapes and slow readers.
+//! - `crs`: Custom Resource State at scale — time to ready, RSS, a scrape, store bytes per
+//!   series of custom resources against pods'.
 //! - `tls`: what `--tls-config` costs a scrape: plain HTTP, TLS, TLS with a client certificate
 //!   and basic auth.
 
@@ -21,6 +23,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod collect;
+mod crs;
 mod e2e;
 mod faults;
 mod ha;
@@ -59,6 +62,9 @@ enum Command {
     /// `/metrics` under abuse: concurrent full scrapes and slow readers, against the
     /// exporter's concurrency cap and write timeout.
     Scrapes(scrapes::Args),
+    /// Custom Resource State at scale: many custom resources of one CRD beside a generated
+    /// cluster's pods.
+    Crs(crs::Args),
     /// What locking `/metrics` down costs: a full scrape and a handshake over plain HTTP,
     /// TLS, and TLS with a client certificate and basic auth.
     Tls(tls::Args),
@@ -74,5 +80,6 @@ fn main() -> anyhow::Result<()> {
         Command::OtlpDown(args) => otlp_down::run(args),
         Command::Scrapes(args) => scrapes::run(args),
         Command::Tls(args) => tls::run(args),
+        Command::Crs(args) => crs::run(args),
     }
 }
