@@ -30,15 +30,18 @@ fn load(emulator: &Emulator, dir: &Path) {
 }
 
 fn crs_exporter(server: &str, dir: &Path) -> Exporter {
+    crs_exporter_with(server, dir, &[])
+}
+
+fn crs_exporter_with(server: &str, dir: &Path, extra: &[&str]) -> Exporter {
     let config = dir.join("config.yaml");
-    Exporter::start(
-        server,
-        &[
-            "--custom-resource-state-only",
-            "--custom-resource-state-config-file",
-            config.to_str().expect("utf-8"),
-        ],
-    )
+    let mut args = vec![
+        "--custom-resource-state-only",
+        "--custom-resource-state-config-file",
+        config.to_str().expect("utf-8"),
+    ];
+    args.extend(extra);
+    Exporter::start(server, &args)
 }
 
 /// Waits until the exporter's `/metrics` is what KSM printed; panics with the differences
@@ -140,6 +143,30 @@ async fn a_deleted_crd_takes_its_series_and_a_new_one_brings_them_back() {
     // Created again, with its objects: watched again without a restart.
     load(server.emulator(), &dir);
     wait_for_ksm_output(&exporter, "01 after the CRD came back", &want).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metric_denylist_applies_to_custom_resource_families() {
+    let dir = harness_case("01-gauge-value-types");
+    let emulator = newest_emulator();
+    load(&emulator, &dir);
+    let server = start_emulator(emulator).await;
+    let denied = "kube_customresource_spec_replicas";
+    let exporter = crs_exporter_with(
+        &server.url(),
+        &dir,
+        &["--metric-denylist", "^kube_customresource_spec_replicas$"],
+    );
+    exporter.wait_ready().await;
+    let want = std::fs::read_to_string(dir.join("expected.prom")).expect("expected.prom");
+    // KSM's output without the denied family.
+    let want: String = want
+        .lines()
+        .filter(|l| !l.contains(&format!("{denied} ")) && !l.contains(&format!("{denied}{{")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(want.contains("kube_customresource_spec_negative"), "{want}");
+    wait_for_ksm_output(&exporter, "01 with the denylist", &want).await;
 }
 
 #[test]

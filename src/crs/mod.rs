@@ -164,9 +164,28 @@ impl CrsResource {
         kind: &str,
         samples: &mut Samples,
     ) {
+        let all: Vec<usize> = (0..self.families.len()).collect();
+        self.samples_of(&all, object, group, version, kind, samples);
+    }
+
+    /// [`CrsResource::samples`] of the families at `enabled` (indices into
+    /// [`CrsResource::families`], in order) only: `--metric-allowlist`/`--metric-denylist`.
+    pub fn samples_of(
+        &self,
+        enabled: &[usize],
+        object: &Value,
+        group: &str,
+        version: &str,
+        kind: &str,
+        samples: &mut Samples,
+    ) {
         let gvk = [intern(group), intern(version), intern(kind)];
         let mut scratch = Vec::new();
-        for (family, compiled) in self.families.iter().zip(&self.compiled) {
+        for &i in enabled {
+            let (Some(family), Some(compiled)) = (self.families.get(i), self.compiled.get(i))
+            else {
+                continue;
+            };
             samples.begin_family();
             compiled.push(&family.name, object, &gvk, &mut scratch, samples);
         }

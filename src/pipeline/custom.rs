@@ -25,6 +25,8 @@ use crate::watch::{WatchSettings, WatchTarget};
 /// The config and the custom resources it is serving now.
 pub(super) struct Custom {
     config: Arc<CrsConfig>,
+    /// Per entry, the families `--metric-allowlist`/`--metric-denylist` let through.
+    enabled: Vec<Vec<usize>>,
     /// By `group/version/plural`, the order of `/metrics` (KSM writes them sorted by GVR).
     runtimes: Mutex<BTreeMap<String, Arc<CustomRuntime>>>,
     /// The CRDs have been listed once: before that, the pipeline is not ready.
@@ -32,9 +34,19 @@ pub(super) struct Custom {
 }
 
 impl Custom {
-    pub(super) fn new(config: Arc<CrsConfig>) -> Self {
+    pub(super) fn new(config: Arc<CrsConfig>, filter: &super::FamilyFilter) -> Self {
+        let enabled = config
+            .resources
+            .iter()
+            .map(|entry| {
+                (0..entry.families.len())
+                    .filter(|&i| filter.enables(&entry.families[i].name, false))
+                    .collect()
+            })
+            .collect();
         Custom {
             config,
+            enabled,
             runtimes: Mutex::new(BTreeMap::new()),
             crds_listed: AtomicBool::new(false),
         }
@@ -58,6 +70,8 @@ impl Custom {
 /// seen, watched while its CRD serves it.
 pub(super) struct CustomRuntime {
     kind: Arc<CustomKind>,
+    /// The entry's families computed and stored, in order.
+    enabled: Vec<usize>,
     /// Its meter's scope, and the resource `/readyz` names.
     pub(super) scope: &'static str,
     pub(super) store: Arc<KindStore>,
@@ -190,7 +204,7 @@ impl Pipeline {
             let runtime = custom
                 .lock()
                 .entry(key)
-                .or_insert_with(|| self.custom_runtime(&custom.config, entry, api, namespaced))
+                .or_insert_with(|| self.custom_runtime(custom, entry, api, namespaced))
                 .clone();
             let mut serving = runtime.serving();
             if serving.is_none() {
@@ -225,15 +239,17 @@ impl Pipeline {
 
     fn custom_runtime(
         &self,
-        config: &Arc<CrsConfig>,
+        custom: &Custom,
         entry: usize,
         api: ApiResource,
         namespaced: bool,
     ) -> Arc<CustomRuntime> {
         let label = leak_once(&format!("{}.{}/{}", api.plural, api.group, api.version));
-        let descs: Vec<FamilyDesc> = config.resources[entry]
-            .families
+        let families = &custom.config.resources[entry].families;
+        let enabled = custom.enabled[entry].clone();
+        let descs: Vec<FamilyDesc> = enabled
             .iter()
+            .map(|&i| &families[i])
             .map(|family| FamilyDesc {
                 name: leak_once(&family.name),
                 help_line: family.help.trim_end().to_string(),
@@ -244,7 +260,7 @@ impl Pipeline {
             })
             .collect();
         let kind = Arc::new(CustomKind {
-            config: config.clone(),
+            config: custom.config.clone(),
             entry,
             api,
             namespaced,
@@ -265,6 +281,7 @@ impl Pipeline {
             .collect();
         Arc::new(CustomRuntime {
             kind,
+            enabled,
             scope: label,
             store,
             watches,
@@ -277,14 +294,13 @@ impl Pipeline {
         runtime: &CustomRuntime,
         client: &Client,
     ) -> Vec<JoinHandle<()>> {
-        let families = runtime.kind.entry().families.len();
         runtime
             .watches
             .iter()
             .map(|watch| {
                 let target = WatchTarget {
                     store: watch.store.clone(),
-                    enabled: (0..families).collect(),
+                    enabled: runtime.enabled.clone(),
                     options: Default::default(),
                     telemetry: self.telemetry.clone(),
                     forbidden: watch.forbidden.clone(),

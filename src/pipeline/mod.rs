@@ -354,7 +354,9 @@ impl Pipeline {
             schema: settings.schema,
             server_sharding,
             was_ready: AtomicBool::new(false),
-            custom: settings.custom.map(custom::Custom::new),
+            custom: settings
+                .custom
+                .map(|config| custom::Custom::new(config, &filter)),
         };
         pipeline.register(&pipeline.provider, |k| {
             register_kind_streaming(

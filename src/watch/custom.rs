@@ -61,8 +61,14 @@ impl Convert for CustomKind {
         };
         let mut samples = Samples::new(Vec::new());
         let api = &self.api;
-        self.entry()
-            .samples(&json, &api.group, &api.version, &api.kind, &mut samples);
+        self.entry().samples_of(
+            &target.enabled,
+            &json,
+            &api.group,
+            &api.version,
+            &api.kind,
+            &mut samples,
+        );
         Some(samples.finish())
     }
 }
