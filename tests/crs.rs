@@ -11,6 +11,9 @@ use kube_emulator::Emulator;
 mod harness;
 use harness::{Exporter, newest_emulator, poll_within, start_emulator};
 
+mod rotel;
+use rotel::Rotel;
+
 mod crs_cases;
 use crs_cases::{case_dirs, differences, name};
 
@@ -167,6 +170,34 @@ async fn the_metric_denylist_applies_to_custom_resource_families() {
         .collect();
     assert!(want.contains("kube_customresource_spec_negative"), "{want}");
     wait_for_ksm_output(&exporter, "01 with the denylist", &want).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_resource_families_go_over_otlp_in_a_scope_of_their_own() {
+    let dir = harness_case("01-gauge-value-types");
+    let emulator = newest_emulator();
+    load(&emulator, &dir);
+    let server = start_emulator(emulator).await;
+    let rotel = Rotel::start(true).await;
+    let endpoint = rotel.endpoint("grpc");
+    let exporter = crs_exporter_with(
+        &server.url(),
+        &dir,
+        &["--otlp-endpoint", &endpoint, "--otlp-interval", "1s"],
+    );
+    exporter.wait_ready().await;
+    let wanted = [
+        "InstrumentationScope foos.myteam.io/v1",
+        "-> Name: kube_customresource_spec_replicas\n",
+        "-> customresource_kind: Str(Foo)",
+        "-> name: Str(alpha)",
+    ];
+    let arrived = poll_within(Duration::from_secs(20), || async {
+        let output = rotel.output();
+        wanted.iter().all(|w| output.contains(w))
+    })
+    .await;
+    assert!(arrived, "not at Rotel: {wanted:?}\n{}", rotel.output());
 }
 
 #[test]
