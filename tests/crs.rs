@@ -200,6 +200,35 @@ async fn custom_resource_families_go_over_otlp_in_a_scope_of_their_own() {
     assert!(arrived, "not at Rotel: {wanted:?}\n{}", rotel.output());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crds_the_exporter_may_not_list_do_not_hold_readiness() {
+    let dir = harness_case("01-gauge-value-types");
+    let emulator = newest_emulator();
+    load(&emulator, &dir);
+    emulator
+        .forbid("customresourcedefinitions")
+        .expect("forbidden");
+    let server = start_emulator(emulator).await;
+    let exporter = crs_exporter(&server.url(), &dir);
+    // Ready (as with a forbidden built-in kind), with nothing to report.
+    exporter.wait_ready().await;
+    assert!(!exporter.metrics().await.contains("kube_customresource_"));
+    assert!(
+        exporter
+            .log()
+            .contains("watching CustomResourceDefinitions failed"),
+        "{}",
+        exporter.log()
+    );
+    // Allowed again: picked up without a restart.
+    server
+        .emulator()
+        .allow("customresourcedefinitions")
+        .expect("allowed");
+    let want = std::fs::read_to_string(dir.join("expected.prom")).expect("expected.prom");
+    wait_for_ksm_output(&exporter, "01 once CRDs may be listed", &want).await;
+}
+
 #[test]
 fn an_invalid_config_stops_the_start_as_ksm_does() {
     for dir in case_dirs() {
