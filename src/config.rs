@@ -9,6 +9,7 @@ use clap::Parser;
 
 pub mod file;
 pub mod go_duration;
+pub mod stamp;
 
 use crate::export::otlp::{Compression, OtlpOverrides, Protocol};
 use crate::metric::{AllowList, Schema};

@@ -202,7 +202,12 @@ async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
         let otlp = otlp_config(&instance.cli);
         let telemetry = Telemetry::new();
         let mut settings = pipeline_settings(&instance.cli, instance.selectors.clone());
-        settings.custom = custom_resource_config(&instance.cli)?;
+        settings.custom = custom_resource_config(&instance.cli, &telemetry)?;
+        if let Some(path) = &instance.cli.config
+            && let Ok(text) = std::fs::read(path)
+        {
+            telemetry.config_read("config", &path.display().to_string(), Some(&text));
+        }
         match Pipeline::new(settings, telemetry.clone()) {
             Ok(pipeline) => prepared.push((instance, pipeline, telemetry, otlp)),
             Err(error) => usage_error(error.to_string()),
@@ -370,7 +375,12 @@ async fn start_pipeline(
     let pipeline = Arc::new(pipeline);
     // Discovery starts the watchers of the kinds the API server serves, for the process's life.
     pipeline.watch_served(client.clone(), cli.discovery_interval);
-    pipeline.watch_custom(client.clone());
+    // The inline config wins, and is not reloaded.
+    let custom_file = cli
+        .custom_resource_state_config_file
+        .clone()
+        .filter(|_| cli.custom_resource_state_config.is_none());
+    pipeline.watch_custom(client.clone(), custom_file);
 
     let telemetry_provider = StreamingMeterProvider::new();
     let telemetry_meter = telemetry_provider.meter(TELEMETRY_SCOPE);
@@ -429,6 +439,7 @@ async fn start_pipeline(
 /// kube-state-metrics); an invalid one stops the start.
 fn custom_resource_config(
     cli: &Cli,
+    telemetry: &Telemetry,
 ) -> anyhow::Result<Option<Arc<kube_state_otel::crs::CrsConfig>>> {
     let text = match (
         &cli.custom_resource_state_config,
@@ -445,6 +456,17 @@ fn custom_resource_config(
     };
     let config = kube_state_otel::crs::CrsConfig::parse(&text)
         .context("Error reading Custom resource configuration file")?;
+    if let (None, Some(path)) = (
+        &cli.custom_resource_state_config,
+        &cli.custom_resource_state_config_file,
+    ) {
+        let name = path.display().to_string();
+        telemetry.config_read(
+            kube_state_otel::pipeline::CUSTOM_CONFIG,
+            &name,
+            Some(text.as_bytes()),
+        );
+    }
     Ok(Some(Arc::new(config)))
 }
 

@@ -54,6 +54,27 @@ pub struct Telemetry {
     leadership: OnceLock<Leadership>,
     /// The endpoints' web configuration and auth filter.
     security: OnceLock<Security>,
+    /// kube-state-metrics' config self-metrics, per (type, filename).
+    configs: Mutex<BTreeMap<(String, String), ConfigState>>,
+}
+
+/// A configuration file as last read.
+#[derive(Clone, Copy, Debug, Default)]
+struct ConfigState {
+    /// `kube_state_metrics_config_hash`: of the configuration in force.
+    hash: f64,
+    successful: bool,
+    success_unix_seconds: f64,
+}
+
+/// kube-state-metrics' `md5HashAsMetricValue`: the MD5's first 48 bits, little-endian, which
+/// a float64 holds exactly.
+pub fn config_hash(content: &[u8]) -> f64 {
+    use md5::Digest;
+    let sum = md5::Md5::digest(content);
+    let mut bytes = [0u8; 8];
+    bytes[..6].copy_from_slice(&sum[..6]);
+    u64::from_le_bytes(bytes) as f64
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -104,8 +125,12 @@ impl Telemetry {
         lock(&self.decode).get(resource).map_or(0, |d| d.1)
     }
 
+    /// Reports `store` as `resource`'s (replacing an earlier one of that name: a custom
+    /// resource whose configuration changed).
     pub fn add_store(&self, resource: &str, store: Arc<KindStore>) {
-        lock(&self.stores).push((resource.to_string(), store));
+        let mut stores = lock(&self.stores);
+        stores.retain(|(r, _)| r != resource);
+        stores.push((resource.to_string(), store));
     }
 
     pub fn record_scrape(&self, elapsed: std::time::Duration) {
@@ -140,6 +165,22 @@ impl Telemetry {
 
     pub fn set_leadership(&self, leadership: Leadership) {
         let _ = self.leadership.set(leadership);
+    }
+
+    /// A configuration file of `kind` (`config`, `customresourceconfig`) was read: `content`
+    /// when it was valid and put in force, `None` when it was refused.
+    pub fn config_read(&self, kind: &str, filename: &str, content: Option<&[u8]>) {
+        let mut configs = lock(&self.configs);
+        let state = configs
+            .entry((kind.to_string(), filename.to_string()))
+            .or_default();
+        state.successful = content.is_some();
+        if let Some(content) = content {
+            state.hash = config_hash(content);
+            state.success_unix_seconds = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+        }
     }
 
     pub fn set_security(&self, security: Security) {
@@ -250,6 +291,40 @@ impl Telemetry {
                 }
             })
             .build();
+        for (name, help, read) in [
+            (
+                "kube_state_metrics_config_hash",
+                "Hash of the currently loaded configuration.",
+                (|c: &ConfigState| c.hash) as fn(&ConfigState) -> f64,
+            ),
+            (
+                "kube_state_metrics_last_config_reload_successful",
+                "Whether the last configuration reload attempt was successful.",
+                |c| f64::from(u8::from(c.successful)),
+            ),
+            (
+                "kube_state_metrics_last_config_reload_success_timestamp_seconds",
+                "Timestamp of the last successful configuration reload.",
+                |c| c.success_unix_seconds,
+            ),
+        ] {
+            let t = self.clone();
+            meter
+                .f64_observable_gauge(name)
+                .with_description(help)
+                .with_callback(move |o| {
+                    for ((kind, filename), state) in lock(&t.configs).iter() {
+                        o.observe(
+                            read(state),
+                            &[
+                                KeyValue::new("type", kind.clone()),
+                                KeyValue::new("filename", filename.clone()),
+                            ],
+                        );
+                    }
+                })
+                .build();
+        }
         let t = self.clone();
         meter
             .u64_observable_counter("kube_state_otel_web_config_reloads_total")

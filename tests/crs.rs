@@ -229,6 +229,145 @@ async fn crds_the_exporter_may_not_list_do_not_hold_readiness() {
     wait_for_ksm_output(&exporter, "01 once CRDs may be listed", &want).await;
 }
 
+/// A config file mounted as a ConfigMap volume is: `config.yaml` → `..data/config.yaml`,
+/// `..data` → the current version's directory, swapped atomically on update.
+struct ConfigMapVolume {
+    dir: tempfile::TempDir,
+    versions: u32,
+}
+
+impl ConfigMapVolume {
+    fn new(text: &str) -> ConfigMapVolume {
+        let mut volume = ConfigMapVolume {
+            dir: tempfile::tempdir().expect("temp dir"),
+            versions: 0,
+        };
+        volume.update(text);
+        std::os::unix::fs::symlink("..data/config.yaml", volume.path()).expect("symlink");
+        volume
+    }
+
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("config.yaml")
+    }
+
+    fn update(&mut self, text: &str) {
+        self.versions += 1;
+        let version = format!("..v{}", self.versions);
+        std::fs::create_dir(self.dir.path().join(&version)).expect("version dir");
+        std::fs::write(self.dir.path().join(&version).join("config.yaml"), text).expect("written");
+        let link = self.dir.path().join("..data_tmp");
+        std::os::unix::fs::symlink(&version, &link).expect("symlink");
+        std::fs::rename(&link, self.dir.path().join("..data")).expect("swapped");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reloaded_config_adds_a_metric_without_relisting_pods_and_a_broken_one_is_refused() {
+    let dir = harness_case("01-gauge-value-types");
+    let emulator = newest_emulator();
+    emulator.load_generated(&kube_emulator::GeneratedCluster::new(2, 3, 1));
+    load(&emulator, &dir);
+    let server = start_emulator(emulator).await;
+    let config = std::fs::read_to_string(dir.join("config.yaml")).expect("config");
+    let mut volume = ConfigMapVolume::new(&config);
+    let path = volume.path();
+    let exporter = Exporter::start(
+        &server.url(),
+        &[
+            "--resources",
+            "pods",
+            "--custom-resource-state-config-file",
+            path.to_str().expect("utf-8"),
+        ],
+    );
+    exporter.wait_ready().await;
+    let filename = format!("filename=\"{}\"", path.display());
+    let hash = |telemetry: &str| {
+        harness::value(
+            telemetry,
+            "kube_state_metrics_config_hash",
+            &["type=\"customresourceconfig\"", &filename],
+        )
+    };
+    let reloaded = |telemetry: &str| {
+        harness::value(
+            telemetry,
+            "kube_state_metrics_last_config_reload_successful",
+            &["type=\"customresourceconfig\"", &filename],
+        )
+    };
+    let first = exporter.telemetry().await;
+    assert_eq!(reloaded(&first), Some(1.0), "{first}");
+    let first_hash = hash(&first).expect("a hash");
+    let pods = || server.emulator().stats().get("exporter", "pods");
+    let before = pods();
+    assert!(before.list_requests >= 1);
+    assert!(
+        !exporter
+            .metrics()
+            .await
+            .contains("kube_customresource_spec_replicas_again")
+    );
+
+    // A metric added to the Foo entry.
+    let added = config.replacen(
+        "      metrics:\n",
+        "      metrics:\n        - name: spec_replicas_again\n          help: \"int, again\"\n          each: {type: Gauge, gauge: {path: [spec, replicas]}}\n",
+        1,
+    );
+    assert_ne!(added, config, "the config has a metrics list");
+    volume.update(&added);
+    let appeared = poll_within(Duration::from_secs(20), || async {
+        exporter
+            .metrics()
+            .await
+            .contains("kube_customresource_spec_replicas_again{")
+    })
+    .await;
+    assert!(
+        appeared,
+        "the added metric never appeared:\n{}",
+        exporter.log()
+    );
+    // The pods were neither listed nor watched again.
+    let after = pods();
+    assert_eq!(after.list_requests, before.list_requests, "pods relisted");
+    assert_eq!(
+        after.watch_requests, before.watch_requests,
+        "pods rewatched"
+    );
+    let second = exporter.telemetry().await;
+    assert_eq!(reloaded(&second), Some(1.0));
+    let second_hash = hash(&second).expect("a hash");
+    assert_ne!(second_hash, first_hash, "the hash follows the file");
+
+    // A broken config: refused, the running one stays.
+    volume.update("spec: [not: {a, config\n");
+    let refused = poll_within(Duration::from_secs(20), || async {
+        reloaded(&exporter.telemetry().await) == Some(0.0)
+    })
+    .await;
+    assert!(refused, "{}", exporter.log());
+    let third = exporter.telemetry().await;
+    assert_eq!(
+        hash(&third),
+        Some(second_hash),
+        "the hash of the config in force"
+    );
+    assert!(
+        exporter
+            .metrics()
+            .await
+            .contains("kube_customresource_spec_replicas_again{")
+    );
+    assert!(
+        exporter
+            .log()
+            .contains("custom resource state config not reloaded")
+    );
+}
+
 #[test]
 fn an_invalid_config_stops_the_start_as_ksm_does() {
     for dir in case_dirs() {

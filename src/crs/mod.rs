@@ -121,8 +121,9 @@ pub struct CrsFamily {
     pub metric_type: CrsMetricType,
 }
 
-/// One `spec.resources` entry.
-#[derive(Debug)]
+/// One `spec.resources` entry; equal entries compute the same samples (a reload keeps their
+/// stores).
+#[derive(Debug, PartialEq)]
 pub struct CrsResource {
     pub group: String,
     /// A version, or `"*"` for every served version.

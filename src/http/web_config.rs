@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 use super::tls::{self, ClientAuth, TlsError, TlsSettings};
 use crate::config::go_duration;
+use crate::config::stamp::FileStamp;
 
 /// Why a web configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -298,25 +299,12 @@ fn tls_settings(raw: RawTls, dir: &Path) -> Result<Option<tls::TlsFiles>, TlsErr
     }))
 }
 
-/// What identifies a version of a file: a rename, a symlink swap or a rewrite changes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Stamp(Option<(u64, u64, i64, i64, u64)>);
-
-fn stamp(path: &Path) -> Stamp {
-    use std::os::unix::fs::MetadataExt;
-    Stamp(
-        std::fs::metadata(path)
-            .ok()
-            .map(|m| (m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.len())),
-    )
-}
-
 struct Loaded {
     settings: Arc<WebSettings>,
     /// The files this version was read from (the configuration first), and their stamps.
-    files: Vec<(PathBuf, Stamp)>,
+    files: Vec<(PathBuf, FileStamp)>,
     /// The stamps of a version that failed to load: not retried (nor logged) until one changes.
-    rejected: Option<Vec<Stamp>>,
+    rejected: Option<Vec<FileStamp>>,
 }
 
 /// `--tls-config`: the settings in force, re-read when a file they came from changes.
@@ -354,7 +342,11 @@ impl WebConfig {
     /// The settings in force, after reloading them if a file changed since they were read.
     pub fn current(&self) -> Arc<WebSettings> {
         let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        let stamps: Vec<Stamp> = loaded.files.iter().map(|(path, _)| stamp(path)).collect();
+        let stamps: Vec<FileStamp> = loaded
+            .files
+            .iter()
+            .map(|(path, _)| FileStamp::of(path))
+            .collect();
         let unchanged = loaded
             .files
             .iter()
@@ -410,11 +402,11 @@ fn checked(path: &Path, auth_filter: bool) -> Result<WebSettings, WebConfigError
 }
 
 /// The configuration file and the files its settings were read from.
-fn watched(path: &Path, settings: &WebSettings) -> Vec<(PathBuf, Stamp)> {
+fn watched(path: &Path, settings: &WebSettings) -> Vec<(PathBuf, FileStamp)> {
     std::iter::once(path.to_path_buf())
         .chain(settings.tls.iter().flat_map(TlsSettings::files))
         .map(|path| {
-            let stamp = stamp(&path);
+            let stamp = FileStamp::of(&path);
             (path, stamp)
         })
         .collect()

@@ -122,6 +122,14 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// Drops the instruments of `scope` (a custom resource whose configuration changed).
+    pub fn remove_scope(&self, scope: &str) {
+        self.instruments
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|i| &*i.desc.scope != scope);
+    }
+
     fn add(&self, instrument: Instrument) {
         self.instruments
             .lock()

@@ -4,8 +4,9 @@
 //! or stops them without a restart.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -15,41 +16,61 @@ use kube::{Api, Client};
 use tokio::task::JoinHandle;
 
 use super::{Pipeline, Watch};
-use crate::crs::CrsConfig;
+use crate::config::stamp::FileStamp;
+use crate::crs::{CrsConfig, CrsResource};
 use crate::meter::{Part, register_kind_streaming};
 use crate::metric::{FamilyDesc, MetricType, leak_once};
 use crate::store::KindStore;
 use crate::watch::custom::{CustomKind, run_custom};
 use crate::watch::{WatchSettings, WatchTarget};
 
+/// How often a custom resource state config file is checked for changes (one `stat`).
+const CONFIG_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The `type` of kube-state-metrics' config self-metrics for this file.
+pub const CUSTOM_CONFIG: &str = "customresourceconfig";
+
 /// The config and the custom resources it is serving now.
 pub(super) struct Custom {
-    config: Arc<CrsConfig>,
-    /// Per entry, the families `--metric-allowlist`/`--metric-denylist` let through.
-    enabled: Vec<Vec<usize>>,
+    /// The config in force (a reload replaces it).
+    config: RwLock<Arc<CrsConfig>>,
+    /// `--metric-allowlist`/`--metric-denylist`.
+    filter: super::FamilyFilter,
     /// By `group/version/plural`, the order of `/metrics` (KSM writes them sorted by GVR).
     runtimes: Mutex<BTreeMap<String, Arc<CustomRuntime>>>,
+    /// The CRDs as last seen, by name: a reloaded config is matched against them.
+    crds: Mutex<BTreeMap<String, CustomResourceDefinition>>,
     /// The CRDs have been listed once: before that, the pipeline is not ready.
     crds_listed: AtomicBool,
 }
 
 impl Custom {
-    pub(super) fn new(config: Arc<CrsConfig>, filter: &super::FamilyFilter) -> Self {
-        let enabled = config
-            .resources
-            .iter()
-            .map(|entry| {
-                (0..entry.families.len())
-                    .filter(|&i| filter.enables(&entry.families[i].name, false))
-                    .collect()
-            })
-            .collect();
+    pub(super) fn new(config: Arc<CrsConfig>, filter: super::FamilyFilter) -> Self {
         Custom {
-            config,
-            enabled,
+            config: RwLock::new(config),
+            filter,
             runtimes: Mutex::new(BTreeMap::new()),
+            crds: Mutex::new(BTreeMap::new()),
             crds_listed: AtomicBool::new(false),
         }
+    }
+
+    fn config(&self) -> Arc<CrsConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The families of `entry` the filter lets through.
+    fn enabled(&self, entry: &CrsResource) -> Vec<usize> {
+        (0..entry.families.len())
+            .filter(|&i| self.filter.enables(&entry.families[i].name, false))
+            .collect()
+    }
+
+    fn crds(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, CustomResourceDefinition>> {
+        self.crds.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn runtimes(&self) -> Vec<Arc<CustomRuntime>> {
@@ -129,10 +150,18 @@ fn key(api: &ApiResource) -> String {
 
 impl Pipeline {
     /// Watches the CRDs for the life of the process (when a custom resource state config is
-    /// set), starting and stopping the custom resources' watchers as CRDs come, change and go.
-    pub fn watch_custom(self: &Arc<Self>, client: Client) {
+    /// set), starting and stopping the custom resources' watchers as CRDs come, change and go;
+    /// with the config's `file`, re-reads it when it changes (see [`Pipeline::reload_custom`]).
+    pub fn watch_custom(self: &Arc<Self>, client: Client, file: Option<PathBuf>) {
         if self.custom.is_none() {
             return;
+        }
+        if let Some(file) = file {
+            let pipeline = self.clone();
+            let client = client.clone();
+            tokio::spawn(tracing::Instrument::in_current_span(async move {
+                pipeline.watch_custom_file(file, client).await;
+            }));
         }
         let pipeline = self.clone();
         let run = async move {
@@ -164,6 +193,9 @@ impl Pipeline {
                         pipeline.apply_crd(&crd, &client).await;
                     }
                     Event::InitDone => {
+                        if let Some(custom) = &pipeline.custom {
+                            custom.crds().retain(|name, _| listed.contains(name));
+                        }
                         pipeline.drop_crds_except(&listed).await;
                         if let Some(custom) = &pipeline.custom {
                             custom.crds_listed.store(true, Ordering::Release);
@@ -172,6 +204,9 @@ impl Pipeline {
                     Event::Apply(crd) => pipeline.apply_crd(&crd, &client).await,
                     Event::Delete(crd) => {
                         let name = crd.metadata.name.unwrap_or_default();
+                        if let Some(custom) = &pipeline.custom {
+                            custom.crds().remove(&name);
+                        }
                         pipeline
                             .stop_serving(|crd| crd == name)
                             .await_except(&BTreeSet::new())
@@ -189,10 +224,11 @@ impl Pipeline {
             return;
         };
         let name = crd.metadata.name.clone().unwrap_or_default();
+        custom.crds().insert(name.clone(), crd.clone());
+        let config = custom.config();
         let mut wanted = BTreeSet::new();
         for (api, namespaced) in served(crd) {
-            let Some(entry) = custom
-                .config
+            let Some(entry) = config
                 .resources
                 .iter()
                 .position(|e| e.serves(&api.group, &api.version, &api.kind))
@@ -204,7 +240,7 @@ impl Pipeline {
             let runtime = custom
                 .lock()
                 .entry(key)
-                .or_insert_with(|| self.custom_runtime(custom, entry, api, namespaced))
+                .or_insert_with(|| self.custom_runtime(custom, &config, entry, api, namespaced))
                 .clone();
             let mut serving = runtime.serving();
             if serving.is_none() {
@@ -220,6 +256,77 @@ impl Pipeline {
         self.stop_serving(|crd| crd == name)
             .await_except(&wanted)
             .await;
+    }
+
+    /// Re-reads `file` whenever it changes (checked every [`CONFIG_POLL`]; a rewrite, a rename
+    /// or a ConfigMap volume's symlink swap): a valid config is put in force, an invalid one
+    /// is logged and the running one kept; kube-state-metrics' config self-metrics say which.
+    async fn watch_custom_file(&self, file: PathBuf, client: Client) {
+        let name = file.display().to_string();
+        let mut stamp = FileStamp::of(&file);
+        loop {
+            tokio::time::sleep(CONFIG_POLL).await;
+            let now = FileStamp::of(&file);
+            if now == stamp {
+                continue;
+            }
+            stamp = now;
+            let read = std::fs::read_to_string(&file)
+                .map_err(|e| e.to_string())
+                .and_then(|text| {
+                    let config = CrsConfig::parse(&text).map_err(|e| e.to_string())?;
+                    Ok((text, config))
+                });
+            match read {
+                Ok((text, config)) => {
+                    self.reload_custom(Arc::new(config), &client).await;
+                    self.telemetry
+                        .config_read(CUSTOM_CONFIG, &name, Some(text.as_bytes()));
+                    tracing::info!(file = name, "custom resource state config reloaded");
+                }
+                Err(error) => {
+                    self.telemetry.config_read(CUSTOM_CONFIG, &name, None);
+                    tracing::error!(file = name, %error, "custom resource state config not reloaded; the running one stays in force");
+                }
+            }
+        }
+    }
+
+    /// Puts `config` in force: custom resources whose entry (and enabled families) did not
+    /// change keep their watches and objects; the others are stopped, their instruments
+    /// dropped, and started again from the CRDs as last seen, as are new entries'.
+    pub async fn reload_custom(&self, config: Arc<CrsConfig>, client: &Client) {
+        let Some(custom) = &self.custom else {
+            return;
+        };
+        let running: Vec<(String, Arc<CustomRuntime>)> = custom
+            .lock()
+            .iter()
+            .map(|(key, runtime)| (key.clone(), runtime.clone()))
+            .collect();
+        for (key, runtime) in running {
+            let api = &runtime.kind.api;
+            let kept = config
+                .resources
+                .iter()
+                .find(|e| e.serves(&api.group, &api.version, &api.kind))
+                .is_some_and(|e| e == runtime.kind.entry() && custom.enabled(e) == runtime.enabled);
+            if kept {
+                continue;
+            }
+            tracing::info!(
+                resource = runtime.scope,
+                "custom resource config changed; relisting it"
+            );
+            runtime.stop().await;
+            custom.lock().remove(&key);
+            self.provider.registry().remove_scope(runtime.scope);
+        }
+        *custom.config.write().unwrap_or_else(|p| p.into_inner()) = config;
+        let crds: Vec<CustomResourceDefinition> = custom.crds().values().cloned().collect();
+        for crd in crds {
+            self.apply_crd(&crd, client).await;
+        }
     }
 
     /// Stops the runtimes served by CRDs not in `listed` (deleted while the CRD watch was
@@ -240,13 +347,14 @@ impl Pipeline {
     fn custom_runtime(
         &self,
         custom: &Custom,
+        config: &Arc<CrsConfig>,
         entry: usize,
         api: ApiResource,
         namespaced: bool,
     ) -> Arc<CustomRuntime> {
         let label = leak_once(&format!("{}.{}/{}", api.plural, api.group, api.version));
-        let families = &custom.config.resources[entry].families;
-        let enabled = custom.enabled[entry].clone();
+        let families = &config.resources[entry].families;
+        let enabled = custom.enabled(&config.resources[entry]);
         let descs: Vec<FamilyDesc> = enabled
             .iter()
             .map(|&i| &families[i])
@@ -260,7 +368,7 @@ impl Pipeline {
             })
             .collect();
         let kind = Arc::new(CustomKind {
-            config: custom.config.clone(),
+            config: config.clone(),
             entry,
             api,
             namespaced,

@@ -5,6 +5,7 @@ mod custom;
 mod families;
 mod served;
 
+pub use custom::CUSTOM_CONFIG;
 pub use families::FamilyFilter;
 pub use served::Availability;
 
@@ -356,7 +357,7 @@ impl Pipeline {
             was_ready: AtomicBool::new(false),
             custom: settings
                 .custom
-                .map(|config| custom::Custom::new(config, &filter)),
+                .map(|config| custom::Custom::new(config, filter)),
         };
         pipeline.register(&pipeline.provider, |k| {
             register_kind_streaming(
