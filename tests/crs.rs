@@ -119,10 +119,7 @@ async fn the_binary_prints_what_ksm_printed_through_watch_changes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_crd_takes_its_series_and_a_new_one_brings_them_back() {
-    let dir = harness_case("01-gauge-value-types");
-    let emulator = newest_emulator();
-    load(&emulator, &dir);
-    let server = start_emulator(emulator).await;
+    let (server, dir) = case_01(|_| {}).await;
     let exporter = crs_exporter(&server.url(), &dir);
     exporter.wait_ready().await;
     let want = std::fs::read_to_string(dir.join("expected.prom")).expect("expected.prom");
@@ -150,10 +147,7 @@ async fn a_deleted_crd_takes_its_series_and_a_new_one_brings_them_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metric_denylist_applies_to_custom_resource_families() {
-    let dir = harness_case("01-gauge-value-types");
-    let emulator = newest_emulator();
-    load(&emulator, &dir);
-    let server = start_emulator(emulator).await;
+    let (server, dir) = case_01(|_| {}).await;
     let denied = "kube_customresource_spec_replicas";
     let exporter = crs_exporter_with(
         &server.url(),
@@ -174,10 +168,7 @@ async fn the_metric_denylist_applies_to_custom_resource_families() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_resource_families_go_over_otlp_in_a_scope_of_their_own() {
-    let dir = harness_case("01-gauge-value-types");
-    let emulator = newest_emulator();
-    load(&emulator, &dir);
-    let server = start_emulator(emulator).await;
+    let (server, dir) = case_01(|_| {}).await;
     let rotel = Rotel::start(true).await;
     let endpoint = rotel.endpoint("grpc");
     let exporter = crs_exporter_with(
@@ -202,13 +193,12 @@ async fn custom_resource_families_go_over_otlp_in_a_scope_of_their_own() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crds_the_exporter_may_not_list_do_not_hold_readiness() {
-    let dir = harness_case("01-gauge-value-types");
-    let emulator = newest_emulator();
-    load(&emulator, &dir);
-    emulator
-        .forbid("customresourcedefinitions")
-        .expect("forbidden");
-    let server = start_emulator(emulator).await;
+    let (server, dir) = case_01(|emulator| {
+        emulator
+            .forbid("customresourcedefinitions")
+            .expect("forbidden");
+    })
+    .await;
     let exporter = crs_exporter(&server.url(), &dir);
     // Ready (as with a forbidden built-in kind), with nothing to report.
     exporter.wait_ready().await;
@@ -264,11 +254,10 @@ impl ConfigMapVolume {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reloaded_config_adds_a_metric_without_relisting_pods_and_a_broken_one_is_refused() {
-    let dir = harness_case("01-gauge-value-types");
-    let emulator = newest_emulator();
-    emulator.load_generated(&kube_emulator::GeneratedCluster::new(2, 3, 1));
-    load(&emulator, &dir);
-    let server = start_emulator(emulator).await;
+    let (server, dir) = case_01(|emulator| {
+        emulator.load_generated(&kube_emulator::GeneratedCluster::new(2, 3, 1));
+    })
+    .await;
     let config = std::fs::read_to_string(dir.join("config.yaml")).expect("config");
     let mut volume = ConfigMapVolume::new(&config);
     let path = volume.path();
@@ -395,4 +384,16 @@ fn an_invalid_config_stops_the_start_as_ksm_does() {
 
 fn harness_case(case: &str) -> std::path::PathBuf {
     crs_cases::cases_dir().join(case)
+}
+
+/// Case 01's objects served by a fresh emulator (`setup` may change it first), and the case's
+/// directory.
+async fn case_01(
+    setup: impl FnOnce(&Emulator),
+) -> (kube_emulator::ServerHandle, std::path::PathBuf) {
+    let dir = harness_case("01-gauge-value-types");
+    let emulator = newest_emulator();
+    load(&emulator, &dir);
+    setup(&emulator);
+    (start_emulator(emulator).await, dir)
 }

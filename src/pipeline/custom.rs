@@ -22,7 +22,7 @@ use crate::meter::{Part, register_kind_streaming};
 use crate::metric::{FamilyDesc, MetricType, leak_once};
 use crate::store::KindStore;
 use crate::watch::custom::{CustomKind, run_custom};
-use crate::watch::{WatchSettings, WatchTarget};
+use crate::watch::WatchSettings;
 
 /// How often a custom resource state config file is checked for changes (one `stat`).
 const CONFIG_POLL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -374,19 +374,9 @@ impl Pipeline {
             namespaced,
             label: label.to_string(),
         });
-        let scopes = self.watch.custom_scopes(namespaced);
-        let store = Arc::new(KindStore::with_partitions(scopes.len()));
+        let (store, watches) = super::watches(self.watch.custom_scopes(namespaced));
         self.telemetry.add_store(label, store.clone());
         register_kind_streaming(&self.provider, label, &[], &descs, &store);
-        let watches = scopes
-            .into_iter()
-            .zip(store.partitions())
-            .map(|(scope, partition)| Watch {
-                scope,
-                store: partition,
-                forbidden: Arc::new(AtomicBool::new(false)),
-            })
-            .collect();
         Arc::new(CustomRuntime {
             kind,
             enabled,
@@ -402,27 +392,21 @@ impl Pipeline {
         runtime: &CustomRuntime,
         client: &Client,
     ) -> Vec<JoinHandle<()>> {
-        runtime
-            .watches
-            .iter()
-            .map(|watch| {
-                let target = WatchTarget {
-                    store: watch.store.clone(),
-                    enabled: runtime.enabled.clone(),
-                    options: Default::default(),
-                    telemetry: self.telemetry.clone(),
-                    forbidden: watch.forbidden.clone(),
-                };
-                let run = run_custom(
+        let options = Default::default();
+        self.spawn_each(
+            &runtime.watches,
+            &runtime.enabled,
+            &options,
+            |scope, target| {
+                run_custom(
                     runtime.kind.clone(),
                     client.clone(),
                     self.watch.clone(),
-                    watch.scope.clone(),
+                    scope,
                     target,
-                );
-                tokio::spawn(tracing::Instrument::in_current_span(run))
-            })
-            .collect()
+                )
+            },
+        )
     }
 
     fn custom_runtimes(&self) -> Vec<Arc<CustomRuntime>> {

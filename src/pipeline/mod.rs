@@ -214,6 +214,21 @@ struct Watch {
     forbidden: Arc<AtomicBool>,
 }
 
+/// A store with a partition per list+watch of `scopes`, and the watches.
+fn watches(scopes: Vec<WatchScope>) -> (Arc<KindStore>, Vec<Watch>) {
+    let store = Arc::new(KindStore::with_partitions(scopes.len()));
+    let watches = scopes
+        .into_iter()
+        .zip(store.partitions())
+        .map(|(scope, partition)| Watch {
+            scope,
+            store: partition,
+            forbidden: Arc::new(AtomicBool::new(false)),
+        })
+        .collect();
+    (store, watches)
+}
+
 impl Watch {
     /// Synced, or forbidden by RBAC (it would never sync; waiting would take every other kind's
     /// metrics down with it).
@@ -310,18 +325,8 @@ impl Pipeline {
             }
             let descs: Vec<FamilyDesc> =
                 enabled.iter().map(|&i| families[i].desc.clone()).collect();
-            let scopes = settings.watch.scopes(kind);
-            let store = Arc::new(KindStore::with_partitions(scopes.len()));
+            let (store, watches) = watches(settings.watch.scopes(kind));
             telemetry.add_store(kind.resource(), store.clone());
-            let watches = scopes
-                .into_iter()
-                .zip(store.partitions())
-                .map(|(scope, partition)| Watch {
-                    scope,
-                    store: partition,
-                    forbidden: Arc::new(AtomicBool::new(false)),
-                })
-                .collect();
             kinds.push(KindRuntime {
                 kind,
                 store,
@@ -464,22 +469,34 @@ impl Pipeline {
 
     /// Starts the watchers of one kind: one, or one per namespace with `--namespaces`.
     fn spawn_watchers(&self, k: &KindRuntime, client: &Client) -> Vec<tokio::task::JoinHandle<()>> {
-        k.watches
+        self.spawn_each(&k.watches, &k.enabled, &k.options, |scope, target| {
+            k.kind
+                .run(client.clone(), self.watch.clone(), scope, target)
+        })
+    }
+
+    /// Spawns `run` for each of `watches`, with the target it writes to.
+    fn spawn_each<F>(
+        &self,
+        watches: &[Watch],
+        enabled: &[usize],
+        options: &KindOptions,
+        run: impl Fn(WatchScope, WatchTarget) -> F,
+    ) -> Vec<tokio::task::JoinHandle<()>>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        watches
             .iter()
             .map(|watch| {
                 let target = WatchTarget {
                     store: watch.store.clone(),
-                    enabled: k.enabled.clone(),
-                    options: k.options.clone(),
+                    enabled: enabled.to_vec(),
+                    options: options.clone(),
                     telemetry: self.telemetry.clone(),
                     forbidden: watch.forbidden.clone(),
                 };
-                let run = k.kind.run(
-                    client.clone(),
-                    self.watch.clone(),
-                    watch.scope.clone(),
-                    target,
-                );
+                let run = run(watch.scope.clone(), target);
                 tokio::spawn(tracing::Instrument::in_current_span(run))
             })
             .collect()
