@@ -21,8 +21,8 @@ use crate::crs::{CrsConfig, CrsResource};
 use crate::meter::{Part, register_kind_streaming};
 use crate::metric::{FamilyDesc, MetricType, leak_once};
 use crate::store::KindStore;
-use crate::watch::custom::{CustomKind, run_custom};
 use crate::watch::WatchSettings;
+use crate::watch::custom::{CustomKind, run_custom};
 
 /// How often a custom resource state config file is checked for changes (one `stat`).
 const CONFIG_POLL: std::time::Duration = std::time::Duration::from_secs(1);
