@@ -23,6 +23,7 @@ use crate::metric::{FamilyDesc, MetricType, leak_once};
 use crate::store::KindStore;
 use crate::watch::WatchSettings;
 use crate::watch::custom::{CustomKind, run_custom};
+use crate::watch::retry;
 
 /// How often a custom resource state config file is checked for changes (one `stat`).
 const CONFIG_POLL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -166,9 +167,12 @@ impl Pipeline {
         let pipeline = self.clone();
         let run = async move {
             let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-            let mut events = Box::pin(watcher::watcher(api, watcher::Config::default()));
+            let watch = || Box::pin(watcher::watcher(api.clone(), watcher::Config::default()));
+            let mut events = watch();
             let mut listed = BTreeSet::new();
             let mut failing = false;
+            // The watchers' backoff and recovery (`watch::retry`).
+            let mut backoff = retry::Backoff::default();
             while let Some(event) = events.next().await {
                 let event = match event {
                     Ok(event) => event,
@@ -181,7 +185,11 @@ impl Pipeline {
                         if let Some(custom) = &pipeline.custom {
                             custom.crds_listed.store(true, Ordering::Release);
                         }
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        let wait = backoff.delay(&error, std::time::Instant::now());
+                        if retry::recovery(&error) == retry::Recovery::Relist {
+                            events = watch();
+                        }
+                        tokio::time::sleep(wait).await;
                         continue;
                     }
                 };

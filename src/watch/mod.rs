@@ -13,7 +13,7 @@ pub mod custom;
 pub mod discovery;
 mod lenient;
 mod resend;
-mod retry;
+pub(crate) mod retry;
 mod retry_after;
 mod server_side;
 mod shard;
