@@ -50,9 +50,27 @@ impl Convert for CustomKind {
         object: DynamicObject,
         target: &WatchTarget,
     ) -> Option<CompactSamples> {
-        // The paths of the config address the object as the API server sends it.
-        let json = match serde_json::to_value(&object) {
-            Ok(json) => json,
+        // The paths of the config address the object as the API server sends it. Its fields
+        // besides the metadata are JSON already and are moved, not copied; only the typed
+        // metadata is written back.
+        let DynamicObject {
+            types,
+            metadata,
+            data,
+        } = object;
+        let json = match serde_json::to_value(&metadata) {
+            Ok(metadata) => {
+                let mut json = match data {
+                    serde_json::Value::Object(fields) => fields,
+                    _ => serde_json::Map::new(),
+                };
+                if let Some(types) = types {
+                    json.insert("apiVersion".into(), types.api_version.into());
+                    json.insert("kind".into(), types.kind.into());
+                }
+                json.insert("metadata".into(), metadata);
+                serde_json::Value::Object(json)
+            }
             Err(error) => {
                 tracing::warn!(resource = label, %error, "custom resource skipped");
                 target.telemetry.count_decode(label, 0, true);
