@@ -9,6 +9,8 @@ use clap::Parser;
 
 pub mod file;
 pub mod go_duration;
+pub mod instance;
+pub mod reload;
 pub mod stamp;
 
 use crate::export::otlp::{Compression, OtlpOverrides, Protocol};

@@ -1,6 +1,6 @@
 //! Wiring only: flags → pipeline → watchers, endpoints and exporters.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,17 +12,17 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use opentelemetry::metrics::MeterProvider;
 use tracing::Instrument;
 
-use kube_state_otel::config::file::{ConfigFile, check_addresses};
-use kube_state_otel::config::{Cli, items};
-use kube_state_otel::export::otlp::{OtlpConfig, OtlpExporter, OtlpTelemetry};
+use kube_state_otel::config::Cli;
+use kube_state_otel::config::instance::{Instance, instances};
+use kube_state_otel::config::reload::{PIPELINES_CONFIG, Running, watch_config_file};
+use kube_state_otel::export::otlp::{OtlpConfig, OtlpPush};
 use kube_state_otel::http::{self, Parts};
 use kube_state_otel::leader::{LeaderConfig, Leadership};
 use kube_state_otel::meter::Collect;
 use kube_state_otel::meter::StreamingMeterProvider;
-use kube_state_otel::metric::KindOptions;
-use kube_state_otel::pipeline::{Pipeline, PipelineSettings, all_kinds};
+use kube_state_otel::pipeline::Pipeline;
 use kube_state_otel::telemetry::Telemetry;
-use kube_state_otel::watch::{Selectors, Shard, WatchSettings, autoshard};
+use kube_state_otel::watch::{Shard, autoshard};
 
 /// mimalloc, not glibc malloc: see `BENCHMARKS.md` (load and collection at 150,000 pods).
 #[global_allocator]
@@ -43,8 +43,10 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let instances = instances(&cli, &matches);
-    match run(&cli, instances).await {
+    let explicit = explicit_flags(&matches);
+    let instances = instances(&cli, |id| explicit.contains(id))
+        .unwrap_or_else(|error| usage_error(error.to_string()));
+    match run(&cli, explicit, instances).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -53,138 +55,19 @@ async fn main() -> ExitCode {
     }
 }
 
-/// One pipeline this process runs: its name in `--config`, its effective flags, and its
-/// per-resource selectors.
-struct Instance {
-    name: Option<String>,
-    cli: Cli,
-    selectors: BTreeMap<String, Selectors>,
-}
-
-/// The flags alone, or one instance per `--config` pipeline (only `--pipeline`'s when given):
-/// the flags left at their defaults are filled from the pipeline.
-fn instances(cli: &Cli, matches: &clap::ArgMatches) -> Vec<Instance> {
-    let Some(path) = cli.config.clone() else {
-        return vec![Instance {
-            name: None,
-            cli: cli.clone(),
-            selectors: BTreeMap::new(),
-        }];
-    };
-    let shown = path.display().to_string();
-    let pipelines = ConfigFile::read(&path)
-        .and_then(|file| file.select(&shown, cli.pipeline.as_deref()))
-        .unwrap_or_else(|error| usage_error(error.to_string()));
-    let known: Vec<&str> = all_kinds().iter().map(|k| k.resource()).collect();
-    let instances: Vec<Instance> = pipelines
-        .into_iter()
-        .map(|pipeline| {
-            let mut effective = cli.clone();
-            pipeline.apply(&mut effective, |id| {
-                matches!(
-                    matches.value_source(id),
-                    Some(ValueSource::CommandLine | ValueSource::EnvVariable)
-                )
-            });
-            let selectors = pipeline.selectors();
-            if let Some(resource) = selectors.keys().find(|r| !known.contains(&r.as_str())) {
-                usage_error(format!(
-                    "--config {shown}: selectors.{resource}: unknown resource (known: {})",
-                    known.join(",")
-                ));
-            }
-            Instance {
-                name: Some(pipeline.name),
-                cli: effective,
-                selectors,
-            }
+/// The clap ids of the flags given on the command line or by environment (they win over the
+/// `--config` file, at start and on every reload).
+fn explicit_flags(matches: &clap::ArgMatches) -> BTreeSet<String> {
+    Cli::command()
+        .get_arguments()
+        .map(|arg| arg.get_id().to_string())
+        .filter(|id| {
+            matches!(
+                matches.value_source(id),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            )
         })
-        .collect();
-    let addresses: Vec<(&str, &Cli)> = instances
-        .iter()
-        .map(|i| (i.name.as_deref().unwrap_or_default(), &i.cli))
-        .collect();
-    if let Err(error) = check_addresses(&shown, &addresses) {
-        usage_error(error.to_string());
-    }
-    instances
-}
-
-fn pipeline_settings(cli: &Cli, selectors: BTreeMap<String, Selectors>) -> PipelineSettings {
-    let known: Vec<&str> = all_kinds().iter().map(|k| k.resource()).collect();
-    for (flag, lists) in [
-        ("--metric-labels-allowlist", &cli.metric_labels_allowlist),
-        (
-            "--metric-annotations-allowlist",
-            &cli.metric_annotations_allowlist,
-        ),
-    ] {
-        if let Some(resource) = lists.unknown_resource(&known) {
-            usage_error(format!(
-                "{flag}: resource {resource} does not exist. Available resources: {}",
-                known.join(",")
-            ));
-        }
-    }
-    let options: HashMap<String, KindOptions> = known
-        .iter()
-        .map(|&resource| {
-            let options = KindOptions {
-                allow_labels: cli.metric_labels_allowlist.for_resource(resource),
-                allow_annotations: cli.metric_annotations_allowlist.for_resource(resource),
-                ..KindOptions::default()
-            };
-            (resource.to_string(), options)
-        })
-        .collect();
-    if autoshard_target(cli).is_none()
-        && [&cli.pod, &cli.pod_namespace]
-            .iter()
-            .any(|v| v.as_deref().is_some_and(|v| !v.is_empty()))
-    {
-        usage_error("--pod and --pod-namespace: automated sharding needs both".to_string());
-    }
-    if cli.shard >= cli.total_shards {
-        usage_error(format!(
-            "--shard: {} is not below --total-shards {}",
-            cli.shard, cli.total_shards
-        ));
-    }
-    PipelineSettings {
-        resources: items(&cli.resources),
-        opt_in: items(&cli.metric_opt_in_list),
-        metric_allowlist: items(&cli.metric_allowlist),
-        metric_denylist: items(&cli.metric_denylist),
-        options,
-        schema: cli.schema,
-        custom: None,
-        custom_only: cli.custom_resource_state_only,
-        watch: WatchSettings {
-            page_size: Some(cli.list_page_size),
-            namespaces: items(&cli.namespaces),
-            namespaces_denylist: items(&cli.namespaces_denylist),
-            selectors,
-            shard: Shard {
-                ordinal: cli.shard,
-                total: cli.total_shards,
-                mode: cli.shard_mode,
-            },
-            // An empty NODE_NAME (downward API not wired) means no node filter.
-            node: cli.node.clone().filter(|n| !n.is_empty()),
-            unscheduled_pods: cli.track_unscheduled_pods,
-            watch_timeout_seconds: cli
-                .watch_timeout
-                .map(|t| u32::try_from(t.as_secs()).unwrap_or(u32::MAX)),
-            ..WatchSettings::default()
-        },
-    }
-}
-
-/// `(namespace, pod)` for automated sharding: both --pod and --pod-namespace non-empty.
-fn autoshard_target(cli: &Cli) -> Option<(&str, &str)> {
-    let namespace = cli.pod_namespace.as_deref().filter(|v| !v.is_empty())?;
-    let pod = cli.pod.as_deref().filter(|v| !v.is_empty())?;
-    Some((namespace, pod))
+        .collect()
 }
 
 /// A bad flag is a usage error: exit code 2 with the flag named, as clap does.
@@ -195,18 +78,26 @@ fn usage_error(message: String) -> ! {
 }
 
 /// The endpoint servers of every pipeline, until one fails or the process is interrupted.
-async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
+async fn run(
+    cli: &Cli,
+    explicit: BTreeSet<String>,
+    instances: Vec<Instance>,
+) -> anyhow::Result<()> {
     // Every pipeline's settings are checked before anything connects.
     let mut prepared: Vec<(Instance, Pipeline, Arc<Telemetry>, Option<OtlpConfig>)> = Vec::new();
     for instance in instances {
-        let otlp = otlp_config(&instance.cli);
+        let otlp = instance
+            .otlp_config()
+            .unwrap_or_else(|error| usage_error(error.to_string()));
         let telemetry = Telemetry::new();
-        let mut settings = pipeline_settings(&instance.cli, instance.selectors.clone());
+        let mut settings = instance
+            .pipeline_settings()
+            .unwrap_or_else(|error| usage_error(error.to_string()));
         settings.custom = custom_resource_config(&instance.cli, &telemetry)?;
         if let Some(path) = &instance.cli.config
             && let Ok(text) = std::fs::read(path)
         {
-            telemetry.config_read("config", &path.display().to_string(), Some(&text));
+            telemetry.config_read(PIPELINES_CONFIG, &path.display().to_string(), Some(&text));
         }
         match Pipeline::new(settings, telemetry.clone()) {
             Ok(pipeline) => prepared.push((instance, pipeline, telemetry, otlp)),
@@ -236,7 +127,7 @@ async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
         auth: auth_filter(cli, &kube_config)?,
     };
     let mut servers = Vec::new();
-    let mut otlp_pushes = Vec::new();
+    let mut running = Vec::new();
     let mut elections = Vec::new();
     for (instance, pipeline, telemetry, otlp) in prepared {
         let span = match &instance.name {
@@ -253,7 +144,7 @@ async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
         )
         .instrument(span.clone())
         .await?;
-        otlp_pushes.push(started.otlp);
+        running.push(started.running);
         elections.push(started.election);
         servers.extend(
             started
@@ -261,6 +152,10 @@ async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
                 .into_iter()
                 .map(|server| Box::pin(server.instrument(span.clone()))),
         );
+    }
+    let otlp_pushes: Vec<_> = running.iter().map(|r| r.otlp.clone()).collect();
+    if cli.config.is_some() {
+        tokio::spawn(watch_config_file(cli.clone(), explicit, running));
     }
     if cli.demo {
         let tls = security
@@ -288,7 +183,9 @@ async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
     };
     // Pushes stop first (an in-flight request is abandoned), then each lease held is released
     // so a follower takes over at once instead of after the lease expires.
-    drop(otlp_pushes);
+    for push in otlp_pushes {
+        push.lock().unwrap_or_else(|p| p.into_inner()).replace(None);
+    }
     futures::future::join_all(
         elections
             .into_iter()
@@ -298,11 +195,11 @@ async fn run(cli: &Cli, instances: Vec<Instance>) -> anyhow::Result<()> {
     result
 }
 
-/// A running pipeline: its endpoint servers, its OTLP push (stopped when dropped), and its
-/// leader election with the client to release its lease.
+/// A running pipeline: its endpoint servers, what a `--config` reload changes, and its leader
+/// election with the client to release its lease.
 struct Started {
     servers: Vec<futures::future::BoxFuture<'static, anyhow::Result<()>>>,
-    otlp: Option<OtlpExporter>,
+    running: Running,
     election: (Leadership, kube::Client),
 }
 
@@ -330,7 +227,7 @@ async fn start_pipeline(
         total: cli.total_shards,
         mode: cli.shard_mode,
     };
-    if let Some((namespace, pod)) = autoshard_target(cli) {
+    if let Some((namespace, pod)) = cli.autoshard_target() {
         let (statefulset, detected) = autoshard::detect(&client, namespace, pod)
             .await
             .context("automated sharding")?;
@@ -386,9 +283,22 @@ async fn start_pipeline(
     let telemetry_meter = telemetry_provider.meter(TELEMETRY_SCOPE);
     telemetry.set_security(security.clone());
     telemetry.register(&telemetry_meter);
-    let otlp = otlp
-        .map(|config| start_otlp(config, &pipeline, &telemetry_meter, leadership.clone()))
-        .transpose()?;
+    let collect: Collect = {
+        let pipeline = pipeline.clone();
+        Arc::new(move |sink| pipeline.collect(sink))
+    };
+    let mut push = OtlpPush::new(collect, leadership.clone(), telemetry_meter);
+    if let Some(config) = otlp {
+        let exporter = push.start(&config).context("starting the OTLP push")?;
+        push.replace(Some((config, exporter)));
+    }
+    let running = Running {
+        instance: instance.clone(),
+        pipeline: pipeline.clone(),
+        client: client.clone(),
+        telemetry: telemetry.clone(),
+        otlp: Arc::new(std::sync::Mutex::new(push)),
+    };
     let telemetry_parts: Parts =
         Arc::new(move || telemetry_provider.registry().parts(TELEMETRY_SCOPE));
     let telemetry_addr = SocketAddr::new(cli.telemetry_host, cli.telemetry_port);
@@ -430,7 +340,7 @@ async fn start_pipeline(
                     .with_context(|| format!("serving {telemetry_addr}"))
             }),
         ],
-        otlp,
+        running,
         election: (leadership, client),
     })
 }
@@ -481,45 +391,6 @@ fn auth_filter(
     let client = kube::Client::try_from(kube_config.clone())
         .context("building the Kubernetes client of --auth-filter")?;
     Ok(Some(http::auth_filter::AuthFilter::new(client)))
-}
-
-/// The OTLP settings, when an endpoint is configured by flag or environment; read before
-/// connecting anywhere, so that a bad setting (a missing certificate file) is a usage error.
-fn otlp_config(cli: &Cli) -> Option<OtlpConfig> {
-    let from_env = [
-        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-    ]
-    .iter()
-    .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
-    if cli.otlp_endpoint.is_none() && !from_env {
-        return None;
-    }
-    match OtlpConfig::from_env(cli.otlp_overrides()) {
-        Ok(config) => Some(config),
-        Err(error) => usage_error(error.to_string()),
-    }
-}
-
-/// The OTLP push of the pipeline's collections.
-fn start_otlp(
-    config: OtlpConfig,
-    pipeline: &Arc<Pipeline>,
-    telemetry_meter: &opentelemetry::metrics::Meter,
-    leadership: Leadership,
-) -> anyhow::Result<OtlpExporter> {
-    let otlp_telemetry = Arc::new(OtlpTelemetry::default());
-    otlp_telemetry.register(telemetry_meter);
-    tracing::info!(
-        endpoint = config.endpoint,
-        protocol = %config.protocol,
-        interval = ?config.interval,
-        "pushing OTLP"
-    );
-    let pipeline = pipeline.clone();
-    let collect: Collect = Arc::new(move |sink| pipeline.collect(sink));
-    OtlpExporter::spawn(config, collect, otlp_telemetry, leadership)
-        .context("starting the OTLP push")
 }
 
 /// `--kubeconfig`/`KUBECONFIG` when given, else the usual inference (in-cluster, ~/.kube/config).

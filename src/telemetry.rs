@@ -133,6 +133,12 @@ impl Telemetry {
         stores.push((resource.to_string(), store));
     }
 
+    /// Forgets a resource no longer watched (a reconfiguration dropped it).
+    pub fn remove_resource(&self, resource: &str) {
+        lock(&self.stores).retain(|(r, _)| r != resource);
+        lock(&self.served).remove(resource);
+    }
+
     pub fn record_scrape(&self, elapsed: std::time::Duration) {
         self.scrapes.fetch_add(1, Ordering::Relaxed);
         self.scrape_nanos

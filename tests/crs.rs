@@ -9,7 +9,7 @@ use std::time::Duration;
 use kube_emulator::Emulator;
 
 mod harness;
-use harness::{Exporter, newest_emulator, poll_within, start_emulator};
+use harness::{ConfigMapVolume, Exporter, newest_emulator, poll_within, start_emulator};
 
 mod rotel;
 use rotel::Rotel;
@@ -217,39 +217,6 @@ async fn crds_the_exporter_may_not_list_do_not_hold_readiness() {
         .expect("allowed");
     let want = std::fs::read_to_string(dir.join("expected.prom")).expect("expected.prom");
     wait_for_ksm_output(&exporter, "01 once CRDs may be listed", &want).await;
-}
-
-/// A config file mounted as a ConfigMap volume is: `config.yaml` → `..data/config.yaml`,
-/// `..data` → the current version's directory, swapped atomically on update.
-struct ConfigMapVolume {
-    dir: tempfile::TempDir,
-    versions: u32,
-}
-
-impl ConfigMapVolume {
-    fn new(text: &str) -> ConfigMapVolume {
-        let mut volume = ConfigMapVolume {
-            dir: tempfile::tempdir().expect("temp dir"),
-            versions: 0,
-        };
-        volume.update(text);
-        std::os::unix::fs::symlink("..data/config.yaml", volume.path()).expect("symlink");
-        volume
-    }
-
-    fn path(&self) -> std::path::PathBuf {
-        self.dir.path().join("config.yaml")
-    }
-
-    fn update(&mut self, text: &str) {
-        self.versions += 1;
-        let version = format!("..v{}", self.versions);
-        std::fs::create_dir(self.dir.path().join(&version)).expect("version dir");
-        std::fs::write(self.dir.path().join(&version).join("config.yaml"), text).expect("written");
-        let link = self.dir.path().join("..data_tmp");
-        std::os::unix::fs::symlink(&version, &link).expect("symlink");
-        std::fs::rename(&link, self.dir.path().join("..data")).expect("swapped");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

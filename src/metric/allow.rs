@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::{Text, intern};
 
 /// Options a kind's generators read.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct KindOptions {
     pub allow_labels: AllowList,
     pub allow_annotations: AllowList,

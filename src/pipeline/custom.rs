@@ -16,7 +16,7 @@ use kube::{Api, Client};
 use tokio::task::JoinHandle;
 
 use super::{Pipeline, Watch};
-use crate::config::stamp::FileStamp;
+use crate::config::stamp::Polled;
 use crate::crs::{CrsConfig, CrsResource};
 use crate::meter::{Part, register_kind_streaming};
 use crate::metric::{FamilyDesc, MetricType, leak_once};
@@ -24,9 +24,6 @@ use crate::store::KindStore;
 use crate::watch::WatchSettings;
 use crate::watch::custom::{CustomKind, run_custom};
 use crate::watch::retry;
-
-/// How often a custom resource state config file is checked for changes (one `stat`).
-const CONFIG_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The `type` of kube-state-metrics' config self-metrics for this file.
 pub const CUSTOM_CONFIG: &str = "customresourceconfig";
@@ -56,7 +53,7 @@ impl Custom {
         }
     }
 
-    fn config(&self) -> Arc<CrsConfig> {
+    pub(super) fn config(&self) -> Arc<CrsConfig> {
         self.config
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -266,20 +263,15 @@ impl Pipeline {
             .await;
     }
 
-    /// Re-reads `file` whenever it changes (checked every [`CONFIG_POLL`]; a rewrite, a rename
+    /// Re-reads `file` whenever it changes (checked every second; a rewrite, a rename
     /// or a ConfigMap volume's symlink swap): a valid config is put in force, an invalid one
     /// is logged and the running one kept; kube-state-metrics' config self-metrics say which.
     async fn watch_custom_file(&self, file: PathBuf, client: Client) {
         let name = file.display().to_string();
-        let mut stamp = FileStamp::of(&file);
+        let mut polled = Polled::new(file);
         loop {
-            tokio::time::sleep(CONFIG_POLL).await;
-            let now = FileStamp::of(&file);
-            if now == stamp {
-                continue;
-            }
-            stamp = now;
-            let read = std::fs::read_to_string(&file)
+            polled.changed().await;
+            let read = std::fs::read_to_string(polled.path())
                 .map_err(|e| e.to_string())
                 .and_then(|text| {
                     let config = CrsConfig::parse(&text).map_err(|e| e.to_string())?;
@@ -300,9 +292,10 @@ impl Pipeline {
         }
     }
 
-    /// Puts `config` in force: custom resources whose entry (and enabled families) did not
-    /// change keep their watches and objects; the others are stopped, their instruments
-    /// dropped, and started again from the CRDs as last seen, as are new entries'.
+    /// Puts `config` in force: custom resources whose entry (and enabled families, and the
+    /// namespaces they are listed in) did not change keep their watches and objects; the others
+    /// are stopped, their instruments dropped, and started again from the CRDs as last seen, as
+    /// are new entries'.
     pub async fn reload_custom(&self, config: Arc<CrsConfig>, client: &Client) {
         let Some(custom) = &self.custom else {
             return;
@@ -318,7 +311,12 @@ impl Pipeline {
                 .resources
                 .iter()
                 .find(|e| e.serves(&api.group, &api.version, &api.kind))
-                .is_some_and(|e| e == runtime.kind.entry() && custom.enabled(e) == runtime.enabled);
+                .is_some_and(|e| e == runtime.kind.entry() && custom.enabled(e) == runtime.enabled)
+                && runtime
+                    .watches
+                    .iter()
+                    .map(|w| &w.scope)
+                    .eq(self.watch().custom_scopes(runtime.kind.namespaced).iter());
             if kept {
                 continue;
             }
@@ -382,7 +380,7 @@ impl Pipeline {
             namespaced,
             label: label.to_string(),
         });
-        let (store, watches) = super::watches(self.watch.custom_scopes(namespaced));
+        let (store, watches) = super::watches(self.watch().custom_scopes(namespaced));
         self.telemetry.add_store(label, store.clone());
         register_kind_streaming(&self.provider, label, &[], &descs, &store);
         Arc::new(CustomRuntime {
@@ -401,6 +399,7 @@ impl Pipeline {
         client: &Client,
     ) -> Vec<JoinHandle<()>> {
         let options = Default::default();
+        let watch = self.watch();
         self.spawn_each(
             &runtime.watches,
             &runtime.enabled,
@@ -409,7 +408,7 @@ impl Pipeline {
                 run_custom(
                     runtime.kind.clone(),
                     client.clone(),
-                    self.watch.clone(),
+                    watch.clone(),
                     scope,
                     target,
                 )

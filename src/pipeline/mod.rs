@@ -3,15 +3,17 @@
 
 mod custom;
 mod families;
+mod reconfigure;
 mod served;
 
 pub use custom::CUSTOM_CONFIG;
 pub use families::FamilyFilter;
+pub use reconfigure::{Reconfiguration, Reconfigured};
 pub use served::Availability;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use kube::Client;
 use opentelemetry::InstrumentationScope;
@@ -149,25 +151,65 @@ impl ResourceFilter {
     }
 }
 
-struct KindRuntime {
-    kind: &'static dyn WatchKind,
-    store: Arc<KindStore>,
+/// What a kind's watchers and instruments are built from: a reconfiguration keeps a kind
+/// (its watches and objects) whose settings are equal.
+#[derive(Clone, Debug, PartialEq)]
+struct KindSettings {
+    /// Indices of the computed families, in store order.
     enabled: Vec<usize>,
-    /// The enabled families, in store order.
-    descs: Vec<FamilyDesc>,
     /// The semconv metrics the family filters let through.
     semconv_enabled: Vec<&'static str>,
     options: KindOptions,
-    /// One per list+watch: where it lists, its part of the store, and whether the API server
-    /// forbids it.
+    schema: Schema,
+    /// One per list+watch: where it lists and the selectors it sends.
+    scopes: Vec<WatchScope>,
+}
+
+struct KindRuntime {
+    kind: &'static dyn WatchKind,
+    settings: KindSettings,
+    store: Arc<KindStore>,
+    /// The enabled families, in store order.
+    descs: Vec<FamilyDesc>,
+    /// One per scope: its part of the store, and whether the API server forbids it.
     watches: Vec<Watch>,
     /// Named in `--resources` (or a pipeline's `resources`): not being served is a warning.
-    requested: bool,
+    requested: AtomicBool,
     /// Whether the API server serves the kind, and its running watchers.
     served: served::ServedState,
 }
 
 impl KindRuntime {
+    /// A kind's store and watches (not started), known to the telemetry.
+    fn new(
+        kind: &'static dyn WatchKind,
+        requested: bool,
+        settings: KindSettings,
+        telemetry: &Telemetry,
+    ) -> Self {
+        let families = kind.families();
+        let descs = settings
+            .enabled
+            .iter()
+            .map(|&i| families[i].desc.clone())
+            .collect();
+        let (store, watches) = watches(settings.scopes.clone());
+        telemetry.add_store(kind.resource(), store.clone());
+        KindRuntime {
+            kind,
+            settings,
+            store,
+            descs,
+            watches,
+            requested: AtomicBool::new(requested),
+            served: served::ServedState::new(),
+        }
+    }
+
+    fn requested(&self) -> bool {
+        self.requested.load(Ordering::Relaxed)
+    }
+
     /// Every watch synced or forbidden, or the kind not served (there is nothing to wait for).
     fn is_ready(&self) -> bool {
         match self.served.availability() {
@@ -238,35 +280,109 @@ impl Watch {
 }
 
 pub struct Pipeline {
-    kinds: Vec<KindRuntime>,
+    /// The kinds watched, in resource order; a reconfiguration replaces the list.
+    kinds: RwLock<Arc<Vec<Arc<KindRuntime>>>>,
     provider: StreamingMeterProvider,
     telemetry: Arc<Telemetry>,
-    watch: WatchSettings,
-    schema: Schema,
+    watch: RwLock<WatchSettings>,
     server_sharding: Arc<ServerSharding>,
     /// Set once the pipeline has been ready: a kind served later (a control plane upgrade)
     /// lists without taking the pod out of its Service's endpoints.
     was_ready: AtomicBool,
     /// Custom Resource State, when configured.
     custom: Option<custom::Custom>,
+    /// Wakes the discovery loop early: kinds were added.
+    rediscover: tokio::sync::Notify,
+    /// Held while kinds' watchers are started or stopped (discovery, reconfiguration), so a
+    /// kind being replaced is never started behind the replacement's back.
+    lifecycle: tokio::sync::Mutex<()>,
+}
+
+/// The kinds `settings` watches, in resource order: each kind, whether `--resources` names it,
+/// and its settings.
+fn plan_kinds(
+    settings: &PipelineSettings,
+    filter: &FamilyFilter,
+) -> Result<Vec<(&'static dyn WatchKind, bool, KindSettings)>, Error> {
+    let all = all_kinds();
+    for resource in &settings.resources {
+        if !all.iter().any(|k| k.resource() == resource) {
+            let known: Vec<&str> = all.iter().map(|k| k.resource()).collect();
+            return Err(Error::UnknownResource(resource.clone(), known.join(",")));
+        }
+    }
+    if settings.custom_only {
+        return Ok(Vec::new());
+    }
+    let schema = settings.schema;
+    let mut kinds = Vec::new();
+    for kind in all {
+        let requested = settings.resources.iter().any(|r| r == kind.resource());
+        let wanted = if settings.resources.is_empty() {
+            !OPTIONAL_RESOURCES.contains(&kind.resource())
+        } else {
+            requested
+        };
+        if !wanted {
+            continue;
+        }
+        let families = kind.families();
+        let semconv_enabled: Vec<&'static str> = match kind.entity() {
+            Some(_) if schema.semconv() => families
+                .iter()
+                .flat_map(|f| f.desc.semconv.iter().map(move |m| (m.name, f.opt_in)))
+                .filter(|&(name, opt_in)| filter.enables(name, opt_in))
+                .map(|(name, _)| name)
+                .collect(),
+            _ => Vec::new(),
+        };
+        // A row is computed when one of the names it is reported under is enabled.
+        let enabled: Vec<usize> = families
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| {
+                (schema.ksm() && f.desc.ksm && filter.enables(f.desc.name, f.opt_in))
+                    || f.desc
+                        .semconv
+                        .iter()
+                        .any(|m| semconv_enabled.contains(&m.name))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        // Under `semconv`, a kind semconv has nothing for (configmaps, secrets, …) is not
+        // watched at all unless `--resources` names it.
+        if enabled.is_empty() && schema == Schema::Semconv && settings.resources.is_empty() {
+            continue;
+        }
+        let options = KindOptions {
+            semconv_uid: schema.semconv(),
+            ..settings
+                .options
+                .get(kind.resource())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let kind_settings = KindSettings {
+            enabled,
+            semconv_enabled,
+            options,
+            schema,
+            scopes: settings.watch.scopes(kind),
+        };
+        kinds.push((kind, requested, kind_settings));
+    }
+    Ok(kinds)
 }
 
 impl Pipeline {
     /// Registers the chosen kinds' families as instruments, each on its own meter.
     pub fn new(settings: PipelineSettings, telemetry: Arc<Telemetry>) -> Result<Self, Error> {
-        let all = all_kinds();
-        for resource in &settings.resources {
-            if !all.iter().any(|k| k.resource() == resource) {
-                let known: Vec<&str> = all.iter().map(|k| k.resource()).collect();
-                return Err(Error::UnknownResource(resource.clone(), known.join(",")));
-            }
-        }
         let filter = FamilyFilter::new(
             &settings.metric_allowlist,
             &settings.metric_denylist,
             &settings.opt_in,
         )?;
-        let opt_ins: Vec<&str> = all
+        let opt_ins: Vec<&str> = all_kinds()
             .iter()
             .flat_map(|k| k.families())
             .filter(|f| f.opt_in)
@@ -279,101 +395,59 @@ impl Pipeline {
                 "--metric-opt-in-list entry matches no opt-in metric family"
             );
         }
-        let provider = StreamingMeterProvider::new();
-        let mut kinds = Vec::new();
-        for kind in all {
-            if settings.custom_only {
-                break;
-            }
-            let requested = settings.resources.iter().any(|r| r == kind.resource());
-            let wanted = if settings.resources.is_empty() {
-                !OPTIONAL_RESOURCES.contains(&kind.resource())
-            } else {
-                requested
-            };
-            if !wanted {
-                continue;
-            }
-            let families = kind.families();
-            let schema = settings.schema;
-            let semconv_enabled: Vec<&'static str> = match kind.entity() {
-                Some(_) if schema.semconv() => families
-                    .iter()
-                    .flat_map(|f| f.desc.semconv.iter().map(move |m| (m.name, f.opt_in)))
-                    .filter(|&(name, opt_in)| filter.enables(name, opt_in))
-                    .map(|(name, _)| name)
-                    .collect(),
-                _ => Vec::new(),
-            };
-            // A row is computed when one of the names it is reported under is enabled.
-            let enabled: Vec<usize> = families
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| {
-                    (schema.ksm() && f.desc.ksm && filter.enables(f.desc.name, f.opt_in))
-                        || f.desc
-                            .semconv
-                            .iter()
-                            .any(|m| semconv_enabled.contains(&m.name))
-                })
-                .map(|(i, _)| i)
-                .collect();
-            // Under `semconv`, a kind semconv has nothing for (configmaps, secrets, …) is not
-            // watched at all unless `--resources` names it.
-            if enabled.is_empty() && schema == Schema::Semconv && settings.resources.is_empty() {
-                continue;
-            }
-            let descs: Vec<FamilyDesc> =
-                enabled.iter().map(|&i| families[i].desc.clone()).collect();
-            let (store, watches) = watches(settings.watch.scopes(kind));
-            telemetry.add_store(kind.resource(), store.clone());
-            kinds.push(KindRuntime {
-                kind,
-                store,
-                enabled,
-                descs,
-                semconv_enabled,
-                options: KindOptions {
-                    semconv_uid: schema.semconv(),
-                    ..settings
-                        .options
-                        .get(kind.resource())
-                        .cloned()
-                        .unwrap_or_default()
-                },
-                watches,
-                requested,
-                served: served::ServedState::new(),
-            });
-        }
-        let labels = kinds
+        let kinds: Vec<Arc<KindRuntime>> = plan_kinds(&settings, &filter)?
+            .into_iter()
+            .map(|(kind, requested, settings)| {
+                Arc::new(KindRuntime::new(kind, requested, settings, &telemetry))
+            })
+            .collect();
+        // Every kind this build knows, so one a reconfiguration adds is counted too.
+        let labels = all_kinds()
             .iter()
-            .map(|k| (k.kind.resource().to_string(), k.kind.resource_label()))
+            .map(|k| (k.resource().to_string(), k.resource_label()))
             .collect();
         let server_sharding = ServerSharding::new(telemetry.clone(), labels);
         server_sharding.set_shard(&settings.watch.shard);
         let pipeline = Pipeline {
-            kinds,
-            provider,
+            kinds: RwLock::new(Arc::new(kinds)),
+            provider: StreamingMeterProvider::new(),
             telemetry,
-            watch: settings.watch,
-            schema: settings.schema,
+            watch: RwLock::new(settings.watch),
             server_sharding,
             was_ready: AtomicBool::new(false),
             custom: settings
                 .custom
                 .map(|config| custom::Custom::new(config, filter)),
+            rediscover: tokio::sync::Notify::new(),
+            lifecycle: tokio::sync::Mutex::new(()),
         };
-        pipeline.register(&pipeline.provider, |k| {
+        for k in pipeline.kinds().iter() {
+            pipeline.register_streaming(k);
+        }
+        Ok(pipeline)
+    }
+
+    /// The kinds watched now.
+    fn kinds(&self) -> Arc<Vec<Arc<KindRuntime>>> {
+        self.kinds.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The watch settings in force.
+    fn watch(&self) -> WatchSettings {
+        self.watch.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Registers `k`'s instruments on the pipeline's own streaming provider.
+    fn register_streaming(&self, k: &KindRuntime) {
+        self.register_kind(&self.provider, k, |k| {
             register_kind_streaming(
-                &pipeline.provider,
+                &self.provider,
                 k.kind.resource(),
                 k.kind.identity_labels(),
                 &k.descs,
                 &k.store,
             );
         });
-        Ok(pipeline)
     }
 
     /// Registers every kind's families as instruments of `provider`, one meter per kind. The
@@ -393,24 +467,35 @@ impl Pipeline {
     /// Registers every kind's instruments on `provider`, the kube-state-metrics families
     /// through `register_ksm`.
     fn register(&self, provider: &impl MeterProvider, register_ksm: impl Fn(&KindRuntime)) {
-        for k in &self.kinds {
-            if self.schema.ksm() {
-                register_ksm(k);
-            }
-            if let Some(entity) = k.kind.entity()
-                && !k.semconv_enabled.is_empty()
-            {
-                let scope = InstrumentationScope::builder(k.kind.resource())
-                    .with_schema_url(SEMCONV_SCHEMA_URL)
-                    .build();
-                register_semconv(
-                    &provider.meter_with_scope(scope),
-                    entity,
-                    &k.descs,
-                    &k.store,
-                    |name| k.semconv_enabled.contains(&name),
-                );
-            }
+        for k in self.kinds().iter() {
+            self.register_kind(provider, k, &register_ksm);
+        }
+    }
+
+    /// Registers one kind's instruments on `provider`, the kube-state-metrics families through
+    /// `register_ksm`.
+    fn register_kind(
+        &self,
+        provider: &impl MeterProvider,
+        k: &KindRuntime,
+        register_ksm: impl Fn(&KindRuntime),
+    ) {
+        if k.settings.schema.ksm() {
+            register_ksm(k);
+        }
+        if let Some(entity) = k.kind.entity()
+            && !k.settings.semconv_enabled.is_empty()
+        {
+            let scope = InstrumentationScope::builder(k.kind.resource())
+                .with_schema_url(SEMCONV_SCHEMA_URL)
+                .build();
+            register_semconv(
+                &provider.meter_with_scope(scope),
+                entity,
+                &k.descs,
+                &k.store,
+                |name| k.settings.semconv_enabled.contains(&name),
+            );
         }
     }
 
@@ -423,10 +508,14 @@ impl Pipeline {
                 .get("kind")
                 .and_then(|k| k.as_str())
                 .unwrap_or_default();
-            let Some(k) = self.kinds.iter().find(|k| k.kind.object_kind() == kind) else {
+            let kinds = self.kinds();
+            let Some(k) = kinds.iter().find(|k| k.kind.object_kind() == kind) else {
                 continue;
             };
-            match k.kind.samples_from_json(object, &k.enabled, &k.options) {
+            match k
+                .kind
+                .samples_from_json(object, &k.settings.enabled, &k.settings.options)
+            {
                 Ok(decoded) => {
                     k.store.apply(&decoded.uid, decoded.samples);
                     stored += 1;
@@ -440,7 +529,10 @@ impl Pipeline {
     /// Replaces the hash shard, before the watchers start (automated sharding reads it from
     /// the cluster once the client exists).
     pub fn set_shard(&mut self, shard: crate::watch::Shard) {
-        self.watch.shard = shard;
+        self.watch
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .shard = shard;
         self.server_sharding.set_shard(&shard);
     }
 
@@ -469,10 +561,13 @@ impl Pipeline {
 
     /// Starts the watchers of one kind: one, or one per namespace with `--namespaces`.
     fn spawn_watchers(&self, k: &KindRuntime, client: &Client) -> Vec<tokio::task::JoinHandle<()>> {
-        self.spawn_each(&k.watches, &k.enabled, &k.options, |scope, target| {
-            k.kind
-                .run(client.clone(), self.watch.clone(), scope, target)
-        })
+        let watch = self.watch();
+        self.spawn_each(
+            &k.watches,
+            &k.settings.enabled,
+            &k.settings.options,
+            |scope, target| k.kind.run(client.clone(), watch.clone(), scope, target),
+        )
     }
 
     /// Spawns `run` for each of `watches`, with the target it writes to.
@@ -545,13 +640,12 @@ impl Pipeline {
         }
     }
 
-    fn kinds_with_objects<'a>(
-        &'a self,
-        filter: &'a ResourceFilter,
-    ) -> impl Iterator<Item = &'a KindRuntime> + 'a {
-        self.kinds
+    fn kinds_with_objects(&self, filter: &ResourceFilter) -> Vec<Arc<KindRuntime>> {
+        self.kinds()
             .iter()
             .filter(|k| filter.allows(k.kind.resource()) && !k.store.is_empty())
+            .cloned()
+            .collect()
     }
 
     /// The instruments of the kinds `filter` lets through and that have objects, in output
@@ -568,6 +662,7 @@ impl Pipeline {
         let registry = self.provider.registry();
         let mut parts: Vec<Part> = self
             .kinds_with_objects(filter)
+            .into_iter()
             .flat_map(|k| {
                 let slices = k.store.len().div_ceil(objects_per_slice.max(1));
                 registry.sliced_parts(k.kind.resource(), slices, &pins)
@@ -587,7 +682,7 @@ impl Pipeline {
         if self.was_ready.load(Ordering::Acquire) {
             return true;
         }
-        let ready = self.kinds.iter().all(KindRuntime::is_ready)
+        let ready = self.kinds().iter().all(|k| k.is_ready())
             && self.custom.as_ref().is_none_or(|c| c.is_ready());
         if ready {
             self.was_ready.store(true, Ordering::Release);
@@ -597,12 +692,12 @@ impl Pipeline {
 
     /// Heap bytes of every kind's compact samples.
     pub fn store_heap_bytes(&self) -> usize {
-        self.kinds.iter().map(|k| k.store.heap_bytes()).sum()
+        self.kinds().iter().map(|k| k.store.heap_bytes()).sum()
     }
 
     /// Every kind's state, in resource order.
     pub fn status(&self) -> Vec<KindStatus> {
-        self.kinds
+        self.kinds()
             .iter()
             .map(|k| {
                 let forbidden = || {

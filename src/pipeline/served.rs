@@ -42,6 +42,19 @@ impl ServedState {
 }
 
 impl KindRuntime {
+    /// Stops its watchers and drops its objects (after the watchers, so no late event refills
+    /// the store).
+    pub(super) async fn stop(&self) {
+        let tasks = std::mem::take(&mut self.served.lock().1);
+        for task in tasks {
+            task.abort();
+            let _ = task.await;
+        }
+        self.store.clear();
+    }
+}
+
+impl KindRuntime {
     pub(super) fn api_resource(&self) -> ApiResource {
         ApiResource::new(
             self.kind.api_group(),
@@ -52,17 +65,28 @@ impl KindRuntime {
 }
 
 impl Pipeline {
+    /// Gives a new runtime the availability discovery last saw for its kind, starting its
+    /// watchers when served (a replaced kind need not wait for the next discovery).
+    pub(super) fn start_as(&self, k: &KindRuntime, availability: Availability, client: &Client) {
+        let mut state = k.served.lock();
+        state.0 = availability;
+        if availability == Availability::Served {
+            state.1 = self.spawn_watchers(k, client);
+        }
+    }
+
     /// Reads discovery, starts the watchers of the kinds the API server serves, and re-reads
     /// discovery every `interval`, for the life of the process. Until discovery first answers
     /// the pipeline is not ready; if it fails then, every kind is watched (the watchers retry
     /// with backoff) and discovery is retried sooner.
     pub fn watch_served(self: &Arc<Self>, client: Client, interval: Duration) {
         let pipeline = self.clone();
-        let wanted: Vec<ApiResource> = self.kinds.iter().map(KindRuntime::api_resource).collect();
         let run = async move {
             let mut retry = RETRY_AFTER_FAILURE.min(interval);
             loop {
                 let started = std::time::Instant::now();
+                let wanted: Vec<ApiResource> =
+                    pipeline.kinds().iter().map(|k| k.api_resource()).collect();
                 let discovered = discovery::discover(&client, &wanted).await;
                 pipeline.telemetry.count_discovery(discovered.is_ok());
                 let delay = match discovered {
@@ -80,7 +104,7 @@ impl Pipeline {
                     }
                     Err(error) => {
                         let unknown = pipeline
-                            .kinds
+                            .kinds()
                             .iter()
                             .any(|k| k.served.availability() == Availability::Unknown);
                         if unknown {
@@ -94,7 +118,11 @@ impl Pipeline {
                         delay
                     }
                 };
-                tokio::time::sleep(delay).await;
+                // A reconfiguration that adds kinds asks for discovery at once.
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = pipeline.rediscover.notified() => {}
+                }
             }
         };
         tokio::spawn(tracing::Instrument::in_current_span(run));
@@ -103,7 +131,8 @@ impl Pipeline {
     /// Starts the watchers of kinds that became served and stops those of kinds that are no
     /// longer served, dropping their objects.
     async fn apply_served(&self, client: &Client, serves: impl Fn(&ApiResource) -> bool) {
-        for k in &self.kinds {
+        let _lifecycle = self.lifecycle.lock().await;
+        for k in self.kinds().iter() {
             let resource = k.api_resource();
             let now = if serves(&resource) {
                 Availability::Served
@@ -119,7 +148,7 @@ impl Pipeline {
                 state.0 = now;
                 self.telemetry.set_served(
                     k.kind.resource(),
-                    k.requested,
+                    k.requested(),
                     now == Availability::Served,
                 );
                 log_change(k, &resource, before, now);
@@ -158,7 +187,7 @@ fn log_change(k: &KindRuntime, api: &ApiResource, before: Availability, now: Ava
         }
         _ => "not served by the API server; not watched (discovery is re-read periodically)",
     };
-    if k.requested {
+    if k.requested() {
         tracing::warn!(resource, api, "{message}");
     } else {
         tracing::info!(resource, api, "{message}");

@@ -369,3 +369,36 @@ pub fn noise(seed: u64, n: usize) -> String {
         })
         .collect()
 }
+
+/// A config file mounted as a ConfigMap volume is: `config.yaml` → `..data/config.yaml`,
+/// `..data` → the current version's directory, swapped atomically on update.
+pub struct ConfigMapVolume {
+    dir: tempfile::TempDir,
+    versions: u32,
+}
+
+impl ConfigMapVolume {
+    pub fn new(text: &str) -> ConfigMapVolume {
+        let mut volume = ConfigMapVolume {
+            dir: tempfile::tempdir().expect("temp dir"),
+            versions: 0,
+        };
+        volume.update(text);
+        std::os::unix::fs::symlink("..data/config.yaml", volume.path()).expect("symlink");
+        volume
+    }
+
+    pub fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("config.yaml")
+    }
+
+    pub fn update(&mut self, text: &str) {
+        self.versions += 1;
+        let version = format!("..v{}", self.versions);
+        std::fs::create_dir(self.dir.path().join(&version)).expect("version dir");
+        std::fs::write(self.dir.path().join(&version).join("config.yaml"), text).expect("written");
+        let link = self.dir.path().join("..data_tmp");
+        std::os::unix::fs::symlink(&version, &link).expect("symlink");
+        std::fs::rename(&link, self.dir.path().join("..data")).expect("swapped");
+    }
+}

@@ -150,7 +150,7 @@ pub struct TlsFiles {
 }
 
 /// Everything the OTLP exporter needs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct OtlpConfig {
     pub protocol: Protocol,
     /// gRPC: `http(s)://host:port` of the receiver; http/protobuf: the URL requests are POSTed

@@ -16,6 +16,7 @@ mod encoder;
 mod exporter;
 #[doc(hidden)]
 pub mod fuzzing;
+mod push;
 mod tls;
 mod transport;
 
@@ -28,6 +29,7 @@ pub use encoder::{EncodeSummary, OtlpBuffers, OtlpEncoder, OtlpRequest};
 pub use exporter::{
     ExportStats, MAX_PENDING_COLLECTIONS, OtlpExporter, OtlpTelemetry, export_once,
 };
+pub use push::OtlpPush;
 
 /// Why OTLP configuration or a one-shot export failed.
 #[derive(Debug, thiserror::Error)]
