@@ -8,7 +8,7 @@ use clap::CommandFactory;
 use crate::config::Cli;
 use crate::kinds::semconv::NOT_REPORTED;
 use crate::metric::semconv::Attr;
-use crate::metric::{MetricType, SemconvMetric, Stability};
+use crate::metric::{SemconvMetric, Stability};
 use crate::pipeline::{OPTIONAL_RESOURCES, all_kinds};
 
 /// How to regenerate the files.
@@ -63,10 +63,7 @@ pub fn metrics_markdown() -> String {
             identity.join(", ")
         );
         for family in kind.families().into_iter().filter(|f| f.desc.ksm) {
-            let kind = match family.desc.metric_type {
-                MetricType::Gauge => "gauge",
-                MetricType::Counter => "counter",
-            };
+            let kind = family.desc.metric_type.prometheus_name();
             let (stability, help) = match family.stability {
                 Stability::Stable => (
                     "stable",

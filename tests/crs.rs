@@ -9,13 +9,14 @@ use std::time::Duration;
 use kube_emulator::Emulator;
 
 mod harness;
+use harness::prometheus::Prometheus;
 use harness::{ConfigMapVolume, Exporter, newest_emulator, poll_within, start_emulator};
 
 mod rotel;
 use rotel::Rotel;
 
 mod crs_cases;
-use crs_cases::{case_dirs, differences, name};
+use crs_cases::{case_dirs, cases_dir, differences, name, parse};
 
 /// The case's objects into `emulator`: the CRDs (`00-crd-*`) first, as the README says.
 fn load(emulator: &Emulator, dir: &Path) {
@@ -363,4 +364,100 @@ async fn case_01(
     load(&emulator, &dir);
     setup(&emulator);
     (start_emulator(emulator).await, dir)
+}
+
+/// OpenMetrics declares `info` and `stateset` where the text format says `gauge`, as
+/// kube-state-metrics does; a real Prometheus, which asks for OpenMetrics first, ingests them
+/// (the OpenMetrics parser of Prometheus takes those types without `_info` names or a state label
+/// named after the family).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openmetrics_declares_info_and_stateset_and_prometheus_ingests_them() {
+    for case in ["07-stateset", "08-info"] {
+        let dir = cases_dir().join(case);
+        let emulator = newest_emulator();
+        load(&emulator, &dir);
+        let server = start_emulator(emulator).await;
+        let exporter = crs_exporter(&server.url(), &dir);
+        exporter.wait_ready().await;
+        let want = std::fs::read_to_string(dir.join("expected.prom")).expect("expected.prom");
+        wait_for_ksm_output(&exporter, case, &want).await;
+
+        let config = std::fs::read_to_string(dir.join("config.yaml")).expect("config");
+        let config = kube_state_otel::crs::CrsConfig::parse(&config).expect("valid config");
+        let declared: Vec<(String, &str)> = config
+            .resources
+            .iter()
+            .flat_map(|r| &r.families)
+            .map(|f| {
+                let openmetrics = match f.metric_type {
+                    kube_state_otel::crs::CrsMetricType::Gauge => "gauge",
+                    kube_state_otel::crs::CrsMetricType::Info => "info",
+                    kube_state_otel::crs::CrsMetricType::StateSet => "stateset",
+                };
+                (f.name.clone(), openmetrics)
+            })
+            .collect();
+        assert!(
+            declared.iter().any(|(_, t)| *t != "gauge"),
+            "{case} has Info or StateSet families"
+        );
+        let response = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{}/metrics", exporter.port))
+            .header("Accept", "application/openmetrics-text; version=1.0.0")
+            .send()
+            .await
+            .expect("scraped");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .is_ok_and(|t| t.starts_with("application/openmetrics-text")),
+            "{:?}",
+            response.headers()
+        );
+        let openmetrics = response.text().await.expect("body");
+        assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
+        let text = exporter.metrics().await;
+        let (om, plain) = (parse(&openmetrics.replace("# EOF\n", "")), parse(&text));
+        for (name, openmetrics_type) in &declared {
+            let Some(family) = plain.get(name) else {
+                continue;
+            };
+            assert_eq!(
+                family.metric_type.as_deref(),
+                Some("gauge"),
+                "{case} {name}"
+            );
+            let family_om = om.get(name).expect("the same families");
+            assert_eq!(
+                family_om.metric_type.as_deref(),
+                Some(*openmetrics_type),
+                "{case} {name}"
+            );
+            assert_eq!(family_om.samples, family.samples, "{case} {name}");
+        }
+
+        // Prometheus 2.x asks for OpenMetrics first: every sample is ingested.
+        let samples: usize = plain.values().map(|f| f.samples.len()).sum();
+        let mut prometheus = Prometheus::start(&[exporter.port], &[]);
+        prometheus.wait_ready().await;
+        let query = "count({__name__=~\"kube_customresource_.+\"})";
+        let ingested = poll_within(Duration::from_secs(30), || async {
+            prometheus.scalar(query).await == Some(samples as f64)
+        })
+        .await;
+        assert!(
+            ingested,
+            "{case}: {:?} of {samples} samples ingested; targets {:?}\n{}",
+            prometheus.scalar(query).await,
+            prometheus.targets().await,
+            prometheus.log()
+        );
+        let targets = prometheus.targets().await;
+        assert!(
+            targets
+                .iter()
+                .all(|t| t["health"] == "up" && t["lastError"] == ""),
+            "{targets:?}"
+        );
+    }
 }

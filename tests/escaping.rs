@@ -14,7 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kube_state_otel::export::openmetrics::OpenMetricsEncoder;
 use kube_state_otel::export::prometheus::collect_to_string;
-use kube_state_otel::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
+use kube_state_otel::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number, OpenMetricsType};
 use kube_state_otel::metric::AllowList;
 use opentelemetry::KeyValue;
 use serde_json::Value;
@@ -86,6 +86,7 @@ fn collect(cases: &[Case], sink: &mut dyn MetricSink) {
             description: Cow::Owned(help(case)),
             unit: Cow::Borrowed(""),
             kind: InstrumentKind::Gauge,
+            openmetrics: OpenMetricsType::FromKind,
         });
         sink.observe(Number::F64(case.value), &attributes);
     }

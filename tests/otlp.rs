@@ -25,7 +25,7 @@ use kube_state_otel::export::otlp::{
 };
 use kube_state_otel::leader::Leadership;
 use kube_state_otel::meter::Collect;
-use kube_state_otel::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
+use kube_state_otel::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number, OpenMetricsType};
 use opentelemetry::KeyValue;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
@@ -113,6 +113,7 @@ fn synthetic(points: [usize; 3]) -> Collect {
                 description: Cow::Owned(format!("Synthetic {name}.")),
                 unit: Cow::Borrowed(""),
                 kind: *kind,
+                openmetrics: OpenMetricsType::FromKind,
             });
             for i in 0..points[m] {
                 attributes(i, &mut attrs);
@@ -1054,6 +1055,7 @@ fn small_collection() -> Collect {
             description: Cow::Borrowed("Rotel test metric."),
             unit: Cow::Borrowed(""),
             kind,
+            openmetrics: OpenMetricsType::FromKind,
         };
         let pod = |name: &str| {
             vec![

@@ -24,7 +24,7 @@ use kube_state_otel::export::openmetrics::OpenMetricsEncoder;
 use kube_state_otel::export::otlp::OtlpEncoder;
 use kube_state_otel::export::prometheus::TextEncoder;
 use kube_state_otel::meter::{
-    InstrumentDesc, InstrumentKind, MetricSink, Number, StreamingMeterProvider,
+    InstrumentDesc, InstrumentKind, MetricSink, Number, OpenMetricsType, StreamingMeterProvider,
     register_kind_streaming,
 };
 use kube_state_otel::metric::{
@@ -528,6 +528,7 @@ impl Instrument {
             description: Cow::Owned(self.help.clone()),
             unit: Cow::Borrowed(""),
             kind: self.kind,
+            openmetrics: OpenMetricsType::FromKind,
         }
     }
 }

@@ -8,7 +8,7 @@ use kube_emulator::GeneratedCluster;
 use kube_state_otel::export::ordered::collect_in_order;
 use kube_state_otel::export::otlp::{DEFAULT_MAX_REQUEST_BYTES, OtlpBuffers, OtlpEncoder};
 use kube_state_otel::export::prometheus::TextEncoder;
-use kube_state_otel::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
+use kube_state_otel::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number, OpenMetricsType};
 use kube_state_otel::metric::Schema;
 use kube_state_otel::pipeline::{Pipeline, PipelineSettings, ResourceFilter};
 use kube_state_otel::telemetry::Telemetry;
@@ -276,6 +276,7 @@ fn render_sdk_points(exporter: &InMemoryMetricExporter) {
                 description: metric.description().to_string().into(),
                 unit: metric.unit().to_string().into(),
                 kind,
+                openmetrics: OpenMetricsType::FromKind,
             });
             for (attributes, value) in points {
                 encoder.observe(Number::F64(value), &attributes);

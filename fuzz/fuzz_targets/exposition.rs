@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kube_state_otel::meter::{InstrumentDesc, InstrumentKind, Number};
+use kube_state_otel::meter::{InstrumentDesc, InstrumentKind, Number, OpenMetricsType};
 use kube_state_otel::metric::AllowList;
 use kube_state_otel_fuzz::exposition::{Format, parse};
 use kube_state_otel_fuzz::render;
@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
         description: Cow::Owned(text.clone()),
         unit: Cow::Borrowed(""),
         kind: InstrumentKind::Gauge,
+        openmetrics: OpenMetricsType::FromKind,
     };
     let attributes = [
         KeyValue::new("value", text.clone()),

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use opentelemetry::KeyValue;
 
 use super::prometheus::{Chunks, escape_label_value, set_metric_name};
-use crate::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
+use crate::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number, OpenMetricsType};
 
 /// The exposition format a scrape gets.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,6 +152,12 @@ unsafe impl<F: FnMut(Bytes) + Send> MetricSink for OpenMetricsEncoder<F> {
             },
             InstrumentKind::Gauge | InstrumentKind::UpDownCounter => (&*self.name, "gauge"),
         };
+        // As kube-state-metrics declares its Custom Resource State types in OpenMetrics.
+        let kind = match desc.openmetrics {
+            OpenMetricsType::FromKind => kind,
+            OpenMetricsType::Info => "info",
+            OpenMetricsType::StateSet => "stateset",
+        };
         self.out
             .header(family, &desc.description, kind, escape_label_value);
     }
@@ -180,6 +186,7 @@ mod tests {
             description: Cow::Borrowed(help),
             unit: Cow::Borrowed(""),
             kind,
+            openmetrics: OpenMetricsType::FromKind,
         }
     }
 

@@ -229,6 +229,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::meter::OpenMetricsType;
 
     fn name(name: &'static str, unit: &'static str, kind: InstrumentKind) -> String {
         let desc = InstrumentDesc {
@@ -238,6 +239,7 @@ mod tests {
             description: Cow::Borrowed(""),
             unit: Cow::Borrowed(unit),
             kind,
+            openmetrics: OpenMetricsType::FromKind,
         };
         let mut out = String::new();
         set_metric_name(&mut out, &desc);
@@ -299,6 +301,7 @@ mod tests {
                 description: Cow::Borrowed("Phase."),
                 unit: Cow::Borrowed("{pod}"),
                 kind: InstrumentKind::UpDownCounter,
+                openmetrics: OpenMetricsType::FromKind,
             });
             sink.observe(
                 Number::F64(1.0),

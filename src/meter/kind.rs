@@ -6,7 +6,7 @@ use std::sync::Arc;
 use opentelemetry::metrics::{AsyncInstrument, AsyncInstrumentBuilder, Meter};
 use opentelemetry::{Key, KeyValue};
 
-use super::StreamingMeterProvider;
+use super::{OpenMetricsType, StreamingMeterProvider};
 use crate::metric::semconv::{Entity, Instrument};
 use crate::metric::{CompactSamples, FamilyDesc, MetricType, SemconvMetric, Text};
 use crate::store::KindStore;
@@ -35,7 +35,15 @@ pub fn register_kind_streaming(
     families: &[FamilyDesc],
     store: &Arc<KindStore>,
 ) {
-    let meter = provider.sliceable_meter(scope);
+    let declared = families
+        .iter()
+        .filter_map(|f| match f.metric_type {
+            MetricType::Info => Some((f.name, OpenMetricsType::Info)),
+            MetricType::StateSet => Some((f.name, OpenMetricsType::StateSet)),
+            MetricType::Gauge | MetricType::Counter => None,
+        })
+        .collect();
+    let meter = provider.declaring_meter(scope, declared);
     register_families(&meter, identity_labels, families, store, Strings::Lent);
 }
 
@@ -98,7 +106,7 @@ fn register_families(
             observe_family(&store, identity_labels, position, strings, observer);
         };
         match family.metric_type {
-            MetricType::Gauge => {
+            MetricType::Gauge | MetricType::Info | MetricType::StateSet => {
                 meter
                     .f64_observable_gauge(family.name)
                     .with_description(family.help_line.clone())

@@ -31,6 +31,20 @@ pub enum InstrumentKind {
     UpDownCounter,
 }
 
+/// How OpenMetrics declares an instrument's family where it knows more than OpenTelemetry:
+/// kube-state-metrics' Custom Resource State `Info` and `StateSet` families are OTel gauges
+/// (and `gauge` in the Prometheus text format), but `info`/`stateset` in OpenMetrics. The
+/// OpenTelemetry API has no slot for it, so [`StreamingMeterProvider::declaring_meter`] takes
+/// it beside the instruments it registers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OpenMetricsType {
+    /// As the instrument's kind says.
+    #[default]
+    FromKind,
+    Info,
+    StateSet,
+}
+
 /// An observed value, in the instrument's own number type.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Number {
@@ -60,6 +74,7 @@ pub struct InstrumentDesc {
     pub description: Cow<'static, str>,
     pub unit: Cow<'static, str>,
     pub kind: InstrumentKind,
+    pub openmetrics: OpenMetricsType,
 }
 
 /// Something that can run one collection into a sink.
@@ -337,22 +352,38 @@ impl StreamingMeterProvider {
     /// ([`Registry::sliced_parts`]): their callbacks must read objects only from
     /// [`KindStore`](crate::store::KindStore)s, which show each callback its slice.
     pub fn sliceable_meter(&self, scope: &'static str) -> Meter {
-        self.scoped(InstrumentationScope::builder(scope).build(), true)
+        self.declaring_meter(scope, Vec::new())
     }
 
-    fn scoped(&self, scope: InstrumentationScope, sliceable: bool) -> Meter {
+    /// [`StreamingMeterProvider::sliceable_meter`], whose instruments named in `declared` are
+    /// declared so in OpenMetrics.
+    pub fn declaring_meter(
+        &self,
+        scope: &'static str,
+        declared: Vec<(&'static str, OpenMetricsType)>,
+    ) -> Meter {
+        self.scoped(InstrumentationScope::builder(scope).build(), true, declared)
+    }
+
+    fn scoped(
+        &self,
+        scope: InstrumentationScope,
+        sliceable: bool,
+        declared: Vec<(&'static str, OpenMetricsType)>,
+    ) -> Meter {
         Meter::new(Arc::new(ScopedInstruments {
             scope: Arc::from(scope.name()),
             schema_url: Cow::Owned(scope.schema_url().unwrap_or_default().to_string()),
             registry: self.registry.clone(),
             sliceable,
+            declared,
         }))
     }
 }
 
 impl MeterProvider for StreamingMeterProvider {
     fn meter_with_scope(&self, scope: InstrumentationScope) -> Meter {
-        self.scoped(scope, false)
+        self.scoped(scope, false, Vec::new())
     }
 }
 
@@ -362,6 +393,8 @@ struct ScopedInstruments {
     schema_url: Cow<'static, str>,
     registry: Arc<Registry>,
     sliceable: bool,
+    /// Instruments (by name) OpenMetrics declares otherwise than their kind says.
+    declared: Vec<(&'static str, OpenMetricsType)>,
 }
 
 impl ScopedInstruments {
@@ -371,6 +404,11 @@ impl ScopedInstruments {
         kind: InstrumentKind,
         wrap: fn(Vec<Callback<M>>) -> Callbacks,
     ) {
+        let openmetrics = self
+            .declared
+            .iter()
+            .find(|(name, _)| *name == builder.name)
+            .map_or(OpenMetricsType::FromKind, |&(_, declared)| declared);
         self.registry.add(Instrument {
             desc: InstrumentDesc {
                 scope: self.scope.clone(),
@@ -379,6 +417,7 @@ impl ScopedInstruments {
                 description: builder.description.unwrap_or_default(),
                 unit: builder.unit.unwrap_or_default(),
                 kind,
+                openmetrics,
             },
             callbacks: wrap(builder.callbacks),
             sliceable: self.sliceable,

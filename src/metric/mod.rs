@@ -23,13 +23,16 @@ pub enum MetricType {
     Gauge,
     /// An observable (monotonic) counter: the `*_total` families.
     Counter,
+    /// Gauges that OpenMetrics declares `info` and `stateset` (Custom Resource State's types).
+    Info,
+    StateSet,
 }
 
 impl MetricType {
-    /// The name Prometheus' `# TYPE` line uses.
+    /// The name Prometheus' text format `# TYPE` line uses (it has no `info` or `stateset`).
     pub fn prometheus_name(self) -> &'static str {
         match self {
-            MetricType::Gauge => "gauge",
+            MetricType::Gauge | MetricType::Info | MetricType::StateSet => "gauge",
             MetricType::Counter => "counter",
         }
     }

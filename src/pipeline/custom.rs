@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use super::{Pipeline, Watch};
 use crate::config::stamp::Polled;
-use crate::crs::{CrsConfig, CrsResource};
+use crate::crs::{CrsConfig, CrsMetricType, CrsResource};
 use crate::meter::{Part, register_kind_streaming};
 use crate::metric::{FamilyDesc, MetricType, leak_once};
 use crate::store::KindStore;
@@ -367,8 +367,11 @@ impl Pipeline {
             .map(|family| FamilyDesc {
                 name: leak_once(&family.name),
                 help_line: family.help.trim_end().to_string(),
-                // Info and StateSet families are gauges in the text format, as KSM writes them.
-                metric_type: MetricType::Gauge,
+                metric_type: match family.metric_type {
+                    CrsMetricType::Gauge => MetricType::Gauge,
+                    CrsMetricType::Info => MetricType::Info,
+                    CrsMetricType::StateSet => MetricType::StateSet,
+                },
                 ksm: true,
                 semconv: &[],
             })

@@ -809,6 +809,7 @@ mod tests {
 
     use super::*;
     use crate::export::otlp::MIN_REQUEST_BYTES as MIN;
+    use crate::meter::OpenMetricsType;
 
     fn desc(scope: &str, name: &'static str, kind: InstrumentKind) -> InstrumentDesc {
         InstrumentDesc {
@@ -818,6 +819,7 @@ mod tests {
             description: Cow::Borrowed("help text"),
             unit: Cow::Borrowed(""),
             kind,
+            openmetrics: OpenMetricsType::FromKind,
         }
     }
 
