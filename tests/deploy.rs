@@ -1124,6 +1124,18 @@ async fn custom_resources_overlay_reports_them_with_only_its_rbac_and_reloads() 
     let path = flag_value(&container_args, "custom-resource-state-config-file").unwrap();
     let (dir, file) = path.rsplit_once('/').unwrap();
     let config = custom_resource_config("custom-resources", deployment, &docs).unwrap();
+    // KSM's self-metrics on the telemetry port: the file's hash, and whether it was reloaded.
+    let (telemetry_of, telemetry_port) = (&exporter, run.ports.1);
+    let self_metric = |family: &'static str| async move {
+        let telemetry = telemetry_of
+            .get(telemetry_port, "/metrics")
+            .await
+            .map(|(_, body)| body)
+            .unwrap_or_default();
+        harness::value(&telemetry, family, &["type=\"customresourceconfig\""])
+    };
+    let hash = self_metric("kube_state_metrics_config_hash").await;
+    assert!(hash.is_some(), "no kube_state_metrics_config_hash");
     let edited = config.replace("Current status of the issuer", "Conditions of the issuer");
     assert_ne!(edited, config);
     run.mounts.update(dir, file, &edited);
@@ -1133,6 +1145,11 @@ async fn custom_resources_overlay_reports_them_with_only_its_rbac_and_reloads() 
     })
     .await;
     assert!(reloaded, "{help} never served\n{}", exporter.log());
+    assert_ne!(self_metric("kube_state_metrics_config_hash").await, hash);
+    assert_eq!(
+        self_metric("kube_state_metrics_last_config_reload_successful").await,
+        Some(1.0)
+    );
     let log = exporter.log();
     assert!(!log.contains("Forbidden"), "refused:\n{log}");
 }
