@@ -3,7 +3,9 @@
 //! contacts no cluster), the same objects as the kustomize overlay of each topology, validates
 //! against the Kubernetes schemas, and grants each workload exactly list/watch on the kinds of
 //! its `--resources` (and, where it elects a leader, get/create/update on leases in its
-//! Lease's namespace). The helpers mirror tests/deploy.rs.
+//! Lease's namespace; where it reads a Custom Resource State config, list/watch on the CRDs and
+//! the custom resources the config names, enough for the binary run against the emulator with
+//! everything else refused). The helpers mirror tests/deploy.rs.
 
 use std::collections::BTreeMap;
 use std::process::Command;
