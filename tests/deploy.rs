@@ -4,18 +4,21 @@
 //! what leader election needs, where it elects, and what `--auth-filter` asks), pods are
 //! hardened, the shipped web configs pass `promtool check web-config`, the workloads become
 //! ready on every supported minor (over HTTPS where they serve it), the ha overlay's replicas
-//! elect one leader with only their RBAC, and the Dockerfile builds a non-root image.
+//! elect one leader with only their RBAC, the custom-resources overlay reports cert-manager's
+//! objects as kube-state-metrics does with only its RBAC and reloads its edited ConfigMap, and
+//! the Dockerfile builds a non-root image.
 //!
-//! `UPDATE_DEPLOY=1 cargo test --test deploy` regenerates the ClusterRoles and the sidecar's
-//! Collector config copy.
+//! `UPDATE_DEPLOY=1 cargo test --test deploy` regenerates the ClusterRoles and the copies (the
+//! sidecar's Collector config, the example Custom Resource State config).
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::process::Command;
 
 use kube_state_otel::config::file::ConfigFile;
 use kube_state_otel::rbac;
 use serde_yaml_ng::Value;
 
+mod crs_cases;
 mod harness;
 mod manifests;
 mod pki;
@@ -29,6 +32,7 @@ const OVERLAYS: &[&str] = &[
     "with-otel-collector",
     "ha",
     "secure",
+    "custom-resources",
 ];
 
 const REGENERATE: &str = "UPDATE_DEPLOY=1 cargo test --test deploy";
@@ -83,10 +87,17 @@ const ROLES: &[(&str, &str, Kinds)] = &[
 ];
 
 /// Files kept as copies of another: (copy, original).
-const COPIES: &[(&str, &str)] = &[(
-    "deploy/overlays/with-otel-collector/sidecar.yaml",
-    "otel-config/sidecar.yaml",
-)];
+const COPIES: &[(&str, &str)] = &[
+    (
+        "deploy/overlays/with-otel-collector/sidecar.yaml",
+        "otel-config/sidecar.yaml",
+    ),
+    // cert-manager's public config, as kube-state-metrics was recorded on it.
+    (
+        "deploy/overlays/custom-resources/custom-resource-state.yaml",
+        "../shared/conformance/crs/13-cert-manager/config.yaml",
+    ),
+];
 
 #[test]
 fn generated_files_are_up_to_date() {
@@ -476,6 +487,117 @@ fn overlay_specifics() {
             .iter()
             .any(|a| a.starts_with("--config=") && a.ends_with("/sidecar.yaml"))
     );
+
+    // custom-resources: the shipped config, unchanged, in a ConfigMap mounted as a directory
+    // (read-only, no subPath) where the flag points; the built-in kinds still watched.
+    let (_, docs) = render("deploy/overlays/custom-resources");
+    let args = args_of(&docs, "Deployment", "kube-state-otel");
+    let path = flag_value(&args, "custom-resource-state-config-file").expect("the flag");
+    assert_eq!(path, "/etc/kube-state-otel-crs/config.yaml");
+    assert!(
+        !args.contains(&"--custom-resource-state-only".to_string()),
+        "{args:?}"
+    );
+    assert_eq!(watched(&args).len(), rbac::default_resources().len());
+    let deployment = docs.iter().find(|d| kind(d) == "Deployment").unwrap();
+    let shipped = std::fs::read_to_string(
+        root().join("deploy/overlays/custom-resources/custom-resource-state.yaml"),
+    )
+    .unwrap();
+    assert_eq!(
+        custom_resource_config("custom-resources", deployment, &docs).as_deref(),
+        Some(shipped.as_str())
+    );
+    let mount = seq(get(exporter_container(deployment), &["volumeMounts"]))
+        .into_iter()
+        .find(|m| s(m, &["mountPath"]) == Some("/etc/kube-state-otel-crs"))
+        .expect("the config's mount");
+    assert!(get(mount, &["subPath"]).is_none(), "{mount:?}");
+    assert_eq!(
+        get(mount, &["readOnly"]).and_then(Value::as_bool),
+        Some(true)
+    );
+    // Named without a content hash: edited in place, reloaded, not rolled out.
+    assert!(
+        docs.iter()
+            .any(|d| kind(d) == "ConfigMap" && name(d) == "kube-state-otel-custom-resource-state")
+    );
+    // cert-manager's config names kinds, not plurals: all of cert-manager.io.
+    assert_eq!(
+        custom_resource_grants("custom-resources", &shipped),
+        BTreeSet::from([
+            (
+                "apiextensions.k8s.io".to_string(),
+                "customresourcedefinitions".to_string()
+            ),
+            ("cert-manager.io".to_string(), "*".to_string()),
+        ])
+    );
+}
+
+/// The RBAC check fails on the ways custom resource grants go wrong, so its passing means
+/// something.
+#[test]
+fn the_rbac_check_rejects_wrong_custom_resource_grants() {
+    let (_, docs) = render("deploy/overlays/custom-resources");
+    fn rules(docs: &mut [Value]) -> &mut Vec<Value> {
+        docs.iter_mut()
+            .find(|d| kind(d) == "ClusterRole")
+            .and_then(|role| role.get_mut("rules"))
+            .and_then(Value::as_sequence_mut)
+            .expect("the ClusterRole's rules")
+    }
+    fn args(docs: &mut [Value]) -> &mut Vec<Value> {
+        let deployment = docs.iter_mut().find(|d| kind(d) == "Deployment").unwrap();
+        deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_sequence_mut()
+            .unwrap()
+    }
+    let group_of = |rule: &Value| strings(get(rule, &["apiGroups"]));
+    let fails = |what: &str, edit: &dyn Fn(&mut Vec<Value>)| {
+        let mut docs = docs.clone();
+        edit(&mut docs);
+        let caught = std::panic::catch_unwind(|| check_workload_rbac(what, &docs));
+        assert!(caught.is_err(), "{what}: the check passed");
+    };
+    fails("no CRDs", &|docs| {
+        rules(docs).retain(|r| group_of(r) != ["apiextensions.k8s.io"]);
+    });
+    fails("no cert-manager.io", &|docs| {
+        rules(docs).retain(|r| group_of(r) != ["cert-manager.io"]);
+    });
+    fails("certificates only", &|docs| {
+        let rule = rules(docs)
+            .iter_mut()
+            .find(|r| group_of(r) == ["cert-manager.io"])
+            .unwrap();
+        rule["resources"] = serde_yaml_ng::from_str("[certificates]").unwrap();
+    });
+    fails("get too", &|docs| {
+        let rule = rules(docs)
+            .iter_mut()
+            .find(|r| group_of(r) == ["cert-manager.io"])
+            .unwrap();
+        rule["verbs"] = serde_yaml_ng::from_str("[get, list, watch]").unwrap();
+    });
+    fails("* of every group", &|docs| {
+        let rule = rules(docs)
+            .iter_mut()
+            .find(|r| group_of(r) == ["cert-manager.io"])
+            .unwrap();
+        rule["apiGroups"] = serde_yaml_ng::from_str("['*']").unwrap();
+    });
+    fails("grants without the config", &|docs| {
+        args(docs).retain(|a| {
+            !a.as_str()
+                .unwrap()
+                .starts_with("--custom-resource-state-config-file")
+        });
+    });
+    fails("custom resources only, built-in kinds granted", &|docs| {
+        args(docs).push(Value::from("--custom-resource-state-only"));
+    });
+    check_workload_rbac("unedited", &docs);
 }
 
 /// Every web config under deploy/ is one an overlay mounts, and each one an overlay mounts
@@ -641,7 +763,7 @@ struct PodRun {
     ports: (u16, u16),
     /// The readiness probe's scheme is HTTPS.
     https: bool,
-    _mounts: Mounts,
+    mounts: Mounts,
 }
 
 fn pod_run(
@@ -682,7 +804,7 @@ fn pod_run(
         what,
         ports,
         https,
-        _mounts: mounts,
+        mounts,
     }
 }
 
@@ -809,46 +931,6 @@ async fn readiness_probes_pass_on_every_supported_minor() {
     }
 }
 
-/// Every verb each (API group, resource) is granted by the Roles and ClusterRoles bound to
-/// `account` in `namespace`, namespaces aside.
-fn granted_verbs(docs: &[Value], account: &str, namespace: &str) -> BTreeMap<String, Vec<String>> {
-    let mut granted: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for binding in docs
-        .iter()
-        .filter(|d| ["RoleBinding", "ClusterRoleBinding"].contains(&kind(d)))
-    {
-        let binds = seq(get(binding, &["subjects"])).into_iter().any(|sub| {
-            s(sub, &["name"]) == Some(account) && s(sub, &["namespace"]) == Some(namespace)
-        });
-        if !binds {
-            continue;
-        }
-        let role_kind = s(binding, &["roleRef", "kind"]).unwrap();
-        let role_name = s(binding, &["roleRef", "name"]).unwrap();
-        let role = docs
-            .iter()
-            .find(|d| kind(d) == role_kind && name(d) == role_name)
-            .expect("the bound role");
-        for rule in seq(get(role, &["rules"])) {
-            for group in strings(get(rule, &["apiGroups"])) {
-                for resource in strings(get(rule, &["resources"])) {
-                    // The emulator's names: `pods`, `deployments.apps`.
-                    let key = if group.is_empty() {
-                        resource
-                    } else {
-                        format!("{resource}.{group}")
-                    };
-                    granted
-                        .entry(key)
-                        .or_default()
-                        .extend(strings(get(rule, &["verbs"])));
-                }
-            }
-        }
-    }
-    granted
-}
-
 /// The ha overlay as a cluster runs it: its replicas, each with its pod's HOSTNAME, against an
 /// API server that answers only what the overlay's RBAC grants. One becomes leader (its Lease
 /// in the pod's namespace, held by a pod's name), all are ready, only the leader's /metrics
@@ -868,12 +950,7 @@ async fn ha_replicas_elect_one_leader_with_only_their_rbac() {
     .unwrap();
     let emulator =
         kube_emulator::Emulator::with_cluster(&kube_emulator::GeneratedCluster::new(2, 3, 7));
-    for (resource, verbs) in granted_verbs(&docs, account, "monitoring") {
-        let verbs: Vec<&str> = verbs.iter().map(String::as_str).collect();
-        emulator
-            .grant_only(&resource, &verbs)
-            .unwrap_or_else(|e| panic!("{resource}: {e}"));
-    }
+    enforce_rbac(&emulator, &docs, account, "monitoring");
     let server = harness::start_emulator(emulator).await;
     let env = [("POD_NAMESPACE", "monitoring")];
     let pki = TestPki::new();
@@ -957,4 +1034,122 @@ async fn ha_replicas_elect_one_leader_with_only_their_rbac() {
         let log = exporter.log();
         assert!(!log.contains("Forbidden"), "{hostname} was refused:\n{log}");
     }
+}
+
+/// `text`'s lines of the families in `families` (HELP, TYPE and samples).
+fn only_families(text: &str, families: &BTreeSet<String>) -> String {
+    text.lines()
+        .filter(|line| {
+            let family = match line.strip_prefix("# ") {
+                Some(comment) => comment.split_whitespace().nth(1).unwrap_or_default(),
+                None => line.split(['{', ' ']).next().unwrap_or_default(),
+            };
+            families.contains(family)
+        })
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+/// The custom-resources overlay as a cluster runs it, against an API server that answers only
+/// what the overlay's RBAC grants and serves cert-manager's CRDs and objects as kube-state-metrics
+/// v2.20 was recorded on them (`../shared/conformance/crs/13-cert-manager`): ready, refused
+/// nothing, reports the built-in kinds and the custom resources, the latter as KSM did; and an
+/// edit of the ConfigMap, swapped in as the kubelet does (`..data`), takes effect without a
+/// restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_resources_overlay_reports_them_with_only_its_rbac_and_reloads() {
+    let (_, docs) = render("deploy/overlays/custom-resources");
+    let deployment = docs.iter().find(|d| kind(d) == "Deployment").unwrap();
+    let account = s(
+        deployment,
+        &["spec", "template", "spec", "serviceAccountName"],
+    )
+    .unwrap();
+    let case = crs_cases::cases_dir().join("13-cert-manager");
+    let emulator =
+        kube_emulator::Emulator::with_cluster(&kube_emulator::GeneratedCluster::new(2, 3, 7));
+    let mut files: Vec<_> = std::fs::read_dir(case.join("objects"))
+        .expect("the case's objects/")
+        .map(|e| e.unwrap().path())
+        .collect();
+    // The CRDs (00-crd-*) first.
+    files.sort();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        emulator
+            .apply_text(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    }
+    // After the CRDs, so that their custom resources are enforced too.
+    enforce_rbac(&emulator, &docs, account, "monitoring");
+    let server = harness::start_emulator(emulator).await;
+    let pki = TestPki::new();
+    let run = pod_run("custom-resources", &docs, deployment, &[], &pki);
+    let args: Vec<&str> = run.args.iter().map(String::as_str).collect();
+    let exporter = harness::Exporter::start_with_args(&server.url(), run.ports, &args);
+    let ready = harness::poll_within(std::time::Duration::from_secs(30), || async {
+        matches!(exporter.get(run.ports.0, "/readyz").await, Some((200, _)))
+    })
+    .await;
+    assert!(ready, "{}: not ready\n{}", run.what, exporter.log());
+
+    let want = std::fs::read_to_string(case.join("expected.prom")).expect("expected.prom");
+    let families: BTreeSet<String> = crs_cases::parse(&want).into_keys().collect();
+    assert!(families.len() >= 4, "{families:?}");
+    let scrape = || async {
+        exporter
+            .get(run.ports.0, "/metrics")
+            .await
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    };
+    let as_ksm = harness::poll_within(std::time::Duration::from_secs(20), || async {
+        crs_cases::differences(&only_families(&scrape().await, &families), &want).is_empty()
+    })
+    .await;
+    assert!(
+        as_ksm,
+        "{}: not what kube-state-metrics printed:\n{}\n{}",
+        run.what,
+        crs_cases::differences(&only_families(&scrape().await, &families), &want).join("\n"),
+        exporter.log()
+    );
+    assert!(
+        !harness::samples(&scrape().await, "kube_pod_info").is_empty(),
+        "the built-in kinds too"
+    );
+
+    // The ConfigMap edited: the kubelet swaps the volume's ..data, the binary re-reads the file.
+    let container_args = strings(get(exporter_container(deployment), &["args"]));
+    let path = flag_value(&container_args, "custom-resource-state-config-file").unwrap();
+    let (dir, file) = path.rsplit_once('/').unwrap();
+    let config = custom_resource_config("custom-resources", deployment, &docs).unwrap();
+    // KSM's self-metrics on the telemetry port: the file's hash, and whether it was reloaded.
+    let (telemetry_of, telemetry_port) = (&exporter, run.ports.1);
+    let self_metric = |family: &'static str| async move {
+        let telemetry = telemetry_of
+            .get(telemetry_port, "/metrics")
+            .await
+            .map(|(_, body)| body)
+            .unwrap_or_default();
+        harness::value(&telemetry, family, &["type=\"customresourceconfig\""])
+    };
+    let hash = self_metric("kube_state_metrics_config_hash").await;
+    assert!(hash.is_some(), "no kube_state_metrics_config_hash");
+    let edited = config.replace("Current status of the issuer", "Conditions of the issuer");
+    assert_ne!(edited, config);
+    run.mounts.update(dir, file, &edited);
+    let help = "# HELP kube_customresource_issuer_transition_info Conditions of the issuer";
+    let reloaded = harness::poll_within(std::time::Duration::from_secs(20), || async {
+        scrape().await.contains(help)
+    })
+    .await;
+    assert!(reloaded, "{help} never served\n{}", exporter.log());
+    assert_ne!(self_metric("kube_state_metrics_config_hash").await, hash);
+    assert_eq!(
+        self_metric("kube_state_metrics_last_config_reload_successful").await,
+        Some(1.0)
+    );
+    let log = exporter.log();
+    assert!(!log.contains("Forbidden"), "refused:\n{log}");
 }

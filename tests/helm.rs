@@ -3,7 +3,9 @@
 //! contacts no cluster), the same objects as the kustomize overlay of each topology, validates
 //! against the Kubernetes schemas, and grants each workload exactly list/watch on the kinds of
 //! its `--resources` (and, where it elects a leader, get/create/update on leases in its
-//! Lease's namespace). The helpers mirror tests/deploy.rs.
+//! Lease's namespace; where it reads a Custom Resource State config, list/watch on the CRDs and
+//! the custom resources the config names, enough for the binary run against the emulator with
+//! everything else refused). The helpers mirror tests/deploy.rs.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -13,11 +15,32 @@ use kube_state_otel::rbac;
 use serde_json::json;
 use serde_yaml_ng::Value;
 
+mod crs_cases;
+mod harness;
 mod manifests;
 mod pki;
 use manifests::*;
 
 const CHART: &str = "deploy/helm/kube-state-otel";
+
+/// The example Custom Resource State config (cert-manager's) the custom-resources overlay ships.
+fn example_crs_config() -> String {
+    std::fs::read_to_string(
+        root().join("deploy/overlays/custom-resources/custom-resource-state.yaml"),
+    )
+    .expect("the overlay's config")
+}
+
+/// [`example_crs_config`] as a map (the form kube-state-metrics' chart takes), each entry with
+/// its `resourcePlural` (the CRD's: the kind, lowercase, plus `s`).
+fn example_crs_config_with_plurals() -> serde_json::Value {
+    let mut config: serde_json::Value = serde_yaml_ng::from_str(&example_crs_config()).unwrap();
+    for entry in config["spec"]["resources"].as_array_mut().unwrap() {
+        let kind = entry["groupVersionKind"]["kind"].as_str().unwrap();
+        entry["resourcePlural"] = json!(format!("{}s", kind.to_lowercase()));
+    }
+    config
+}
 
 /// (case, chart values, the overlay rendering the same objects).
 fn cases() -> Vec<(&'static str, serde_json::Value, Option<&'static str>)> {
@@ -113,6 +136,52 @@ fn cases() -> Vec<(&'static str, serde_json::Value, Option<&'static str>)> {
                    "otlpEndpoint": "https://otel-gateway.observability.svc:4317",
                    "otlp": {"tls": {"secretName": "otlp-client", "cert": "tls.crt", "key": "tls.key"},
                             "headers": {"secretName": "otlp-headers"}}}),
+            None,
+        ),
+        (
+            "custom-resources",
+            json!({"topology": "single",
+                   "customResourceState": {"enabled": true, "config": example_crs_config()}}),
+            Some("custom-resources"),
+        ),
+        (
+            "single+crs-only",
+            json!({"topology": "single",
+                   "customResourceState": {"enabled": true, "only": true,
+                                           "config": example_crs_config_with_plurals()}}),
+            None,
+        ),
+        (
+            "hash-sharded+crs-only",
+            json!({"topology": "hash-sharded",
+            "customResourceState": {"enabled": true, "only": true, "config": {
+                "kind": "CustomResourceStateMetrics",
+                "spec": {"resources": [
+                    {"groupVersionKind": {"group": "b.example.io", "version": "v1", "kind": "Bee"},
+                     "resourcePlural": "bees",
+                     "metrics": [{"name": "bee_info", "help": "A bee.",
+                                  "each": {"type": "Info", "info": {"labelsFromPath": {"name": ["metadata", "name"]}}}}]},
+                    {"groupVersionKind": {"group": "b.example.io", "version": "v1", "kind": "Wasp"},
+                     "resourcePlural": "wasps",
+                     "metrics": [{"name": "wasp_info", "help": "A wasp.",
+                                  "each": {"type": "Info", "info": {"labelsFromPath": {"name": ["metadata", "name"]}}}}]},
+                    {"groupVersionKind": {"group": "a.example.io", "version": "*", "kind": "*"},
+                     "resourcePlural": "ignored",
+                     "metrics": [{"name": "any_info", "help": "Anything.",
+                                  "each": {"type": "Info", "info": {"labelsFromPath": {"name": ["metadata", "name"]}}}}]}
+                ]}}}}),
+            None,
+        ),
+        (
+            "sharded-by-kind+crs+ha",
+            json!({"topology": "sharded-by-kind", "leaderElection": {"enabled": true},
+                   "customResourceState": {"enabled": true, "config": example_crs_config()}}),
+            None,
+        ),
+        (
+            "pods-daemonset+crs",
+            json!({"topology": "pods-daemonset",
+                   "customResourceState": {"enabled": true, "config": example_crs_config()}}),
             None,
         ),
         (
@@ -390,6 +459,7 @@ fn workloads_that_elect_have_a_standby() {
     let expected = BTreeMap::from([
         ("ha", 1),
         ("sharded-by-kind+ha", 3),
+        ("sharded-by-kind+crs+ha", 3),
         ("pods-daemonset+ha", 1),
         ("pods-daemonset+auth-filter+ha", 1),
         ("single+ha-tuned", 1),
@@ -445,6 +515,212 @@ fn contradictory_values_are_refused() {
         let error = result.as_ref().expect_err("refused");
         assert!(error.contains(reason), "{error}");
     }
+}
+
+/// The chart refuses Custom Resource State values that cannot work: no config or two, a
+/// ConfigMap of the user's without grants for its custom resources, `only` where the main
+/// workload watches what no other does, grants for nothing or beyond list/watch, and a config
+/// it cannot read the groups from.
+#[test]
+fn contradictory_custom_resource_state_values_are_refused() {
+    let grants = json!([{"apiGroups": ["cert-manager.io"], "resources": ["certificates"],
+                         "verbs": ["list", "watch"]}]);
+    let crs = |more: serde_json::Value| {
+        let mut values = json!({"enabled": true});
+        values
+            .as_object_mut()
+            .unwrap()
+            .extend(more.as_object().unwrap().clone());
+        values
+    };
+    let refused = render(&[
+        json!({"customResourceState": crs(json!({}))}),
+        json!({"customResourceState": crs(json!({"config": example_crs_config(),
+                                                 "existingConfigMap": "mine"})),
+               "rbac": {"extraRules": grants}}),
+        json!({"customResourceState": crs(json!({"existingConfigMap": "mine"}))}),
+        json!({"customResourceState": crs(json!({"existingConfigMap": "mine", "key": ""})),
+               "rbac": {"extraRules": grants}}),
+        json!({"customResourceState": {"only": true}}),
+        json!({"customResourceState": {"existingConfigMap": "mine"}, "rbac": {"extraRules": grants}}),
+        json!({"rbac": {"extraRules": grants}}),
+        json!({"topology": "sharded-by-kind",
+               "customResourceState": crs(json!({"config": example_crs_config(), "only": true}))}),
+        json!({"topology": "pods-daemonset",
+               "customResourceState": crs(json!({"config": example_crs_config(), "only": true}))}),
+        json!({"customResourceState": crs(json!({"existingConfigMap": "mine"})),
+               "rbac": {"extraRules": [{"apiGroups": ["cert-manager.io"],
+                                        "resources": ["certificates"], "verbs": ["get", "list"]}]}}),
+        json!({"customResourceState": crs(json!({"existingConfigMap": "mine"})),
+               "rbac": {"extraRules": [{"apiGroups": ["cert-manager.io"], "verbs": ["list"]}]}}),
+        json!({"customResourceState": crs(json!({"config": "spec: [resources"}))}),
+        json!({"customResourceState": crs(json!({"config": "kind: CustomResourceStateMetrics\n"}))}),
+        json!({"customResourceState": crs(json!({"config": {"spec": {"resources": {"a": 1}}}}))}),
+        json!({"customResourceState": crs(json!({"config": {"spec": {"resources": [
+            {"groupVersionKind": {"version": "v1", "kind": "Certificate"}}]}}}))}),
+        json!({"customResourceState": crs(json!({"config": ["spec"]}))}),
+    ]);
+    let reasons = [
+        "customResourceState.enabled: needs .config or .existingConfigMap",
+        "customResourceState.config and .existingConfigMap: one or the other",
+        "customResourceState.existingConfigMap: the chart cannot read it",
+        "customResourceState.key: the key of existingConfigMap",
+        "customResourceState.only: needs customResourceState.enabled",
+        "customResourceState.existingConfigMap: needs customResourceState.enabled",
+        "rbac.extraRules: for the custom resources of customResourceState",
+        "customResourceState.only: with topology sharded-by-kind",
+        "customResourceState.only: with topology pods-daemonset",
+        "rbac.extraRules[0]: verbs list and watch only",
+        "rbac.extraRules[0]: apiGroups, resources and verbs",
+        "customResourceState.config: not YAML",
+        "customResourceState.config: no spec.resources",
+        "customResourceState.config: spec.resources is not a list",
+        "customResourceState.config: spec.resources[0] has no groupVersionKind.group",
+        "customResourceState.config: the config as a string or a map",
+    ];
+    assert_eq!(refused.len(), reasons.len());
+    for (result, reason) in refused.iter().zip(reasons) {
+        let error = result.as_ref().expect_err(reason);
+        assert!(error.contains(reason), "{reason}: {error}");
+    }
+}
+
+/// The workloads of a rendered case that read a Custom Resource State config: the exporter's
+/// args and the config.
+fn crs_workloads<'a>(case: &str, docs: &'a [Value]) -> Vec<(&'a Value, Vec<String>, String)> {
+    docs.iter()
+        .filter(|d| WORKLOADS.contains(&kind(d)))
+        .filter_map(|w| {
+            let what = format!("{case}: {} {}", kind(w), name(w));
+            let config = custom_resource_config(&what, w, docs)?;
+            Some((w, strings(get(exporter_container(w), &["args"])), config))
+        })
+        .collect()
+}
+
+/// Custom Resource State reaches the main workload only: the config, as given, in the
+/// ConfigMap mounted as a directory where the flag points; `only` drops the built-in kinds from
+/// the args and the ClusterRole; the ClusterRole's custom rules come from the config's groups
+/// and plurals, or from rbac.extraRules with a ConfigMap of the user's.
+#[test]
+fn custom_resource_state_values_reach_the_rendered_objects() {
+    let flag = "--custom-resource-state-config-file=/etc/kube-state-otel-crs/config.yaml";
+    let rules_of = |docs: &[Value], role: &str| -> Vec<Value> {
+        let role = docs
+            .iter()
+            .find(|d| kind(d) == "ClusterRole" && name(d) == role)
+            .unwrap_or_else(|| panic!("ClusterRole {role}"));
+        seq(get(role, &["rules"])).into_iter().cloned().collect()
+    };
+    let rule = |text: &str| -> Value { serde_yaml_ng::from_str(text).unwrap() };
+    let crd_rule = rule(
+        "{apiGroups: [apiextensions.k8s.io], resources: [customresourcedefinitions], \
+          verbs: [list, watch]}",
+    );
+
+    // A string: into the ConfigMap byte for byte, mounted as a directory (no subPath).
+    let docs = &rendered()["custom-resources"];
+    let config_map = docs
+        .iter()
+        .find(|d| kind(d) == "ConfigMap" && name(d) == "kube-state-otel-custom-resource-state")
+        .expect("the generated ConfigMap");
+    assert_eq!(
+        s(config_map, &["data", "config.yaml"]),
+        Some(example_crs_config().as_str())
+    );
+    let [(deployment, args, config)] = &crs_workloads("custom-resources", docs)[..] else {
+        panic!("one workload reads the config");
+    };
+    assert_eq!(config, &example_crs_config());
+    assert_has_flags(args, &[flag]);
+    assert!(!args.contains(&"--custom-resource-state-only".to_string()));
+    let mount = seq(get(exporter_container(deployment), &["volumeMounts"]))
+        .into_iter()
+        .find(|m| s(m, &["mountPath"]) == Some("/etc/kube-state-otel-crs"))
+        .expect("mounted");
+    assert!(get(mount, &["subPath"]).is_none(), "{mount:?}");
+    let rules = rules_of(docs, "kube-state-otel");
+    assert_eq!(
+        rules[rules.len() - 2..],
+        [
+            crd_rule.clone(),
+            rule("{apiGroups: [cert-manager.io], resources: ['*'], verbs: [list, watch]}")
+        ]
+    );
+
+    // A map with plurals and only: the config written out, the plurals granted, no built-in
+    // kind watched or granted.
+    let docs = &rendered()["single+crs-only"];
+    let [(_, args, config)] = &crs_workloads("single+crs-only", docs)[..] else {
+        panic!("one workload reads the config");
+    };
+    let written: serde_json::Value = serde_yaml_ng::from_str(config).unwrap();
+    assert_eq!(written, example_crs_config_with_plurals());
+    assert_has_flags(args, &[flag, "--custom-resource-state-only"]);
+    assert!(!args.iter().any(|a| a.starts_with("--resources")));
+    assert_eq!(
+        rules_of(docs, "kube-state-otel"),
+        [
+            crd_rule.clone(),
+            rule(
+                "{apiGroups: [cert-manager.io], resources: [certificates, issuers], \
+                  verbs: [list, watch]}"
+            )
+        ]
+    );
+    // A kind "*" takes the whole group whatever its resourcePlural; every replica reads it.
+    let docs = &rendered()["hash-sharded+crs-only"];
+    assert_eq!(crs_workloads("hash-sharded+crs-only", docs).len(), 1);
+    assert_eq!(
+        rules_of(docs, "kube-state-otel"),
+        [
+            crd_rule.clone(),
+            rule("{apiGroups: [a.example.io], resources: ['*'], verbs: [list, watch]}"),
+            rule("{apiGroups: [b.example.io], resources: [bees, wasps], verbs: [list, watch]}"),
+        ]
+    );
+    // The main Deployment only: not the pods' or nodes' ones, nor the pods' DaemonSet.
+    for case in ["sharded-by-kind+crs+ha", "pods-daemonset+crs"] {
+        let docs = &rendered()[case];
+        let readers: Vec<&str> = crs_workloads(case, docs)
+            .iter()
+            .map(|(w, _, _)| name(w))
+            .collect();
+        assert_eq!(readers, ["kube-state-otel"], "{case}");
+        let pods = rules_of(docs, "kube-state-otel-pods");
+        assert!(!pods.contains(&crd_rule), "{case}");
+    }
+
+    // A ConfigMap of the user's: mounted as it is, its key in the flag, none generated, the
+    // grants from rbac.extraRules.
+    let extra = json!([{"apiGroups": ["cert-manager.io"], "resources": ["certificates", "issuers"],
+                        "verbs": ["list", "watch"]}]);
+    let mine = render(&[json!({"customResourceState": {"enabled": true,
+                                                       "existingConfigMap": "my-crs",
+                                                       "key": "crs.yaml"},
+                               "rbac": {"extraRules": extra}})]);
+    let docs = parse(mine[0].as_ref().unwrap());
+    assert!(
+        !docs
+            .iter()
+            .any(|d| kind(d) == "ConfigMap" && name(d) != "kube-state-otel-config")
+    );
+    let deployment = docs.iter().find(|d| kind(d) == "Deployment").unwrap();
+    assert_has_flags(
+        &strings(get(exporter_container(deployment), &["args"])),
+        &["--custom-resource-state-config-file=/etc/kube-state-otel-crs/crs.yaml"],
+    );
+    let volumes = seq(get(deployment, &["spec", "template", "spec", "volumes"]));
+    assert!(
+        volumes
+            .iter()
+            .any(|v| s(v, &["configMap", "name"]) == Some("my-crs"))
+    );
+    let rules = rules_of(&docs, "kube-state-otel");
+    assert_eq!(
+        rules[rules.len() - 2..],
+        [crd_rule, serde_yaml_ng::to_value(&extra[0]).unwrap()]
+    );
 }
 
 fn assert_has_flags(args: &[String], flags: &[&str]) {
@@ -616,4 +892,67 @@ fn values_reach_the_rendered_objects() {
             Some("http-metrics")
         );
     }
+}
+
+/// The chart's Custom Resource State with `only` as a cluster runs it, against an API server
+/// that answers only what the chart's RBAC grants (list/watch on the CRDs and on the plurals
+/// the config names, no built-in kind) and serves cert-manager's CRDs and objects as
+/// kube-state-metrics v2.20 was recorded on them: ready, refused nothing, no built-in kind
+/// reported, the custom resources as KSM reported them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_resource_state_only_runs_with_only_the_rbac_the_chart_derives() {
+    let case = "single+crs-only";
+    let docs = &rendered()[case];
+    let deployment = docs.iter().find(|d| kind(d) == "Deployment").unwrap();
+    let account = s(
+        deployment,
+        &["spec", "template", "spec", "serviceAccountName"],
+    )
+    .unwrap();
+    let recorded = crs_cases::cases_dir().join("13-cert-manager");
+    let emulator =
+        kube_emulator::Emulator::with_cluster(&kube_emulator::GeneratedCluster::new(2, 3, 7));
+    let mut files: Vec<_> = std::fs::read_dir(recorded.join("objects"))
+        .expect("the case's objects/")
+        .map(|e| e.unwrap().path())
+        .collect();
+    // The CRDs (00-crd-*) first.
+    files.sort();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        emulator
+            .apply_text(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    }
+    enforce_rbac(&emulator, docs, account, "monitoring");
+    let server = harness::start_emulator(emulator).await;
+    let pki = TestPki::new();
+    let mounts = Mounts::new(case, deployment, docs, &pki);
+    // The ports are the harness's (free ones).
+    let args: Vec<String> = mounts
+        .args(
+            case,
+            &strings(get(exporter_container(deployment), &["args"])),
+        )
+        .into_iter()
+        .filter(|a| !a.starts_with("--port=") && !a.starts_with("--telemetry-port="))
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let exporter = harness::Exporter::start(&server.url(), &args);
+    exporter.wait_ready().await;
+    let want = std::fs::read_to_string(recorded.join("expected.prom")).expect("expected.prom");
+    let as_ksm = harness::poll_within(std::time::Duration::from_secs(20), || async {
+        crs_cases::differences(&exporter.metrics().await, &want).is_empty()
+    })
+    .await;
+    let metrics = exporter.metrics().await;
+    assert!(
+        as_ksm,
+        "{case}: not what kube-state-metrics printed:\n{}\n{}",
+        crs_cases::differences(&metrics, &want).join("\n"),
+        exporter.log()
+    );
+    assert!(!metrics.contains("kube_pod_info"), "{metrics}");
+    let log = exporter.log();
+    assert!(!log.contains("Forbidden"), "refused:\n{log}");
 }

@@ -124,8 +124,12 @@ pub fn check_service_monitor(path: &str, monitor: &Value, docs: &[Value]) {
     check_scrape_security(path, monitor, service, docs);
 }
 
-/// The kinds a container's `--resources` flag names, or the default set.
+/// The kinds a container's `--resources` flag names, or the default set; none with
+/// `--custom-resource-state-only`.
 pub fn watched(args: &[String]) -> BTreeSet<String> {
+    if args.iter().any(|a| a == "--custom-resource-state-only") {
+        return BTreeSet::new();
+    }
     let flag = args.iter().find_map(|a| a.strip_prefix("--resources="));
     match flag {
         Some(list) => list
@@ -259,6 +263,61 @@ pub fn autoshards(what: &str, workload: &Value, docs: &[Value]) -> bool {
     })
 }
 
+/// The Custom Resource State config a workload's exporter reads: `--custom-resource-state-config`
+/// (which wins, as in the binary), or the file `--custom-resource-state-config-file` names in the
+/// ConfigMap mounted there (which must be among `docs`); None without either flag.
+pub fn custom_resource_config(what: &str, workload: &Value, docs: &[Value]) -> Option<String> {
+    let args = strings(get(exporter_container(workload), &["args"]));
+    if let Some(inline) = flag_value(&args, "custom-resource-state-config") {
+        return Some(inline.to_string());
+    }
+    let path = flag_value(&args, "custom-resource-state-config-file")?;
+    let (dir, volume) =
+        mount_of(workload, path).unwrap_or_else(|| panic!("{what}: nothing mounted at {path}"));
+    assert!(
+        s(volume, &["configMap", "name"]).is_some(),
+        "{what}: the config at {path} comes from a ConfigMap"
+    );
+    let files = volume_files(volume, docs).expect("a ConfigMap of the manifests");
+    let file = &path[dir.len() + 1..];
+    let text = files
+        .get(file)
+        .unwrap_or_else(|| panic!("{what}: {file} is not in the ConfigMap mounted at {dir}"));
+    Some(text.clone())
+}
+
+/// (API group, resource) a Custom Resource State config needs list/watch on: the CRDs, and per
+/// group the entries' `resourcePlural`s, or `*` when an entry of the group gives none (the
+/// config names a kind, the CRD the plural) or its kind is `*`. The config must parse as the
+/// binary parses it.
+pub fn custom_resource_grants(what: &str, config: &str) -> BTreeSet<(String, String)> {
+    let config = kube_state_otel::crs::CrsConfig::parse(config)
+        .unwrap_or_else(|e| panic!("{what}: the custom resource state config: {e}"));
+    let mut by_group: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for entry in &config.resources {
+        let plural = match &entry.resource_plural {
+            Some(plural) if entry.kind != "*" => plural.clone(),
+            _ => "*".to_string(),
+        };
+        by_group
+            .entry(entry.group.clone())
+            .or_default()
+            .insert(plural);
+    }
+    let mut grants = BTreeSet::from([(
+        "apiextensions.k8s.io".to_string(),
+        "customresourcedefinitions".to_string(),
+    )]);
+    for (group, plurals) in by_group {
+        if plurals.contains("*") {
+            grants.insert((group, "*".to_string()));
+        } else {
+            grants.extend(plurals.into_iter().map(|p| (group.clone(), p)));
+        }
+    }
+    grants
+}
+
 /// Whether `selector` (`matchLabels`) selects the pods of `workload`.
 fn selects(selector: Option<&Value>, workload: &Value) -> bool {
     let labels = get(workload, &["spec", "template", "metadata", "labels"]);
@@ -345,7 +404,9 @@ pub fn check_leader_election(label: &str, docs: &[Value]) -> usize {
 }
 
 /// Each workload's account is bound to one ClusterRole granting exactly list/watch on the kinds
-/// of its `--resources` (or the default set); namespaced grants are only what automated
+/// of its `--resources` (or the default set; none with `--custom-resource-state-only`) and,
+/// with a Custom Resource State config, on what [`custom_resource_grants`] says (the only
+/// place a `*` may be); namespaced grants are only what automated
 /// sharding reads (when it runs) and what leader election needs in its Lease's namespace (when
 /// it elects): exactly [`LEASE_VERBS`] on leases; together the workloads watch every default
 /// kind.
@@ -356,17 +417,26 @@ pub fn check_workload_rbac(label: &str, docs: &[Value]) {
         .collect();
     assert!(!workloads.is_empty(), "{label}");
     let mut all_watched = BTreeSet::new();
-    for workload in workloads {
+    let mut custom_only = 0;
+    for workload in &workloads {
         let what = format!("{label}: {} {}", kind(workload), name(workload));
         let args = strings(get(exporter_container(workload), &["args"]));
         let kinds = watched(&args);
         all_watched.extend(kinds.clone());
-        let want: BTreeSet<(String, String)> =
+        let mut want: BTreeSet<(String, String)> =
             rbac::group_resources(&kinds.iter().map(String::as_str).collect::<Vec<_>>())
                 .unwrap_or_else(|e| panic!("{what}: {e}"))
                 .into_iter()
                 .map(|(g, r)| (g.to_string(), r.to_string()))
                 .collect();
+        let custom = custom_resource_config(&what, workload, docs)
+            .map(|config| custom_resource_grants(&what, &config))
+            .unwrap_or_default();
+        if args.iter().any(|a| a == "--custom-resource-state-only") {
+            assert!(!custom.is_empty(), "{what}: CRS only, without a CRS config");
+            custom_only += 1;
+        }
+        want.extend(custom.iter().cloned());
         let account = s(
             workload,
             &["spec", "template", "spec", "serviceAccountName"],
@@ -422,8 +492,13 @@ pub fn check_workload_rbac(label: &str, docs: &[Value]) {
                 };
                 for group in strings(get(rule, &["apiGroups"])) {
                     for resource in strings(get(rule, &["resources"])) {
-                        assert!(!group.contains('*') && !resource.contains('*'));
-                        into.insert((group.clone(), resource));
+                        let grant = (group.clone(), resource);
+                        assert!(
+                            !group.contains('*')
+                                && (!grant.1.contains('*') || custom.contains(&grant)),
+                            "{what}: {role_name} grants {grant:?}"
+                        );
+                        into.insert(grant);
                     }
                 }
             }
@@ -531,9 +606,81 @@ pub fn check_workload_rbac(label: &str, docs: &[Value]) {
             "{what}: one Role granting leases in each namespace it elects in, none elsewhere"
         );
     }
-    // Together the workloads cover the default set (pods-daemonset: the Deployment).
+    // Together the workloads cover the default set (pods-daemonset: the Deployment), unless
+    // they report custom resources only.
+    if custom_only == workloads.len() {
+        return;
+    }
     for kind in rbac::default_resources() {
         assert!(all_watched.contains(kind), "{label}: nobody watches {kind}");
+    }
+}
+
+/// Every verb each (API group, resource) is granted by the Roles and ClusterRoles bound to
+/// `account` in `namespace`, namespaces aside, as (group, resource, verbs); `*` as written.
+fn granted_verbs(
+    docs: &[Value],
+    account: &str,
+    namespace: &str,
+) -> Vec<(String, String, Vec<String>)> {
+    let mut granted = Vec::new();
+    for binding in docs
+        .iter()
+        .filter(|d| ["RoleBinding", "ClusterRoleBinding"].contains(&kind(d)))
+    {
+        let binds = seq(get(binding, &["subjects"])).into_iter().any(|sub| {
+            s(sub, &["name"]) == Some(account) && s(sub, &["namespace"]) == Some(namespace)
+        });
+        if !binds {
+            continue;
+        }
+        let role_kind = s(binding, &["roleRef", "kind"]).unwrap();
+        let role_name = s(binding, &["roleRef", "name"]).unwrap();
+        let role = docs
+            .iter()
+            .find(|d| kind(d) == role_kind && name(d) == role_name)
+            .expect("the bound role");
+        for rule in seq(get(role, &["rules"])) {
+            for group in strings(get(rule, &["apiGroups"])) {
+                for resource in strings(get(rule, &["resources"])) {
+                    granted.push((group.clone(), resource, strings(get(rule, &["verbs"]))));
+                }
+            }
+        }
+    }
+    granted
+}
+
+/// Makes `emulator` answer `account` (in `namespace`) as the RBAC of `docs` would, namespaces
+/// aside: every resource it serves now (built-in, and custom of the CRDs loaded so far) allows
+/// exactly the verbs granted on it (a rule's `*` covers every resource of its group) and
+/// answers 403 Forbidden to every other verb.
+pub fn enforce_rbac(
+    emulator: &kube_emulator::Emulator,
+    docs: &[Value],
+    account: &str,
+    namespace: &str,
+) {
+    let granted = granted_verbs(docs, account, namespace);
+    let served: BTreeSet<(&str, &str)> = emulator
+        .surface()
+        .served()
+        .into_iter()
+        .map(|gvr| (gvr.group, gvr.resource))
+        .collect();
+    for (group, resource) in served {
+        let mut verbs: Vec<&str> = granted
+            .iter()
+            .filter(|(g, r, _)| g == group && (r == resource || r == "*"))
+            .flat_map(|(_, _, verbs)| verbs.iter().map(String::as_str))
+            .collect();
+        verbs.sort_unstable();
+        verbs.dedup();
+        // `plural.group`, `pods.` for the core group (`pods` alone could name another group's).
+        let name = format!("{resource}.{group}");
+        emulator
+            .grant_only(&name, &verbs)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
 
@@ -685,7 +832,11 @@ impl TestPki {
 
 /// The exporter container's volumes written out under a temporary root, as the kubelet mounts
 /// them: ConfigMaps and Secrets of the manifests as they are, Secrets made outside them as
-/// [`TestPki`]'s certificate files.
+/// [`TestPki`]'s certificate files. Each in the kubelet's layout (its AtomicWriter): the files
+/// in a versioned hidden directory, `..data` a symlink to it, and each file a symlink through
+/// `..data`, so that [`Mounts::update`] swaps them as the kubelet applies an edited ConfigMap.
+/// No mount may use `subPath`: the kubelet never updates those, and the binary re-reads every
+/// file it is given when it changes.
 pub struct Mounts {
     pub root: tempfile::TempDir,
 }
@@ -699,14 +850,33 @@ impl Mounts {
                 .into_iter()
                 .find(|v| s(v, &["name"]) == s(mount, &["name"]))
                 .unwrap_or_else(|| panic!("{what}: no volume for the mount at {dir}"));
+            assert!(
+                get(mount, &["subPath"]).is_none(),
+                "{what}: subPath at {dir}: the kubelet never updates it, so nothing there reloads"
+            );
             let files = volume_files(volume, docs).unwrap_or_else(|| pki.secret_files());
             let local = root.path().join(dir.trim_start_matches('/'));
             std::fs::create_dir_all(&local).unwrap();
-            for (file, text) in files {
-                std::fs::write(local.join(file), text).unwrap();
-            }
+            write_volume(&local, &files);
         }
         Mounts { root }
+    }
+
+    /// Replaces `file` of the volume mounted at the pod's `dir` with `text`, as the kubelet
+    /// does when the ConfigMap changes: a new version directory, then one atomic rename of the
+    /// `..data` symlink.
+    pub fn update(&self, dir: &str, file: &str, text: &str) {
+        let local = self.root.path().join(dir.trim_start_matches('/'));
+        let data = local.join("..data");
+        let mut files = BTreeMap::new();
+        for entry in std::fs::read_dir(&data).expect("..data") {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            files.insert(name, std::fs::read_to_string(&path).unwrap());
+        }
+        assert!(files.contains_key(file), "no {file} at {dir}");
+        files.insert(file.to_string(), text.to_string());
+        write_volume(&local, &files);
     }
 
     /// Where the pod's absolute `path` is here; panics when no volume provides that file.
@@ -748,6 +918,34 @@ impl Mounts {
                 None => arg.clone(),
             })
             .collect()
+    }
+}
+
+/// Writes `files` into the volume directory `local` as the kubelet's AtomicWriter does:
+/// `..<version>/<file>`, `..data` → `..<version>` (swapped with a rename), `<file>` →
+/// `..data/<file>`.
+fn write_volume(local: &Path, files: &BTreeMap<String, String>) {
+    let version = std::fs::read_dir(local)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("..v")
+        })
+        .count();
+    let versioned = format!("..v{version}");
+    std::fs::create_dir(local.join(&versioned)).unwrap();
+    for (file, text) in files {
+        std::fs::write(local.join(&versioned).join(file), text).unwrap();
+    }
+    let tmp = local.join("..data_tmp");
+    std::os::unix::fs::symlink(&versioned, &tmp).unwrap();
+    std::fs::rename(&tmp, local.join("..data")).unwrap();
+    for file in files.keys() {
+        let link = local.join(file);
+        if link.symlink_metadata().is_err() {
+            std::os::unix::fs::symlink(format!("..data/{file}"), &link).unwrap();
+        }
     }
 }
 

@@ -180,3 +180,84 @@ httpGet: {path: {{ .path }}, port: http-metrics{{ if eq .probe "HTTPS" }}, schem
 {{- end -}}
 {{- toYaml $out -}}
 {{- end -}}
+
+{{/*
+Custom Resource State for the topology's main workload, as JSON {args, mounts, volumes, rules,
+only, configMap, text}: the flags; the ConfigMap mounted as a directory (not with subPath,
+whose files never update: the binary re-reads the file when the kubelet swaps the volume's
+..data); the ClusterRole rules (list/watch on the CRDs, on the custom resources of each group
+of the config's spec.resources: its entries' resourcePlurals, or "*" when one has none or a
+kind "*"; then rbac.extraRules); and the config's text for the generated ConfigMap (none with
+existingConfigMap). All empty without customResourceState.enabled. Refuses what cannot work.
+*/}}
+{{- define "kso.customResourceState" -}}
+{{- $c := .Values.customResourceState -}}
+{{- $extra := .Values.rbac.extraRules | default list -}}
+{{- $out := dict "args" (list) "mounts" (list) "volumes" (list) "rules" (list) "only" false "configMap" "" "text" "" -}}
+{{- range $i, $rule := $extra -}}
+{{- if not (and $rule.apiGroups $rule.resources $rule.verbs) }}{{ fail (printf "rbac.extraRules[%d]: apiGroups, resources and verbs, each a list" $i) }}{{ end -}}
+{{- if without $rule.verbs "list" "watch" }}{{ fail (printf "rbac.extraRules[%d]: verbs list and watch only; the exporter reads nothing else" $i) }}{{ end -}}
+{{- end -}}
+{{- if not $c.enabled -}}
+{{- if $c.only }}{{ fail "customResourceState.only: needs customResourceState.enabled (the workload would watch nothing)" }}{{ end -}}
+{{- if $c.existingConfigMap }}{{ fail "customResourceState.existingConfigMap: needs customResourceState.enabled" }}{{ end -}}
+{{- if $extra }}{{ fail "rbac.extraRules: for the custom resources of customResourceState, which is not enabled" }}{{ end -}}
+{{- else -}}
+{{- if and $c.config $c.existingConfigMap }}{{ fail "customResourceState.config and .existingConfigMap: one or the other" }}{{ end -}}
+{{- if not (or $c.config $c.existingConfigMap) }}{{ fail "customResourceState.enabled: needs .config or .existingConfigMap" }}{{ end -}}
+{{- if and $c.only (has $.Values.topology (list "sharded-by-kind" "pods-daemonset")) -}}
+{{- fail (printf "customResourceState.only: with topology %s the main workload watches the kinds the others do not; use single or hash-sharded" $.Values.topology) -}}
+{{- end -}}
+{{- $rules := list (dict "apiGroups" (list "apiextensions.k8s.io") "resources" (list "customresourcedefinitions") "verbs" (list "list" "watch")) -}}
+{{- $key := "config.yaml" -}}
+{{- $name := printf "%s-custom-resource-state" .Values.name -}}
+{{- if $c.existingConfigMap -}}
+{{- if not $extra }}{{ fail "customResourceState.existingConfigMap: the chart cannot read it; grant list/watch on its custom resources with rbac.extraRules" }}{{ end -}}
+{{- if not $c.key }}{{ fail "customResourceState.key: the key of existingConfigMap holding the config" }}{{ end -}}
+{{- $key = $c.key -}}
+{{- $name = $c.existingConfigMap -}}
+{{- else -}}
+{{- $text := "" -}}
+{{- $config := dict -}}
+{{- if kindIs "string" $c.config -}}
+{{- $text = $c.config -}}
+{{- $config = fromYaml $text -}}
+{{- if hasKey $config "Error" }}{{ fail (printf "customResourceState.config: not YAML: %s" (get $config "Error")) }}{{ end -}}
+{{- else if kindIs "map" $c.config -}}
+{{- $config = $c.config -}}
+{{- $text = printf "%s\n" (toYaml $config) -}}
+{{- else -}}
+{{- fail "customResourceState.config: the config as a string or a map" -}}
+{{- end -}}
+{{- $resources := dig "spec" "resources" list $config -}}
+{{- if not (kindIs "slice" $resources) }}{{ fail "customResourceState.config: spec.resources is not a list" }}{{ end -}}
+{{- if not $resources }}{{ fail "customResourceState.config: no spec.resources (kind: CustomResourceStateMetrics, as kube-state-metrics reads it)" }}{{ end -}}
+{{- $byGroup := dict -}}
+{{- range $i, $r := $resources -}}
+{{- if not (kindIs "map" $r) }}{{ fail (printf "customResourceState.config: spec.resources[%d] is not a map" $i) }}{{ end -}}
+{{- $gvk := $r.groupVersionKind | default dict -}}
+{{- $group := $gvk.group | default "" | toString -}}
+{{- if not $group }}{{ fail (printf "customResourceState.config: spec.resources[%d] has no groupVersionKind.group" $i) }}{{ end -}}
+{{- $plural := "*" -}}
+{{- if and $r.resourcePlural (ne (toString $gvk.kind) "*") }}{{ $plural = toString $r.resourcePlural }}{{ end -}}
+{{- $_ := set $byGroup $group (append (get $byGroup $group | default list) $plural) -}}
+{{- end -}}
+{{- range $group := keys $byGroup | sortAlpha -}}
+{{- $plurals := get $byGroup $group | uniq | sortAlpha -}}
+{{- if has "*" $plurals }}{{ $plurals = list "*" }}{{ end -}}
+{{- $rules = append $rules (dict "apiGroups" (list $group) "resources" $plurals "verbs" (list "list" "watch")) -}}
+{{- end -}}
+{{- $_ := set $out "configMap" $name -}}
+{{- $_ := set $out "text" $text -}}
+{{- end -}}
+{{- $dir := "/etc/kube-state-otel-crs" -}}
+{{- $args := list (printf "--custom-resource-state-config-file=%s/%s" $dir $key) -}}
+{{- if $c.only }}{{ $args = append $args "--custom-resource-state-only" }}{{ end -}}
+{{- $_ := set $out "args" $args -}}
+{{- $_ := set $out "mounts" (list (dict "name" "custom-resource-state" "mountPath" $dir "readOnly" true)) -}}
+{{- $_ := set $out "volumes" (list (dict "name" "custom-resource-state" "configMap" (dict "name" $name))) -}}
+{{- $_ := set $out "rules" (concat $rules $extra) -}}
+{{- $_ := set $out "only" (not (not $c.only)) -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
