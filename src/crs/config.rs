@@ -8,13 +8,13 @@ use std::marker::PhantomData;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use super::eval::{CommonValue, CompiledFamily, Each, Gauge, Info, LabelPaths, StateSet};
+use super::eval::{CommonValue, CompiledFamily, Each, ErrorLog, Gauge, Info, LabelPaths, StateSet};
 use super::path::Path;
 use super::{CrsError, CrsFamily, CrsMetricType, CrsResource};
 use crate::kinds::common::sanitize_label_name;
 use crate::metric::{Text, intern};
 
-/// Unknown fields (`kind`, `errorLogV`, …) are ignored, as kube-state-metrics ignores them.
+/// Unknown fields (`kind`, …) are ignored, as kube-state-metrics ignores them.
 #[derive(Deserialize)]
 pub(super) struct RawConfig {
     spec: Option<RawSpec>,
@@ -33,6 +33,7 @@ struct RawResource {
     labels_from_path: Option<UniqueMap<Vec<String>>>,
     metric_name_prefix: Option<String>,
     resource_plural: Option<String>,
+    error_log_v: Option<u32>,
     metrics: Option<Vec<RawGenerator>>,
 }
 
@@ -50,6 +51,7 @@ struct RawGenerator {
     help: Option<String>,
     common_labels: Option<UniqueMap<String>>,
     labels_from_path: Option<UniqueMap<Vec<String>>>,
+    error_log_v: Option<u32>,
     each: Option<RawEach>,
 }
 
@@ -281,7 +283,14 @@ fn compile_resource(index: usize, raw: RawResource) -> Result<CrsResource, CrsEr
         let mut paths = resource_paths.clone();
         paths.extend(metric.labels_from_path.unwrap_or_default().0);
 
+        // A metric's own level wins when it is not zero, as in kube-state-metrics.
+        let error_log_v = metric
+            .error_log_v
+            .filter(|&v| v != 0)
+            .or(raw.error_log_v)
+            .unwrap_or(0);
         compiled.push(CompiledFamily {
+            error_log: ErrorLog::at(error_log_v),
             common: common
                 .into_iter()
                 .map(|(label, value)| (intern(&label), value))

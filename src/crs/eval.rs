@@ -147,9 +147,49 @@ pub(super) struct StateSet {
     pub(super) list: Vec<Text>,
 }
 
+/// How a family's evaluation errors are logged. kube-state-metrics logs them as errors at its
+/// `errorLogV` klog verbosity: with the default 0 always, with a higher one only when klog runs
+/// that verbose. Here 0 is a warning, and a higher level is debug (`--log-level debug`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum ErrorLog {
+    Warn,
+    Debug,
+}
+
+impl ErrorLog {
+    pub(super) fn at(error_log_v: u32) -> Self {
+        if error_log_v == 0 {
+            ErrorLog::Warn
+        } else {
+            ErrorLog::Debug
+        }
+    }
+}
+
+/// A family being evaluated, to name in its errors.
+#[derive(Clone, Copy)]
+pub(super) struct Evaluating<'a> {
+    pub(super) family: &'a str,
+    pub(super) log: ErrorLog,
+}
+
+impl Evaluating<'_> {
+    fn error(&self, path: &Path, error: std::fmt::Arguments<'_>) {
+        let family = self.family;
+        match self.log {
+            ErrorLog::Warn => {
+                tracing::warn!(family, %path, "custom resource metric not computed: {error}")
+            }
+            ErrorLog::Debug => {
+                tracing::debug!(family, %path, "custom resource metric not computed: {error}")
+            }
+        }
+    }
+}
+
 impl Each {
     /// The values for `object`, sorted by their own labels as kube-state-metrics sorts them.
-    pub(super) fn values(&self, object: Got<'_>, family: &str, out: &mut Vec<EachValue>) {
+    pub(super) fn values(&self, object: Got<'_>, family: Evaluating<'_>, out: &mut Vec<EachValue>) {
         match self {
             Each::Gauge(gauge) => gauge.values(gauge.path.get(object), family, out),
             Each::Info(info) => info.values(info.path.get(object), out),
@@ -170,7 +210,7 @@ impl Each {
 }
 
 impl Gauge {
-    fn values(&self, at: Got<'_>, family: &str, out: &mut Vec<EachValue>) {
+    fn values(&self, at: Got<'_>, family: Evaluating<'_>, out: &mut Vec<EachValue>) {
         let path = &self.path;
         match at {
             Got::Value(Value::Object(map)) => {
@@ -181,7 +221,7 @@ impl Gauge {
                         match to_float64(item, self.nil_is_zero) {
                             Some(v) => Some(EachValue::new(v)),
                             None => {
-                                tracing::debug!(family, %path, key, "value is not a number");
+                                family.error(path, format_args!("{key}: value is not a number"));
                                 continue;
                             }
                         }
@@ -212,7 +252,7 @@ impl Gauge {
                             out.push(value);
                         }
                         Ok(None) => {}
-                        Err(error) => tracing::debug!(family, %path, index, %error),
+                        Err(error) => family.error(path, format_args!("[{index}]: {error}")),
                     }
                 }
             }
@@ -222,7 +262,7 @@ impl Gauge {
                     out.push(value);
                 }
                 Ok(None) => {}
-                Err(error) => tracing::debug!(family, %path, %error),
+                Err(error) => family.error(path, format_args!("{error}")),
             },
         }
     }
@@ -291,12 +331,14 @@ impl Info {
 }
 
 impl StateSet {
-    fn values(&self, at: Got<'_>, family: &str, out: &mut Vec<EachValue>) {
+    fn values(&self, at: Got<'_>, family: Evaluating<'_>, out: &mut Vec<EachValue>) {
         let current = match self.value_from.get(at) {
             Got::Value(Value::String(s)) => s,
             other => {
-                let path = &self.path;
-                tracing::debug!(family, %path, value = %GoDisplay(other), "state is not a string");
+                family.error(
+                    &self.path,
+                    format_args!("state is not a string: {}", GoDisplay(other)),
+                );
                 return;
             }
         };
@@ -337,6 +379,7 @@ pub(super) enum CommonValue {
 /// A compiled family: its constant labels, its object-level label paths and its `each`.
 #[derive(Debug, PartialEq)]
 pub(super) struct CompiledFamily {
+    pub(super) error_log: ErrorLog,
     pub(super) common: Vec<(Text, CommonValue)>,
     pub(super) labels: LabelPaths,
     pub(super) each: Each,
@@ -354,6 +397,10 @@ impl CompiledFamily {
     ) {
         let object = Got::Value(object);
         scratch.clear();
+        let family = Evaluating {
+            family,
+            log: self.error_log,
+        };
         self.each.values(object, family, scratch);
         if scratch.is_empty() {
             return;

@@ -41,8 +41,9 @@
 //!   So are a metric without `name` and a StateSet without `labelName` (KSM would print an
 //!   invalid metric or label name).
 //! - `commonLabels` keys are sanitised like path-derived label names (KSM prints `team.name`).
-//! - Evaluation errors (a value that is not a number, …) are logged at debug level; KSM logs
-//!   them at its `errorLogV` verbosity, which is not read.
+//! - Evaluation errors (a value that is not a number, …) are warnings, or debug lines when the
+//!   resource's or metric's `errorLogV` is above 0; KSM logs them as errors at that klog
+//!   verbosity (so, by default, always).
 
 mod config;
 mod eval;

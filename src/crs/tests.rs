@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::eval::{Each, EachValue, LabelPaths, Labels};
+use super::eval::{Each, EachValue, ErrorLog, Evaluating, LabelPaths, Labels};
 use super::path::{Got, Path};
 use super::value::{GoDisplay, string_to_float64, to_float64};
 use super::*;
@@ -214,7 +214,11 @@ fn values() {
     let object = cr();
     for (name, block, want) in cases {
         let mut got = Vec::new();
-        each(block).values(Got::Value(&object), name, &mut got);
+        let family = Evaluating {
+            family: name,
+            log: ErrorLog::Warn,
+        };
+        each(block).values(Got::Value(&object), family, &mut got);
         assert_eq!(got, want, "{name}");
     }
 }
@@ -712,4 +716,35 @@ fn one_family_per_metric_in_order() {
     assert_eq!(families.len(), 2);
     assert!(families[0].is_empty());
     assert_eq!(families[1].len(), 1);
+}
+
+/// `errorLogV` at the resource and at the metric, as KSM reads them: a metric's own non-zero
+/// level wins; 0 (the default) logs evaluation errors where they are seen.
+#[test]
+fn error_log_verbosity() {
+    let yaml = "spec:
+  resources:
+  - groupVersionKind: {group: myteam.io, version: v1, kind: Foo}
+    errorLogV: 3
+    metrics:
+    - {name: inherits, each: {type: Gauge, gauge: {path: [spec, n]}}}
+    - {name: zero_inherits, errorLogV: 0, each: {type: Gauge, gauge: {path: [spec, n]}}}
+  - groupVersionKind: {group: myteam.io, version: v1, kind: Bar}
+    metrics:
+    - {name: default, each: {type: Gauge, gauge: {path: [spec, n]}}}
+    - {name: own, errorLogV: 2, each: {type: Gauge, gauge: {path: [spec, n]}}}
+";
+    let config = CrsConfig::parse(yaml).unwrap();
+    let levels: Vec<Vec<ErrorLog>> = config
+        .resources
+        .iter()
+        .map(|r| r.compiled.iter().map(|c| c.error_log).collect())
+        .collect();
+    assert_eq!(
+        levels,
+        [
+            vec![ErrorLog::Debug, ErrorLog::Debug],
+            vec![ErrorLog::Warn, ErrorLog::Debug]
+        ]
+    );
 }
