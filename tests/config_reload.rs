@@ -27,6 +27,24 @@ struct SelfMetrics<'a> {
     filename: String,
 }
 
+/// The exporter, ready, on `--config` mounted as a ConfigMap volume holding a pipeline of `body`.
+async fn start(server: &str, body: &str) -> (ConfigMapVolume, Exporter) {
+    let volume = ConfigMapVolume::new(&config(body));
+    let path = volume.path();
+    let exporter = Exporter::start(server, &["--config", path.to_str().expect("utf-8")]);
+    exporter.wait_ready().await;
+    (volume, exporter)
+}
+
+impl<'a> SelfMetrics<'a> {
+    fn of(exporter: &'a Exporter, volume: &ConfigMapVolume) -> Self {
+        SelfMetrics {
+            exporter,
+            filename: format!("filename=\"{}\"", volume.path().display()),
+        }
+    }
+}
+
 impl SelfMetrics<'_> {
     async fn value(&self, family: &str) -> Option<f64> {
         let telemetry = self.exporter.telemetry().await;
@@ -74,17 +92,8 @@ const REFUSED: &str = "config not reloaded; the running one stays in force";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reloaded_config_restarts_only_the_kinds_it_changes() {
     let emulator = start_emulator(Emulator::with_cluster(&GeneratedCluster::new(2, 3, 5))).await;
-    let mut volume = ConfigMapVolume::new(&config("  resources: [pods, nodes]\n"));
-    let path = volume.path();
-    let exporter = Exporter::start(
-        &emulator.url(),
-        &["--config", path.to_str().expect("utf-8")],
-    );
-    exporter.wait_ready().await;
-    let self_metrics = SelfMetrics {
-        exporter: &exporter,
-        filename: format!("filename=\"{}\"", path.display()),
-    };
+    let (mut volume, exporter) = start(&emulator.url(), "  resources: [pods, nodes]\n").await;
+    let self_metrics = SelfMetrics::of(&exporter, &volume);
     assert_eq!(self_metrics.successful().await, Some(1.0));
     let first_hash = self_metrics.hash().await.expect("a config hash");
     let stats = |resource: &str| emulator.emulator().stats().get("exporter", resource);
@@ -214,17 +223,8 @@ async fn a_reload_starts_moves_and_stops_the_otlp_push() {
             rotel.endpoint("grpc")
         ))
     };
-    let mut volume = ConfigMapVolume::new(&config("  resources: [pods]\n"));
-    let path = volume.path();
-    let exporter = Exporter::start(
-        &emulator.url(),
-        &["--config", path.to_str().expect("utf-8")],
-    );
-    exporter.wait_ready().await;
-    let self_metrics = SelfMetrics {
-        exporter: &exporter,
-        filename: format!("filename=\"{}\"", path.display()),
-    };
+    let (mut volume, exporter) = start(&emulator.url(), "  resources: [pods]\n").await;
+    let self_metrics = SelfMetrics::of(&exporter, &volume);
     let pushes = |rotel: &Rotel| rotel.output().matches("-> Name: kube_pod_info\n").count();
     let hash = self_metrics.hash().await.expect("a config hash");
     tokio::time::sleep(Duration::from_secs(2)).await;

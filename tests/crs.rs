@@ -16,22 +16,7 @@ mod rotel;
 use rotel::Rotel;
 
 mod crs_cases;
-use crs_cases::{case_dirs, cases_dir, differences, name, parse};
-
-/// The case's objects into `emulator`: the CRDs (`00-crd-*`) first, as the README says.
-fn load(emulator: &Emulator, dir: &Path) {
-    let mut files: Vec<_> = std::fs::read_dir(dir.join("objects"))
-        .expect("objects/")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    files.sort();
-    for file in files {
-        let text = std::fs::read_to_string(&file).expect("readable");
-        emulator
-            .apply_text(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    }
-}
+use crs_cases::{case_dirs, cases_dir, differences, load, name, parse};
 
 fn crs_exporter(server: &str, dir: &Path) -> Exporter {
     crs_exporter_with(server, dir, &[])
@@ -67,6 +52,19 @@ async fn wait_for_ksm_output(exporter: &Exporter, case: &str, want: &str) {
     }
 }
 
+/// The emulator serving case `dir`'s objects and the exporter on its config, once the
+/// exporter prints what KSM printed; with that output.
+async fn run_case(dir: &Path, case: &str) -> (kube_emulator::ServerHandle, Exporter, String) {
+    let emulator = newest_emulator();
+    load(&emulator, dir);
+    let server = start_emulator(emulator).await;
+    let exporter = crs_exporter(&server.url(), dir);
+    exporter.wait_ready().await;
+    let want = std::fs::read_to_string(dir.join("expected.prom")).expect("expected.prom");
+    wait_for_ksm_output(&exporter, case, &want).await;
+    (server, exporter, want)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_prints_what_ksm_printed_through_watch_changes() {
     let mut checked = 0;
@@ -75,13 +73,7 @@ async fn the_binary_prints_what_ksm_printed_through_watch_changes() {
             continue;
         }
         let case = name(&dir);
-        let emulator = newest_emulator();
-        load(&emulator, &dir);
-        let server = start_emulator(emulator).await;
-        let exporter = crs_exporter(&server.url(), &dir);
-        exporter.wait_ready().await;
-        let want = std::fs::read_to_string(dir.join("expected.prom")).expect("expected.prom");
-        wait_for_ksm_output(&exporter, &case, &want).await;
+        let (server, exporter, _) = run_case(&dir, &case).await;
         checked += 1;
         if dir.join("change.json").exists() {
             let change = kube_emulator::parse_objects(
@@ -374,13 +366,7 @@ async fn case_01(
 async fn openmetrics_declares_info_and_stateset_and_prometheus_ingests_them() {
     for case in ["07-stateset", "08-info"] {
         let dir = cases_dir().join(case);
-        let emulator = newest_emulator();
-        load(&emulator, &dir);
-        let server = start_emulator(emulator).await;
-        let exporter = crs_exporter(&server.url(), &dir);
-        exporter.wait_ready().await;
-        let want = std::fs::read_to_string(dir.join("expected.prom")).expect("expected.prom");
-        wait_for_ksm_output(&exporter, case, &want).await;
+        let (_server, exporter, _) = run_case(&dir, case).await;
 
         let config = std::fs::read_to_string(dir.join("config.yaml")).expect("config");
         let config = kube_state_otel::crs::CrsConfig::parse(&config).expect("valid config");

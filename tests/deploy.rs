@@ -1068,18 +1068,7 @@ async fn custom_resources_overlay_reports_them_with_only_its_rbac_and_reloads() 
     let case = crs_cases::cases_dir().join("13-cert-manager");
     let emulator =
         kube_emulator::Emulator::with_cluster(&kube_emulator::GeneratedCluster::new(2, 3, 7));
-    let mut files: Vec<_> = std::fs::read_dir(case.join("objects"))
-        .expect("the case's objects/")
-        .map(|e| e.unwrap().path())
-        .collect();
-    // The CRDs (00-crd-*) first.
-    files.sort();
-    for file in &files {
-        let text = std::fs::read_to_string(file).unwrap();
-        emulator
-            .apply_text(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    }
+    crs_cases::load(&emulator, &case);
     // After the CRDs, so that their custom resources are enforced too.
     enforce_rbac(&emulator, &docs, account, "monitoring");
     let server = harness::start_emulator(emulator).await;

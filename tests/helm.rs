@@ -912,18 +912,7 @@ async fn custom_resource_state_only_runs_with_only_the_rbac_the_chart_derives() 
     let recorded = crs_cases::cases_dir().join("13-cert-manager");
     let emulator =
         kube_emulator::Emulator::with_cluster(&kube_emulator::GeneratedCluster::new(2, 3, 7));
-    let mut files: Vec<_> = std::fs::read_dir(recorded.join("objects"))
-        .expect("the case's objects/")
-        .map(|e| e.unwrap().path())
-        .collect();
-    // The CRDs (00-crd-*) first.
-    files.sort();
-    for file in &files {
-        let text = std::fs::read_to_string(file).unwrap();
-        emulator
-            .apply_text(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    }
+    crs_cases::load(&emulator, &recorded);
     enforce_rbac(&emulator, docs, account, "monitoring");
     let server = harness::start_emulator(emulator).await;
     let pki = TestPki::new();

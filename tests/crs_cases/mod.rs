@@ -104,3 +104,18 @@ pub fn case_dirs() -> Vec<PathBuf> {
 pub fn name(dir: &Path) -> String {
     dir.file_name().unwrap().to_string_lossy().into_owned()
 }
+
+/// The case's objects into `emulator`: the CRDs (`00-crd-*`) first, as the README says.
+pub fn load(emulator: &kube_emulator::Emulator, dir: &Path) {
+    let mut files: Vec<_> = fs::read_dir(dir.join("objects"))
+        .expect("objects/")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    for file in files {
+        let text = fs::read_to_string(&file).expect("readable");
+        emulator
+            .apply_text(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    }
+}
