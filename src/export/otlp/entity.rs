@@ -105,10 +105,9 @@ pub trait EntitySource: Send + Sync + 'static {
     /// Whether a pending change is a delete (sent at once rather than batched).
     fn deletes_pending(&self) -> bool;
 
-    /// Takes the pending changes, handing their events to `sink` (deletes first); true when
-    /// a kind has listed its objects for the first time since the last call, so its whole
-    /// state is due.
-    fn drain(&self, sink: &mut dyn FnMut(&EntityEvent<'_>)) -> bool;
+    /// Takes the pending changes, handing their events to `sink` (deletes first), and the
+    /// whole state of the kinds that have listed their objects for the first time since.
+    fn drain(&self, sink: &mut dyn FnMut(&EntityEvent<'_>));
 
     /// The state of every entity.
     fn full_state(&self, sink: &mut dyn FnMut(&EntityEvent<'_>));

@@ -14,6 +14,7 @@
 mod config;
 mod encoder;
 mod entity;
+mod entity_push;
 mod exporter;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -34,6 +35,7 @@ pub use entity::{
     EVENT_AS_LOG, EntityEvent, EntityFormat, EntitySource, EventKind, RecordEncoder, UnknownFormat,
     scope_attributes,
 };
+pub use entity_push::{BATCH_DELAY, EntityConfig, EntityExporter, EntityPush};
 pub use exporter::{
     ExportStats, MAX_PENDING_COLLECTIONS, OtlpExporter, OtlpTelemetry, export_once,
 };
