@@ -11,7 +11,7 @@ mod rotel;
 use std::time::Duration;
 
 use harness::{Exporter, start_emulator, value, wait_for_within};
-use kube_emulator::Emulator;
+use kube_emulator::{Emulator, ServerHandle};
 use rotel::Rotel;
 use serde_json::{Value, json};
 
@@ -127,6 +127,44 @@ fn cluster() -> Emulator {
     emulator
 }
 
+/// The first receiver-layout state of `entity_type` in `all`, with the `id` map and
+/// `attributes` asserted.
+fn check_state(all: &[Record], entity_type: &str, id: &str, attributes: &[(&str, &str)]) {
+    let record = all
+        .iter()
+        .find(|r| r.is("entity_state", entity_type))
+        .unwrap_or_else(|| panic!("a {entity_type} state in {all:#?}"));
+    assert_eq!(
+        record.get("otel.entity.id"),
+        Some(format!("Map({id})").as_str())
+    );
+    for (key, value) in attributes {
+        assert!(
+            record.has("otel.entity.attributes", key, value),
+            "{key}={value} in {record:#?}"
+        );
+    }
+}
+
+/// Rotel printing logs, the emulator serving [`cluster`], and the exporter sending entity
+/// events to Rotel over `protocol` with `extra` flags, ready.
+async fn start(protocol: &str, extra: &[&str]) -> (Rotel, ServerHandle, Exporter) {
+    let rotel = Rotel::start_printing(Some("logs")).await;
+    let server = start_emulator(cluster()).await;
+    let endpoint = rotel.endpoint(protocol);
+    let mut args = vec![
+        "--entity-events",
+        "--otlp-endpoint",
+        &endpoint,
+        "--otlp-protocol",
+        protocol,
+    ];
+    args.extend(extra);
+    let exporter = Exporter::start(&server.url(), &args);
+    exporter.wait_ready().await;
+    (rotel, server, exporter)
+}
+
 const RESOURCES: &str = "pods,nodes,namespaces,deployments,replicasets,services";
 
 async fn wait_for_record(
@@ -148,22 +186,16 @@ async fn wait_for_record(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn states_changes_and_deletes_reach_a_real_receiver() {
-    let rotel = Rotel::start_printing(Some("logs")).await;
-    let server = start_emulator(cluster()).await;
-    let endpoint = rotel.endpoint("grpc");
-    let exporter = Exporter::start(
-        &server.url(),
+    let (rotel, server, exporter) = start(
+        "grpc",
         &[
             "--resources",
             RESOURCES,
-            "--entity-events",
-            "--otlp-endpoint",
-            &endpoint,
             "--metric-labels-allowlist",
             "pods=[app]",
         ],
-    );
-    exporter.wait_ready().await;
+    )
+    .await;
     let pod_state = wait_for_record(&rotel, "the pod's state", 0, |r| {
         r.is("entity_state", "k8s.pod")
     })
@@ -213,55 +245,38 @@ async fn states_changes_and_deletes_reach_a_real_receiver() {
     );
 
     let all = records(&output);
-    let container = all
-        .iter()
-        .find(|r| r.is("entity_state", "container"))
-        .unwrap_or_else(|| panic!("a container state in {all:#?}"));
-    assert_eq!(
-        container.get("otel.entity.id"),
-        Some("Map(container.id:Str(c0ffee))")
+    check_state(
+        &all,
+        "container",
+        "container.id:Str(c0ffee)",
+        &[
+            ("container.image.name", "nginx"),
+            ("container.image.tag", "1.25"),
+            ("k8s.container.name", "app"),
+            ("k8s.pod.uid", "uid-web-1"),
+            ("container.status", "running"),
+        ],
     );
-    for (key, value) in [
-        ("container.image.name", "nginx"),
-        ("container.image.tag", "1.25"),
-        ("k8s.container.name", "app"),
-        ("k8s.pod.uid", "uid-web-1"),
-        ("container.status", "running"),
-    ] {
-        assert!(
-            container.has(a, key, value),
-            "{key}={value} in {container:#?}"
-        );
-    }
-    let node = all
-        .iter()
-        .find(|r| r.is("entity_state", "k8s.node"))
-        .unwrap_or_else(|| panic!("a node state in {all:#?}"));
-    assert_eq!(
-        node.get("otel.entity.id"),
-        Some("Map(k8s.node.uid:Str(uid-node-a))")
+    check_state(
+        &all,
+        "k8s.node",
+        "k8s.node.uid:Str(uid-node-a)",
+        &[
+            ("k8s.node.name", "node-a"),
+            ("k8s.node.condition_ready", "true"),
+        ],
     );
-    assert!(node.has(a, "k8s.node.name", "node-a"));
-    assert!(node.has(a, "k8s.node.condition_ready", "true"));
-    let deployment = all
-        .iter()
-        .find(|r| r.is("entity_state", "k8s.deployment"))
-        .unwrap_or_else(|| panic!("a deployment state in {all:#?}"));
-    assert_eq!(
-        deployment.get("otel.entity.id"),
-        Some("Map(k8s.deployment.uid:Str(uid-web))")
+    check_state(
+        &all,
+        "k8s.deployment",
+        "k8s.deployment.uid:Str(uid-web)",
+        &[
+            ("k8s.deployment.name", "web"),
+            ("k8s.workload.kind", "Deployment"),
+            ("k8s.namespace.name", "shop"),
+            ("deployment.creation_timestamp", "2026-01-02T03:04:05Z"),
+        ],
     );
-    for (key, value) in [
-        ("k8s.deployment.name", "web"),
-        ("k8s.workload.kind", "Deployment"),
-        ("k8s.namespace.name", "shop"),
-        ("deployment.creation_timestamp", "2026-01-02T03:04:05Z"),
-    ] {
-        assert!(
-            deployment.has(a, key, value),
-            "{key}={value} in {deployment:#?}"
-        );
-    }
 
     // A change is sent within seconds.
     let before = records(&rotel.output()).len();
@@ -322,22 +337,16 @@ async fn states_changes_and_deletes_reach_a_real_receiver() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_state_comes_every_interval() {
-    let rotel = Rotel::start_printing(Some("logs")).await;
-    let server = start_emulator(cluster()).await;
-    let endpoint = rotel.endpoint("grpc");
-    let exporter = Exporter::start(
-        &server.url(),
+    let (rotel, _server, _exporter) = start(
+        "grpc",
         &[
             "--resources",
             "nodes,namespaces",
-            "--entity-events",
             "--entity-events-interval",
             "2s",
-            "--otlp-endpoint",
-            &endpoint,
         ],
-    );
-    exporter.wait_ready().await;
+    )
+    .await;
     let node_states = || {
         records(&rotel.output())
             .into_iter()
@@ -357,24 +366,11 @@ async fn the_whole_state_comes_every_interval() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_specification_layout_over_http() {
-    let rotel = Rotel::start_printing(Some("logs")).await;
-    let server = start_emulator(cluster()).await;
-    let endpoint = rotel.endpoint("http/protobuf");
-    let exporter = Exporter::start(
-        &server.url(),
-        &[
-            "--resources",
-            RESOURCES,
-            "--entity-events",
-            "--entity-events-format",
-            "spec",
-            "--otlp-protocol",
-            "http/protobuf",
-            "--otlp-endpoint",
-            &endpoint,
-        ],
-    );
-    exporter.wait_ready().await;
+    let (rotel, server, _exporter) = start(
+        "http/protobuf",
+        &["--resources", RESOURCES, "--entity-events-format", "spec"],
+    )
+    .await;
     let state = wait_for_record(&rotel, "a node state", 0, |r| {
         r.get("entity.type") == Some("Str(k8s.node)")
     })

@@ -16,14 +16,21 @@ use opentelemetry::KeyValue;
 
 use crate::proc::{median, mib, rss, thread_cpu};
 
+/// The generated cluster: 150,000 pods by default.
+#[derive(clap::Args)]
+pub struct Size {
+    /// Nodes of the generated cluster.
+    #[arg(long = "nodes", default_value_t = 5000)]
+    nodes: usize,
+    /// Pods on each node.
+    #[arg(long = "pods-per-node", default_value_t = 30)]
+    pods: usize,
+}
+
 #[derive(clap::Args)]
 pub struct Args {
-    /// Nodes of the generated cluster.
-    #[arg(long, default_value_t = 5000)]
-    nodes: usize,
-    /// Pods per node.
-    #[arg(long, default_value_t = 30)]
-    pods_per_node: usize,
+    #[command(flatten)]
+    size: Size,
     /// Full-state cycles to time (the median is reported).
     #[arg(long, default_value_t = 5)]
     repeat: usize,
@@ -36,24 +43,23 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let pid = std::process::id();
-    let cluster = GeneratedCluster::new(args.nodes, args.pods_per_node, 1);
-    let objects = cluster.objects();
-    let settings = PipelineSettings {
+    let with_entities = PipelineSettings {
         entity_events: !args.without,
         ..PipelineSettings::default()
     };
-    let pipeline = Pipeline::new(settings, Telemetry::new())?;
-    let cpu = thread_cpu();
-    let stored = pipeline.load_objects(objects);
-    let load_cpu = thread_cpu() - cpu;
+    let pipeline = Pipeline::new(with_entities, Telemetry::new())?;
+    let Size { nodes, pods } = args.size;
+    let loading = thread_cpu();
+    let stored = pipeline.load_objects(GeneratedCluster::new(nodes, pods, 1).objects());
+    let load_cpu = thread_cpu() - loading;
+    let pid = std::process::id();
     let store_bytes = pipeline.store_heap_bytes() as u64;
     let (rss_now, rss_peak) = rss(pid);
     println!(
         "entities: {stored} objects ({} nodes × {} pods), entity events {}: load {:.2} s CPU, \
          store {:.1} MiB, RSS {:.0} MiB (peak {:.0} MiB)",
-        args.nodes,
-        args.pods_per_node,
+        nodes,
+        pods,
         if args.without { "off" } else { "on" },
         load_cpu.as_secs_f64(),
         mib(store_bytes),

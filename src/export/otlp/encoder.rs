@@ -486,13 +486,9 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
         let body = self.resources.take_bytes(&mut self.spare, &self.buffers);
         debug_assert_eq!(body.len(), len);
         let points = std::mem::take(&mut self.request_points);
-        self.summary.requests += 1;
-        let flow = (self.emit)(OtlpRequest {
-            body: body.into(),
-            points,
-            buffers: self.buffers.clone(),
-        });
-        self.stopped = flow.is_break();
+        self.stopped = self
+            .summary
+            .hand_out(&mut self.emit, body, points, &self.buffers);
     }
 
     /// Encodes a `NumberDataPoint` (its fields in prost's order) into `self.point`; `start` is

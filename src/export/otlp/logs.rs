@@ -124,13 +124,9 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()>> LogsEncoder<F> {
         debug_assert_eq!(body.len(), len);
         self.records.clear();
         let points = std::mem::take(&mut self.request_records);
-        self.summary.requests += 1;
-        let flow = (self.emit)(OtlpRequest {
-            body: body.into(),
-            points,
-            buffers: self.buffers.clone(),
-        });
-        self.stopped = flow.is_break();
+        self.stopped = self
+            .summary
+            .hand_out(&mut self.emit, body, points, &self.buffers);
     }
 
     /// Hands out the last request.

@@ -1,6 +1,7 @@
 //! Encoded requests, the buffers they are built in (kept from one export to the next) and
 //! what an encoder reports.
 
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -79,4 +80,24 @@ pub struct EncodeSummary {
     pub points: u64,
     /// Points that would not fit even in a request of their own, dropped.
     pub points_dropped: u64,
+}
+
+impl EncodeSummary {
+    /// Counts a finished request of `points` and hands it to `emit`; true when nobody wants
+    /// more.
+    pub(super) fn hand_out(
+        &mut self,
+        emit: &mut impl FnMut(OtlpRequest) -> ControlFlow<()>,
+        body: Vec<u8>,
+        points: usize,
+        buffers: &Arc<Buffers>,
+    ) -> bool {
+        self.requests += 1;
+        let request = OtlpRequest {
+            body: body.into(),
+            points,
+            buffers: buffers.clone(),
+        };
+        emit(request).is_break()
+    }
 }
