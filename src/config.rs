@@ -13,7 +13,7 @@ pub mod instance;
 pub mod reload;
 pub mod stamp;
 
-use crate::export::otlp::{Compression, OtlpOverrides, Protocol};
+use crate::export::otlp::{Compression, EntityFormat, OtlpOverrides, Protocol};
 use crate::metric::{AllowList, Schema};
 use crate::watch::ShardMode;
 
@@ -253,6 +253,26 @@ pub struct Cli {
     /// OTLP compression: none, gzip or zstd [default: OTEL_EXPORTER_OTLP_COMPRESSION, else none].
     #[arg(long)]
     pub otlp_compression: Option<Compression>,
+
+    /// Send OpenTelemetry entity events as OTLP logs, as the Collector's k8scluster receiver
+    /// does: an entity state for each pod (and started container), node, namespace, service,
+    /// workload, HPA, volume and claim watched, within seconds of a change, an entity delete
+    /// when it goes, and every entity's state every --entity-events-interval. Pushed with the
+    /// --otlp-* settings (OTEL_EXPORTER_OTLP_LOGS_* win over OTEL_EXPORTER_OTLP_*; OTLP/HTTP
+    /// posts to `.../v1/logs`), by the leader only under --leader-election.
+    #[arg(long)]
+    pub entity_events: bool,
+
+    /// Time between two sends of every entity's state (the receiver's
+    /// metadata_collection_interval); announced in each state event.
+    #[arg(long, default_value = "5m", value_parser = positive_duration)]
+    pub entity_events_interval: Duration,
+
+    /// Layout of entity events: `receiver` (the k8scluster receiver's `otel.entity.*`
+    /// attributes, `entity_state`/`entity_delete`) or `spec` (the entity events
+    /// specification: event names `entity.state`/`entity.delete`, `entity.*` attributes).
+    #[arg(long, default_value = "receiver")]
+    pub entity_events_format: EntityFormat,
 
     /// Run against a built-in cluster emulator with a generated cluster, for a first look.
     #[arg(long)]

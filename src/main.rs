@@ -15,7 +15,7 @@ use tracing::Instrument;
 use kube_state_otel::config::Cli;
 use kube_state_otel::config::instance::{Instance, instances};
 use kube_state_otel::config::reload::{PIPELINES_CONFIG, Running, watch_config_file};
-use kube_state_otel::export::otlp::{OtlpConfig, OtlpPush};
+use kube_state_otel::export::otlp::{EntityConfig, EntityPush, EntitySource, OtlpConfig, OtlpPush};
 use kube_state_otel::http::{self, Parts};
 use kube_state_otel::leader::{LeaderConfig, Leadership};
 use kube_state_otel::meter::Collect;
@@ -84,10 +84,13 @@ async fn run(
     instances: Vec<Instance>,
 ) -> anyhow::Result<()> {
     // Every pipeline's settings are checked before anything connects.
-    let mut prepared: Vec<(Instance, Pipeline, Arc<Telemetry>, Option<OtlpConfig>)> = Vec::new();
+    let mut prepared: Vec<(Instance, Pipeline, Arc<Telemetry>, Exports)> = Vec::new();
     for instance in instances {
         let otlp = instance
             .otlp_config()
+            .unwrap_or_else(|error| usage_error(error.to_string()));
+        let entities = instance
+            .entity_config()
             .unwrap_or_else(|error| usage_error(error.to_string()));
         let telemetry = Telemetry::new();
         let mut settings = instance
@@ -100,7 +103,7 @@ async fn run(
             telemetry.config_read(PIPELINES_CONFIG, &path.display().to_string(), Some(&text));
         }
         match Pipeline::new(settings, telemetry.clone()) {
-            Ok(pipeline) => prepared.push((instance, pipeline, telemetry, otlp)),
+            Ok(pipeline) => prepared.push((instance, pipeline, telemetry, (otlp, entities))),
             Err(error) => usage_error(error.to_string()),
         }
     }
@@ -129,7 +132,7 @@ async fn run(
     let mut servers = Vec::new();
     let mut running = Vec::new();
     let mut elections = Vec::new();
-    for (instance, pipeline, telemetry, otlp) in prepared {
+    for (instance, pipeline, telemetry, exports) in prepared {
         let span = match &instance.name {
             Some(name) => tracing::info_span!("pipeline", name = name.as_str()),
             None => tracing::Span::none(),
@@ -138,7 +141,7 @@ async fn run(
             &instance,
             pipeline,
             telemetry,
-            otlp,
+            exports,
             kube_config.clone(),
             &security,
         )
@@ -154,6 +157,7 @@ async fn run(
         );
     }
     let otlp_pushes: Vec<_> = running.iter().map(|r| r.otlp.clone()).collect();
+    let entity_pushes: Vec<_> = running.iter().map(|r| r.entities.clone()).collect();
     if cli.config.is_some() {
         tokio::spawn(watch_config_file(cli.clone(), explicit, running));
     }
@@ -186,6 +190,9 @@ async fn run(
     for push in otlp_pushes {
         push.lock().unwrap_or_else(|p| p.into_inner()).replace(None);
     }
+    for push in entity_pushes {
+        push.lock().unwrap_or_else(|p| p.into_inner()).replace(None);
+    }
     futures::future::join_all(
         elections
             .into_iter()
@@ -194,6 +201,9 @@ async fn run(
     .await;
     result
 }
+
+/// A pipeline's pushes: metrics and entity events, when configured.
+type Exports = (Option<OtlpConfig>, Option<EntityConfig>);
 
 /// A running pipeline: its endpoint servers, what a `--config` reload changes, and its leader
 /// election with the client to release its lease.
@@ -209,7 +219,7 @@ async fn start_pipeline(
     instance: &Instance,
     mut pipeline: Pipeline,
     telemetry: Arc<Telemetry>,
-    otlp: Option<OtlpConfig>,
+    (otlp, entities): Exports,
     mut kube_config: kube::Config,
     security: &http::Security,
 ) -> anyhow::Result<Started> {
@@ -287,10 +297,18 @@ async fn start_pipeline(
         let pipeline = pipeline.clone();
         Arc::new(move |sink| pipeline.collect(sink))
     };
-    let mut push = OtlpPush::new(collect, leadership.clone(), telemetry_meter);
+    let mut push = OtlpPush::new(collect, leadership.clone(), telemetry_meter.clone());
     if let Some(config) = otlp {
         let exporter = push.start(&config).context("starting the OTLP push")?;
         push.replace(Some((config, exporter)));
+    }
+    let source: Arc<dyn EntitySource> = pipeline.clone();
+    let mut entity_push = EntityPush::new(source, leadership.clone(), telemetry_meter);
+    if let Some(config) = entities {
+        let exporter = entity_push
+            .start(&config)
+            .context("starting the entity events push")?;
+        entity_push.replace(Some((config, exporter)));
     }
     let running = Running {
         instance: instance.clone(),
@@ -298,6 +316,7 @@ async fn start_pipeline(
         client: client.clone(),
         telemetry: telemetry.clone(),
         otlp: Arc::new(std::sync::Mutex::new(push)),
+        entities: Arc::new(std::sync::Mutex::new(entity_push)),
     };
     let telemetry_parts: Parts =
         Arc::new(move || telemetry_provider.registry().parts(TELEMETRY_SCOPE));

@@ -25,6 +25,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod collect;
 mod crs;
 mod e2e;
+mod entities;
 mod faults;
 mod ha;
 mod otlp_down;
@@ -50,6 +51,8 @@ enum Command {
     Collect(collect::Args),
     /// The exporter and the emulator as separate processes.
     E2e(e2e::Args),
+    /// Entity events at scale: what they add to the store, and a full-state cycle's cost.
+    Entities(entities::Args),
     /// API traffic of sharding setups against one emulated API server.
     Traffic(traffic::Args),
     /// Leader election under faults: replicas pushing OTLP while the leader is killed,
@@ -74,6 +77,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Collect(args) => collect::run(args),
         Command::E2e(args) => e2e::run(args),
+        Command::Entities(args) => entities::run(args),
         Command::Traffic(args) => traffic::run(args),
         Command::Ha(args) => ha::run(args),
         Command::Faults(args) => faults::run(args),

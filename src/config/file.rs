@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::Cli;
-use crate::export::otlp::{Compression, Protocol};
+use crate::export::otlp::{Compression, EntityFormat, Protocol};
 use crate::watch::{Selectors, ShardMode};
 
 /// Errors reading a config file; each names the file and, for bad values, the key.
@@ -115,6 +115,19 @@ pub struct Exporters {
     pub prometheus: Prometheus,
     #[serde(default)]
     pub otlp: Otlp,
+    #[serde(default)]
+    pub entity_events: EntityEvents,
+}
+
+/// `--entity-events`, `--entity-events-interval` and `--entity-events-format`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityEvents {
+    pub enabled: Option<bool>,
+    #[serde(default, with = "humantime_serde_opt")]
+    pub interval: Option<Duration>,
+    #[serde(default, deserialize_with = "from_str_opt")]
+    pub format: Option<EntityFormat>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -341,6 +354,22 @@ impl PipelineConfig {
         if !explicit("otlp_max_request_bytes") && o.max_request_bytes.is_some() {
             cli.otlp_max_request_bytes = o.max_request_bytes;
         }
+        let e = &self.exporters.entity_events;
+        set(
+            &mut cli.entity_events,
+            e.enabled.as_ref(),
+            explicit("entity_events"),
+        );
+        set(
+            &mut cli.entity_events_interval,
+            e.interval.as_ref(),
+            explicit("entity_events_interval"),
+        );
+        set(
+            &mut cli.entity_events_format,
+            e.format.as_ref(),
+            explicit("entity_events_format"),
+        );
         // Flags add to the file's headers and win per key.
         let given: Vec<String> = cli
             .otlp_headers

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::file::{ConfigFile, check_addresses};
 use super::{Cli, items};
-use crate::export::otlp::{OtlpConfig, OtlpError};
+use crate::export::otlp::{EntityConfig, OtlpConfig, OtlpError, Signal};
 use crate::metric::KindOptions;
 use crate::pipeline::{PipelineSettings, all_kinds};
 use crate::watch::{Selectors, Shard, WatchSettings};
@@ -138,6 +138,7 @@ impl Instance {
             schema: cli.schema,
             custom: None,
             custom_only: cli.custom_resource_state_only,
+            entity_events: cli.entity_events,
             watch: WatchSettings {
                 page_size: Some(cli.list_page_size),
                 namespaces: items(&cli.namespaces),
@@ -171,6 +172,34 @@ impl Instance {
             return Ok(None);
         }
         Ok(Some(OtlpConfig::from_env(self.cli.otlp_overrides())?))
+    }
+
+    /// The entity events push (`--entity-events`): the OTLP settings of the logs signal, which
+    /// needs an endpoint of its own or a generic one.
+    pub fn entity_config(&self) -> Result<Option<EntityConfig>, SettingsError> {
+        let cli = &self.cli;
+        if !cli.entity_events {
+            return Ok(None);
+        }
+        let from_env = [Signal::Logs.endpoint_var(), "OTEL_EXPORTER_OTLP_ENDPOINT"]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+        if cli.otlp_endpoint.is_none() && !from_env {
+            return Err(SettingsError::Invalid(
+                "--entity-events: no OTLP endpoint (--otlp-endpoint, \
+                 OTEL_EXPORTER_OTLP_LOGS_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT)"
+                    .to_string(),
+            ));
+        }
+        let mut otlp = OtlpConfig::resolve_signal(Signal::Logs, cli.otlp_overrides(), |name| {
+            std::env::var(name).ok()
+        })?;
+        otlp.interval = cli.entity_events_interval;
+        Ok(Some(EntityConfig {
+            otlp,
+            interval: cli.entity_events_interval,
+            format: cli.entity_events_format,
+        }))
     }
 
     /// The `--config` keys whose change only a restart applies (listen addresses, sharding,

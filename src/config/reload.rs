@@ -13,7 +13,7 @@ use super::Cli;
 use super::file::ConfigFile;
 use super::instance::{Instance, SettingsError, instances_of};
 use super::stamp::Polled;
-use crate::export::otlp::OtlpPush;
+use crate::export::otlp::{EntityPush, OtlpPush};
 use crate::pipeline::Pipeline;
 use crate::telemetry::Telemetry;
 
@@ -28,6 +28,7 @@ pub struct Running {
     pub client: Client,
     pub telemetry: Arc<Telemetry>,
     pub otlp: Arc<Mutex<OtlpPush>>,
+    pub entities: Arc<Mutex<EntityPush>>,
 }
 
 /// Re-reads `cli.config` whenever it changes (checked every second; a rewrite, a rename or a
@@ -116,9 +117,18 @@ async fn reload(
             Some(started.transpose()?)
         };
         drop(push);
-        prepared.push((instance, reconfiguration, exporter));
+        let entities = instance.entity_config()?;
+        let push = lock(&r.entities);
+        let entity_exporter = if push.config() == entities.as_ref() {
+            None
+        } else {
+            let started = entities.map(|config| push.start(&config).map(|e| (config, e)));
+            Some(started.transpose()?)
+        };
+        drop(push);
+        prepared.push((instance, reconfiguration, (exporter, entity_exporter)));
     }
-    for (instance, reconfiguration, exporter) in prepared {
+    for (instance, reconfiguration, (exporter, entity_exporter)) in prepared {
         let Some(r) = running
             .iter_mut()
             .find(|r| r.instance.name == instance.name)
@@ -137,11 +147,14 @@ async fn reload(
         if let Some(exporter) = exporter {
             lock(&r.otlp).replace(exporter);
         }
+        if let Some(exporter) = entity_exporter {
+            lock(&r.entities).replace(exporter);
+        }
         r.instance = instance;
     }
     Ok(())
 }
 
-fn lock(push: &Mutex<OtlpPush>) -> std::sync::MutexGuard<'_, OtlpPush> {
+fn lock<T>(push: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     push.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -11,6 +11,7 @@ pub static CERTIFICATESIGNINGREQUESTS: KindDef<CertificateSigningRequest> = Kind
     identity_labels: &["certificatesigningrequest", "signer_name"],
     identity,
     read: Read::Objects,
+    entity_events: None,
     entity: None,
     families: &[
         Family::experimental(

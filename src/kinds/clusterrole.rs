@@ -11,6 +11,7 @@ pub static CLUSTERROLES: KindDef<ClusterRole> = KindDef {
     identity_labels: &["clusterrole"],
     identity: common::name,
     read: Read::Metadata,
+    entity_events: None,
     entity: None,
     families: &[
         Family::experimental(

@@ -11,6 +11,7 @@ pub static CLUSTERROLEBINDINGS: KindDef<ClusterRoleBinding> = KindDef {
     identity_labels: &["clusterrolebinding"],
     identity: common::name,
     read: Read::Objects,
+    entity_events: None,
     entity: None,
     families: &[
         Family::experimental(

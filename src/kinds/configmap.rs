@@ -11,6 +11,7 @@ pub static CONFIGMAPS: KindDef<ConfigMap> = KindDef {
     identity_labels: &["namespace", "configmap"],
     identity: common::namespace_name,
     read: Read::Metadata,
+    entity_events: None,
     entity: None,
     families: &[
         Family::experimental(

@@ -3,6 +3,7 @@
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, CronJobStatus};
 
 use super::common::{self, bool_value, push_if_set, push_time};
+use super::entity::{self, EntityDef};
 use super::{KindDef, Read};
 use crate::metric::semconv::Entity;
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
@@ -12,6 +13,10 @@ pub static CRONJOBS: KindDef<CronJob> = KindDef {
     identity_labels: &["namespace", "cronjob"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: Some(EntityDef {
+        entity_type: "k8s.cronjob",
+        describe: describe_entity,
+    }),
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.cronjob.name"],
         uid: Some("k8s.cronjob.uid"),
@@ -153,6 +158,24 @@ fn next_schedule_time(c: &CronJob, _: &KindOptions, samples: &mut Samples) {
     if let Some(schedule) = schedule(c) {
         let next = schedule.next(from.0);
         samples.push(next.map_or(GO_ZERO_TIME, |t| t.as_second() as f64));
+    }
+}
+
+/// The receiver's cronjob entity: the generic one, the schedule and the concurrency policy.
+fn describe_entity(
+    c: &CronJob,
+    options: &crate::metric::KindOptions,
+    samples: &mut crate::metric::Samples,
+) {
+    if let Some(mut attributes) = entity::generic(c, "CronJob", options) {
+        let spec = c.spec.as_ref();
+        attributes.set("schedule", spec.map_or("", |s| s.schedule.as_str()));
+        attributes.set(
+            "concurrency_policy",
+            spec.and_then(|s| s.concurrency_policy.as_deref())
+                .unwrap_or_default(),
+        );
+        attributes.push(samples, entity::OBJECT);
     }
 }
 

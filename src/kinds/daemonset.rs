@@ -3,6 +3,7 @@
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetStatus};
 
 use super::common::{self, push_int};
+use super::entity::{self, EntityDef};
 use super::{KindDef, Read};
 use crate::metric::semconv::Entity;
 use crate::metric::{Family, SemconvMetric};
@@ -12,6 +13,10 @@ pub static DAEMONSETS: KindDef<DaemonSet> = KindDef {
     identity_labels: &["namespace", "daemonset"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: Some(EntityDef {
+        entity_type: "k8s.daemonset",
+        describe: describe_entity,
+    }),
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.daemonset.name"],
         uid: Some("k8s.daemonset.uid"),
@@ -91,4 +96,12 @@ pub static DAEMONSETS: KindDef<DaemonSet> = KindDef {
 
 fn status(d: &DaemonSet) -> Option<&DaemonSetStatus> {
     d.status.as_ref()
+}
+
+fn describe_entity(
+    d: &DaemonSet,
+    options: &crate::metric::KindOptions,
+    samples: &mut crate::metric::Samples,
+) {
+    entity::push_generic(d, "DaemonSet", options, samples);
 }

@@ -4,6 +4,7 @@ use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, RollingUpdateDepl
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::common::{self, push_condition, push_if_set, push_int};
+use super::entity::{self, EntityDef};
 use super::{KindDef, Read};
 use crate::metric::semconv::Entity;
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
@@ -13,6 +14,10 @@ pub static DEPLOYMENTS: KindDef<Deployment> = KindDef {
     identity_labels: &["namespace", "deployment"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: Some(EntityDef {
+        entity_type: "k8s.deployment",
+        describe: describe_entity,
+    }),
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.deployment.name"],
         uid: Some("k8s.deployment.uid"),
@@ -182,6 +187,21 @@ fn scaled_value(value: &IntOrString, total: i32, round_up: bool) -> Option<i64> 
             };
             Some(rounded as i64)
         }
+    }
+}
+
+/// The receiver's deployment entity: the generic one and `k8s.deployment.name`.
+fn describe_entity(
+    d: &Deployment,
+    options: &crate::metric::KindOptions,
+    samples: &mut crate::metric::Samples,
+) {
+    if let Some(mut attributes) = entity::generic(d, "Deployment", options) {
+        attributes.set(
+            "k8s.deployment.name",
+            d.metadata.name.as_deref().unwrap_or_default(),
+        );
+        attributes.push(samples, entity::OBJECT);
     }
 }
 

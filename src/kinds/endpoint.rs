@@ -11,6 +11,7 @@ pub static ENDPOINTS: KindDef<Endpoints> = KindDef {
     identity_labels: &["namespace", "endpoint"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: None,
     entity: None,
     families: &[
         Family::stable(

@@ -12,6 +12,7 @@ pub static ENDPOINTSLICES: KindDef<EndpointSlice> = KindDef {
     identity_labels: &["endpointslice", "namespace"],
     identity: name_namespace,
     read: Read::Objects,
+    entity_events: None,
     entity: None,
     families: &[
         Family::experimental(

@@ -7,6 +7,7 @@ use k8s_openapi::api::autoscaling::v2::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::common::{self, push_conditions, push_int, quantity_cores};
+use super::entity::{self, EntityDef};
 use super::{KindDef, Read};
 use crate::metric::semconv::{Attr, Entity};
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
@@ -16,6 +17,10 @@ pub static HORIZONTALPODAUTOSCALERS: KindDef<HorizontalPodAutoscaler> = KindDef 
     identity_labels: &["namespace", "horizontalpodautoscaler"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: Some(EntityDef {
+        entity_type: "k8s.hpa",
+        describe: describe_entity,
+    }),
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.hpa.name"],
         uid: Some("k8s.hpa.uid"),
@@ -276,6 +281,15 @@ fn status_target(m: &MetricStatus) -> Option<Target<'_>> {
         utilization: current.average_utilization,
         average: current.average_value.as_ref(),
     })
+}
+
+/// The receiver names the kind `HPA` (`k8s.hpa.uid`, `hpa.creation_timestamp`).
+fn describe_entity(
+    h: &HorizontalPodAutoscaler,
+    options: &crate::metric::KindOptions,
+    samples: &mut crate::metric::Samples,
+) {
+    entity::push_generic(h, "HPA", options, samples);
 }
 
 #[cfg(test)]

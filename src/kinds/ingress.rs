@@ -11,6 +11,7 @@ pub static INGRESSES: KindDef<Ingress> = KindDef {
     identity_labels: &["namespace", "ingress"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: None,
     entity: None,
     families: &[
         Family::stable("kube_ingress_info", "Information about ingress.", info),

@@ -11,6 +11,7 @@ pub static INGRESSCLASSES: KindDef<IngressClass> = KindDef {
     identity_labels: &["ingressclass"],
     identity: common::name,
     read: Read::Objects,
+    entity_events: None,
     entity: None,
     families: &[
         Family::experimental(

@@ -3,6 +3,7 @@
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobSpec, JobStatus};
 
 use super::common::{self, bool_value, push_condition_as, push_if_set, push_int, push_time};
+use super::entity::{self, EntityDef};
 use super::{KindDef, Read};
 use crate::metric::semconv::Entity;
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
@@ -12,6 +13,10 @@ pub static JOBS: KindDef<Job> = KindDef {
     identity_labels: &["namespace", "job_name"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: Some(EntityDef {
+        entity_type: "k8s.job",
+        describe: describe_entity,
+    }),
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.job.name"],
         uid: Some("k8s.job.uid"),
@@ -182,4 +187,12 @@ fn status_failed(j: &Job, _: &KindOptions, samples: &mut Samples) {
     if !reason_known {
         samples.push_labeled(&[("reason", "")], f64::from(failed));
     }
+}
+
+fn describe_entity(
+    j: &Job,
+    options: &crate::metric::KindOptions,
+    samples: &mut crate::metric::Samples,
+) {
+    entity::push_generic(j, "Job", options, samples);
 }

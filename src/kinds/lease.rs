@@ -13,6 +13,7 @@ pub static LEASES: KindDef<Lease> = KindDef {
     identity_labels: &["lease"],
     identity: common::name,
     read: Read::Objects,
+    entity_events: None,
     entity: None,
     families: &[
         Family::experimental(

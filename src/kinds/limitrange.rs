@@ -14,6 +14,7 @@ pub static LIMITRANGES: KindDef<LimitRange> = KindDef {
     identity_labels: &["namespace", "limitrange"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: None,
     entity: None,
     families: &[
         Family::stable(

@@ -15,6 +15,7 @@ pub mod decode;
 pub mod deployment;
 pub mod endpoint;
 pub mod endpointslice;
+pub mod entity;
 pub mod horizontalpodautoscaler;
 pub mod ingress;
 pub mod ingressclass;
@@ -93,6 +94,9 @@ pub struct KindDef<O: 'static> {
     pub identity: fn(&O) -> Vec<Text>,
     /// What of the kind's objects is pulled from the API server.
     pub read: Read,
+    /// The kind's objects as OpenTelemetry entities (`--entity-events`); `None` for kinds
+    /// the k8scluster receiver reports no entities of.
+    pub entity_events: Option<entity::EntityDef<O>>,
     /// The semantic-conventions entity of the kind; `None` for kinds semconv does not model.
     pub entity: Option<Entity>,
     pub families: &'static [Family<O>],
@@ -115,6 +119,15 @@ impl<O: KubeObject> KindDef<O> {
             if let Some(family) = self.families.get(index) {
                 (family.generate)(object, options, &mut samples);
             }
+        }
+        // The entity family comes last, where no instrument reads it.
+        if let Some(entity) = self
+            .entity_events
+            .as_ref()
+            .filter(|_| options.entity_events)
+        {
+            samples.begin_family();
+            (entity.describe)(object, options, &mut samples);
         }
         samples.finish()
     }
@@ -175,6 +188,8 @@ pub trait AnyKind: Send + Sync {
     fn api_version(&self) -> &'static str;
     fn identity_labels(&self) -> &'static [&'static str];
     fn entity(&self) -> Option<Entity>;
+    /// The entity type of the kind's entity events (`k8s.pod`), if it has them.
+    fn entity_type(&self) -> Option<&'static str>;
     fn families(&self) -> Vec<FamilyInfo>;
     /// What of the kind's objects is pulled ([`KindDef::read`]).
     fn read(&self) -> Read;
@@ -214,6 +229,10 @@ impl<O: KubeObject> AnyKind for KindDef<O> {
 
     fn entity(&self) -> Option<Entity> {
         self.entity
+    }
+
+    fn entity_type(&self) -> Option<&'static str> {
+        self.entity_events.as_ref().map(|e| e.entity_type)
     }
 
     fn families(&self) -> Vec<FamilyInfo> {

@@ -39,6 +39,7 @@ pub static MUTATINGADMISSIONPOLICIES: KindDef<MutatingAdmissionPolicy> = KindDef
     identity_labels: &["namespace", "mutatingadmissionpolicy"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: None,
     entity: None,
     families: &[
         Family::experimental(

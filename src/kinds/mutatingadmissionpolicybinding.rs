@@ -38,6 +38,7 @@ pub static MUTATINGADMISSIONPOLICYBINDINGS: KindDef<MutatingAdmissionPolicyBindi
     identity_labels: &["namespace", "mutatingadmissionpolicybinding"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: None,
     entity: None,
     families: &[
         Family::experimental(

@@ -11,6 +11,7 @@ pub static MUTATINGWEBHOOKCONFIGURATIONS: KindDef<MutatingWebhookConfiguration> 
     identity_labels: &["namespace", "mutatingwebhookconfiguration"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: None,
     entity: None,
     families: &[
         Family::experimental(

@@ -3,6 +3,7 @@
 use k8s_openapi::api::core::v1::Namespace;
 
 use super::common::{self, push_condition};
+use super::entity::{self, EntityDef};
 use super::{KindDef, Read};
 use crate::metric::semconv::{Attr, Entity};
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
@@ -12,6 +13,10 @@ pub static NAMESPACES: KindDef<Namespace> = KindDef {
     identity_labels: &["namespace"],
     identity: common::name,
     read: Read::Objects,
+    entity_events: Some(EntityDef {
+        entity_type: "k8s.namespace",
+        describe: describe_entity,
+    }),
     entity: Some(Entity {
         identity: &["k8s.namespace.name"],
         uid: None,
@@ -71,4 +76,28 @@ fn status_condition(ns: &Namespace, _: &KindOptions, samples: &mut Samples) {
     for c in conditions.unwrap_or_default() {
         push_condition(samples, &[("condition", &c.type_)], &c.status);
     }
+}
+
+/// The receiver's namespace entity: name, phase (lower case, `unknown` when unset) and
+/// creation time; no labels.
+fn describe_entity(
+    ns: &Namespace,
+    _: &crate::metric::KindOptions,
+    samples: &mut crate::metric::Samples,
+) {
+    let Some(mut attributes) = entity::Attributes::of(ns, "k8s.namespace.uid") else {
+        return;
+    };
+    attributes.set(
+        entity::NAMESPACE_NAME,
+        ns.metadata.name.as_deref().unwrap_or_default(),
+    );
+    let phase = ns.status.as_ref().and_then(|s| s.phase.as_deref());
+    let phase = phase.filter(|p| !p.is_empty()).map(str::to_lowercase);
+    attributes.set("k8s.namespace.phase", phase.as_deref().unwrap_or("unknown"));
+    attributes.set(
+        "k8s.namespace.creation_timestamp",
+        &entity::rfc3339(ns.metadata.creation_timestamp.as_ref()),
+    );
+    attributes.push(samples, entity::OBJECT);
 }

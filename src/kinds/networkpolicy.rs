@@ -11,6 +11,7 @@ pub static NETWORKPOLICIES: KindDef<NetworkPolicy> = KindDef {
     identity_labels: &["namespace", "networkpolicy"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: None,
     entity: None,
     families: &[
         Family::experimental(

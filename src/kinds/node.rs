@@ -6,6 +6,7 @@ use k8s_openapi::api::core::v1::{Node, NodeSpec, NodeStatus, NodeSystemInfo};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::common::{self, push_condition};
+use super::entity::{self, EntityDef};
 use super::{KindDef, Read};
 use crate::metric::semconv::{Attr, Entity};
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
@@ -15,6 +16,10 @@ pub static NODES: KindDef<Node> = KindDef {
     identity_labels: &["node"],
     identity: common::name,
     read: Read::Objects,
+    entity_events: Some(EntityDef {
+        entity_type: "k8s.node",
+        describe: describe_entity,
+    }),
     entity: Some(Entity {
         identity: &["k8s.node.name"],
         uid: Some("k8s.node.uid"),
@@ -222,6 +227,49 @@ fn addresses(n: &Node, _: &KindOptions, samples: &mut Samples) {
     for a in addresses.unwrap_or_default() {
         samples.push_labeled(&[("type", &a.type_), ("address", &a.address)], 1.0);
     }
+}
+
+/// The receiver's node entity: allowed labels, name, creation time and the kubelet's own
+/// conditions as `k8s.node.condition_<snake_case>` = `true`/`false`/`unknown`.
+fn describe_entity(
+    node: &Node,
+    options: &crate::metric::KindOptions,
+    samples: &mut crate::metric::Samples,
+) {
+    const KUBELET_CONDITIONS: [(&str, &str); 5] = [
+        ("Ready", "k8s.node.condition_ready"),
+        ("MemoryPressure", "k8s.node.condition_memory_pressure"),
+        ("DiskPressure", "k8s.node.condition_disk_pressure"),
+        ("PIDPressure", "k8s.node.condition_pid_pressure"),
+        (
+            "NetworkUnavailable",
+            "k8s.node.condition_network_unavailable",
+        ),
+    ];
+    let Some(mut attributes) = entity::Attributes::of(node, "k8s.node.uid") else {
+        return;
+    };
+    let meta = &node.metadata;
+    attributes.set_allowed(
+        "k8s.node.label.",
+        &options.allow_labels,
+        meta.labels.as_ref(),
+    );
+    attributes.set("k8s.node.name", meta.name.as_deref().unwrap_or_default());
+    attributes.set(
+        "node.creation_timestamp",
+        &entity::rfc3339(meta.creation_timestamp.as_ref()),
+    );
+    let conditions = node.status.as_ref().and_then(|s| s.conditions.as_deref());
+    for condition in conditions.unwrap_or_default() {
+        if let Some((_, key)) = KUBELET_CONDITIONS
+            .iter()
+            .find(|(t, _)| *t == condition.type_)
+        {
+            attributes.set(key, &condition.status.to_lowercase());
+        }
+    }
+    attributes.push(samples, entity::OBJECT);
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeSpec};
 
 use super::common::{self, push_each, push_one_of, quantity_int_value};
+use super::entity::{self, EntityDef};
 use super::{KindDef, Read};
 use crate::metric::semconv::{Attr, Entity};
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
@@ -12,6 +13,10 @@ pub static PERSISTENTVOLUMES: KindDef<PersistentVolume> = KindDef {
     identity_labels: &["persistentvolume"],
     identity: common::name,
     read: Read::Objects,
+    entity_events: Some(EntityDef {
+        entity_type: "k8s.persistentvolume",
+        describe: describe_entity,
+    }),
     entity: Some(Entity {
         identity: &["k8s.persistentvolume.name"],
         uid: Some("k8s.persistentvolume.uid"),
@@ -240,6 +245,37 @@ fn csi_attributes(pv: &PersistentVolume, _: &KindOptions, samples: &mut Samples)
         ],
         1.0,
     );
+}
+
+/// The receiver's persistentvolume entity: name, creation time, allowed labels and annotations.
+fn describe_entity(
+    pv: &PersistentVolume,
+    options: &crate::metric::KindOptions,
+    samples: &mut crate::metric::Samples,
+) {
+    let Some(mut attributes) = entity::Attributes::of(pv, "k8s.persistentvolume.uid") else {
+        return;
+    };
+    let meta = &pv.metadata;
+    attributes.set(
+        "k8s.persistentvolume.name",
+        meta.name.as_deref().unwrap_or_default(),
+    );
+    attributes.set(
+        "k8s.persistentvolume.creation_timestamp",
+        &entity::rfc3339(meta.creation_timestamp.as_ref()),
+    );
+    attributes.set_allowed(
+        "k8s.persistentvolume.label.",
+        &options.allow_labels,
+        meta.labels.as_ref(),
+    );
+    attributes.set_allowed(
+        "k8s.persistentvolume.annotation.",
+        &options.allow_annotations,
+        meta.annotations.as_ref(),
+    );
+    attributes.push(samples, entity::OBJECT);
 }
 
 #[cfg(test)]

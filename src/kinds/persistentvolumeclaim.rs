@@ -5,6 +5,7 @@ use k8s_openapi::api::core::v1::{
 };
 
 use super::common::{self, push_conditions, push_each, push_one_of, quantity_int_value};
+use super::entity::{self, EntityDef};
 use super::{KindDef, Read};
 use crate::metric::semconv::{Attr, Entity};
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
@@ -14,6 +15,10 @@ pub static PERSISTENTVOLUMECLAIMS: KindDef<PersistentVolumeClaim> = KindDef {
     identity_labels: &["namespace", "persistentvolumeclaim"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: Some(EntityDef {
+        entity_type: "k8s.persistentvolumeclaim",
+        describe: describe_entity,
+    }),
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.persistentvolumeclaim.name"],
         uid: Some("k8s.persistentvolumeclaim.uid"),
@@ -155,4 +160,44 @@ fn status_capacity_bytes(pvc: &PersistentVolumeClaim, _: &KindOptions, samples: 
     {
         samples.push(bytes);
     }
+}
+
+/// The receiver's persistentvolumeclaim entity: name, namespace, creation time, the bound
+/// volume, allowed labels and annotations.
+fn describe_entity(
+    pvc: &PersistentVolumeClaim,
+    options: &crate::metric::KindOptions,
+    samples: &mut crate::metric::Samples,
+) {
+    let Some(mut attributes) = entity::Attributes::of(pvc, "k8s.persistentvolumeclaim.uid") else {
+        return;
+    };
+    let meta = &pvc.metadata;
+    attributes.set(
+        "k8s.persistentvolumeclaim.name",
+        meta.name.as_deref().unwrap_or_default(),
+    );
+    attributes.set(
+        entity::NAMESPACE_NAME,
+        meta.namespace.as_deref().unwrap_or_default(),
+    );
+    attributes.set(
+        "k8s.persistentvolumeclaim.creation_timestamp",
+        &entity::rfc3339(meta.creation_timestamp.as_ref()),
+    );
+    let volume = pvc.spec.as_ref().and_then(|s| s.volume_name.as_deref());
+    if let Some(volume) = volume.filter(|v| !v.is_empty()) {
+        attributes.set("k8s.persistentvolume.name", volume);
+    }
+    attributes.set_allowed(
+        "k8s.persistentvolumeclaim.label.",
+        &options.allow_labels,
+        meta.labels.as_ref(),
+    );
+    attributes.set_allowed(
+        "k8s.persistentvolumeclaim.annotation.",
+        &options.allow_annotations,
+        meta.annotations.as_ref(),
+    );
+    attributes.push(samples, entity::OBJECT);
 }

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::common::{self, bool_label, bool_value};
+use super::entity::{self, EntityDef};
 use super::{KindDef, Read};
 use crate::metric::semconv::{Attr, Entity};
 use crate::metric::{AllowList, Family, KindOptions, Samples, SemconvMetric};
@@ -30,6 +31,10 @@ pub static PODS: KindDef<Pod> = KindDef {
     identity_labels: &["namespace", "pod", "uid"],
     identity: common::namespace_name_uid,
     read: Read::Objects,
+    entity_events: Some(EntityDef {
+        entity_type: "k8s.pod",
+        describe: entity::pod::describe,
+    }),
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.pod.name", "k8s.pod.uid"],
         uid: None,

@@ -11,6 +11,7 @@ pub static PODDISRUPTIONBUDGETS: KindDef<PodDisruptionBudget> = KindDef {
     identity_labels: &["namespace", "poddisruptionbudget"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: None,
     entity: None,
     families: &[
         Family::experimental(

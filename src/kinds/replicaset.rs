@@ -3,6 +3,7 @@
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 
 use super::common::{self, push_if_set, push_int};
+use super::entity::{self, EntityDef};
 use super::{KindDef, Read};
 use crate::metric::semconv::Entity;
 use crate::metric::{Family, SemconvMetric};
@@ -12,6 +13,10 @@ pub static REPLICASETS: KindDef<ReplicaSet> = KindDef {
     identity_labels: &["namespace", "replicaset"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: Some(EntityDef {
+        entity_type: "k8s.replicaset",
+        describe: describe_entity,
+    }),
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.replicaset.name"],
         uid: Some("k8s.replicaset.uid"),
@@ -91,4 +96,12 @@ pub static REPLICASETS: KindDef<ReplicaSet> = KindDef {
 
 fn status(r: &ReplicaSet) -> Option<&ReplicaSetStatus> {
     r.status.as_ref()
+}
+
+fn describe_entity(
+    r: &ReplicaSet,
+    options: &crate::metric::KindOptions,
+    samples: &mut crate::metric::Samples,
+) {
+    entity::push_generic(r, "ReplicaSet", options, samples);
 }

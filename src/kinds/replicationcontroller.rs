@@ -3,6 +3,7 @@
 use k8s_openapi::api::core::v1::{ReplicationController, ReplicationControllerStatus};
 
 use super::common::{self, push_if_set, push_int};
+use super::entity::{self, EntityDef};
 use super::{KindDef, Read};
 use crate::metric::semconv::Entity;
 use crate::metric::{Family, SemconvMetric};
@@ -12,6 +13,10 @@ pub static REPLICATIONCONTROLLERS: KindDef<ReplicationController> = KindDef {
     identity_labels: &["namespace", "replicationcontroller"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: Some(EntityDef {
+        entity_type: "k8s.replicationcontroller",
+        describe: describe_entity,
+    }),
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.replicationcontroller.name"],
         uid: Some("k8s.replicationcontroller.uid"),
@@ -71,4 +76,12 @@ pub static REPLICATIONCONTROLLERS: KindDef<ReplicationController> = KindDef {
 
 fn status(r: &ReplicationController) -> Option<&ReplicationControllerStatus> {
     r.status.as_ref()
+}
+
+fn describe_entity(
+    r: &ReplicationController,
+    options: &crate::metric::KindOptions,
+    samples: &mut crate::metric::Samples,
+) {
+    entity::push_generic(r, "ReplicationController", options, samples);
 }

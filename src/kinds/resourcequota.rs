@@ -13,6 +13,7 @@ pub static RESOURCEQUOTAS: KindDef<ResourceQuota> = KindDef {
     identity_labels: &["namespace", "resourcequota"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: None,
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.resourcequota.name"],
         uid: Some("k8s.resourcequota.uid"),

@@ -11,6 +11,7 @@ pub static ROLES: KindDef<Role> = KindDef {
     identity_labels: &["namespace", "role"],
     identity: common::namespace_name,
     read: Read::Metadata,
+    entity_events: None,
     entity: None,
     families: &[
         Family::experimental(

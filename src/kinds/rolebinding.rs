@@ -11,6 +11,7 @@ pub static ROLEBINDINGS: KindDef<RoleBinding> = KindDef {
     identity_labels: &["namespace", "rolebinding"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: None,
     entity: None,
     families: &[
         Family::experimental(

@@ -15,6 +15,7 @@ pub static SECRETS: KindDef<Secret> = KindDef {
         column: "Type",
         field: "type",
     }]),
+    entity_events: None,
     entity: None,
     families: &[
         Family::stable(

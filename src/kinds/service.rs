@@ -3,6 +3,7 @@
 use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 
 use super::common::{self, text};
+use super::entity::{self, EntityDef};
 use super::{KindDef, Read};
 use crate::metric::semconv::Entity;
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
@@ -12,6 +13,10 @@ pub static SERVICES: KindDef<Service> = KindDef {
     identity_labels: &["namespace", "service", "uid"],
     identity: common::namespace_name_uid,
     read: Read::Objects,
+    entity_events: Some(EntityDef {
+        entity_type: "k8s.service",
+        describe: describe_entity,
+    }),
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.service.name", "k8s.service.uid"],
         uid: None,
@@ -120,4 +125,44 @@ fn load_balancer_ingress_count(svc: &Service, _: &KindOptions, samples: &mut Sam
         .and_then(|lb| lb.ingress.as_ref())
         .map_or(0, Vec::len);
     samples.push(count as f64);
+}
+
+/// The receiver's service entity: namespace, name, creation time, the selector (all of it:
+/// pods are matched against it), allowed labels and annotations.
+fn describe_entity(
+    svc: &Service,
+    options: &crate::metric::KindOptions,
+    samples: &mut crate::metric::Samples,
+) {
+    let Some(mut attributes) = entity::Attributes::of(svc, "k8s.service.uid") else {
+        return;
+    };
+    let meta = &svc.metadata;
+    attributes.set(
+        entity::NAMESPACE_NAME,
+        meta.namespace.as_deref().unwrap_or_default(),
+    );
+    attributes.set(
+        entity::related::SERVICE_NAME,
+        meta.name.as_deref().unwrap_or_default(),
+    );
+    attributes.set(
+        "k8s.service.creation_timestamp",
+        &entity::rfc3339(meta.creation_timestamp.as_ref()),
+    );
+    let selector = svc.spec.as_ref().and_then(|s| s.selector.as_ref());
+    for (key, value) in selector.into_iter().flatten() {
+        attributes.set(&format!("{}{key}", entity::related::SELECTOR_PREFIX), value);
+    }
+    attributes.set_allowed(
+        "k8s.service.label.",
+        &options.allow_labels,
+        meta.labels.as_ref(),
+    );
+    attributes.set_allowed(
+        "k8s.service.annotation.",
+        &options.allow_annotations,
+        meta.annotations.as_ref(),
+    );
+    attributes.push(samples, entity::OBJECT);
 }

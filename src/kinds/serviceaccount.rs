@@ -11,6 +11,7 @@ pub static SERVICEACCOUNTS: KindDef<ServiceAccount> = KindDef {
     identity_labels: &["namespace", "serviceaccount", "uid"],
     identity: common::namespace_name_uid,
     read: Read::Objects,
+    entity_events: None,
     entity: None,
     families: &[
         Family::experimental(

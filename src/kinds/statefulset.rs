@@ -3,6 +3,7 @@
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetStatus};
 
 use super::common::{self, push_if_set, push_int};
+use super::entity::{self, EntityDef};
 use super::{KindDef, Read};
 use crate::metric::semconv::Entity;
 use crate::metric::{Family, KindOptions, Samples, SemconvMetric};
@@ -12,6 +13,10 @@ pub static STATEFULSETS: KindDef<StatefulSet> = KindDef {
     identity_labels: &["namespace", "statefulset"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: Some(EntityDef {
+        entity_type: "k8s.statefulset",
+        describe: describe_entity,
+    }),
     entity: Some(Entity {
         identity: &["k8s.namespace.name", "k8s.statefulset.name"],
         uid: Some("k8s.statefulset.uid"),
@@ -135,5 +140,21 @@ fn retention_policy(s: &StatefulSet, _: &KindOptions, samples: &mut Samples) {
             &[("when_deleted", when_deleted), ("when_scaled", when_scaled)],
             1.0,
         );
+    }
+}
+
+/// The receiver's statefulset entity: the generic one and the current and update revisions.
+fn describe_entity(
+    s: &StatefulSet,
+    options: &crate::metric::KindOptions,
+    samples: &mut crate::metric::Samples,
+) {
+    if let Some(mut attributes) = entity::generic(s, "StatefulSet", options) {
+        let status = s.status.as_ref();
+        let current = status.and_then(|s| s.current_revision.as_deref());
+        let update = status.and_then(|s| s.update_revision.as_deref());
+        attributes.set("current_revision", current.unwrap_or_default());
+        attributes.set("update_revision", update.unwrap_or_default());
+        attributes.push(samples, entity::OBJECT);
     }
 }

@@ -11,6 +11,7 @@ pub static STORAGECLASSES: KindDef<StorageClass> = KindDef {
     identity_labels: &["storageclass"],
     identity: common::name,
     read: Read::Objects,
+    entity_events: None,
     entity: None,
     families: &[
         Family::stable(

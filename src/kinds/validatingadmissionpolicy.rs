@@ -11,6 +11,7 @@ pub static VALIDATINGADMISSIONPOLICIES: KindDef<ValidatingAdmissionPolicy> = Kin
     identity_labels: &["namespace", "validatingadmissionpolicy"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: None,
     entity: None,
     families: &[
         Family::experimental(

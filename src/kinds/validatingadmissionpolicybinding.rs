@@ -11,6 +11,7 @@ pub static VALIDATINGADMISSIONPOLICYBINDINGS: KindDef<ValidatingAdmissionPolicyB
     identity_labels: &["namespace", "validatingadmissionpolicybinding"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: None,
     entity: None,
     families: &[
         Family::experimental(

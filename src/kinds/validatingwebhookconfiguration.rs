@@ -11,6 +11,7 @@ pub static VALIDATINGWEBHOOKCONFIGURATIONS: KindDef<ValidatingWebhookConfigurati
     identity_labels: &["namespace", "validatingwebhookconfiguration"],
     identity: common::namespace_name,
     read: Read::Objects,
+    entity_events: None,
     entity: None,
     families: &[
         Family::experimental(

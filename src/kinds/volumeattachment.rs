@@ -13,6 +13,7 @@ pub static VOLUMEATTACHMENTS: KindDef<VolumeAttachment> = KindDef {
     identity_labels: &["volumeattachment"],
     identity: common::name,
     read: Read::Objects,
+    entity_events: None,
     entity: None,
     families: &[
         Family::experimental(

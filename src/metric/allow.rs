@@ -13,6 +13,8 @@ pub struct KindOptions {
     /// Keep the object's UID after its identity values, for kinds whose semconv resource
     /// needs it and whose KSM identity lacks it (the pipeline reports semconv).
     pub semconv_uid: bool,
+    /// Keep the object's entity attributes after its families (`--entity-events`).
+    pub entity_events: bool,
 }
 
 /// Which Kubernetes label (or annotation) keys become Prometheus labels, as kube-state-metrics
@@ -33,6 +35,17 @@ impl AllowList {
 
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// The entries of `map` this list lets through, in key order (`*` first: all).
+    pub fn allowed<'a>(
+        &'a self,
+        map: Option<&'a BTreeMap<String, String>>,
+    ) -> impl Iterator<Item = (&'a String, &'a String)> {
+        let wildcard = self.keys.first().is_some_and(|k| k == "*");
+        map.into_iter()
+            .flatten()
+            .filter(move |(k, _)| wildcard || self.allows(k))
     }
 
     fn allows(&self, key: &str) -> bool {
@@ -59,9 +72,8 @@ impl AllowList {
         let Some(map) = map else {
             return Vec::new();
         };
-        let wildcard = self.keys.first().is_some_and(|k| k == "*");
         // BTreeMap iterates in byte order, as Go's slices.Sort does.
-        let allowed = map.iter().filter(|(k, _)| wildcard || self.allows(k));
+        let allowed = self.allowed(Some(map));
         let mut names: Vec<String> = Vec::new();
         let mut values: Vec<&str> = Vec::new();
         // Emitted name → its index; a generated `_conflictN` may itself be taken by a key that

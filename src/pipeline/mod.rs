@@ -2,6 +2,7 @@
 //! collections the exporters read.
 
 mod custom;
+mod entities;
 mod families;
 mod reconfigure;
 mod served;
@@ -25,7 +26,7 @@ use crate::meter::{
     register_kind_streaming, register_semconv,
 };
 use crate::metric::{FamilyDesc, KindOptions, Schema};
-use crate::store::{KindStore, Pins, StorePartition};
+use crate::store::{ChangeLog, KindStore, Pins, StorePartition};
 use crate::telemetry::Telemetry;
 use crate::watch::{
     CountApiCalls, RetryAfterLayer, ServerSharding, ShardSelectorLayer, WatchKind, WatchScope,
@@ -134,6 +135,9 @@ pub struct PipelineSettings {
     pub custom: Option<Arc<crate::crs::CrsConfig>>,
     /// `--custom-resource-state-only`: no built-in kind is watched.
     pub custom_only: bool,
+    /// `--entity-events`: kinds with entities keep their objects' entity attributes and
+    /// record their changes.
+    pub entity_events: bool,
 }
 
 /// Which kinds one scrape wants: `?resources=pods,nodes` and `?exclude_resources=secrets`.
@@ -186,6 +190,7 @@ impl KindRuntime {
         requested: bool,
         settings: KindSettings,
         telemetry: &Telemetry,
+        entity_wake: &Arc<tokio::sync::Notify>,
     ) -> Self {
         let families = kind.families();
         let descs = settings
@@ -193,7 +198,11 @@ impl KindRuntime {
             .iter()
             .map(|&i| families[i].desc.clone())
             .collect();
-        let (store, watches) = watches(settings.scopes.clone());
+        let changes = settings
+            .options
+            .entity_events
+            .then(|| Arc::new(ChangeLog::new(entity_wake.clone())));
+        let (store, watches) = watches_recording(settings.scopes.clone(), changes);
         telemetry.add_store(kind.resource(), store.clone());
         KindRuntime {
             kind,
@@ -258,7 +267,19 @@ struct Watch {
 
 /// A store with a partition per list+watch of `scopes`, and the watches.
 fn watches(scopes: Vec<WatchScope>) -> (Arc<KindStore>, Vec<Watch>) {
-    let store = Arc::new(KindStore::with_partitions(scopes.len()));
+    watches_recording(scopes, None)
+}
+
+/// [`watches`], the store recording its changes in `changes` if given.
+fn watches_recording(
+    scopes: Vec<WatchScope>,
+    changes: Option<Arc<ChangeLog>>,
+) -> (Arc<KindStore>, Vec<Watch>) {
+    let store = KindStore::with_partitions(scopes.len());
+    let store = Arc::new(match changes {
+        Some(log) => store.with_changes(log),
+        None => store,
+    });
     let watches = scopes
         .into_iter()
         .zip(store.partitions())
@@ -296,6 +317,8 @@ pub struct Pipeline {
     /// Held while kinds' watchers are started or stopped (discovery, reconfiguration), so a
     /// kind being replaced is never started behind the replacement's back.
     lifecycle: tokio::sync::Mutex<()>,
+    /// Notified when a kind's entities changed (`--entity-events`).
+    entity_wake: Arc<tokio::sync::Notify>,
 }
 
 /// The kinds `settings` watches, in resource order: each kind, whether `--resources` names it,
@@ -356,6 +379,7 @@ fn plan_kinds(
         }
         let options = KindOptions {
             semconv_uid: schema.semconv(),
+            entity_events: settings.entity_events && kind.entity_type().is_some(),
             ..settings
                 .options
                 .get(kind.resource())
@@ -395,10 +419,17 @@ impl Pipeline {
                 "--metric-opt-in-list entry matches no opt-in metric family"
             );
         }
+        let entity_wake = Arc::new(tokio::sync::Notify::new());
         let kinds: Vec<Arc<KindRuntime>> = plan_kinds(&settings, &filter)?
             .into_iter()
             .map(|(kind, requested, settings)| {
-                Arc::new(KindRuntime::new(kind, requested, settings, &telemetry))
+                Arc::new(KindRuntime::new(
+                    kind,
+                    requested,
+                    settings,
+                    &telemetry,
+                    &entity_wake,
+                ))
             })
             .collect();
         // Every kind this build knows, so one a reconfiguration adds is counted too.
@@ -420,6 +451,7 @@ impl Pipeline {
                 .map(|config| custom::Custom::new(config, filter)),
             rediscover: tokio::sync::Notify::new(),
             lifecycle: tokio::sync::Mutex::new(()),
+            entity_wake,
         };
         for k in pipeline.kinds().iter() {
             pipeline.register_streaming(k);

@@ -83,6 +83,7 @@ impl Pipeline {
                 requested,
                 kind_settings,
                 &self.telemetry,
+                &self.entity_wake,
             ));
             self.register_streaming(&k);
             self.start_as(&k, availability, client);

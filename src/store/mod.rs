@@ -16,6 +16,10 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+pub mod changes;
+
+pub use changes::{Change, ChangeLog};
+
 use crate::metric::CompactSamples;
 
 type Objects = HashMap<Box<str>, CompactSamples>;
@@ -126,6 +130,8 @@ pub struct KindStore {
     snapshot: Mutex<Option<(u64, Snapshot)>>,
     /// Per partition, whether a full list has been seen.
     synced: Vec<AtomicBool>,
+    /// Where changes are recorded for entity events, if they are sent.
+    changes: Option<Arc<ChangeLog>>,
 }
 
 impl Default for KindStore {
@@ -151,7 +157,28 @@ impl KindStore {
             relists: Mutex::new(vec![None; count]),
             snapshot: Mutex::new(None),
             synced: (0..count).map(|_| AtomicBool::new(false)).collect(),
+            changes: None,
         }
+    }
+
+    /// The same store, recording its changes in `log` once a partition has listed.
+    pub fn with_changes(mut self, log: Arc<ChangeLog>) -> Self {
+        self.changes = Some(log);
+        self
+    }
+
+    /// The log of changes, if the store records them.
+    pub fn changes(&self) -> Option<&Arc<ChangeLog>> {
+        self.changes.as_ref()
+    }
+
+    /// The change log, when changes of `partition` are recorded (it has listed).
+    fn recording(&self, partition: usize) -> Option<&ChangeLog> {
+        let synced = self
+            .synced
+            .get(partition)
+            .is_some_and(|s| s.load(Ordering::Acquire));
+        self.changes.as_deref().filter(|_| synced)
     }
 
     /// One handle per partition, for the watchers.
@@ -184,8 +211,13 @@ impl KindStore {
     }
 
     fn apply_in(&self, partition: usize, uid: &str, samples: CompactSamples) {
+        let log = self.recording(partition);
+        let after = log.map(|_| samples.clone());
         if let Some(objects) = self.write().partitions.get_mut(partition) {
-            objects.insert(uid.into(), samples);
+            let before = objects.insert(uid.into(), samples);
+            if let Some(log) = log {
+                log.record(uid, before, after);
+            }
         }
     }
 
@@ -357,8 +389,12 @@ impl StorePartition {
 
     /// Removes an object.
     pub fn delete(&self, uid: &str) {
+        let log = self.store.recording(self.index);
         if let Some(objects) = self.store.write().partitions.get_mut(self.index) {
-            objects.remove(uid);
+            let before = objects.remove(uid);
+            if let Some(log) = log.filter(|_| before.is_some()) {
+                log.record(uid, before, None);
+            }
         }
     }
 
@@ -384,13 +420,22 @@ impl StorePartition {
             .relists()
             .get_mut(self.index)
             .and_then(Option::take);
+        let log = self.store.changes.as_deref();
+        let relisted = self.store.recording(self.index);
         if let Some(staged) = staged
             && let Some(objects) = self.store.write().partitions.get_mut(self.index)
         {
-            *objects = staged;
+            let before = std::mem::replace(objects, staged);
+            if let Some(log) = relisted {
+                record_relist(log, &before, objects);
+            }
         }
         if let Some(synced) = self.store.synced.get(self.index) {
             synced.store(true, Ordering::Release);
+        }
+        // A first list: the whole state is due rather than every object as a change.
+        if let Some(log) = log.filter(|_| relisted.is_none()) {
+            log.listed();
         }
     }
 
@@ -413,6 +458,21 @@ impl StorePartition {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// What a relist changed: objects gone, new or different.
+fn record_relist(log: &ChangeLog, before: &Objects, after: &Objects) {
+    for (uid, old) in before {
+        if !after.contains_key(uid) {
+            log.record(uid, Some(old.clone()), None);
+        }
+    }
+    for (uid, new) in after {
+        let old = before.get(uid);
+        if old.is_none_or(|old| !changes::same_entities(old, new)) {
+            log.record(uid, old.cloned(), Some(new.clone()));
+        }
     }
 }
 
@@ -534,6 +594,36 @@ mod tests {
         seen.sort_by(|a, b| a[0].total_cmp(&b[0]));
         assert_eq!(seen, [[1.0], [2.0]]);
         assert_eq!(values(&store), [1.0, 2.0]);
+    }
+
+    #[test]
+    fn changes_are_recorded_once_listed_and_relists_record_their_differences() {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let log = Arc::new(ChangeLog::new(wake));
+        let store = Arc::new(KindStore::new().with_changes(log.clone()));
+        let watcher = single(&store);
+        watcher.begin_relist();
+        watcher.relist_apply("a", object(1.0));
+        watcher.relist_apply("b", object(2.0));
+        watcher.finish_relist();
+        // The first list asks for the whole state, without a change per object.
+        assert_eq!(log.drain().0.len(), 0);
+        watcher.apply("a", object(3.0));
+        watcher.delete("b");
+        watcher.delete("never-seen");
+        let (changes, listed) = log.drain();
+        assert!(!listed);
+        assert_eq!(changes.len(), 2);
+        // A relist: c is new, a vanished, nothing else.
+        watcher.begin_relist();
+        watcher.relist_apply("c", object(4.0));
+        watcher.finish_relist();
+        let (mut changes, listed) = log.drain();
+        assert!(!listed);
+        changes.sort_by_key(|c| c.after.is_some());
+        assert_eq!(changes[0].before, Some(object(3.0)));
+        assert!(changes[0].after.is_none());
+        assert_eq!(changes[1].after, Some(object(4.0)));
     }
 
     #[test]

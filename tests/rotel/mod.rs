@@ -15,7 +15,7 @@ pub struct Rotel {
     child: Child,
     /// OTLP/gRPC.
     pub addr: SocketAddr,
-    /// OTLP/HTTP (`/v1/metrics`).
+    /// OTLP/HTTP (`/v1/metrics`, `/v1/logs`).
     pub http_addr: SocketAddr,
     /// Its stdout and stderr so far.
     output: Arc<Mutex<String>>,
@@ -34,6 +34,12 @@ impl Rotel {
     /// receive limit), printing received metrics in detail if `debug_log`; waits until it
     /// listens.
     pub async fn start(debug_log: bool) -> Rotel {
+        Rotel::start_printing(debug_log.then_some("metrics")).await
+    }
+
+    /// Starts `rotel-agent` as [`Rotel::start`] does, printing received `signal`s
+    /// (`metrics`, `logs`) in detail.
+    pub async fn start_printing(signal: Option<&str>) -> Rotel {
         let agent = rotel_agent();
         let dir = tempfile::tempdir().unwrap();
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
@@ -51,13 +57,8 @@ impl Rotel {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if debug_log {
-            command.args([
-                "--debug-log",
-                "metrics",
-                "--debug-log-verbosity",
-                "detailed",
-            ]);
+        if let Some(signal) = signal {
+            command.args(["--debug-log", signal, "--debug-log-verbosity", "detailed"]);
         }
         let mut child = command
             .spawn()

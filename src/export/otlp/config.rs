@@ -15,8 +15,8 @@ use super::OtlpError;
 pub const DEFAULT_ENDPOINT: &str = "http://localhost:4317";
 /// The specification's default for http/protobuf, metrics path included.
 pub const DEFAULT_HTTP_ENDPOINT: &str = "http://localhost:4318/v1/metrics";
-/// Appended to a base endpoint for http/protobuf.
-const HTTP_METRICS_PATH: &str = "v1/metrics";
+/// The same without the signal's path, which each signal appends.
+const DEFAULT_HTTP_BASE: &str = "http://localhost:4318";
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 /// The default receive limit of gRPC servers (the Collector, tonic, grpc-go).
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
@@ -29,28 +29,106 @@ pub const MIN_REQUEST_BYTES: usize = 1024;
 const DEFAULT_RETRY_MAX_ELAPSED: Duration = Duration::from_secs(60);
 
 const ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-const METRICS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT";
 const COMPRESSION: &str = "OTEL_EXPORTER_OTLP_COMPRESSION";
-const METRICS_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION";
 const HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
-const METRICS_HEADERS: &str = "OTEL_EXPORTER_OTLP_METRICS_HEADERS";
 const TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
-const METRICS_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT";
 const PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
-const METRICS_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL";
 const INSECURE: &str = "OTEL_EXPORTER_OTLP_INSECURE";
-const METRICS_INSECURE: &str = "OTEL_EXPORTER_OTLP_METRICS_INSECURE";
 const CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
-const METRICS_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE";
 const CLIENT_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE";
-const METRICS_CLIENT_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE";
 const CLIENT_KEY: &str = "OTEL_EXPORTER_OTLP_CLIENT_KEY";
-const METRICS_CLIENT_KEY: &str = "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY";
+#[cfg(test)]
+const METRICS_ENDPOINT: &str = METRICS.endpoint;
+#[cfg(test)]
+const METRICS_HEADERS: &str = METRICS.headers;
+#[cfg(test)]
+const METRICS_PROTOCOL: &str = METRICS.protocol;
+#[cfg(test)]
+const METRICS_CERTIFICATE: &str = METRICS.certificate;
+#[cfg(test)]
+const METRICS_CLIENT_KEY: &str = METRICS.client_key;
 const TEMPORALITY: &str = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
 const EXPORT_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";
 const RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
 const SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
 const SERVICE_NAME_KEY: &str = "service.name";
+
+/// The OTLP signal a push sends: its gRPC method, its OTLP/HTTP path and the
+/// `OTEL_EXPORTER_OTLP_<SIGNAL>_*` variables that win over the generic ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Signal {
+    #[default]
+    Metrics,
+    /// Entity events, which OTLP carries as log records.
+    Logs,
+}
+
+/// The signal-specific variables of the OTLP exporter specification.
+struct SignalVars {
+    endpoint: &'static str,
+    compression: &'static str,
+    headers: &'static str,
+    timeout: &'static str,
+    protocol: &'static str,
+    insecure: &'static str,
+    certificate: &'static str,
+    client_certificate: &'static str,
+    client_key: &'static str,
+}
+
+const METRICS: SignalVars = SignalVars {
+    endpoint: "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    compression: "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+    headers: "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+    timeout: "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+    protocol: "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    insecure: "OTEL_EXPORTER_OTLP_METRICS_INSECURE",
+    certificate: "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+    client_certificate: "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
+    client_key: "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
+};
+
+const LOGS: SignalVars = SignalVars {
+    endpoint: "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+    compression: "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
+    headers: "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+    timeout: "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+    protocol: "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+    insecure: "OTEL_EXPORTER_OTLP_LOGS_INSECURE",
+    certificate: "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+    client_certificate: "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
+    client_key: "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
+};
+
+impl Signal {
+    fn vars(self) -> &'static SignalVars {
+        match self {
+            Signal::Metrics => &METRICS,
+            Signal::Logs => &LOGS,
+        }
+    }
+
+    /// The variable naming this signal's own endpoint (used as it is, not as a base URL).
+    pub fn endpoint_var(self) -> &'static str {
+        self.vars().endpoint
+    }
+
+    /// The path OTLP/HTTP appends to a base endpoint.
+    fn http_path(self) -> &'static str {
+        match self {
+            Signal::Metrics => "v1/metrics",
+            Signal::Logs => "v1/logs",
+        }
+    }
+
+    /// The gRPC method of the signal's export service.
+    pub(super) fn grpc_path(self) -> &'static str {
+        match self {
+            Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+            Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+        }
+    }
+}
 
 /// Compression of request bodies.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -152,6 +230,8 @@ pub struct TlsFiles {
 /// Everything the OTLP exporter needs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OtlpConfig {
+    /// What is pushed: metrics, or entity events as logs.
+    pub signal: Signal,
     pub protocol: Protocol,
     /// gRPC: `http(s)://host:port` of the receiver; http/protobuf: the URL requests are POSTed
     /// to (`.../v1/metrics`).
@@ -174,6 +254,7 @@ pub struct OtlpConfig {
 impl Default for OtlpConfig {
     fn default() -> Self {
         OtlpConfig {
+            signal: Signal::Metrics,
             protocol: Protocol::Grpc,
             endpoint: DEFAULT_ENDPOINT.to_string(),
             tls: TlsFiles::default(),
@@ -219,9 +300,22 @@ impl OtlpConfig {
         overrides: OtlpOverrides,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, OtlpError> {
+        Self::resolve_signal(Signal::Metrics, overrides, env)
+    }
+
+    /// The configuration of a push of `signal` from the environment `env` looks up, with
+    /// `overrides` on top: the `OTEL_EXPORTER_OTLP_<SIGNAL>_*` variables win over the generic
+    /// ones, and an OTLP/HTTP base endpoint gets the signal's path.
+    pub fn resolve_signal(
+        signal: Signal,
+        overrides: OtlpOverrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, OtlpError> {
+        let kind = signal;
+        let vars = kind.vars();
         // An empty variable counts as unset, as the OpenTelemetry specification requires.
         let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-        // The metrics-specific variable wins over the generic one.
+        // The signal-specific variable wins over the generic one.
         let signal = |specific: &'static str, generic: &'static str| {
             env(specific)
                 .map(|v| (specific, v))
@@ -231,33 +325,33 @@ impl OtlpConfig {
 
         let protocol = match overrides.protocol {
             Some(protocol) => protocol,
-            None => signal(METRICS_PROTOCOL, PROTOCOL)
+            None => signal(vars.protocol, PROTOCOL)
                 .map(|(_, v)| v.parse())
                 .transpose()?
                 .unwrap_or_default(),
         };
         let insecure = match overrides.insecure {
             Some(insecure) => insecure,
-            None => signal(METRICS_INSECURE, INSECURE)
+            None => signal(vars.insecure, INSECURE)
                 .map(|(name, v)| parse_bool(name, &v))
                 .transpose()?
                 .unwrap_or(false),
         };
         // A signal-specific endpoint is the URL itself; a generic one is a base URL to which
-        // http/protobuf appends the metrics path (the OTLP exporter specification's rule).
+        // http/protobuf appends the signal's path (the OTLP exporter specification's rule).
         let (endpoint, exact) = match overrides.endpoint {
             Some(endpoint) => (endpoint, false),
-            None => match signal(METRICS_ENDPOINT, ENDPOINT) {
-                Some((name, v)) => (v, name == METRICS_ENDPOINT),
+            None => match signal(vars.endpoint, ENDPOINT) {
+                Some((name, v)) => (v, name == vars.endpoint),
                 None => match protocol {
                     Protocol::Grpc => (DEFAULT_ENDPOINT.to_string(), true),
-                    Protocol::HttpProtobuf => (DEFAULT_HTTP_ENDPOINT.to_string(), true),
+                    Protocol::HttpProtobuf => (DEFAULT_HTTP_BASE.to_string(), false),
                 },
             },
         };
         let endpoint = with_scheme(endpoint.trim(), insecure);
         let endpoint = match protocol {
-            Protocol::HttpProtobuf if !exact => metrics_url(&endpoint),
+            Protocol::HttpProtobuf if !exact => signal_url(&endpoint, kind),
             _ => endpoint,
         };
         let pem = |flag: &'static str,
@@ -279,36 +373,39 @@ impl OtlpConfig {
             certificate: pem(
                 "--otlp-certificate",
                 overrides.certificate,
-                METRICS_CERTIFICATE,
+                vars.certificate,
                 CERTIFICATE,
             ),
             client_certificate: pem(
                 "--otlp-client-certificate",
                 overrides.client_certificate,
-                METRICS_CLIENT_CERTIFICATE,
+                vars.client_certificate,
                 CLIENT_CERTIFICATE,
             ),
             client_key: pem(
                 "--otlp-client-key",
                 overrides.client_key,
-                METRICS_CLIENT_KEY,
+                vars.client_key,
                 CLIENT_KEY,
             ),
         };
+        // Temporality and the export interval are the metric reader's: another signal has none.
+        let metrics = kind == Signal::Metrics;
         let temporality = env(TEMPORALITY)
+            .filter(|_| metrics)
             .map(|v| v.parse())
             .transpose()?
             .unwrap_or_default();
         let compression = match overrides.compression {
             Some(compression) => compression,
-            None => signal(METRICS_COMPRESSION, COMPRESSION)
+            None => signal(vars.compression, COMPRESSION)
                 .map(|(_, v)| v.parse())
                 .transpose()?
                 .unwrap_or_default(),
         };
         let timeout = match overrides.timeout {
             Some(timeout) => timeout,
-            None => signal(METRICS_TIMEOUT, TIMEOUT)
+            None => signal(vars.timeout, TIMEOUT)
                 .map(|(name, v)| parse_millis(name, &v))
                 .transpose()?
                 .unwrap_or(defaults.timeout),
@@ -316,13 +413,14 @@ impl OtlpConfig {
         let interval = match overrides.interval {
             Some(interval) => interval,
             None => env(EXPORT_INTERVAL)
+                .filter(|_| metrics)
                 .map(|v| parse_millis(EXPORT_INTERVAL, &v))
                 .transpose()?
                 .unwrap_or(defaults.interval),
         };
 
         let mut headers = Vec::new();
-        for name in [HEADERS, METRICS_HEADERS] {
+        for name in [HEADERS, vars.headers] {
             if let Some(raw) = env(name) {
                 for header in parse_pairs(name, &raw)? {
                     upsert(&mut headers, header, |(k, _)| k.to_ascii_lowercase());
@@ -349,6 +447,7 @@ impl OtlpConfig {
         }
 
         let config = OtlpConfig {
+            signal: kind,
             protocol,
             endpoint,
             tls,
@@ -432,11 +531,11 @@ fn with_scheme(endpoint: &str, insecure: bool) -> String {
     }
 }
 
-/// `base` with the metrics path appended: `http://c:4318` → `http://c:4318/v1/metrics`,
+/// `base` with the signal's path appended: `http://c:4318` → `http://c:4318/v1/metrics`,
 /// `http://vm:8428/opentelemetry/` → `http://vm:8428/opentelemetry/v1/metrics`.
-fn metrics_url(base: &str) -> String {
+fn signal_url(base: &str, signal: Signal) -> String {
     let separator = if base.ends_with('/') { "" } else { "/" };
-    format!("{base}{separator}{HTTP_METRICS_PATH}")
+    format!("{base}{separator}{}", signal.http_path())
 }
 
 fn parse_bool(name: &'static str, value: &str) -> Result<bool, OtlpError> {
@@ -681,6 +780,61 @@ mod tests {
         let grpc = resolve(OtlpOverrides::default(), &[(ENDPOINT, "http://c:4317")]).unwrap();
         assert_eq!(grpc.endpoint, "http://c:4317");
         assert_eq!(grpc.protocol, Protocol::Grpc);
+    }
+
+    #[test]
+    fn logs_read_their_own_variables_and_path() {
+        let logs = |vars: &[(&str, &str)], overrides: OtlpOverrides| {
+            let vars: HashMap<String, String> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            OtlpConfig::resolve_signal(Signal::Logs, overrides, |name| vars.get(name).cloned())
+                .unwrap()
+        };
+        let http = (PROTOCOL, "http/protobuf");
+        assert_eq!(
+            logs(&[http], OtlpOverrides::default()).endpoint,
+            "http://localhost:4318/v1/logs"
+        );
+        let base = (ENDPOINT, "http://c:4318");
+        assert_eq!(
+            logs(&[http, base], OtlpOverrides::default()).endpoint,
+            "http://c:4318/v1/logs"
+        );
+        // The logs variables win over the generic ones, the metrics ones are not read.
+        let config = logs(
+            &[
+                http,
+                base,
+                ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://l:4318/custom"),
+                ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "zstd"),
+                ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "x-tenant=logs"),
+                (EXPORT_INTERVAL, "1000"),
+            ],
+            OtlpOverrides::default(),
+        );
+        assert_eq!(config.endpoint, "http://l:4318/custom");
+        assert_eq!(config.compression, Compression::None);
+        assert_eq!(
+            config.headers,
+            [("x-tenant".to_string(), "logs".to_string())]
+        );
+        assert_eq!(config.interval, DEFAULT_INTERVAL);
+        assert_eq!(config.signal, Signal::Logs);
+        // The flag is a base URL for every signal.
+        let flag = OtlpOverrides {
+            endpoint: Some("http://vm:8428/opentelemetry".to_string()),
+            ..Default::default()
+        };
+        assert_eq!(
+            logs(&[http], flag).endpoint,
+            "http://vm:8428/opentelemetry/v1/logs"
+        );
+        assert_eq!(
+            Signal::Logs.grpc_path(),
+            "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+        );
     }
 
     #[test]

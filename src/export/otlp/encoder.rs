@@ -15,92 +15,20 @@
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use bytes::{BufMut, Bytes};
-use opentelemetry::{KeyValue, Value};
+use bytes::BufMut;
+use opentelemetry::KeyValue;
 use opentelemetry_proto::tonic::common::v1::KeyValue as ProtoKeyValue;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope};
 use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, Metric, ScopeMetrics, Sum};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
+use super::request::{Buffers, EncodeSummary, OtlpBuffers, OtlpRequest, locked};
+use super::wire::{WIRE_FIXED64, field_len, put_attribute, put_key, put_len_field};
 use crate::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
 use crate::metric::semconv::is_resource_attribute;
-
-/// One finished `ExportMetricsServiceRequest`, encoded. Dropped, it gives its body back to
-/// the buffers of the encoder that made it, for the next request.
-#[derive(Debug)]
-pub struct OtlpRequest {
-    pub body: Bytes,
-    pub points: usize,
-    buffers: Arc<Buffers>,
-}
-
-impl Drop for OtlpRequest {
-    fn drop(&mut self) {
-        self.buffers.give_body(std::mem::take(&mut self.body));
-    }
-}
-
-/// Buffers an exporter keeps from one collection to the next ([`OtlpEncoder::with_buffers`]).
-/// Freed, a request body or a points buffer came back from the allocator as fresh pages,
-/// each faulted in and zeroed again (a tenth of an export cycle's CPU at 150,000 pods with
-/// the bodies, 3–4% more with the point buffers). They hold about 25 MiB between
-/// collections; an encoder without them keeps its own for one collection.
-#[derive(Clone, Debug, Default)]
-pub struct OtlpBuffers(Arc<Buffers>);
-
-#[derive(Debug, Default)]
-struct Buffers {
-    /// Request bodies sent and dropped.
-    bodies: Mutex<Vec<Vec<u8>>>,
-    /// Point buffers of finished collections ([`Spare`]).
-    points: Mutex<Vec<Vec<u8>>>,
-}
-
-fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl Buffers {
-    /// Enough for the requests in flight between an encoder and its sender.
-    const KEEP_BODIES: usize = 4;
-
-    /// An empty buffer with room for `len` bytes. New ones get an eighth more, so that the
-    /// next requests, about as big, fit in them too.
-    fn take_body(&self, len: usize) -> Vec<u8> {
-        match locked(&self.bodies).pop() {
-            Some(mut body) if body.capacity() >= len => {
-                body.clear();
-                body
-            }
-            _ => Vec::with_capacity(len.saturating_add(len / 8)),
-        }
-    }
-
-    /// Keeps `body`'s buffer if nothing else still holds it.
-    fn give_body(&self, body: Bytes) {
-        if body.is_empty() {
-            return;
-        }
-        if let Ok(body) = body.try_into_mut() {
-            let mut kept = locked(&self.bodies);
-            if kept.len() < Self::KEEP_BODIES {
-                kept.push(body.into());
-            }
-        }
-    }
-}
-
-/// What an encoder did over one collection.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct EncodeSummary {
-    pub requests: u64,
-    pub points: u64,
-    /// Points that would not fit even in a request of their own, dropped.
-    pub points_dropped: u64,
-}
 
 // Field numbers, from opentelemetry/proto/{collector/,}metrics/v1 and common/v1.
 const REQUEST_RESOURCE_METRICS: u32 = 1;
@@ -116,104 +44,6 @@ const POINT_TIME: u32 = 3;
 const POINT_AS_DOUBLE: u32 = 4;
 const POINT_AS_INT: u32 = 6;
 const POINT_ATTRIBUTES: u32 = 7;
-const KEY_VALUE_KEY: u32 = 1;
-const KEY_VALUE_VALUE: u32 = 2;
-const ANY_VALUE_STRING: u32 = 1;
-
-const WIRE_FIXED64: u32 = 1;
-const WIRE_LEN: u32 = 2;
-
-/// All field numbers used here are below 16, so a key is one byte.
-#[inline]
-fn put_key(tag: u32, wire_type: u32, buf: &mut Vec<u8>) {
-    buf.push(((tag << 3) | wire_type) as u8);
-}
-
-#[inline]
-fn put_varint(mut value: u64, buf: &mut Vec<u8>) {
-    while value >= 0x80 {
-        buf.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    buf.push(value as u8);
-}
-
-#[inline]
-fn varint_len(value: u64) -> usize {
-    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
-}
-
-/// Key and length of a length-delimited field.
-#[inline]
-fn put_len_field(tag: u32, len: usize, buf: &mut Vec<u8>) {
-    put_key(tag, WIRE_LEN, buf);
-    put_varint(len as u64, buf);
-}
-
-/// Encoded size of a length-delimited field with `len` bytes of content.
-#[inline]
-fn field_len(len: usize) -> usize {
-    1 + varint_len(len as u64) + len
-}
-
-/// A proto3 string field; empty strings are left out, as prost does.
-fn put_string_field(tag: u32, s: &str, buf: &mut Vec<u8>) {
-    if !s.is_empty() {
-        put_len_field(tag, s.len(), buf);
-        buf.extend_from_slice(s.as_bytes());
-    }
-}
-
-fn string_field_len(s: &str) -> usize {
-    if s.is_empty() { 0 } else { field_len(s.len()) }
-}
-
-/// Field `outer` of `outer_len` bytes starting with string field `inner` holding `s`: all
-/// lengths below 128 (one byte each), so both keys and lengths go in one 4-byte store.
-#[inline(always)]
-fn put_short_fields(outer: u32, outer_len: usize, inner: u32, s: &str, buf: &mut Vec<u8>) {
-    let wire = |tag: u32| ((tag << 3) | WIRE_LEN) as u8;
-    buf.extend_from_slice(&[wire(outer), outer_len as u8, wire(inner), s.len() as u8]);
-    buf.extend_from_slice(s.as_bytes());
-}
-
-/// An attribute as a `KeyValue` field `tag` (of a data point or a resource).
-#[inline(always)]
-fn put_attribute(tag: u32, kv: &KeyValue, buf: &mut Vec<u8>) {
-    let key = kv.key.as_str();
-    match &kv.value {
-        Value::String(value) => {
-            let value = value.as_str();
-            // Nearly every Kubernetes attribute is this short: all four lengths are then one
-            // byte each (the `KeyValue`'s is the longest: two keys, two lengths and the two
-            // strings, the `AnyValue`'s key and length included), known without varint sums.
-            if !key.is_empty() && key.len() + value.len() < 0x80 - 6 {
-                let any_len = 2 + value.len();
-                put_short_fields(tag, 2 + key.len() + 2 + any_len, KEY_VALUE_KEY, key, buf);
-                put_short_fields(KEY_VALUE_VALUE, any_len, ANY_VALUE_STRING, value, buf);
-                return;
-            }
-            // AnyValue is a oneof: the string is written even when empty.
-            let any_len = field_len(value.len());
-            let kv_len = string_field_len(key) + field_len(any_len);
-            put_len_field(tag, kv_len, buf);
-            put_string_field(KEY_VALUE_KEY, key, buf);
-            put_len_field(KEY_VALUE_VALUE, any_len, buf);
-            put_len_field(ANY_VALUE_STRING, value.len(), buf);
-            buf.extend_from_slice(value.as_bytes());
-        }
-        // Rare in Kubernetes metrics: left to prost.
-        other => {
-            let kv = ProtoKeyValue {
-                key: key.to_string(),
-                value: Some(AnyValue::from(other.clone())),
-                key_strindex: 0,
-            };
-            put_len_field(tag, kv.encoded_len(), buf);
-            buf.extend_from_slice(&kv.encode_to_vec());
-        }
-    }
-}
 
 /// The instrumentation scope open in the request being built.
 struct OpenScope {
@@ -656,13 +486,9 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
         let body = self.resources.take_bytes(&mut self.spare, &self.buffers);
         debug_assert_eq!(body.len(), len);
         let points = std::mem::take(&mut self.request_points);
-        self.summary.requests += 1;
-        let flow = (self.emit)(OtlpRequest {
-            body: body.into(),
-            points,
-            buffers: self.buffers.clone(),
-        });
-        self.stopped = flow.is_break();
+        self.stopped = self
+            .summary
+            .hand_out(&mut self.emit, body, points, &self.buffers);
     }
 
     /// Encodes a `NumberDataPoint` (its fields in prost's order) into `self.point`; `start` is
@@ -1307,21 +1133,5 @@ mod tests {
                 assert!(requests.len() > 1);
             }
         }
-    }
-
-    #[test]
-    fn varint_lengths() {
-        for v in [0, 1, 127, 128, 16_383, 16_384, u32::MAX as u64, u64::MAX] {
-            let mut buf = Vec::new();
-            put_varint(v, &mut buf);
-            assert_eq!(buf.len(), varint_len(v), "{v}");
-            if v <= u32::MAX as u64 {
-                assert_eq!(
-                    prost::decode_length_delimiter(&buf[..]).ok(),
-                    Some(v as usize)
-                );
-            }
-        }
-        assert_eq!(varint_len(u64::MAX), 10);
     }
 }

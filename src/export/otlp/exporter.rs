@@ -21,7 +21,8 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use super::encoder::{EncodeSummary, OtlpBuffers, OtlpEncoder, OtlpRequest};
+use super::encoder::OtlpEncoder;
+use super::request::{EncodeSummary, OtlpBuffers, OtlpRequest};
 use super::transport::{Failure, Transport};
 use super::{OtlpConfig, OtlpError, Temporality};
 use crate::leader::Leadership;
@@ -40,6 +41,8 @@ pub struct OtlpTelemetry {
     /// Requests given up: a non-retryable error, or retries exhausted.
     pub requests_failed: AtomicU64,
     pub points_sent: AtomicU64,
+    /// Points (or records) of the requests given up.
+    pub points_failed: AtomicU64,
     /// Encoded bytes acknowledged, before compression.
     pub bytes_sent: AtomicU64,
     /// Points the receiver reported as rejected (partial success).
@@ -175,31 +178,56 @@ fn start_collection(
     settings: &Arc<CollectionSettings>,
     telemetry: &Arc<OtlpTelemetry>,
 ) -> Pending {
-    let (tx, rx) = mpsc::channel(1);
-    let (collect, settings, telemetry) = (collect.clone(), settings.clone(), telemetry.clone());
-    let collection = tokio::task::spawn_blocking(move || {
-        let cpu = cpu_time(ClockId::ThreadCPUTime);
+    let (collect, settings) = (collect.clone(), settings.clone());
+    let max_request_bytes = settings.max_request_bytes;
+    spawn_encoding(telemetry, max_request_bytes, move |mut emit| {
         let mut encoder = OtlpEncoder::new(
             &settings.resource,
             settings.max_request_bytes,
             settings.start_time_unix_nano,
             unix_nanos(SystemTime::now()),
-            |request: OtlpRequest| match tx.blocking_send(request) {
-                Ok(()) => ControlFlow::Continue(()),
-                Err(_) => ControlFlow::Break(()),
-            },
+            move |request| emit.send(request),
         )
         .with_buffers(&settings.buffers);
         collect(&mut encoder);
-        let summary = encoder.finish();
+        encoder.finish()
+    })
+}
+
+/// Hands an encoding job's requests to the sender, one at a time.
+pub(super) struct Emit(mpsc::Sender<OtlpRequest>);
+
+impl Emit {
+    /// Waits until the sender takes `request`; `Break` when nobody wants more.
+    pub(super) fn send(&mut self, request: OtlpRequest) -> ControlFlow<()> {
+        match self.0.blocking_send(request) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
+        }
+    }
+}
+
+/// Runs `encode` on a blocking thread, streaming the requests it makes through a channel of
+/// one (a slow receiver makes the job wait, not the runtime). Dropping the receiver stops the
+/// job at its next request.
+pub(super) fn spawn_encoding(
+    telemetry: &Arc<OtlpTelemetry>,
+    max_request_bytes: usize,
+    encode: impl FnOnce(Emit) -> EncodeSummary + Send + 'static,
+) -> Pending {
+    let (tx, rx) = mpsc::channel(1);
+    let telemetry = telemetry.clone();
+    let collection = tokio::task::spawn_blocking(move || {
+        let cpu = cpu_time(ClockId::ThreadCPUTime);
+        let summary = encode(Emit(tx));
         if summary.points_dropped > 0 {
             telemetry
                 .points_dropped
                 .fetch_add(summary.points_dropped, Ordering::Relaxed);
             tracing::warn!(
                 dropped = summary.points_dropped,
-                max_request_bytes = settings.max_request_bytes,
-                "otlp points larger than a whole request were dropped"
+                max_request_bytes,
+                "otlp points or records larger than a whole request were dropped"
             );
         }
         CollectionOutcome {
@@ -308,8 +336,8 @@ impl Ticks {
     }
 }
 
-/// A collection running or done, with its requests not yet sent.
-struct Pending {
+/// A collection (or another encoding job) running or done, with its requests not yet sent.
+pub(super) struct Pending {
     requests: mpsc::Receiver<OtlpRequest>,
     collection: JoinHandle<CollectionOutcome>,
     started: Instant,
@@ -386,7 +414,7 @@ struct Failing {
 }
 
 /// Sends encoded requests to one endpoint, retrying, and logs failure periods.
-struct Sender {
+pub(super) struct Sender {
     transport: Transport,
     endpoint: String,
     retry_max_elapsed: Duration,
@@ -400,7 +428,7 @@ struct Sender {
 }
 
 impl Sender {
-    fn new(
+    pub(super) fn new(
         config: &OtlpConfig,
         telemetry: Arc<OtlpTelemetry>,
         leadership: Leadership,
@@ -417,7 +445,7 @@ impl Sender {
     }
 
     /// Sends a collection's requests, stopping it at the first request that fails for good.
-    async fn export(&mut self, pending: Pending) -> Result<ExportStats, OtlpError> {
+    pub(super) async fn export(&mut self, pending: Pending) -> Result<ExportStats, OtlpError> {
         let Pending {
             mut requests,
             collection,
@@ -482,6 +510,9 @@ impl Sender {
                 self.telemetry
                     .requests_failed
                     .fetch_add(1, Ordering::Relaxed);
+                self.telemetry
+                    .points_failed
+                    .fetch_add(request.points as u64, Ordering::Relaxed);
                 return Err(failure);
             }
         };
@@ -507,6 +538,9 @@ impl Sender {
                         self.telemetry
                             .requests_failed
                             .fetch_add(1, Ordering::Relaxed);
+                        self.telemetry
+                            .points_failed
+                            .fetch_add(request.points as u64, Ordering::Relaxed);
                         return Err(failure);
                     };
                     tokio::time::sleep(wait).await;
@@ -578,7 +612,7 @@ fn jittered(backoff: Duration) -> Duration {
     backoff.mul_f64(0.5 + 0.5 * noise)
 }
 
-fn unix_nanos(time: SystemTime) -> u64 {
+pub(super) fn unix_nanos(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }

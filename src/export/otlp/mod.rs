@@ -13,23 +13,35 @@
 
 mod config;
 mod encoder;
+mod entity;
+mod entity_push;
 mod exporter;
 #[doc(hidden)]
 pub mod fuzzing;
+mod logs;
 mod push;
+mod request;
 mod tls;
 mod transport;
+mod wire;
 
 pub use config::{
     Compression, DEFAULT_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_INTERVAL,
     DEFAULT_MAX_REQUEST_BYTES, DEFAULT_SERVICE_NAME, DEFAULT_TIMEOUT, MIN_REQUEST_BYTES,
-    OtlpConfig, OtlpOverrides, PemFile, Protocol, Temporality, TlsFiles,
+    OtlpConfig, OtlpOverrides, PemFile, Protocol, Signal, Temporality, TlsFiles,
 };
-pub use encoder::{EncodeSummary, OtlpBuffers, OtlpEncoder, OtlpRequest};
+pub use encoder::OtlpEncoder;
+pub use entity::{
+    EVENT_AS_LOG, EntityEvent, EntityFormat, EntitySource, EventKind, RecordEncoder, UnknownFormat,
+    scope_attributes,
+};
+pub use entity_push::{BATCH_DELAY, EntityConfig, EntityExporter, EntityPush};
 pub use exporter::{
     ExportStats, MAX_PENDING_COLLECTIONS, OtlpExporter, OtlpTelemetry, export_once,
 };
+pub use logs::LogsEncoder;
 pub use push::OtlpPush;
+pub use request::{EncodeSummary, OtlpBuffers, OtlpRequest};
 
 /// Why OTLP configuration or a one-shot export failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,11 @@
-//! The two OTLP transports behind one `attempt`: gRPC (a unary `MetricsService/Export` call on
-//! a tonic channel, the request framed here) and HTTP/protobuf (hyper's client POSTing to
-//! `.../v1/metrics`), both over the same rustls connector.
+//! The two OTLP transports behind one `attempt`: gRPC (a unary `MetricsService/Export` or
+//! `LogsService/Export` call on a tonic channel, the request framed here) and HTTP/protobuf
+//! (hyper's client POSTing to `.../v1/metrics` or `.../v1/logs`), both over the same rustls
+//! connector.
+//!
+//! Both signals' responses are read as `ExportMetricsServiceResponse`: `ExportLogsServiceResponse`
+//! is the same message on the wire (`partial_success` = field 1, its rejected count field 1 and
+//! `error_message` field 2), so one decoder serves both.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -29,7 +34,6 @@ use tower::Service;
 
 use super::{Compression, OtlpConfig, OtlpError, Protocol, tls};
 
-const EXPORT_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
 const USER_AGENT: &str = concat!("kube-state-otel/", env!("CARGO_PKG_VERSION"));
 /// Of an error response's body, in logs.
 const MAX_ERROR_BODY: usize = 512;
@@ -50,6 +54,8 @@ pub(super) struct Failure {
 pub(super) enum Transport {
     Grpc {
         channel: Channel,
+        /// The signal's export method.
+        path: &'static str,
         /// The call's headers: gRPC's, the configured metadata, the compression's.
         headers: HeaderMap,
         compression: Compression,
@@ -99,6 +105,7 @@ impl Transport {
                 }
                 Ok(Transport::Grpc {
                     channel,
+                    path: config.signal.grpc_path(),
                     headers,
                     compression: config.compression,
                     timeout: config.timeout,
@@ -157,6 +164,7 @@ impl Transport {
         match self {
             Transport::Grpc {
                 channel,
+                path,
                 headers,
                 compression,
                 timeout,
@@ -165,7 +173,7 @@ impl Transport {
                 let message = GrpcMessage::new(body, compressed).map_err(|s| grpc_failure(&s))?;
                 let mut request = http::Request::new(tonic::body::Body::new(message));
                 *request.method_mut() = http::Method::POST;
-                *request.uri_mut() = Uri::from_static(EXPORT_PATH);
+                *request.uri_mut() = Uri::from_static(path);
                 *request.headers_mut() = headers.clone();
                 tokio::time::timeout(*timeout, grpc_call(channel, request))
                     .await
