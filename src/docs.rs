@@ -186,6 +186,18 @@ pub fn semconv_markdown() -> String {
         }
         out.push('\n');
     }
+    let [namespaced, cluster] = crate::meter::CUSTOM_RESOURCE_IDENTITY.map(|a| a.join("`, `"));
+    out.push_str(&format!(
+        "## Custom resources\n\n\
+         Custom Resource State families (`--custom-resource-state-config`) have no semantic \
+         conventions, so they keep their names. Under `semconv` each object is a resource: \
+         `{namespaced}` (cluster-scoped kinds: `{cluster}`), from the object's metadata \
+         (these attributes are ours, after the model's `k8s.<kind>.name`/`.uid` pattern). The \
+         points keep the config's labels. The scope is the resource's \
+         (`plural.group/version`), with the schema URL. On `/metrics` the resource attributes \
+         are labels (`k8s_customresource_name`, …). Under `both`, OTLP carries both scopes, and \
+         `/metrics` shows only the kube-state-metrics families (the same names).\n\n"
+    ));
     out.push_str(
         "## Not reported\n\nThe model's other Kubernetes metrics, and why.\n\n\
          | semconv metric | why |\n|---|---|\n",

@@ -10,7 +10,7 @@ use kube_emulator::Emulator;
 
 mod harness;
 use harness::prometheus::Prometheus;
-use harness::{ConfigMapVolume, Exporter, newest_emulator, poll_within, start_emulator};
+use harness::{ConfigMapVolume, Exporter, newest_emulator, poll_within, samples, start_emulator};
 
 mod rotel;
 use rotel::Rotel;
@@ -446,4 +446,73 @@ async fn openmetrics_declares_info_and_stateset_and_prometheus_ingests_them() {
             "{targets:?}"
         );
     }
+}
+
+/// Under the semconv schema each custom resource object is a resource over OTLP
+/// (`k8s.namespace.name`, `k8s.customresource.name`, `k8s.customresource.uid`, in the
+/// resource's scope with the semconv schema URL); `/metrics` carries them as labels. Under
+/// `both`, `/metrics` is still exactly what kube-state-metrics printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semconv_makes_each_custom_resource_object_a_resource() {
+    let (server, dir) = case_01(|_| {}).await;
+    let foos = server.emulator().list("foos").expect("foos listed");
+    let alpha = foos
+        .iter()
+        .find(|f| f["metadata"]["name"] == "alpha")
+        .expect("alpha");
+    let uid = alpha["metadata"]["uid"].as_str().expect("a uid");
+    let namespace = alpha["metadata"]["namespace"].as_str().expect("namespaced");
+
+    let rotel = Rotel::start(true).await;
+    let endpoint = rotel.endpoint("grpc");
+    let otlp = ["--otlp-endpoint", &endpoint, "--otlp-interval", "1s"];
+    let both = crs_exporter_with(
+        &server.url(),
+        &dir,
+        &[&["--schema", "both"][..], &otlp].concat(),
+    );
+    both.wait_ready().await;
+    let want = std::fs::read_to_string(dir.join("expected.prom")).expect("expected.prom");
+    wait_for_ksm_output(&both, "01 under --schema both", &want).await;
+    let (valid, problems) = harness::promtool_check_metrics(&both.metrics().await);
+    assert!(valid, "{problems}");
+
+    let wanted = [
+        "InstrumentationScope foos.myteam.io/v1".to_string(),
+        format!("-> k8s.namespace.name: Str({namespace})"),
+        "-> k8s.customresource.name: Str(alpha)".to_string(),
+        format!("-> k8s.customresource.uid: Str({uid})"),
+        "-> Name: kube_customresource_spec_replicas\n".to_string(),
+        "-> customresource_kind: Str(Foo)".to_string(),
+    ];
+    let arrived = poll_within(Duration::from_secs(20), || async {
+        rotel.output().split("ResourceMetrics #").any(|resource| {
+            wanted.iter().all(|w| resource.contains(w.as_str()))
+                // One object per resource.
+                && resource.matches("-> k8s.customresource.name:").count() == 1
+        })
+    })
+    .await;
+    assert!(arrived, "not at Rotel: {wanted:?}\n{}", rotel.output());
+    let output = rotel.output();
+    assert!(
+        output.contains("SchemaURL: https://opentelemetry.io/schemas/"),
+        "the semconv scope carries its schema URL:\n{output}"
+    );
+    drop(both);
+
+    let semconv = crs_exporter_with(&server.url(), &dir, &["--schema", "semconv"]);
+    semconv.wait_ready().await;
+    let metrics = semconv.metrics().await;
+    let replicas = samples(&metrics, "kube_customresource_spec_replicas");
+    assert!(
+        replicas
+            .iter()
+            .any(|s| s.contains("k8s_customresource_name=\"alpha\"")
+                && s.contains(&format!("k8s_namespace_name=\"{namespace}\""))
+                && s.contains(&format!("k8s_customresource_uid=\"{uid}\""))),
+        "{metrics}"
+    );
+    let (valid, problems) = harness::promtool_check_metrics(&metrics);
+    assert!(valid, "{problems}");
 }

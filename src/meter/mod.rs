@@ -7,7 +7,10 @@
 
 mod kind;
 
-pub use kind::{SEMCONV_SCHEMA_URL, register_kind, register_kind_streaming, register_semconv};
+pub use kind::{
+    CUSTOM_RESOURCE_IDENTITY, SEMCONV_SCHEMA_URL, register_custom_semconv, register_kind,
+    register_kind_streaming, register_semconv,
+};
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
@@ -266,6 +269,11 @@ impl Part {
         &self.instrument.desc.name
     }
 
+    /// Its scope's schema URL (empty for kube-state-metrics names).
+    pub fn schema_url(&self) -> &str {
+        &self.instrument.desc.schema_url
+    }
+
     /// This part, writing no header: an earlier part of the collection began its name.
     pub fn continuing(self) -> Part {
         Part {
@@ -352,17 +360,17 @@ impl StreamingMeterProvider {
     /// ([`Registry::sliced_parts`]): their callbacks must read objects only from
     /// [`KindStore`](crate::store::KindStore)s, which show each callback its slice.
     pub fn sliceable_meter(&self, scope: &'static str) -> Meter {
-        self.declaring_meter(scope, Vec::new())
+        self.declaring_meter(InstrumentationScope::builder(scope).build(), Vec::new())
     }
 
-    /// [`StreamingMeterProvider::sliceable_meter`], whose instruments named in `declared` are
-    /// declared so in OpenMetrics.
+    /// [`StreamingMeterProvider::sliceable_meter`] of `scope`, whose instruments named in
+    /// `declared` are declared so in OpenMetrics.
     pub fn declaring_meter(
         &self,
-        scope: &'static str,
+        scope: InstrumentationScope,
         declared: Vec<(&'static str, OpenMetricsType)>,
     ) -> Meter {
-        self.scoped(InstrumentationScope::builder(scope).build(), true, declared)
+        self.scoped(scope, true, declared)
     }
 
     fn scoped(

@@ -18,8 +18,8 @@ use tokio::task::JoinHandle;
 use super::{Pipeline, Watch};
 use crate::config::stamp::Polled;
 use crate::crs::{CrsConfig, CrsMetricType, CrsResource};
-use crate::meter::{Part, register_kind_streaming};
-use crate::metric::{FamilyDesc, MetricType, leak_once};
+use crate::meter::{Part, register_custom_semconv, register_kind_streaming};
+use crate::metric::{FamilyDesc, MetricType, Schema, leak_once};
 use crate::store::KindStore;
 use crate::watch::WatchSettings;
 use crate::watch::custom::{CustomKind, run_custom};
@@ -40,17 +40,28 @@ pub(super) struct Custom {
     crds: Mutex<BTreeMap<String, CustomResourceDefinition>>,
     /// The CRDs have been listed once: before that, the pipeline is not ready.
     crds_listed: AtomicBool,
+    /// The schema the custom resources are reported in (a reconfiguration may change it).
+    schema: RwLock<Schema>,
 }
 
 impl Custom {
-    pub(super) fn new(config: Arc<CrsConfig>, filter: super::FamilyFilter) -> Self {
+    pub(super) fn new(config: Arc<CrsConfig>, filter: super::FamilyFilter, schema: Schema) -> Self {
         Custom {
             config: RwLock::new(config),
             filter,
             runtimes: Mutex::new(BTreeMap::new()),
             crds: Mutex::new(BTreeMap::new()),
             crds_listed: AtomicBool::new(false),
+            schema: RwLock::new(schema),
         }
+    }
+
+    pub(super) fn schema(&self) -> Schema {
+        *self.schema.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn set_schema(&self, schema: Schema) {
+        *self.schema.write().unwrap_or_else(|p| p.into_inner()) = schema;
     }
 
     pub(super) fn config(&self) -> Arc<CrsConfig> {
@@ -93,6 +104,8 @@ pub(super) struct CustomRuntime {
     enabled: Vec<usize>,
     /// Its meter's scope, and the resource `/readyz` names.
     pub(super) scope: &'static str,
+    /// The schema its instruments were registered for.
+    pub(super) schema: Schema,
     pub(super) store: Arc<KindStore>,
     watches: Vec<Watch>,
     /// The CRD serving it now, and its watch tasks; none while no CRD serves it.
@@ -312,6 +325,7 @@ impl Pipeline {
                 .iter()
                 .find(|e| e.serves(&api.group, &api.version, &api.kind))
                 .is_some_and(|e| e == runtime.kind.entry() && custom.enabled(e) == runtime.enabled)
+                && runtime.schema == custom.schema()
                 && runtime
                     .watches
                     .iter()
@@ -376,20 +390,28 @@ impl Pipeline {
                 semconv: &[],
             })
             .collect();
+        let schema = custom.schema();
         let kind = Arc::new(CustomKind {
             config: config.clone(),
             entry,
             api,
             namespaced,
             label: label.to_string(),
+            semconv: schema.semconv(),
         });
         let (store, watches) = super::watches(self.watch().custom_scopes(namespaced));
         self.telemetry.add_store(label, store.clone());
-        register_kind_streaming(&self.provider, label, &[], &descs, &store);
+        if schema.ksm() {
+            register_kind_streaming(&self.provider, label, &[], &descs, &store);
+        }
+        if schema.semconv() {
+            register_custom_semconv(&self.provider, label, namespaced, &descs, &store);
+        }
         Arc::new(CustomRuntime {
             kind,
             enabled,
             scope: label,
+            schema,
             store,
             watches,
             serving: Mutex::new(None),
@@ -419,7 +441,7 @@ impl Pipeline {
         )
     }
 
-    fn custom_runtimes(&self) -> Vec<Arc<CustomRuntime>> {
+    pub(super) fn custom_runtimes(&self) -> Vec<Arc<CustomRuntime>> {
         self.custom
             .as_ref()
             .map(|custom| custom.runtimes())

@@ -448,7 +448,7 @@ impl Pipeline {
             was_ready: AtomicBool::new(false),
             custom: settings
                 .custom
-                .map(|config| custom::Custom::new(config, filter)),
+                .map(|config| custom::Custom::new(config, filter, settings.schema)),
             rediscover: tokio::sync::Notify::new(),
             lifecycle: tokio::sync::Mutex::new(()),
             entity_wake,
@@ -656,19 +656,21 @@ impl Pipeline {
             for part in registry.slice_major_parts(ksm, slices, &pins) {
                 part.collect(sink);
             }
-            let semconv = registry.parts_where(|d| scope(d) && !d.schema_url.is_empty());
-            if !semconv.is_empty() {
-                k.store
-                    .for_each_object(|| semconv.iter().for_each(|part| part.collect(sink)));
-            }
+            collect_semconv(registry, k.kind.resource(), &k.store, sink);
         }
         // Custom resources: one scope each.
         let custom = self.custom_parts(filter, |r| {
             let slices = r.store.len().div_ceil(objects_per_slice.max(1));
-            registry.slice_major_parts(|d| &*d.scope == r.scope, slices, &pins)
+            let ksm = |d: &InstrumentDesc| &*d.scope == r.scope && d.schema_url.is_empty();
+            registry.slice_major_parts(ksm, slices, &pins)
         });
         for part in custom {
             part.collect(sink);
+        }
+        for r in self.custom_runtimes() {
+            if filter.allows(r.scope) {
+                collect_semconv(registry, r.scope, &r.store, sink);
+            }
         }
     }
 
@@ -702,7 +704,13 @@ impl Pipeline {
             .collect();
         parts.extend(self.custom_parts(filter, |r| {
             let slices = r.store.len().div_ceil(objects_per_slice.max(1));
-            registry.sliced_parts(r.scope, slices, &pins)
+            let mut parts = registry.sliced_parts(r.scope, slices, &pins);
+            // Under `both` a family's semconv instrument has its kube-state-metrics name:
+            // /metrics shows the latter only (OTLP has both, in two scopes).
+            if r.schema.ksm() {
+                parts.retain(|p| p.schema_url().is_empty());
+            }
+            parts
         }));
         parts
     }
@@ -754,5 +762,19 @@ impl Pipeline {
             })
             .chain(self.custom_status())
             .collect()
+    }
+}
+
+/// The semconv instruments of `scope` object by object, so that each object's points are
+/// together under its resource.
+fn collect_semconv(
+    registry: &crate::meter::Registry,
+    scope: &str,
+    store: &KindStore,
+    sink: &mut dyn MetricSink,
+) {
+    let semconv = registry.parts_where(|d| &*d.scope == scope && !d.schema_url.is_empty());
+    if !semconv.is_empty() {
+        store.for_each_object(|| semconv.iter().for_each(|part| part.collect(sink)));
     }
 }

@@ -10,6 +10,7 @@ use kube::Client;
 use super::{
     Error, FamilyFilter, KindRuntime, KindSettings, Pipeline, PipelineSettings, plan_kinds,
 };
+use crate::metric::Schema;
 use crate::pipeline::Availability;
 use crate::watch::{WatchKind, WatchSettings};
 
@@ -26,6 +27,7 @@ pub struct Reconfigured {
 
 /// New settings, checked: [`Pipeline::reconfigure`] puts them in force.
 pub struct Reconfiguration {
+    schema: Schema,
     watch: WatchSettings,
     plan: Vec<(&'static dyn WatchKind, bool, KindSettings)>,
 }
@@ -44,6 +46,7 @@ impl Pipeline {
         let settings = PipelineSettings { watch, ..settings };
         let plan = plan_kinds(&settings, &filter)?;
         Ok(Reconfiguration {
+            schema: settings.schema,
             watch: settings.watch,
             plan,
         })
@@ -51,7 +54,11 @@ impl Pipeline {
 
     /// Puts prepared settings in force.
     pub async fn reconfigure(&self, next: Reconfiguration, client: &Client) -> Reconfigured {
-        let Reconfiguration { watch, plan } = next;
+        let Reconfiguration {
+            schema,
+            watch,
+            plan,
+        } = next;
         let _lifecycle = self.lifecycle.lock().await;
         *self.watch.write().unwrap_or_else(|p| p.into_inner()) = watch;
         let old = self.kinds();
@@ -105,8 +112,9 @@ impl Pipeline {
         if !report.added.is_empty() {
             self.rediscover.notify_one();
         }
-        // Custom resources list in the namespaces in force.
+        // Custom resources list in the namespaces in force, in the schema in force.
         if let Some(custom) = &self.custom {
+            custom.set_schema(schema);
             self.reload_custom(custom.config(), client).await;
         }
         report

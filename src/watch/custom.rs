@@ -9,7 +9,7 @@ use kube::{Api, Client};
 
 use super::{Convert, Watch, WatchScope, WatchSettings, WatchTarget, watcher_config};
 use crate::crs::{CrsConfig, CrsResource};
-use crate::metric::{CompactSamples, Samples};
+use crate::metric::{CompactSamples, Samples, Text, intern};
 
 /// A served custom resource and the config entry that covers it.
 pub struct CustomKind {
@@ -21,6 +21,9 @@ pub struct CustomKind {
     pub namespaced: bool,
     /// The resource as logs and telemetry name it: `plural.group/version`.
     pub label: String,
+    /// Reported in the semconv schema: each object keeps its identity
+    /// ([`CUSTOM_RESOURCE_IDENTITY`](crate::meter::CUSTOM_RESOURCE_IDENTITY)'s values).
+    pub semconv: bool,
 }
 
 impl CustomKind {
@@ -77,7 +80,11 @@ impl Convert for CustomKind {
                 return None;
             }
         };
-        let mut samples = Samples::new(Vec::new());
+        let mut samples = Samples::new(if self.semconv {
+            semconv_identity(&json, self.namespaced)
+        } else {
+            Vec::new()
+        });
         let api = &self.api;
         self.entry().samples_of(
             &target.enabled,
@@ -89,6 +96,16 @@ impl Convert for CustomKind {
         );
         Some(samples.finish())
     }
+}
+
+/// Under the semconv schema, an object's namespace (when namespaced), name and UID.
+fn semconv_identity(object: &serde_json::Value, namespaced: bool) -> Vec<Text> {
+    let field = |name: &str| intern(object["metadata"][name].as_str().unwrap_or_default());
+    let namespace = namespaced.then(|| field("namespace"));
+    namespace
+        .into_iter()
+        .chain([field("name"), field("uid")])
+        .collect()
 }
 
 /// Lists and watches `kind` in `scope` until the task is aborted.
