@@ -375,12 +375,15 @@ impl Pipeline {
                 semconv: &[],
             })
             .collect();
+        let kind_labels =
+            config.resources[entry].kind_labels(&enabled, &api.group, &api.version, &api.kind);
         let kind = Arc::new(CustomKind {
             config: config.clone(),
             entry,
             api,
             namespaced,
             label: label.to_string(),
+            kind_labels,
         });
         let (store, watches) = super::watches(self.watch.custom_scopes(namespaced));
         self.telemetry.add_store(label, store.clone());

@@ -9,7 +9,7 @@ use kube::{Api, Client};
 
 use super::{Convert, Watch, WatchScope, WatchSettings, WatchTarget, watcher_config};
 use crate::crs::{CrsConfig, CrsResource};
-use crate::metric::{CompactSamples, Samples};
+use crate::metric::{CompactSamples, KindLabels, Samples};
 
 /// A served custom resource and the config entry that covers it.
 pub struct CustomKind {
@@ -21,6 +21,9 @@ pub struct CustomKind {
     pub namespaced: bool,
     /// The resource as logs and telemetry name it: `plural.group/version`.
     pub label: String,
+    /// The entry's [`CrsResource::kind_labels`] for this resource and its enabled families,
+    /// shared by all its objects.
+    pub kind_labels: KindLabels,
 }
 
 impl CustomKind {
@@ -78,6 +81,9 @@ impl Convert for CustomKind {
             }
         };
         let mut samples = Samples::new(Vec::new());
+        // Every sample has the entry's labels (`name`, `namespace`, `customresource_*`):
+        // stored once, not per sample.
+        samples.share_common_labels(&self.kind_labels);
         let api = &self.api;
         self.entry().samples_of(
             &target.enabled,
