@@ -10,7 +10,7 @@ use std::fs;
 use std::path::Path;
 
 use kube_state_otel::crs::{CrsConfig, CrsResource};
-use kube_state_otel::metric::{Samples, format_go_float};
+use kube_state_otel::metric::{Samples, format_go_float, interleave};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -178,14 +178,17 @@ fn render(config: &CrsConfig, cluster: &Cluster) -> String {
             // The API server serves every object in the version asked for.
             let mut object = object.clone();
             object["apiVersion"] = Value::String(format!("{group}/{version}"));
+            // Stored as the exporter stores it: common labels once, put back here.
             let mut samples = Samples::default();
+            let all: Vec<usize> = (0..resource.families.len()).collect();
+            samples.share_common_labels(&resource.kind_labels(&all, &group, &version, &kind));
             resource.samples(&object, &group, &version, &kind, &mut samples);
             let compact = samples.finish();
             assert_eq!(compact.family_count(), resource.families.len());
+            let common: Vec<_> = compact.common_labels().collect();
             for (index, family) in resource.families.iter().enumerate() {
-                for (labels, value) in compact.family(index) {
-                    let labels: Vec<String> = labels
-                        .iter()
+                for (labels, order, value) in compact.family_with_common(index) {
+                    let labels: Vec<String> = interleave(order, common.iter().copied(), labels)
                         .map(|(n, v)| format!("{n}=\"{}\"", escape_label(v)))
                         .collect();
                     lines.entry(family.name.clone()).or_default().push(format!(

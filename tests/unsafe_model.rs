@@ -2,7 +2,8 @@
 //! model under random operations (RELIABILITY.md, "Unsafe code"):
 //!
 //! - an object's compact block (`CompactSamples`, src/metric/compact.rs) against its families
-//!   as `Vec<(labels, value)>`, with clones and drops in any order and on other threads;
+//!   as `Vec<(labels, value)>`, with clones and drops in any order and on other threads, its
+//!   common labels stored once (`Samples::share_common_labels`) or not;
 //! - the store (src/store/) against a map per partition, under applies, replaces, deletes,
 //!   relists and clears, read whole, by family, in pinned slices and object by object;
 //! - collections through the streaming meter, whose kind callbacks lend the store's strings to
@@ -28,7 +29,7 @@ use kube_state_otel::meter::{
     register_kind_streaming,
 };
 use kube_state_otel::metric::{
-    CompactSamples, FamilyDesc, MetricType, Samples, format_go_float, intern,
+    CompactSamples, FamilyDesc, MetricType, Samples, Text, format_go_float, intern,
 };
 use kube_state_otel::store::{KindStore, Pins, Slice, StorePartition, read_pinned};
 use opentelemetry::KeyValue;
@@ -60,6 +61,42 @@ struct Object {
     start: u64,
     /// Per family, its samples: labels and the value's bits (NaN compares equal to itself).
     families: Vec<Vec<(Labels, u64)>>,
+    /// The kind's common labels, when the builder shares common labels.
+    kind: Option<Labels>,
+}
+
+impl Object {
+    /// What reading its block gives back: the labels as pushed, however they are stored.
+    fn as_read(&self) -> Object {
+        Object {
+            kind: None,
+            ..self.clone()
+        }
+    }
+
+    /// If the builder shares them and no sample has more than 32 labels: the first sample's
+    /// label pairs that each other one has, each after the one before it.
+    fn common_labels(&self) -> Labels {
+        let samples: Vec<&Labels> = self.families.iter().flatten().map(|(l, _)| l).collect();
+        let (Some((first, others)), Some(_)) = (samples.split_first(), &self.kind) else {
+            return Labels::new();
+        };
+        if samples.iter().any(|l| l.len() > 32) {
+            return Labels::new();
+        }
+        let mut common = first.to_vec();
+        for labels in others {
+            let mut at = 0;
+            common.retain(|pair| match labels[at..].iter().position(|l| l == pair) {
+                Some(i) => {
+                    at += i + 1;
+                    true
+                }
+                None => false,
+            });
+        }
+        common
+    }
 }
 
 /// The kind the store's objects belong to: identity labels and families, on the streaming meter.
@@ -110,17 +147,66 @@ fn labels() -> impl Strategy<Value = Labels> {
     prop::collection::vec((key(), text()), 0..4)
 }
 
+/// Objects as built-in kinds build them, some sharing common labels, and objects as custom
+/// resources build them.
 fn object() -> impl Strategy<Value = Object> {
     let family = prop::collection::vec((labels(), value_bits()), 0..4);
-    (
+    let plain = (
         prop::collection::vec(text(), 0..=IDENTITY.len()),
         any::<u64>(),
         prop::collection::vec(family, 0..=FAMILIES.len()),
+        prop::option::of(labels()),
     )
-        .prop_map(|(identity, start, families)| Object {
+        .prop_map(|(identity, start, families, kind)| Object {
             identity,
             start,
             families,
+            kind,
+        });
+    prop_oneof![plain, custom_object()]
+}
+
+/// Labels sorted by name.
+fn sorted_labels(count: std::ops::Range<usize>) -> impl Strategy<Value = BTreeMap<String, String>> {
+    prop::collection::btree_map(key(), text(), count)
+}
+
+/// An object whose samples' labels are sorted by name and have some pairs in common; the
+/// kind's labels are some of those (all present or not: one the samples lack).
+fn custom_object() -> impl Strategy<Value = Object> {
+    let family = prop::collection::vec((sorted_labels(0..3), value_bits()), 0..4);
+    (
+        sorted_labels(0..5),
+        prop::collection::vec(family, 0..=FAMILIES.len()),
+        any::<u8>(),
+        prop::option::of((key(), text())),
+        any::<u64>(),
+    )
+        .prop_map(|(common, families, kind_bits, stranger, start)| {
+            let families = families
+                .into_iter()
+                .map(|samples| {
+                    let with_common = |(mut own, bits): (BTreeMap<String, String>, u64)| {
+                        own.extend(common.clone());
+                        (own.into_iter().collect(), bits)
+                    };
+                    samples.into_iter().map(with_common).collect()
+                })
+                .collect();
+            let of_kind = |(i, _): &(usize, _)| kind_bits >> i & 1 == 1;
+            let kind = common
+                .into_iter()
+                .enumerate()
+                .filter(of_kind)
+                .map(|(_, l)| l);
+            let mut kind: BTreeMap<_, _> = kind.collect();
+            kind.extend(stranger);
+            Object {
+                identity: Vec::new(),
+                start,
+                families,
+                kind: Some(kind.into_iter().collect()),
+            }
         })
 }
 
@@ -128,6 +214,10 @@ fn object() -> impl Strategy<Value = Object> {
 fn build(o: &Object) -> CompactSamples {
     let mut samples = Samples::new(o.identity.iter().map(|v| intern(v)).collect());
     samples.set_start_time(o.start);
+    if let Some(kind) = &o.kind {
+        let kind: Vec<_> = kind.iter().map(|(k, v)| (intern(k), intern(v))).collect();
+        samples.share_common_labels(&kind.into());
+    }
     for family in &o.families {
         samples.begin_family();
         for (labels, bits) in family {
@@ -147,13 +237,30 @@ fn build(o: &Object) -> CompactSamples {
     samples.finish()
 }
 
-/// What a block gives back.
+fn strings(labels: &[(Text, Text)]) -> Labels {
+    labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// What a block gives back: each sample's labels with the common ones (if any) where its order
+/// says.
 fn read(o: &CompactSamples) -> Object {
+    let common = strings(&o.common_labels().cloned().collect::<Vec<_>>());
     let family = |f| {
-        o.family(f)
-            .map(|(labels, value)| {
-                let labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string()));
-                (labels.collect(), value.to_bits())
+        o.family_with_common(f)
+            .map(|(labels, order, value)| {
+                if common.is_empty() {
+                    return (strings(labels), value.to_bits());
+                }
+                let (mut common, mut own) = (common.iter(), labels.iter());
+                let all = (0..common.len() + own.len()).map(|i| match order >> i & 1 {
+                    1 => own.next().map(|(k, v)| (k.to_string(), v.to_string())),
+                    _ => common.next().cloned(),
+                });
+                let all: Option<Labels> = all.collect();
+                (all.expect("an order of as many labels"), value.to_bits())
             })
             .collect()
     };
@@ -161,12 +268,16 @@ fn read(o: &CompactSamples) -> Object {
         identity: o.identity().iter().map(|v| v.to_string()).collect(),
         start: o.start_time(),
         families: (0..o.family_count()).map(family).collect(),
+        kind: None,
     }
 }
 
 /// Every read of the block agrees with the model.
 fn check_block(o: &CompactSamples, model: &Object) {
-    assert_eq!(read(o), *model);
+    assert_eq!(read(o), model.as_read());
+    let common = strings(&o.common_labels().cloned().collect::<Vec<_>>());
+    assert_eq!(common, model.common_labels());
+    assert_eq!(o.has_common_labels(), !common.is_empty());
     let samples: usize = model.families.iter().map(Vec::len).sum();
     assert_eq!(o.len(), samples);
     assert_eq!(o.is_empty(), samples == 0);
@@ -275,8 +386,13 @@ impl StoreModel {
         }
     }
 
+    /// The objects as reading the store gives them back.
     fn objects(&self) -> Vec<Object> {
-        sorted(self.partitions.iter().flat_map(|p| p.values().cloned()))
+        sorted(
+            self.partitions
+                .iter()
+                .flat_map(|p| p.values().map(Object::as_read)),
+        )
     }
 }
 

@@ -376,6 +376,17 @@ pub(super) enum CommonValue {
     Kind,
 }
 
+impl CommonValue {
+    fn text(&self, gvk: &[Text; 3]) -> Text {
+        match self {
+            CommonValue::Fixed(text) => text.clone(),
+            CommonValue::Group => gvk[0].clone(),
+            CommonValue::Version => gvk[1].clone(),
+            CommonValue::Kind => gvk[2].clone(),
+        }
+    }
+}
+
 /// A compiled family: its constant labels, its object-level label paths and its `each`.
 #[derive(Debug, PartialEq)]
 pub(super) struct CompiledFamily {
@@ -386,6 +397,18 @@ pub(super) struct CompiledFamily {
 }
 
 impl CompiledFamily {
+    /// The constant labels of the family's samples, sorted by name (a label path or an `each`
+    /// label of the same name may replace one on some samples).
+    pub(super) fn constant_labels(&self, gvk: &[Text; 3]) -> Vec<(Text, Text)> {
+        let mut labels: Vec<(Text, Text)> = self
+            .common
+            .iter()
+            .map(|(name, value)| (name.clone(), value.text(gvk)))
+            .collect();
+        labels.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        labels
+    }
+
     /// Pushes the family's samples for `object`, labels sorted by name.
     pub(super) fn push(
         &self,
@@ -407,13 +430,7 @@ impl CompiledFamily {
         }
         let mut base = Labels::default();
         for (name, value) in &self.common {
-            let value = match value {
-                CommonValue::Fixed(text) => text.clone(),
-                CommonValue::Group => gvk[0].clone(),
-                CommonValue::Version => gvk[1].clone(),
-                CommonValue::Kind => gvk[2].clone(),
-            };
-            base.set(name.clone(), value);
+            base.set(name.clone(), value.text(gvk));
         }
         self.labels.add(object, &mut base);
         for mut value in scratch.drain(..) {

@@ -10,6 +10,10 @@
 //! - [`CrsResource::samples`] turns one object of a served group/version/kind into
 //!   [`Samples`]: one family per [`CrsResource::families`] entry, in order, with labels sorted
 //!   by name. The object is not kept.
+//! - [`CrsResource::kind_labels`] gives the labels that are the same on every sample of a
+//!   served resource. Given to [`Samples::share_common_labels`], they are stored once for all
+//!   its objects, and the other labels all of an object's samples have (`name`, `namespace`)
+//!   once per object instead of once per sample.
 //!
 //! Family names follow KSM's prefix rule: `metricNamePrefix` absent or null gives
 //! `kube_customresource_<name>`, `""` gives the bare name. [`CrsFamily::metric_type`] is
@@ -53,9 +57,11 @@ mod value;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
-use crate::metric::{Samples, intern};
+use crate::metric::{KindLabels, Samples, intern};
 
 /// Why a config was rejected; every variant names where.
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +174,30 @@ impl CrsResource {
     ) {
         let all: Vec<usize> = (0..self.families.len()).collect();
         self.samples_of(&all, object, group, version, kind, samples);
+    }
+
+    /// The labels every sample of the families at `enabled` sets to the same value on every
+    /// object of the served group/version/kind (`customresource_group`/`_version`/`_kind`, and
+    /// `commonLabels` all of them have), sorted by name: what
+    /// [`Samples::share_common_labels`] stores once for all the resource's objects.
+    pub fn kind_labels(
+        &self,
+        enabled: &[usize],
+        group: &str,
+        version: &str,
+        kind: &str,
+    ) -> KindLabels {
+        let gvk = [intern(group), intern(version), intern(kind)];
+        let mut families = enabled.iter().filter_map(|&i| self.compiled.get(i));
+        let Some(first) = families.next() else {
+            return KindLabels::default();
+        };
+        let mut labels = first.constant_labels(&gvk);
+        for family in families {
+            let theirs = family.constant_labels(&gvk);
+            labels.retain(|pair| theirs.contains(pair));
+        }
+        Arc::new(labels)
     }
 
     /// [`CrsResource::samples`] of the families at `enabled` (indices into

@@ -378,6 +378,40 @@ fn base_labels_default_under_own_labels_sorted() {
     );
 }
 
+/// The labels every sample of a resource has with one value: group/version/kind and the
+/// resource's `commonLabels`, less those an enabled family sets otherwise.
+#[test]
+fn kind_labels_are_the_constants_of_every_enabled_family() {
+    let yaml = "spec:
+  resources:
+  - groupVersionKind: {group: myteam.io, version: v1, kind: Foo}
+    commonLabels: {team: a, tier: web}
+    labelsFromPath:
+      name: [metadata, name]
+    metrics:
+    - name: one
+      each: {type: Gauge, gauge: {path: [spec, replicas]}}
+    - name: two
+      commonLabels: {tier: db}
+      each: {type: Gauge, gauge: {path: [spec, replicas]}}
+";
+    let config = CrsConfig::parse(yaml).unwrap();
+    let kind_labels = |enabled: &[usize]| -> Vec<String> {
+        let labels = config.resources[0].kind_labels(enabled, "myteam.io", "v1", "Foo");
+        labels.iter().map(|(n, v)| format!("{n}={v}")).collect()
+    };
+    let mut want = vec![
+        "customresource_group=myteam.io",
+        "customresource_kind=Foo",
+        "customresource_version=v1",
+        "team=a",
+    ];
+    assert_eq!(kind_labels(&[0, 1]), want);
+    want.push("tier=web");
+    assert_eq!(kind_labels(&[0]), want);
+    assert!(kind_labels(&[]).is_empty());
+}
+
 /// `Test_fullName`: the prefix rule, null and absent alike.
 #[test]
 fn full_names() {

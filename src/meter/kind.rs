@@ -8,7 +8,7 @@ use opentelemetry::{InstrumentationScope, Key, KeyValue};
 
 use super::{OpenMetricsType, StreamingMeterProvider};
 use crate::metric::semconv::{Entity, Instrument};
-use crate::metric::{CompactSamples, FamilyDesc, MetricType, SemconvMetric, Text};
+use crate::metric::{CompactSamples, FamilyDesc, MetricType, SemconvMetric, Text, interleave};
 use crate::store::KindStore;
 
 /// The semantic-conventions schema URL of the instruments [`register_semconv`] registers.
@@ -180,6 +180,7 @@ fn observe_family(
     let mut attributes: Vec<KeyValue> = Vec::with_capacity(8);
     let stages = CompactSamples::PREFETCH_STAGES;
     store.with_family_objects(position, |objects| {
+        let mut common = Vec::new();
         for start in (0..objects.len()).step_by(BATCH) {
             for (stage, prefetch) in stages.iter().enumerate() {
                 let ahead = start + (stages.len() - stage) * BATCH;
@@ -202,6 +203,11 @@ fn observe_family(
                         .map(|(k, v)| strings.identity(k, v)),
                 );
                 let identity = attributes.len();
+                if object.has_common_labels() {
+                    let buffers = (&mut common, &mut attributes);
+                    observe_with_common(object, position, strings, buffers, observer);
+                    continue;
+                }
                 for (labels, value) in object.family(position) {
                     attributes.truncate(identity);
                     attributes.extend(labels.iter().map(|(k, v)| strings.label(k, v)));
@@ -212,6 +218,28 @@ fn observe_family(
         // Lent strings must not outlive the snapshot.
         attributes.clear();
     });
+}
+
+/// The samples of an object that keeps the labels common to them once: each with the common
+/// labels (found once, into `common`) put back among its own, after the `attributes` there
+/// are (its identity). Apart from the built-in kinds' loop, which it would slow down.
+#[inline(never)]
+fn observe_with_common<'a>(
+    object: &'a CompactSamples,
+    position: usize,
+    strings: Strings,
+    (common, attributes): (&mut Vec<&'a (Text, Text)>, &mut Vec<KeyValue>),
+    observer: &dyn AsyncInstrument<f64>,
+) {
+    common.clear();
+    common.extend(object.common_labels());
+    let identity = attributes.len();
+    for (labels, order, value) in object.family_with_common(position) {
+        attributes.truncate(identity);
+        let all = interleave(order, common.iter().copied(), labels);
+        attributes.extend(all.map(|(k, v)| strings.label(k, v)));
+        observer.observe(value, attributes);
+    }
 }
 
 /// Registers the semantic-conventions metrics of the enabled families (in store order) on

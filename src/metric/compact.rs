@@ -8,8 +8,18 @@
 //!
 //! ```text
 //! Header | family starts [u32; families + 1] | identity [Arc<str>] | slots [16 B]
-//!                                                                   sample, its labels, sample, …
+//!                                       kind's common labels?, common labels, sample, its labels, …
 //! ```
+//!
+//! An object whose samples all carry the same label pairs (a custom resource's `name`,
+//! `namespace` and `customresource_*` labels, see [`Samples::share_common_labels`]) keeps them
+//! once, in the slots before its first sample: those every object of its kind has with the same
+//! values as a reference to the kind's (one slot), the others as pairs. Each sample keeps a bit
+//! mask of where they go among its own labels, and the kind's slot where its labels go among the
+//! object's: a collection puts every label back in place without comparing names
+//! ([`interleave`]).
+//!
+//! [`Samples::share_common_labels`]: super::Samples::share_common_labels
 
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 use std::fmt;
@@ -32,7 +42,14 @@ struct Header {
     identity_offset: u32,
     slots_offset: u32,
     slots: u32,
+    /// Common label pairs in the object's first slots (after the kind's, if any).
+    common: u16,
+    /// Whether the first slot holds the kind's common labels (a [`KindSlot`]).
+    kind_common: bool,
 }
+
+// Every object pays for the header: sharing labels fits in what was padding.
+const _: () = assert!(size_of::<Header>() == 40);
 
 /// A sample's slot; its `labels` label pairs fill the slots after it.
 #[repr(C)]
@@ -40,14 +57,50 @@ struct Header {
 struct SampleSlot {
     value: f64,
     labels: u32,
+    /// Where the object's common labels go among the sample's (see [`interleave`]).
+    order: u32,
 }
 
 type Label = (Text, Text);
 
-/// A slot holds a sample or a label pair.
+/// Label pairs shared by every object of a kind that has them all (see
+/// [`super::Samples::share_common_labels`]): a thin pointer, so that the kind's slot holds the
+/// order too.
+pub type KindLabels = Arc<Vec<Label>>;
+
+/// The kind's common labels and where they go among the object's (see [`interleave`]).
+#[repr(C)]
+pub(super) struct KindSlot {
+    pub(super) labels: KindLabels,
+    pub(super) order: u32,
+}
+
+/// A slot holds a sample, a label pair or the kind's common labels.
 const SLOT: usize = 16;
 const _: () = assert!(size_of::<SampleSlot>() == SLOT && size_of::<Label>() == SLOT);
 const _: () = assert!(align_of::<SampleSlot>() <= 8 && align_of::<Label>() <= 8);
+const _: () = assert!(size_of::<KindSlot>() == SLOT && align_of::<KindSlot>() <= 8);
+
+/// The most labels a sample of an object with common labels may have: a bit of its order each.
+pub(super) const MAX_INTERLEAVED: usize = u32::BITS as usize;
+const _: () = assert!(MAX_INTERLEAVED <= u16::MAX as usize);
+
+/// The label pairs every sample of an object has, taken out of the samples by
+/// [`super::Samples::finish`].
+#[derive(Default)]
+pub(super) struct CommonLabels {
+    /// The kind's, when the object has them all.
+    pub(super) kind: Option<KindSlot>,
+    /// The others, in the samples' order; at most [`MAX_INTERLEAVED`].
+    pub(super) object: Vec<Label>,
+}
+
+impl CommonLabels {
+    fn slots(&self) -> usize {
+        usize::from(self.kind.is_some()) + self.object.len()
+    }
+}
+
 const FAMILY_STARTS_OFFSET: usize = size_of::<Header>();
 
 /// What the store keeps per object: its identity values, start time and samples, in one
@@ -96,11 +149,13 @@ impl CompactSamples {
     pub(super) fn new(
         identity: &[Text],
         start_unix_nanos: u64,
+        common: CommonLabels,
         labels: Vec<Label>,
         samples: &[Sample],
         family_start: &[u32],
     ) -> CompactSamples {
-        let slots = samples.len() + labels.len();
+        let common_slots = common.slots();
+        let slots = common_slots + samples.len() + labels.len();
         let Some(shape) = Shape::of(family_start.len(), identity.len(), slots) else {
             // More than 4 GiB for one object: Kubernetes objects are at most a few MiB.
             tracing::warn!(
@@ -111,12 +166,13 @@ impl CompactSamples {
         };
         // The slot where sample `index` starts (or the end, past the last sample).
         let slot_of = |index: u32| match samples.get(index as usize) {
-            Some(sample) => index as usize + sample.labels_start as usize,
+            Some(sample) => common_slots + index as usize + sample.labels_start as usize,
             None => slots,
         };
         // SAFETY: the layout has a nonzero size (the header); every part is written below at
         // the offsets `Shape` computed, within the allocation, before the block is shared.
-        // Counts and offsets fit the header's u32s: `Shape::of` checked the whole size does.
+        // Counts and offsets fit the header's u32s: `Shape::of` checked the whole size does;
+        // the common pairs are at most `MAX_INTERLEAVED`, within the header's u16.
         unsafe {
             let base = alloc(shape.layout);
             let Some(block) = NonNull::new(base.cast::<Header>()) else {
@@ -130,6 +186,8 @@ impl CompactSamples {
                 identity_offset: shape.identity_offset as u32,
                 slots_offset: shape.slots_offset as u32,
                 slots: slots as u32,
+                common: common.object.len() as u16,
+                kind_common: common.kind.is_some(),
             });
             let starts = base.add(FAMILY_STARTS_OFFSET).cast::<u32>();
             for (i, &start) in family_start.iter().enumerate() {
@@ -140,12 +198,21 @@ impl CompactSamples {
                 ids.add(i).write(text.to_shared());
             }
             let mut slot = base.add(shape.slots_offset);
+            if let Some(kind) = common.kind {
+                slot.cast::<KindSlot>().write(kind);
+                slot = slot.add(SLOT);
+            }
+            for label in common.object {
+                slot.cast::<Label>().write(label);
+                slot = slot.add(SLOT);
+            }
             let mut labels = labels.into_iter();
             for sample in samples {
                 let count = sample.labels_end - sample.labels_start;
                 slot.cast::<SampleSlot>().write(SampleSlot {
                     value: sample.value,
                     labels: count,
+                    order: sample.order,
                 });
                 slot = slot.add(SLOT);
                 for label in labels.by_ref().take(count as usize) {
@@ -189,6 +256,44 @@ impl CompactSamples {
         unsafe { std::slice::from_raw_parts(ids.cast(), header.identity as usize) }
     }
 
+    /// The label pairs every sample of the object has, in the samples' order: none unless its
+    /// builder asked ([`super::Samples::share_common_labels`]).
+    /// [`CompactSamples::family_with_common`] says where they go among each sample's own.
+    pub fn common_labels(&self) -> impl Iterator<Item = &Label> {
+        let (kind, order) = match self.kind_slot() {
+            Some(slot) => (&slot.labels[..], slot.order),
+            None => (&[][..], 0),
+        };
+        interleave(order, self.object_labels(), kind)
+    }
+
+    /// Whether the object has [`CompactSamples::common_labels`].
+    pub fn has_common_labels(&self) -> bool {
+        self.common_slots() > 0
+    }
+
+    /// The slots before the first sample: the kind's common labels and the object's.
+    fn common_slots(&self) -> usize {
+        let header = self.header();
+        usize::from(header.kind_common) + usize::from(header.common)
+    }
+
+    fn kind_slot(&self) -> Option<&KindSlot> {
+        if !self.header().kind_common {
+            return None;
+        }
+        // SAFETY: `new` wrote the kind's slot first.
+        Some(unsafe { &*self.slot(0).cast::<KindSlot>() })
+    }
+
+    fn object_labels(&self) -> &[Label] {
+        let header = self.header();
+        let first = self.slot(usize::from(header.kind_common));
+        // SAFETY: `new` wrote `common` pairs from this slot on (the slot is in bounds, or one
+        // past the end for an empty block: aligned and not null either way).
+        unsafe { std::slice::from_raw_parts(first.cast(), usize::from(header.common)) }
+    }
+
     /// When the object's counters started counting (Unix nanoseconds; 0 if unknown).
     pub fn start_time(&self) -> u64 {
         self.header().start_unix_nanos
@@ -214,7 +319,8 @@ impl CompactSamples {
         start < end
     }
 
-    /// The samples of enabled family `family`, each with its label pairs.
+    /// The samples of enabled family `family`, each with its own label pairs (without the
+    /// [`CompactSamples::common_labels`]).
     pub fn family(&self, family: usize) -> FamilySamples<'_> {
         let (at, end) = self.family_slots(family);
         FamilySamples {
@@ -222,6 +328,13 @@ impl CompactSamples {
             at,
             end,
         }
+    }
+
+    /// [`CompactSamples::family`], each sample with the order that puts the common labels
+    /// among its own: `interleave(order, common_labels(), own)` gives its labels as pushed.
+    pub fn family_with_common(&self, family: usize) -> impl Iterator<Item = (&[Label], u32, f64)> {
+        let mut samples = self.family(family);
+        std::iter::from_fn(move || samples.next_with_order())
     }
 
     /// The address of the block: a collection walks objects in memory order.
@@ -238,9 +351,19 @@ impl CompactSamples {
         prefetch(starts.wrapping_add((family + 1) * size_of::<u32>()));
     }
 
-    /// Stage 2: the family's run of slots, and the identity.
+    /// Stage 2: the family's run of slots, the common labels, and the identity.
     fn prefetch_run(&self, family: usize) {
         let (start, end) = self.family_slots(family);
+        if start == end {
+            return;
+        }
+        self.prefetch_slots(start, end);
+        self.prefetch_slots(0, self.common_slots());
+        prefetch(self.identity().as_ptr());
+    }
+
+    /// Slots `start..end` (none when empty).
+    fn prefetch_slots(&self, start: usize, end: usize) {
         if start == end {
             return;
         }
@@ -251,15 +374,18 @@ impl CompactSamples {
             line = line.wrapping_add(64);
         }
         prefetch(last);
-        prefetch(self.identity().as_ptr());
     }
 
-    /// Stage 3: the identity strings and the label value texts.
+    /// Stage 3: the identity strings and the label value texts (the kind's common labels are
+    /// shared by all its objects, hence in the cache already).
     fn prefetch_texts(&self, family: usize) {
         if !self.has_samples(family) {
             return;
         }
         self.identity().iter().for_each(|s| prefetch_str(s));
+        self.object_labels()
+            .iter()
+            .for_each(|(_, value)| value.prefetch());
         for (labels, _) in self.family(family) {
             labels.iter().for_each(|(_, value)| value.prefetch());
         }
@@ -267,6 +393,12 @@ impl CompactSamples {
 
     /// Stage 4: the strings of the label value texts.
     fn prefetch_strs(&self, family: usize) {
+        if !self.has_samples(family) {
+            return;
+        }
+        self.object_labels()
+            .iter()
+            .for_each(|(_, value)| value.prefetch_str());
         for (labels, _) in self.family(family) {
             labels.iter().for_each(|(_, value)| value.prefetch_str());
         }
@@ -309,10 +441,8 @@ pub struct FamilySamples<'a> {
     end: usize,
 }
 
-impl<'a> Iterator for FamilySamples<'a> {
-    type Item = (&'a [Label], f64);
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl<'a> FamilySamples<'a> {
+    fn next_with_order(&mut self) -> Option<(&'a [Label], u32, f64)> {
         if self.at >= self.end {
             return None;
         }
@@ -325,9 +455,39 @@ impl<'a> Iterator for FamilySamples<'a> {
                 sample.labels as usize,
             );
             self.at += 1 + sample.labels as usize;
-            Some((labels, sample.value))
+            Some((labels, sample.order, sample.value))
         }
     }
+}
+
+impl<'a> Iterator for FamilySamples<'a> {
+    type Item = (&'a [Label], f64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (labels, _, value) = self.next_with_order()?;
+        Some((labels, value))
+    }
+}
+
+/// Puts `common` among `own` as `order` says: bit `i` set, item `i` is the next of `own`;
+/// clear, the next of `common` (when one runs out, the other goes on). An object's common
+/// labels, a sample's own and its order give the sample's labels as they were pushed, without
+/// comparing them.
+pub fn interleave<T>(
+    order: u32,
+    common: impl IntoIterator<Item = T>,
+    own: impl IntoIterator<Item = T>,
+) -> impl Iterator<Item = T> {
+    let (mut common, mut own, mut order) = (common.into_iter(), own.into_iter(), order);
+    std::iter::from_fn(move || {
+        let from_own = order & 1 == 1;
+        order >>= 1;
+        if from_own {
+            own.next().or_else(|| common.next())
+        } else {
+            common.next().or_else(|| own.next())
+        }
+    })
 }
 
 impl Clone for CompactSamples {
@@ -351,23 +511,34 @@ impl Drop for CompactSamples {
         // Everything other handles did happens before the block is freed (as in `Arc`).
         fence(Ordering::Acquire);
         let header = self.header();
-        let (family_starts, identity, slots) = (
+        let (family_starts, identity, slots, kind_common, common) = (
             header.family_starts as usize,
             header.identity as usize,
             header.slots as usize,
+            header.kind_common,
+            usize::from(header.common),
         );
         let Some(shape) = Shape::of(family_starts, identity, slots) else {
             return;
         };
         // SAFETY: this was the last handle; the parts were written in `new` and are dropped
-        // once each: the identity strings, then every label slot (found from the samples).
+        // once each: the identity strings, the common labels, then every label slot (found
+        // from the samples).
         unsafe {
             let ids = self.base().add(shape.identity_offset).cast_mut();
             std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(
                 ids.cast::<Arc<str>>(),
                 identity,
             ));
-            let mut at = 0;
+            if kind_common {
+                std::ptr::drop_in_place(self.slot(0).cast_mut().cast::<KindSlot>());
+            }
+            let first = usize::from(kind_common);
+            std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(
+                self.slot(first).cast_mut().cast::<Label>(),
+                common,
+            ));
+            let mut at = first + common;
             while at < slots {
                 let sample = self.slot(at).cast::<SampleSlot>().read();
                 let labels = sample.labels as usize;
@@ -384,7 +555,7 @@ impl Drop for CompactSamples {
 
 impl Default for CompactSamples {
     fn default() -> Self {
-        CompactSamples::new(&[], 0, Vec::new(), &[], &[0])
+        CompactSamples::new(&[], 0, CommonLabels::default(), Vec::new(), &[], &[0])
     }
 }
 
@@ -392,8 +563,10 @@ impl PartialEq for CompactSamples {
     fn eq(&self, other: &Self) -> bool {
         self.identity() == other.identity()
             && self.start_time() == other.start_time()
+            && self.common_labels().eq(other.common_labels())
             && self.family_count() == other.family_count()
-            && (0..self.family_count()).all(|f| self.family(f).eq(other.family(f)))
+            && (0..self.family_count())
+                .all(|f| self.family_with_common(f).eq(other.family_with_common(f)))
     }
 }
 
@@ -405,6 +578,7 @@ impl fmt::Debug for CompactSamples {
         f.debug_struct("CompactSamples")
             .field("identity", &self.identity())
             .field("start_unix_nanos", &self.start_time())
+            .field("common_labels", &self.common_labels().collect::<Vec<_>>())
             .field("families", &families)
             .finish()
     }
@@ -487,5 +661,108 @@ mod tests {
         let before = text.references();
         drop(copy);
         assert_eq!(text.references(), before - 1);
+    }
+
+    fn pairs(labels: &[(&str, &str)]) -> Vec<Label> {
+        labels.iter().map(|(k, v)| (intern(k), intern(v))).collect()
+    }
+
+    /// Samples as a custom resource's: `group`, `name` and `ns` on every one, sorted by name.
+    fn custom(kind: &KindLabels, phase_group: &str) -> CompactSamples {
+        let mut s = Samples::new(Vec::new());
+        s.share_common_labels(kind);
+        s.begin_family();
+        s.push_dynamic(pairs(&[("group", "g"), ("name", "a"), ("ns", "n")]), 1.0);
+        s.begin_family();
+        for phase in ["Failed", "Running"] {
+            let labels = [
+                ("app", "web"),
+                ("group", phase_group),
+                ("name", "a"),
+                ("ns", "n"),
+                ("phase", phase),
+            ];
+            s.push_dynamic(pairs(&labels), 0.0);
+        }
+        s.finish()
+    }
+
+    /// A family's samples with their labels as pushed: the common ones put back.
+    fn merged(o: &CompactSamples, f: usize) -> Vec<(Vec<String>, f64)> {
+        let common: Vec<&Label> = o.common_labels().collect();
+        o.family_with_common(f)
+            .map(|(labels, order, value)| {
+                let all = interleave(order, common.iter().copied(), labels);
+                (all.map(|(k, v)| format!("{k}={v}")).collect(), value)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn labels_every_sample_has_are_stored_once() {
+        let kind = Arc::new(pairs(&[("group", "g")]));
+        let o = custom(&kind, "g");
+        let common: Vec<_> = o.common_labels().cloned().collect();
+        assert_eq!(common, pairs(&[("group", "g"), ("name", "a"), ("ns", "n")]));
+        assert_eq!(family(&o, 0), [(vec![], 1.0)]);
+        assert_eq!(family(&o, 1)[0].0.len(), 2);
+        let phase = |p: &str| {
+            let labels = [
+                "app=web",
+                "group=g",
+                "name=a",
+                "ns=n",
+                &format!("phase={p}"),
+            ];
+            (labels.map(String::from).to_vec(), 0.0)
+        };
+        assert_eq!(merged(&o, 1), [phase("Failed"), phase("Running")]);
+        // Header 40 B, 3 family starts (+4 B), the kind's slot, 2 common pairs, 3 samples and
+        // 4 own pairs.
+        assert_eq!(o.heap_bytes(), 40 + 16 + 10 * 16);
+        assert_eq!(o, custom(&kind, "g"));
+        assert!(o.has_common_labels() && !object().has_common_labels());
+        // The kind's labels are shared, not copied: the last object frees its reference.
+        let before = Arc::strong_count(&kind);
+        drop(o);
+        assert_eq!(Arc::strong_count(&kind), before - 1);
+
+        // A sample whose `group` differs: the kind's labels are not common; `name`, `ns` are.
+        let o = custom(&kind, "other");
+        let common: Vec<_> = o.common_labels().cloned().collect();
+        assert_eq!(common, pairs(&[("name", "a"), ("ns", "n")]));
+        assert_eq!(Arc::strong_count(&kind), before - 1);
+        let first = ["group=g", "name=a", "ns=n"].map(String::from).to_vec();
+        assert_eq!(merged(&o, 0), [(first, 1.0)]);
+    }
+
+    #[test]
+    fn labels_in_different_orders_or_too_many_are_not_shared() {
+        let common = |samples: &[Vec<Label>]| {
+            let mut s = Samples::new(Vec::new());
+            s.share_common_labels(&Arc::new(pairs(&[("a", "1")])));
+            s.begin_family();
+            for labels in samples {
+                s.push_dynamic(labels.clone(), 1.0);
+            }
+            let o = s.finish();
+            let names: Vec<String> = o.common_labels().map(|(k, _)| k.to_string()).collect();
+            assert_eq!(o.has_common_labels(), !names.is_empty());
+            names
+        };
+        let (a, b) = (pairs(&[("a", "1")]), pairs(&[("b", "1")]));
+        let (ba, ab) = ([b.clone(), a.clone()].concat(), [a, b.clone()].concat());
+        assert_eq!(common(&[ba.clone(), b]), ["b"]);
+        // `a` comes after `b` in one sample, before it in the other: only `b` is shared.
+        assert_eq!(common(&[ba.clone(), ab]), ["b"]);
+        assert_eq!(common(&[ba]), ["b", "a"]);
+        // One bit of the order per label.
+        let many: Vec<Label> = (0..=MAX_INTERLEAVED)
+            .map(|i| (intern(&format!("l{i}")), intern("v")))
+            .collect();
+        assert_eq!(common(&[many[1..].to_vec()]).len(), MAX_INTERLEAVED);
+        assert!(common(&[many]).is_empty());
+        // Nothing to share without samples.
+        assert!(common(&[]).is_empty());
     }
 }

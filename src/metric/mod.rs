@@ -11,10 +11,14 @@ pub mod semconv;
 mod text;
 
 pub use allow::{AllowList, KindOptions};
-pub use compact::{CompactSamples, FamilySamples};
+pub use compact::{CompactSamples, FamilySamples, KindLabels, interleave};
 pub use float::{format_go_float, write_go_float};
 pub use semconv::{Schema, SemconvMetric};
 pub use text::{Text, intern, leak_once};
+
+use std::borrow::Borrow;
+
+use compact::{CommonLabels, KindSlot, MAX_INTERLEAVED};
 
 /// The instrument a family is registered as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,6 +172,8 @@ pub struct Sample {
     pub value: f64,
     labels_start: u32,
     labels_end: u32,
+    /// Where the object's common labels go among these (see [`interleave`]).
+    order: u32,
 }
 
 /// The samples one object yields, grouped by family; a kind's generators append to it.
@@ -181,6 +187,8 @@ pub struct Samples {
     samples: Vec<Sample>,
     /// `family_start[i]..family_start[i + 1]` are the samples of enabled family `i`.
     family_start: Vec<u32>,
+    /// Set by [`Samples::share_common_labels`]: the kind's common labels.
+    kind_labels: Option<KindLabels>,
 }
 
 impl Samples {
@@ -230,18 +238,125 @@ impl Samples {
             value,
             labels_start,
             labels_end: self.labels.len() as u32,
+            order: 0,
         });
+    }
+
+    /// Stores the label pairs every sample has once for the object instead of once per sample,
+    /// and `kind`'s once for every object that has them all (in this order), as a reference:
+    /// for kinds whose samples carry the same labels (custom resources: `name`, `namespace`,
+    /// `customresource_group`/`_kind`/`_version` on every sample). Labels that are not in the
+    /// same order in every sample stay in each, as do all labels of an object with a sample of
+    /// more than 32. Not for kinds with semantic-conventions tables: `register_semconv` reads a
+    /// sample's own labels only (custom resources' semconv instruments are registered as their
+    /// families are, and put the common labels back).
+    pub fn share_common_labels(&mut self, kind: &KindLabels) {
+        self.kind_labels = Some(kind.clone());
     }
 
     /// Closes the last family and freezes the samples for long-term storage.
     pub fn finish(mut self) -> CompactSamples {
         self.family_start.push(self.samples.len() as u32);
+        let common = match self.kind_labels.take() {
+            Some(kind) => self.take_common_labels(kind),
+            None => CommonLabels::default(),
+        };
         CompactSamples::new(
             &self.identity,
             self.start_unix_nanos,
+            common,
             self.labels,
             &self.samples,
             &self.family_start,
         )
     }
+
+    /// Takes the label pairs every sample has out of the samples (all or none of `kind`'s
+    /// among them), and sets each sample's order. Labels are interned: equal ones are
+    /// mostly the same pointer, so the comparisons are cheap.
+    fn take_common_labels(&mut self, kind: KindLabels) -> CommonLabels {
+        let all = &self.labels;
+        let of = |s: &Sample| all.get(s.labels_start as usize..s.labels_end as usize);
+        let labels: Option<Vec<&[(Text, Text)]>> = self.samples.iter().map(of).collect();
+        let Some(labels) = labels.filter(|l| l.iter().all(|l| l.len() <= MAX_INTERLEAVED)) else {
+            return CommonLabels::default();
+        };
+        let Some((first, others)) = labels.split_first() else {
+            return CommonLabels::default();
+        };
+        // The first sample's labels that every other one has, in the same order (each found
+        // after the one before it: one pass when the samples agree).
+        let mut common: Vec<&(Text, Text)> = first.iter().collect();
+        for labels in others {
+            let mut rest = labels.iter();
+            common.retain(|pair| {
+                let mut ahead = rest.clone();
+                let found = ahead.any(|label| label == *pair);
+                if found {
+                    rest = ahead;
+                }
+                found
+            });
+        }
+        if common.is_empty() {
+            return CommonLabels::default();
+        }
+        // Each sample's order: bit `i` set where its label `i` is its own (all the common
+        // ones match: they are in every sample, in this order).
+        let orders: Vec<u32> = labels.iter().map(|l| order_of(l, &common).0).collect();
+        // The kind's labels, if the common ones have them all (in order): bit `i` set where
+        // common label `i` is the object's.
+        let (object_bits, matched) = order_of(&common, &kind);
+        let kind = (matched == kind.len() && !kind.is_empty()).then_some(kind);
+        let object: Vec<(Text, Text)> = common
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| kind.is_none() || object_bits >> i & 1 == 1)
+            .map(|(_, pair)| (*pair).clone())
+            .collect();
+        // Where the kind's labels go among the object's: the common labels not the object's.
+        let kind_order = !object_bits & low_bits(common.len());
+        let mut own = Vec::with_capacity(self.labels.len());
+        let mut pushed = std::mem::take(&mut self.labels).into_iter();
+        for (sample, order) in self.samples.iter_mut().zip(orders) {
+            let start = own.len() as u32;
+            let count = (sample.labels_end - sample.labels_start) as usize;
+            let labels = pushed.by_ref().take(count).enumerate();
+            own.extend(labels.filter(|(i, _)| order >> i & 1 == 1).map(|(_, l)| l));
+            sample.labels_start = start;
+            sample.labels_end = own.len() as u32;
+            sample.order = order;
+        }
+        self.labels = own;
+        let kind = kind.map(|labels| KindSlot {
+            labels,
+            order: kind_order,
+        });
+        CommonLabels { kind, object }
+    }
+}
+
+/// Walks `labels` (at most 32), matching `wanted` in order: the bits of the labels that are
+/// not the next wanted one, and how many wanted ones matched.
+fn order_of<A, B>(labels: &[A], wanted: &[B]) -> (u32, usize)
+where
+    A: Borrow<(Text, Text)>,
+    B: Borrow<(Text, Text)>,
+{
+    let mut matched = 0;
+    let mut order = 0u32;
+    for (i, label) in labels.iter().enumerate() {
+        if wanted.get(matched).map(Borrow::borrow) == Some(label.borrow()) {
+            matched += 1;
+        } else {
+            order |= 1u32.checked_shl(i as u32).unwrap_or(0);
+        }
+    }
+    (order, matched)
+}
+
+/// The `count` low bits set.
+fn low_bits(count: usize) -> u32 {
+    let unset = u32::BITS.saturating_sub(count as u32);
+    u32::MAX.checked_shr(unset).unwrap_or(0)
 }

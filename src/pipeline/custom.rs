@@ -391,6 +391,8 @@ impl Pipeline {
             })
             .collect();
         let schema = custom.schema();
+        let kind_labels =
+            config.resources[entry].kind_labels(&enabled, &api.group, &api.version, &api.kind);
         let kind = Arc::new(CustomKind {
             config: config.clone(),
             entry,
@@ -398,6 +400,7 @@ impl Pipeline {
             namespaced,
             label: label.to_string(),
             semconv: schema.semconv(),
+            kind_labels,
         });
         let (store, watches) = super::watches(self.watch().custom_scopes(namespaced));
         self.telemetry.add_store(label, store.clone());

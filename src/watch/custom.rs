@@ -9,7 +9,7 @@ use kube::{Api, Client};
 
 use super::{Convert, Watch, WatchScope, WatchSettings, WatchTarget, watcher_config};
 use crate::crs::{CrsConfig, CrsResource};
-use crate::metric::{CompactSamples, Samples, Text, intern};
+use crate::metric::{CompactSamples, KindLabels, Samples, Text, intern};
 
 /// A served custom resource and the config entry that covers it.
 pub struct CustomKind {
@@ -24,6 +24,9 @@ pub struct CustomKind {
     /// Reported in the semconv schema: each object keeps its identity
     /// ([`CUSTOM_RESOURCE_IDENTITY`](crate::meter::CUSTOM_RESOURCE_IDENTITY)'s values).
     pub semconv: bool,
+    /// The entry's [`CrsResource::kind_labels`] for this resource and its enabled families,
+    /// shared by all its objects.
+    pub kind_labels: KindLabels,
 }
 
 impl CustomKind {
@@ -85,6 +88,9 @@ impl Convert for CustomKind {
         } else {
             Vec::new()
         });
+        // Every sample has the entry's labels (`name`, `namespace`, `customresource_*`):
+        // stored once, not per sample.
+        samples.share_common_labels(&self.kind_labels);
         let api = &self.api;
         self.entry().samples_of(
             &target.enabled,
