@@ -36,11 +36,13 @@ fuzz_target!(|data: &[u8]| {
     let kind = kinds[usize::from(choice) % kinds.len()];
     let descs: Vec<FamilyDesc> = kind.families().into_iter().map(|f| f.desc).collect();
     let enabled: Vec<usize> = (0..descs.len()).collect();
-    // Every key allowed and the semconv UID kept: the most generators run (`--schema both`).
+    // Every key allowed, the semconv UID and the entity attributes kept: the most generators
+    // run (`--schema both --entity-events`).
     let options = KindOptions {
         allow_labels: AllowList::new(["*"]),
         allow_annotations: AllowList::new(["*"]),
         semconv_uid: true,
+        entity_events: true,
     };
     let decoded = kind.samples_from_event_json(json, &enabled, &options);
     let is_json = serde_json::from_slice::<serde_json::Value>(json).is_ok();
