@@ -79,11 +79,11 @@ async fn reload(
     next: Vec<Instance>,
     running: &mut [Running],
 ) -> Result<(), SettingsError> {
-    let names = |instances: &mut dyn Iterator<Item = &Instance>| -> BTreeSet<String> {
-        instances.filter_map(|i| i.name.clone()).collect()
-    };
-    let before = names(&mut running.iter().map(|r| &r.instance));
-    let after = names(&mut next.iter());
+    let before: BTreeSet<&str> = running
+        .iter()
+        .filter_map(|r| r.instance.name.as_deref())
+        .collect();
+    let after: BTreeSet<&str> = next.iter().filter_map(|i| i.name.as_deref()).collect();
     if before != after {
         return Err(SettingsError::Invalid(format!(
             "--config {shown}: the pipelines run here changed ({} → {}); a restart applies that",
