@@ -149,23 +149,37 @@ fn sdk_points(pipeline: &Pipeline) -> Vec<Point> {
                 ))
             };
             match metric.data() {
-                AggregatedMetrics::F64(MetricData::Gauge(g)) => g
-                    .data_points()
-                    .for_each(|p| push("gauge", attrs(p.attributes()), p.value())),
-                AggregatedMetrics::F64(MetricData::Sum(s)) => {
-                    let kind = if s.is_monotonic() {
-                        "counter"
-                    } else {
-                        "updowncounter"
-                    };
-                    s.data_points()
-                        .for_each(|p| push(kind, attrs(p.attributes()), p.value()))
-                }
-                other => panic!("unexpected aggregation for {}: {other:?}", metric.name()),
+                AggregatedMetrics::F64(data) => number_points(data, |v| v, &mut push),
+                // Semconv metrics the model says are integers.
+                AggregatedMetrics::I64(data) => number_points(data, |v| v as f64, &mut push),
+                AggregatedMetrics::U64(data) => number_points(data, |v| v as f64, &mut push),
             }
         }
     }
     points
+}
+
+/// A gauge's or a sum's points, each as (instrument kind, attributes, value).
+fn number_points<T: Copy + std::fmt::Debug>(
+    data: &MetricData<T>,
+    value: impl Fn(T) -> f64,
+    push: &mut impl FnMut(&str, Vec<(String, String)>, f64),
+) {
+    match data {
+        MetricData::Gauge(g) => g
+            .data_points()
+            .for_each(|p| push("gauge", attrs(p.attributes()), value(p.value()))),
+        MetricData::Sum(s) => {
+            let kind = if s.is_monotonic() {
+                "counter"
+            } else {
+                "updowncounter"
+            };
+            s.data_points()
+                .for_each(|p| push(kind, attrs(p.attributes()), value(p.value())))
+        }
+        other => panic!("unexpected aggregation: {other:?}"),
+    }
 }
 
 #[test]
