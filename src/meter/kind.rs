@@ -149,8 +149,9 @@ fn observe_family(
                 if !object.has_samples(position) {
                     continue;
                 }
-                // Counters count since the object was created, not since this process started.
-                super::set_start_time(object.start_time());
+                // Counters count since the object was created, not since this process started;
+                // an OTLP encoder may group points by object.
+                super::set_object(object);
                 // The identity attributes are built once per object, not per sample.
                 attributes.clear();
                 attributes.extend(
@@ -328,7 +329,7 @@ fn observe_semconv_into(
         if !object.has_samples(position) {
             return;
         }
-        super::set_start_time(object.start_time());
+        super::set_object(object);
         attributes.clear();
         entity_attributes(entity, object, attributes);
         let identity = attributes.len();
