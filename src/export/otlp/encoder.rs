@@ -312,12 +312,15 @@ struct ObjectSet {
     last: Option<usize>,
     /// Encoded `DATA_POINTS` fields, each run of them one object's points of one instrument.
     points: Vec<u8>,
+    /// The field the identity attributes are encoded as: the resource's attributes
+    /// (regrouped), or the points' (kept on them, encoded once per object).
+    tag: u32,
 }
 
 struct SetObject {
     /// The collection's key of the object (0: unknown, its identity is compared).
     key: usize,
-    /// Encoded resource attribute fields of its identity.
+    /// Encoded attribute fields of its identity (see [`ObjectSet::tag`]).
     identity: Vec<u8>,
     runs: Vec<Run>,
 }
@@ -343,10 +346,11 @@ impl ObjectSet {
     /// (`scratch` holds the encoded identity): the last point's, or one after it in the set's
     /// order (every instrument reports the set's objects in the same order), else a new one.
     fn object(&mut self, key: usize, identity: &[KeyValue], scratch: &mut Vec<u8>) -> usize {
+        let tag = self.tag;
         let encode = |scratch: &mut Vec<u8>| {
             scratch.clear();
             for kv in identity {
-                put_attribute(RESOURCE_ATTRIBUTES, kv, scratch);
+                put_attribute(tag, kv, scratch);
             }
         };
         if key == 0 {
@@ -715,7 +719,8 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
             .scope
             .as_ref()
             .map(|s| (s.header.clone(), s.trailer.clone()));
-        if let (Some((header, trailer)), false) = (scope, set.order.is_empty()) {
+        // Objects only looked up (identity kept on the points) have no points here.
+        if let (Some((header, trailer)), false) = (scope, set.points.is_empty()) {
             // What the request holds so far is closed: the objects follow it whole.
             self.close_resource();
             for &index in &set.order {
@@ -891,8 +896,9 @@ unsafe impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> MetricSink for Otlp
         };
         if self.regrouping() {
             self.objects.metrics.push(metric.clone());
-            self.objects.last = None;
         }
+        // Each instrument reports the set's objects from the first on.
+        self.objects.last = None;
         self.metric = Some(metric);
     }
 
@@ -932,13 +938,17 @@ unsafe impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> MetricSink for Otlp
         start_unix_nanos: u64,
         object: usize,
     ) {
-        if !self.regrouping() {
+        let regrouping = self.regrouping();
+        // Identity kept on the points is encoded once per object and slice, not per point.
+        let caching = !regrouping && object != 0 && !self.objects.identity.is_empty();
+        if !regrouping && !caching {
             return self.observe_since(value, attributes, start_unix_nanos);
         }
-        if self.stopped {
-            return;
-        }
-        let Some(is_sum) = self.objects.metrics.last().map(|m| m.is_sum) else {
+        let metric = match regrouping {
+            true => self.objects.metrics.last(),
+            false => self.metric.as_ref(),
+        };
+        let Some(is_sum) = metric.map(|m| m.is_sum).filter(|_| !self.stopped) else {
             return;
         };
         let identity = attributes
@@ -948,14 +958,32 @@ unsafe impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> MetricSink for Otlp
             .count();
         let (identity, attributes) = attributes.split_at(identity);
         let object = self.objects.object(object, identity, &mut self.next_object);
-        self.encode_point(value, attributes, is_sum, start_unix_nanos);
-        self.objects.push(object, &self.point);
+        if regrouping {
+            self.encode_point(value, attributes, is_sum, start_unix_nanos);
+            return self.objects.push(object, &self.point);
+        }
+        // The attributes follow the value in a point: the identity's first.
+        self.encode_point(value, &[], is_sum, start_unix_nanos);
+        self.point
+            .extend_from_slice(&self.objects.seen[object].identity);
+        for kv in attributes {
+            put_attribute(POINT_ATTRIBUTES, kv, &mut self.point);
+        }
+        self.add_point();
     }
 
     fn objects(&mut self, identity: &'static [&'static str]) {
-        if self.identity_on_resource {
-            self.write_objects();
-            self.objects.identity = identity;
+        self.write_objects();
+        self.objects.identity = identity;
+        self.objects.tag = match self.identity_on_resource {
+            true => RESOURCE_ATTRIBUTES,
+            false => POINT_ATTRIBUTES,
+        };
+        if !identity.is_empty() && !self.object.is_empty() {
+            // The points of the set (without their identity on a resource) go on the process
+            // resource, as the points of a semconv object before them did not.
+            self.next_object.clear();
+            self.switch_resource();
         }
     }
 }
@@ -1628,6 +1656,17 @@ mod tests {
     /// on every point.
     #[test]
     fn declared_objects_without_identity_on_the_resource_stay_on_the_points() {
+        // Encoded once per object (keyed) or per point, the same bytes.
+        for limit in [MIN, 8 * MIN] {
+            let bodies = |keyed| {
+                let (requests, _) = encode_sets(limit, false, keyed);
+                requests.iter().map(|r| r.body.to_vec()).collect::<Vec<_>>()
+            };
+            let (keyed, unkeyed) = (bodies(true), bodies(false));
+            let lengths = |b: &[Vec<u8>]| b.iter().map(Vec::len).collect::<Vec<_>>();
+            assert_eq!(lengths(&keyed), lengths(&unkeyed), "limit {limit}");
+            assert!(keyed == unkeyed, "limit {limit}: the bytes differ");
+        }
         let (requests, want) = encode_sets(usize::MAX, false, true);
         let resources = decode(&requests[0]).resource_metrics;
         assert_eq!(resources.len(), 1);
@@ -1643,5 +1682,37 @@ mod tests {
                 format!("uid={:032x}", 0).as_str()
             ]
         );
+    }
+
+    /// Every instrument finds the set's objects again, in either mode: each is kept once.
+    #[test]
+    fn each_object_of_a_set_is_kept_once() {
+        for on in [false, true] {
+            let mut encoder =
+                OtlpEncoder::new(&[], usize::MAX, 1, 2, |_| ControlFlow::Continue(()))
+                    .identity_on_resource(on);
+            encoder.objects(IDENTITY);
+            for name in ["a", "b", "c"] {
+                encoder.begin(&desc("pods", name, InstrumentKind::Gauge));
+                // Object 2 is missing from instrument b.
+                for i in (0..5).filter(|&i| name != "b" || i != 2) {
+                    let attributes = [
+                        KeyValue::new("namespace", "ns"),
+                        KeyValue::new("pod", format!("pod-{i}")),
+                        KeyValue::new("uid", format!("{i}")),
+                    ];
+                    encoder.observe_object(Number::F64(1.0), &attributes, 0, 0x100 + i);
+                }
+            }
+            assert_eq!(encoder.objects.len, 5, "identity on the resource: {on}");
+            let keys: Vec<usize> = encoder
+                .objects
+                .order
+                .iter()
+                .map(|&index| encoder.objects.seen[index].key)
+                .collect();
+            assert_eq!(keys, [0x100, 0x101, 0x102, 0x103, 0x104]);
+            assert_eq!(encoder.finish().points, 14);
+        }
     }
 }
