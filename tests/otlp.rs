@@ -1517,14 +1517,17 @@ impl MetricsService for Slow {
     }
 }
 
-/// `OTEL_METRIC_EXPORT_TIMEOUT` bounds one export as a whole: against a receiver taking 300 ms
-/// per request (each request well within its own 10 s timeout), a collection of many requests
-/// is given up after the export timeout, with what it sent by then; without one it completes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_export_timeout_bounds_a_whole_collection() {
+/// A [`Slow`] gRPC receiver taking `delay_ms` per request, serving on its address.
+async fn serve_slow(
+    delay_ms: u64,
+) -> (
+    SocketAddr,
+    Arc<Slow>,
+    JoinHandle<Result<(), tonic::transport::Error>>,
+) {
     let (listener, addr) = bind().await;
     let slow = Arc::new(Slow {
-        delay_ms: AtomicU64::new(300),
+        delay_ms: AtomicU64::new(delay_ms),
     });
     let service = MetricsServiceServer::from_arc(slow.clone());
     let task = tokio::spawn(async move {
@@ -1532,6 +1535,15 @@ async fn the_export_timeout_bounds_a_whole_collection() {
             .serve_with_incoming(service, TcpIncoming::from(listener))
             .await
     });
+    (addr, slow, task)
+}
+
+/// `OTEL_METRIC_EXPORT_TIMEOUT` bounds one export as a whole: against a receiver taking 300 ms
+/// per request (each request well within its own 10 s timeout), a collection of many requests
+/// is given up after the export timeout, with what it sent by then; without one it completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_export_timeout_bounds_a_whole_collection() {
+    let (addr, slow, task) = serve_slow(300).await;
     let env = [("OTEL_METRIC_EXPORT_TIMEOUT", "1000")];
     let config = OtlpConfig {
         max_request_bytes: 16 * 1024,
@@ -1580,16 +1592,7 @@ async fn the_export_timeout_bounds_a_whole_collection() {
 /// again whole collections go through at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_receiver_keeps_the_backlog_bounded_and_pushes_catch_up_when_it_is_fast() {
-    let (listener, addr) = bind().await;
-    let slow = Arc::new(Slow {
-        delay_ms: AtomicU64::new(1000),
-    });
-    let service = MetricsServiceServer::from_arc(slow.clone());
-    let task = tokio::spawn(async move {
-        Server::builder()
-            .serve_with_incoming(service, TcpIncoming::from(listener))
-            .await
-    });
+    let (addr, slow, task) = serve_slow(1000).await;
     let config = OtlpConfig {
         interval: Duration::from_millis(200),
         max_request_bytes: 16 * 1024,

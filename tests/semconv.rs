@@ -103,21 +103,13 @@ fn every_model_metric_is_reported_or_explained() {
                 if m.unit != want.unit {
                     problems.push(format!("{}: unit {} != {}", m.name, m.unit, want.unit));
                 }
-                if m.instrument.model_name() != want.instrument {
-                    problems.push(format!(
-                        "{}: {} != {}",
-                        m.name,
-                        m.instrument.model_name(),
-                        want.instrument
-                    ));
-                }
-                if m.value_type.model_name() != want.value_type {
-                    problems.push(format!(
-                        "{}: {} values, the model says {}",
-                        m.name,
-                        m.value_type.model_name(),
-                        want.value_type
-                    ));
+                for (what, ours, model) in [
+                    ("instrument", m.instrument.model_name(), &want.instrument),
+                    ("values", m.value_type.model_name(), &want.value_type),
+                ] {
+                    if ours != model {
+                        problems.push(format!("{}: {what} {ours} != {model}", m.name));
+                    }
                 }
                 for attr in m.attributes {
                     if !want.attributes.contains(attr.name()) {

@@ -55,21 +55,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     if args.otlp_only {
         let started = Instant::now();
         let (ready, otlp) = otlp_cycles(&http, kubeconfig, None, &args.otlp_exporter_args).await?;
-        println!(
-            "## e2e, OTLP only: {} nodes × {} pods/node ({} pods), exporter args {:?}",
-            args.nodes,
-            args.pods_per_node,
-            args.nodes * args.pods_per_node,
-            args.otlp_exporter_args
-        );
-        println!();
-        println!("| figure | value |");
-        println!("|---|---|");
-        println!(
-            "| emulator: cluster generation and start | {:.1} s |",
-            generation.as_secs_f64()
-        );
-        println!("| start → /readyz | {:.2} s |", ready.as_secs_f64());
+        print_header(&args, generation, ready);
         print_otlp(&otlp);
         println!("| whole run | {:.0} s |", started.elapsed().as_secs_f64());
         return Ok(());
@@ -150,20 +136,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     drop(exporter);
     let (_, otlp) = otlp_cycles(&http, kubeconfig, Some(ready), &args.otlp_exporter_args).await?;
 
-    println!(
-        "## e2e: {} nodes × {} pods/node ({} pods)",
-        args.nodes,
-        args.pods_per_node,
-        args.nodes * args.pods_per_node
-    );
-    println!();
-    println!("| figure | value |");
-    println!("|---|---|");
-    println!(
-        "| emulator: cluster generation and start | {:.1} s |",
-        generation.as_secs_f64()
-    );
-    println!("| start → /readyz | {:.2} s |", ready.as_secs_f64());
+    print_header(&args, generation, ready);
     println!(
         "| of which the emulator spent serving lists/watches | {:.2} s |",
         serve_ns as f64 / 1e9
@@ -216,6 +189,26 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     );
     print_otlp(&otlp);
     Ok(())
+}
+
+/// The title and the first rows of the figures' table.
+fn print_header(args: &Args, generation: Duration, ready: Duration) {
+    let only = if args.otlp_only { ", OTLP only" } else { "" };
+    println!(
+        "## e2e{only}: {} nodes × {} pods/node ({} pods), OTLP exporter args {:?}",
+        args.nodes,
+        args.pods_per_node,
+        args.nodes * args.pods_per_node,
+        args.otlp_exporter_args
+    );
+    println!();
+    println!("| figure | value |");
+    println!("|---|---|");
+    println!(
+        "| emulator: cluster generation and start | {:.1} s |",
+        generation.as_secs_f64()
+    );
+    println!("| start → /readyz | {:.2} s |", ready.as_secs_f64());
 }
 
 fn print_otlp(otlp: &[OtlpCycle]) {
