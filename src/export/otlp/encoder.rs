@@ -294,8 +294,8 @@ impl Spare {
     }
 }
 
-/// The points of one set of objects, kept until the set ends and then written object by
-/// object (identity on the resource).
+/// One set of objects (a slice of a kind) with their encoded identities, and, with identity
+/// on the resource, their points, kept until the set ends and then written object by object.
 #[derive(Default)]
 struct ObjectSet {
     /// The attributes that lead each point and identify its object; empty: the points are
