@@ -209,7 +209,8 @@ pub struct Cli {
     #[arg(long)]
     pub otlp_endpoint: Option<String>,
 
-    /// OTLP transport: grpc or http/protobuf [default: OTEL_EXPORTER_OTLP_PROTOCOL, else grpc].
+    /// OTLP transport: grpc, http/protobuf or http/json [default: OTEL_EXPORTER_OTLP_PROTOCOL,
+    /// else grpc].
     #[arg(long)]
     pub otlp_protocol: Option<Protocol>,
 
@@ -253,6 +254,17 @@ pub struct Cli {
     /// OTLP compression: none, gzip or zstd [default: OTEL_EXPORTER_OTLP_COMPRESSION, else none].
     #[arg(long)]
     pub otlp_compression: Option<Compression>,
+
+    /// Longest one OTLP export (a whole collection's requests, retries included) may take
+    /// before the rest of it is given up [default: OTEL_METRIC_EXPORT_TIMEOUT, else none].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub otlp_export_timeout: Option<Duration>,
+
+    /// Put each object's identity labels (namespace, pod, uid, …) on one OTLP resource per
+    /// object instead of on every point of the kube-state-metrics schema: smaller requests;
+    /// otel-config/prometheus-bridge.yaml gives the labels back for Prometheus.
+    #[arg(long)]
+    pub otlp_identity_on_resource: bool,
 
     /// Send OpenTelemetry entity events as OTLP logs, as the Collector's k8scluster receiver
     /// does: an entity state for each pod (and started container), node, namespace, service,
@@ -367,6 +379,8 @@ impl Cli {
             max_request_bytes: self.otlp_max_request_bytes,
             compression: self.otlp_compression,
             timeout: self.otlp_timeout,
+            export_timeout: self.otlp_export_timeout,
+            identity_on_resource: self.otlp_identity_on_resource.then_some(true),
             headers: self.otlp_headers.clone(),
             ..OtlpOverrides::default()
         }

@@ -102,7 +102,7 @@ fn bad_config_exits_with_code_2_naming_the_key() {
             "--resources",
         ),
         (
-            "pipelines:\n- name: a\n  exporters: {otlp: {protocol: http/json}}\n",
+            "pipelines:\n- name: a\n  exporters: {otlp: {protocol: http/xml}}\n",
             None,
             "pipelines[0].exporters.otlp.protocol",
         ),

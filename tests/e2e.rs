@@ -344,7 +344,7 @@ fn bad_otlp_settings_exit_with_code_2_naming_the_setting() {
         ),
         (
             &https[..],
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/xml"),
             "unknown otlp protocol",
         ),
         (

@@ -1,7 +1,8 @@
 //! The OpenTelemetry Collector configs in `otel-config/`, read as YAML: every component exists
 //! in the contrib distribution, pipelines reference exactly the components defined, endpoints
-//! match kube-state-otel's defaults, the Prometheus bridge reproduces our `/metrics` names, and
-//! the semantic-conventions renaming matches the kinds' identity labels.
+//! match kube-state-otel's defaults, the Prometheus bridge reproduces our `/metrics` names (and,
+//! its steps modelled on real requests, our series from identity on the resource), and the
+//! semantic-conventions renaming matches the kinds' identity labels.
 //!
 //! No Collector binary can be installed from the registries this project uses, so nothing here
 //! runs `otelcol-contrib validate`; the component list comes from the distribution's manifest
@@ -17,8 +18,23 @@ use kube_state_otel::config::Cli;
 use kube_state_otel::export::otlp::{
     DEFAULT_ENDPOINT, DEFAULT_INTERVAL, DEFAULT_MAX_REQUEST_BYTES,
 };
-use kube_state_otel::pipeline::all_kinds;
+use std::ops::ControlFlow;
+
+use kube_emulator::GeneratedCluster;
+use kube_state_otel::export::otlp::OtlpEncoder;
+use kube_state_otel::export::prometheus::TextEncoder;
+use kube_state_otel::pipeline::{
+    Pipeline as KsoPipeline, PipelineSettings, ResourceFilter, all_kinds,
+};
+use kube_state_otel::telemetry::Telemetry;
 use kube_state_otel::watch::WatchKind;
+use opentelemetry::KeyValue;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::KeyValue as ProtoKeyValue;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as PointValue;
+use prost::Message;
 use regex::Regex;
 use serde_yaml_ng::Value;
 
@@ -482,9 +498,14 @@ fn prometheus_bridge_serves_the_names_of_our_metrics_endpoint() {
             Some(true),
             "{BRIDGE}: {id} adds otel_scope_* labels"
         );
+        // Copies the identity labels the transform processor keeps back onto the points.
+        assert_eq!(
+            exporter["resource_to_telemetry_conversion"]["enabled"].as_bool(),
+            Some(true),
+            "{BRIDGE}: {id} leaves identity labels on the resources"
+        );
         assert!(
-            exporter["resource_to_telemetry_conversion"]["enabled"].as_bool() != Some(true)
-                && exporter["resource_constant_labels"].is_null(),
+            exporter["resource_constant_labels"].is_null(),
             "{BRIDGE}: {id} turns resource attributes into labels"
         );
         // Series are refreshed once per push; expiring sooner would blank them between pushes.
@@ -500,44 +521,210 @@ fn prometheus_bridge_serves_the_names_of_our_metrics_endpoint() {
         );
     }
 
-    // The exporter makes job/instance labels and target_info out of these attributes.
-    let deleted: BTreeMap<&str, BTreeSet<&str>> = bridge
-        .of_type("processors", "resource")
-        .into_iter()
-        .map(|(id, body)| {
-            let keys = body["attributes"]
-                .as_sequence()
-                .into_iter()
-                .flatten()
-                .filter(|action| action["action"].as_str() == Some("delete"))
-                .map(|action| str_of(&action["key"]))
-                .collect();
-            (id, keys)
-        })
+    // Every resource attribute but the identity labels goes: the exporter would make job and
+    // instance labels and target_info out of service.*, and resource_to_telemetry_conversion
+    // labels out of the rest.
+    let kept = bridge_kept_resource_attributes(&bridge);
+    let identity: BTreeSet<String> = all_kinds()
+        .iter()
+        .flat_map(|k| k.identity_labels())
+        .map(|label| label.to_string())
         .collect();
-    for (pipeline_id, pipeline) in bridge.pipelines() {
-        if !pipeline
-            .exporters
-            .iter()
-            .any(|e| component_type(e) == "prometheus")
-        {
-            continue;
+    assert_eq!(kept, identity, "{BRIDGE}: the kept resource attributes");
+    for attribute in JOB_INSTANCE_ATTRIBUTES {
+        assert!(!kept.contains(attribute), "{BRIDGE}: keeps {attribute}");
+    }
+}
+
+/// The resource attributes the bridge's metrics pipeline keeps: the `keep_keys` of its
+/// transform processors' resource statements.
+fn bridge_kept_resource_attributes(bridge: &CollectorConfig) -> BTreeSet<String> {
+    let (_, pipeline) = bridge
+        .pipelines()
+        .into_iter()
+        .find(|(_, p)| {
+            p.exporters
+                .iter()
+                .any(|e| component_type(e) == "prometheus")
+        })
+        .unwrap_or_else(|| panic!("{BRIDGE}: no pipeline exports to prometheus"));
+    let transforms: BTreeMap<&str, &Value> = bridge
+        .of_type("processors", "transform")
+        .into_iter()
+        .collect();
+    let keep = Regex::new(r#"^keep_keys\(attributes, \[(.*)\]\)$"#).unwrap();
+    let quoted = Regex::new(r#""([^"]+)""#).unwrap();
+    let mut kept = BTreeSet::new();
+    for statement in pipeline
+        .processors
+        .iter()
+        .filter_map(|p| transforms.get(p.as_str()))
+        .flat_map(|t| t["metric_statements"].as_sequence().into_iter().flatten())
+        .filter(|group| group["context"].as_str() == Some("resource"))
+        .flat_map(|group| group["statements"].as_sequence().into_iter().flatten())
+    {
+        let statement = str_of(statement);
+        let list = keep
+            .captures(statement)
+            .unwrap_or_else(|| panic!("{BRIDGE}: unexpected resource statement {statement}"));
+        kept.extend(quoted.captures_iter(&list[1]).map(|c| c[1].to_string()));
+    }
+    assert!(
+        !kept.is_empty(),
+        "{BRIDGE}: no keep_keys of resource attributes"
+    );
+    kept
+}
+
+/// A Prometheus series: name, labels without empty values (Prometheus' absent), value.
+type Series = (String, BTreeMap<String, String>, String);
+
+/// The series of Prometheus text.
+fn text_series(text: &str) -> BTreeSet<Series> {
+    let mut series = BTreeSet::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (name, mut rest) = line.split_at(line.find(['{', ' ']).expect("a sample line"));
+        let mut labels = BTreeMap::new();
+        if let Some(body) = rest.strip_prefix('{') {
+            let mut chars = body.char_indices();
+            let mut key = String::new();
+            loop {
+                let Some((at, c)) = chars.next() else {
+                    panic!("unterminated labels: {line}")
+                };
+                match c {
+                    '}' => {
+                        rest = &body[at + 1..];
+                        break;
+                    }
+                    ',' => {}
+                    '=' => {
+                        chars.next(); // the opening quote
+                        let mut value = String::new();
+                        while let Some((_, c)) = chars.next() {
+                            match c {
+                                '"' => break,
+                                '\\' => match chars.next().map(|(_, c)| c) {
+                                    Some('n') => value.push('\n'),
+                                    Some(other) => value.push(other),
+                                    None => {}
+                                },
+                                other => value.push(other),
+                            }
+                        }
+                        if !value.is_empty() {
+                            labels.insert(std::mem::take(&mut key), value);
+                        }
+                        key.clear();
+                    }
+                    other => key.push(other),
+                }
+            }
         }
-        let removed: BTreeSet<&str> = pipeline
-            .processors
+        let value: f64 = rest
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("a value: {line}"));
+        series.insert((name.to_string(), labels, format!("{value:?}")));
+    }
+    series
+}
+
+/// What the bridge's Prometheus exporter serves from `requests`: each resource's attributes
+/// kept by the transform processor, copied onto its points where they lack them
+/// (resource_to_telemetry_conversion), names and labels as they are (they already are
+/// Prometheus names: UnderscoreEscapingWithoutSuffixes changes none).
+fn bridge_series(
+    requests: &[ExportMetricsServiceRequest],
+    kept: &BTreeSet<String>,
+) -> BTreeSet<Series> {
+    let text = |kv: &ProtoKeyValue| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(AnyValue::StringValue(s)) => s.clone(),
+        other => panic!("a string attribute: {other:?}"),
+    };
+    let mut series = BTreeSet::new();
+    for rm in requests.iter().flat_map(|r| &r.resource_metrics) {
+        let resource: Vec<&ProtoKeyValue> = rm
+            .resource
             .iter()
-            .filter_map(|p| deleted.get(p.as_str()))
-            .flatten()
-            .copied()
+            .flat_map(|r| &r.attributes)
+            .filter(|kv| kept.contains(&kv.key))
             .collect();
-        for attribute in JOB_INSTANCE_ATTRIBUTES {
-            assert!(
-                removed.contains(attribute),
-                "{BRIDGE}: pipeline {pipeline_id} keeps {attribute}, which becomes a job or \
-                 instance label and target_info"
-            );
+        for metric in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
+            let points = match &metric.data {
+                Some(Data::Gauge(g)) => &g.data_points,
+                Some(Data::Sum(s)) => &s.data_points,
+                other => panic!("{other:?}"),
+            };
+            for point in points {
+                let mut labels = BTreeMap::new();
+                for kv in point.attributes.iter().chain(resource.iter().copied()) {
+                    labels.entry(kv.key.clone()).or_insert_with(|| text(kv));
+                }
+                labels.retain(|_, v| !v.is_empty());
+                let value = match point.value {
+                    Some(PointValue::AsDouble(v)) => v,
+                    Some(PointValue::AsInt(v)) => v as f64,
+                    None => panic!("a point without a value"),
+                };
+                series.insert((metric.name.clone(), labels, format!("{value:?}")));
+            }
         }
     }
+    series
+}
+
+/// `--otlp-identity-on-resource` through the bridge, as the Collector's steps do it (no
+/// Collector binary can be installed here): the transform processor's kept attributes, copied
+/// onto the points, give every series of kube-state-otel's `/metrics` back with its
+/// kube-state-metrics labels, and nothing else.
+#[test]
+fn identity_on_the_resource_through_the_bridge_is_our_metrics_endpoint() {
+    let pipeline =
+        KsoPipeline::new(PipelineSettings::default(), Telemetry::new()).expect("valid settings");
+    let cluster = GeneratedCluster::new(2, 5, 7);
+    assert!(pipeline.load_objects(cluster.objects()) > 20);
+    let mut text = String::new();
+    let mut encoder = TextEncoder::new(64 * 1024, |chunk: bytes::Bytes| {
+        text.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+    });
+    for part in pipeline.parts(&ResourceFilter::default()) {
+        part.collect(&mut encoder);
+    }
+    encoder.finish();
+    let mut requests = Vec::new();
+    let service = [KeyValue::new("service.name", "kube-state-otel")];
+    let mut encoder = OtlpEncoder::new(&service, 64 * 1024, 1, 2, |r| {
+        requests.push(ExportMetricsServiceRequest::decode(r.body.clone()).expect("decodes"));
+        ControlFlow::Continue(())
+    })
+    .identity_on_resource(true);
+    pipeline.collect(&mut encoder);
+    encoder.finish();
+    let on_points = requests
+        .iter()
+        .flat_map(|r| &r.resource_metrics)
+        .flat_map(|rm| &rm.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .filter_map(|m| match &m.data {
+            Some(Data::Gauge(g)) => g.data_points.first(),
+            _ => None,
+        })
+        .any(|p| p.attributes.iter().any(|kv| kv.key == "pod"));
+    assert!(!on_points, "identity labels left on points");
+    let want = text_series(&text);
+    assert!(want.len() > 500, "{} series", want.len());
+    let kept = bridge_kept_resource_attributes(&config(BRIDGE));
+    let got = bridge_series(&requests, &kept);
+    let missing: Vec<_> = want.difference(&got).take(5).collect();
+    let extra: Vec<_> = got.difference(&want).take(5).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "only in /metrics: {missing:#?}\nonly through the bridge: {extra:#?}"
+    );
 }
 
 #[test]

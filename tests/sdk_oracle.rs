@@ -1,18 +1,27 @@
 //! The streaming meter against the official SDK: the same kind registrations over the same
 //! stores must yield the same data points under `opentelemetry_sdk` (in-memory exporter,
-//! cardinality limit raised) as under our `StreamingMeterProvider`, in both schemas.
+//! cardinality limit raised) as under our `StreamingMeterProvider`, in both schemas; and the
+//! OTLP encodings of those points against each other.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 
+use kube_state_otel::export::otlp::{OtlpEncoder, OtlpRequest};
 use kube_state_otel::meter::{InstrumentDesc, InstrumentKind, MetricSink, Number};
+use kube_state_otel::metric::semconv::ValueType;
 use kube_state_otel::metric::{AllowList, KindOptions, Schema};
-use kube_state_otel::pipeline::{Pipeline, PipelineSettings, all_kinds};
+use kube_state_otel::pipeline::{Pipeline, PipelineSettings, ResourceFilter, all_kinds};
 use kube_state_otel::telemetry::Telemetry;
 use opentelemetry::KeyValue;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::KeyValue as ProtoKeyValue;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as PointValue;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
 use opentelemetry_sdk::metrics::{
     InMemoryMetricExporter, PeriodicReader, SdkMeterProvider, Stream,
 };
+use prost::Message;
 use serde_json::Value;
 
 mod ksm;
@@ -149,23 +158,37 @@ fn sdk_points(pipeline: &Pipeline) -> Vec<Point> {
                 ))
             };
             match metric.data() {
-                AggregatedMetrics::F64(MetricData::Gauge(g)) => g
-                    .data_points()
-                    .for_each(|p| push("gauge", attrs(p.attributes()), p.value())),
-                AggregatedMetrics::F64(MetricData::Sum(s)) => {
-                    let kind = if s.is_monotonic() {
-                        "counter"
-                    } else {
-                        "updowncounter"
-                    };
-                    s.data_points()
-                        .for_each(|p| push(kind, attrs(p.attributes()), p.value()))
-                }
-                other => panic!("unexpected aggregation for {}: {other:?}", metric.name()),
+                AggregatedMetrics::F64(data) => number_points(data, |v| v, &mut push),
+                // Semconv metrics the model says are integers.
+                AggregatedMetrics::I64(data) => number_points(data, |v| v as f64, &mut push),
+                AggregatedMetrics::U64(data) => number_points(data, |v| v as f64, &mut push),
             }
         }
     }
     points
+}
+
+/// A gauge's or a sum's points, each as (instrument kind, attributes, value).
+fn number_points<T: Copy + std::fmt::Debug>(
+    data: &MetricData<T>,
+    value: impl Fn(T) -> f64,
+    push: &mut impl FnMut(&str, Vec<(String, String)>, f64),
+) {
+    match data {
+        MetricData::Gauge(g) => g
+            .data_points()
+            .for_each(|p| push("gauge", attrs(p.attributes()), value(p.value()))),
+        MetricData::Sum(s) => {
+            let kind = if s.is_monotonic() {
+                "counter"
+            } else {
+                "updowncounter"
+            };
+            s.data_points()
+                .for_each(|p| push(kind, attrs(p.attributes()), value(p.value())))
+        }
+        other => panic!("unexpected aggregation: {other:?}"),
+    }
 }
 
 #[test]
@@ -225,7 +248,6 @@ fn same_points(pipeline: &Pipeline) -> Vec<Point> {
 #[test]
 fn a_scrape_in_slices_is_the_scrape_whole() {
     use kube_state_otel::export::prometheus::TextEncoder;
-    use kube_state_otel::pipeline::ResourceFilter;
     for schema in [Schema::Ksm, Schema::Both] {
         let pipeline = pipeline(schema);
         let scrape = |objects_per_slice| {
@@ -262,7 +284,6 @@ fn a_scrape_in_slices_is_the_scrape_whole() {
 /// with one slice per kind: each object once in each instrument, none lost or repeated.
 #[test]
 fn an_otlp_collection_in_slices_has_the_points_of_a_whole_one() {
-    use kube_state_otel::pipeline::ResourceFilter;
     for schema in [Schema::Ksm, Schema::Both] {
         let pipeline = pipeline(schema);
         let collect = |objects_per_slice| {
@@ -283,5 +304,144 @@ fn an_otlp_collection_in_slices_has_the_points_of_a_whole_one() {
         );
         assert!(whole.len() > 1000, "the vectors yield many points");
         assert!(sliced == whole, "the sliced collection's points differ");
+    }
+}
+
+/// Every point of OTLP requests as text: scope, name, value type, the resource's attributes
+/// (but `service.name`) and the point's, sorted, and the value.
+fn otlp_points(requests: &[OtlpRequest]) -> Vec<String> {
+    let text = |kv: &ProtoKeyValue| {
+        let value = kv.value.as_ref().and_then(|v| v.value.as_ref());
+        format!("{}={value:?}", kv.key)
+    };
+    let mut out = Vec::new();
+    for request in requests {
+        let decoded = ExportMetricsServiceRequest::decode(request.body.clone()).expect("decodes");
+        for rm in decoded.resource_metrics {
+            let resource = rm.resource.map(|r| r.attributes).unwrap_or_default();
+            for sm in rm.scope_metrics {
+                let scope = sm.scope.map(|s| s.name).unwrap_or_default();
+                for metric in sm.metrics {
+                    let points = match metric.data {
+                        Some(Data::Gauge(g)) => g.data_points,
+                        Some(Data::Sum(s)) => s.data_points,
+                        other => panic!("{other:?}"),
+                    };
+                    for point in points {
+                        let mut attributes: Vec<String> = resource
+                            .iter()
+                            .filter(|kv| kv.key != "service.name")
+                            .chain(&point.attributes)
+                            .map(text)
+                            .collect();
+                        attributes.sort();
+                        out.push(format!(
+                            "{scope} {} {attributes:?} {:?}",
+                            metric.name, point.value
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A collection encoded into requests of at most `limit` bytes, with or without identity on
+/// the resource, its kinds read in slices of `objects_per_slice`.
+fn encode(
+    pipeline: &Pipeline,
+    on: bool,
+    objects_per_slice: usize,
+    limit: usize,
+) -> Vec<OtlpRequest> {
+    let mut requests = Vec::new();
+    let service = [KeyValue::new("service.name", "oracle")];
+    let mut encoder = OtlpEncoder::new(&service, limit, 1, 2, |r| {
+        requests.push(r);
+        ControlFlow::Continue(())
+    })
+    .identity_on_resource(on);
+    pipeline.collect_resources(&ResourceFilter::default(), objects_per_slice, &mut encoder);
+    let summary = encoder.finish();
+    assert_eq!(summary.points_dropped, 0);
+    requests
+}
+
+/// Identity on the resource moves each object's identity labels from its points to one
+/// resource per object and loses nothing: with each resource's attributes put back on its
+/// points, the requests hold exactly the points of the default encoding, whatever the slices
+/// and the request limit.
+#[test]
+fn identity_on_the_resource_keeps_every_point() {
+    let pipeline = pipeline(Schema::Both);
+    let default = encode(&pipeline, false, 512, usize::MAX);
+    let want = otlp_points(&default);
+    assert!(want.len() > 1000, "the vectors yield many points");
+    for (objects_per_slice, limit) in [(1, 4 * 1024), (3, 64 * 1024), (512, usize::MAX)] {
+        let requests = encode(&pipeline, true, objects_per_slice, limit);
+        assert!(requests.iter().all(|r| r.body.len() <= limit));
+        assert_eq!(
+            otlp_points(&requests),
+            want,
+            "{objects_per_slice} per slice, limit {limit}"
+        );
+    }
+    let resources = |requests: &[OtlpRequest]| -> usize {
+        requests
+            .iter()
+            .map(|r| ExportMetricsServiceRequest::decode(r.body.clone()).expect("decodes"))
+            .map(|r| r.resource_metrics.len())
+            .sum()
+    };
+    // Beside the process resource and the semconv points' per-object resources, one per
+    // object of the kube-state-metrics points.
+    let on = encode(&pipeline, true, 512, usize::MAX);
+    let (with, without) = (resources(&on), resources(&default));
+    assert!(2 * with > 3 * without, "{with} resources against {without}");
+}
+
+/// The semconv metrics the model says are integers come as `as_int` points, the others as
+/// doubles.
+#[test]
+fn semconv_int_metrics_are_int_points() {
+    let int: BTreeMap<&str, bool> = all_kinds()
+        .iter()
+        .flat_map(|k| k.families())
+        .flat_map(|f| f.desc.semconv)
+        .map(|m| (m.name, m.value_type == ValueType::Int))
+        .collect();
+    let requests = encode(&pipeline(Schema::Semconv), false, 512, usize::MAX);
+    let mut seen = BTreeMap::new();
+    for request in &requests {
+        let decoded = ExportMetricsServiceRequest::decode(request.body.clone()).expect("decodes");
+        for metric in decoded
+            .resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+        {
+            let points = match &metric.data {
+                Some(Data::Gauge(g)) => &g.data_points,
+                Some(Data::Sum(s)) => &s.data_points,
+                other => panic!("{other:?}"),
+            };
+            let want_int = int[metric.name.as_str()];
+            for point in points {
+                let is_int = matches!(point.value, Some(PointValue::AsInt(_)));
+                assert_eq!(is_int, want_int, "{}: {:?}", metric.name, point.value);
+                seen.insert(metric.name.clone(), is_int);
+            }
+        }
+    }
+    for name in ["k8s.pod.status.phase", "k8s.container.memory.limit.desired"] {
+        assert_eq!(seen.get(name), Some(&true), "{name}");
+    }
+    for name in [
+        "k8s.container.cpu.limit.desired",
+        "k8s.node.cpu.allocatable",
+    ] {
+        assert_eq!(seen.get(name), Some(&false), "{name}");
     }
 }

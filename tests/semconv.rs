@@ -1,6 +1,6 @@
 //! The semconv side of the kind tables against the OpenTelemetry model files
 //! (`../shared/semconv/`, semantic conventions v1.44): every metric of the model is reported
-//! with its name, unit, instrument and attributes, or listed in `kinds::semconv::NOT_REPORTED`
+//! with its name, unit, instrument, number type and attributes, or listed in `kinds::semconv::NOT_REPORTED`
 //! with a reason; entity attributes are the model's.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,6 +29,8 @@ struct ModelMetric {
     unit: String,
     brief: String,
     instrument: String,
+    /// `metric_value_type`: `int` or `double` (double where the model does not say).
+    value_type: String,
     /// Its own attributes and those of the entities it is associated with.
     attributes: BTreeSet<String>,
 }
@@ -67,6 +69,10 @@ fn model_metrics() -> BTreeMap<String, ModelMetric> {
                         .collect::<Vec<_>>()
                         .join(" "),
                     instrument: text(&g["instrument"]).to_string(),
+                    value_type: g["annotations"]["code_generation"]["metric_value_type"]
+                        .as_str()
+                        .unwrap_or("double")
+                        .to_string(),
                     attributes,
                 },
             )
@@ -97,13 +103,13 @@ fn every_model_metric_is_reported_or_explained() {
                 if m.unit != want.unit {
                     problems.push(format!("{}: unit {} != {}", m.name, m.unit, want.unit));
                 }
-                if m.instrument.model_name() != want.instrument {
-                    problems.push(format!(
-                        "{}: {} != {}",
-                        m.name,
-                        m.instrument.model_name(),
-                        want.instrument
-                    ));
+                for (what, ours, model) in [
+                    ("instrument", m.instrument.model_name(), &want.instrument),
+                    ("values", m.value_type.model_name(), &want.value_type),
+                ] {
+                    if ours != model {
+                        problems.push(format!("{}: {what} {ours} != {model}", m.name));
+                    }
                 }
                 for attr in m.attributes {
                     if !want.attributes.contains(attr.name()) {

@@ -450,7 +450,11 @@ impl Kind {
     fn collect(&self, slices: usize) -> Vec<String> {
         let pins = Arc::new(Pins::default());
         let registry = self.provider.registry();
-        let parts = registry.slice_major_parts(|_| true, slices, &pins);
+        let parts: Vec<_> = registry
+            .slice_major_parts(|_| true, slices, &pins)
+            .into_iter()
+            .flatten()
+            .collect();
         let parts = &parts;
         let texts = std::thread::scope(|s| {
             let threads = [0, 1].map(|half| {

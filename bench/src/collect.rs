@@ -40,6 +40,9 @@ pub struct Args {
     /// The pipeline's schema: ksm, semconv or both.
     #[arg(long, default_value = "ksm")]
     schema: Schema,
+    /// OTLP with each object's identity labels on a resource of its own.
+    #[arg(long)]
+    identity_on_resource: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -105,7 +108,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             otlp_bytes += request.body.len();
             ControlFlow::Continue(())
         })
-        .with_buffers(&buffers);
+        .with_buffers(&buffers)
+        .identity_on_resource(args.identity_on_resource);
         pipeline.collect(&mut encoder);
         encoder.finish();
         otlp_times.push(thread_cpu() - start);

@@ -31,6 +31,12 @@ pub struct Args {
     /// Length of the idle and churn phases.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     phase: Duration,
+    /// Only the OTLP export cycles: no scrapes, idle or churn phases.
+    #[arg(long)]
+    otlp_only: bool,
+    /// An argument for the OTLP exporter (e.g. `--otlp-identity-on-resource`); repeatable.
+    #[arg(long = "otlp-exporter-arg", allow_hyphen_values = true)]
+    otlp_exporter_args: Vec<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -46,6 +52,14 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let emulator_url = cluster.emulator.url.clone();
     let generation = generated.elapsed();
 
+    if args.otlp_only {
+        let started = Instant::now();
+        let (ready, otlp) = otlp_cycles(&http, kubeconfig, None, &args.otlp_exporter_args).await?;
+        print_header(&args, generation, ready);
+        print_otlp(&otlp);
+        println!("| whole run | {:.0} s |", started.elapsed().as_secs_f64());
+        return Ok(());
+    }
     let port = free_port()?;
     let started = Instant::now();
     let exporter = Proc(
@@ -120,22 +134,9 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let idle_cpu = cpu_over(pid, args.phase).await;
     let churn = churn_phase(&http, &emulator_url, &metrics, pid, &args).await?;
     drop(exporter);
-    let otlp = otlp_cycles(&http, kubeconfig, ready).await?;
+    let (_, otlp) = otlp_cycles(&http, kubeconfig, Some(ready), &args.otlp_exporter_args).await?;
 
-    println!(
-        "## e2e: {} nodes × {} pods/node ({} pods)",
-        args.nodes,
-        args.pods_per_node,
-        args.nodes * args.pods_per_node
-    );
-    println!();
-    println!("| figure | value |");
-    println!("|---|---|");
-    println!(
-        "| emulator: cluster generation and start | {:.1} s |",
-        generation.as_secs_f64()
-    );
-    println!("| start → /readyz | {:.2} s |", ready.as_secs_f64());
+    print_header(&args, generation, ready);
     println!(
         "| of which the emulator spent serving lists/watches | {:.2} s |",
         serve_ns as f64 / 1e9
@@ -186,6 +187,31 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         percentile(&churn.latencies, 0.5),
         percentile(&churn.latencies, 0.99)
     );
+    print_otlp(&otlp);
+    Ok(())
+}
+
+/// The title and the first rows of the figures' table.
+fn print_header(args: &Args, generation: Duration, ready: Duration) {
+    let only = if args.otlp_only { ", OTLP only" } else { "" };
+    println!(
+        "## e2e{only}: {} nodes × {} pods/node ({} pods), OTLP exporter args {:?}",
+        args.nodes,
+        args.pods_per_node,
+        args.nodes * args.pods_per_node,
+        args.otlp_exporter_args
+    );
+    println!();
+    println!("| figure | value |");
+    println!("|---|---|");
+    println!(
+        "| emulator: cluster generation and start | {:.1} s |",
+        generation.as_secs_f64()
+    );
+    println!("| start → /readyz | {:.2} s |", ready.as_secs_f64());
+}
+
+fn print_otlp(otlp: &[OtlpCycle]) {
     for (cycle, name) in otlp.iter().zip(["first", "second"]) {
         println!(
             "| OTLP export cycle to a local gRPC receiver, {name}: exporter CPU | {:.2} s ({:.2} s from first to last request) |",
@@ -193,14 +219,14 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             cycle.sending.as_secs_f64()
         );
         println!(
-            "| OTLP {name} cycle: requests / points / largest request | {} / {} / {} B (limit {} B) |",
+            "| OTLP {name} cycle: requests / points / bytes / largest request | {} / {} / {:.1} MiB / {} B (limit {} B) |",
             cycle.received.requests,
             cycle.received.points,
+            mib(cycle.received.bytes),
             cycle.received.largest,
             kube_state_otel::export::otlp::DEFAULT_MAX_REQUEST_BYTES
         );
     }
-    Ok(())
 }
 
 /// `kube-state-otel` on `kubeconfig`, serving `/metrics` on `port` and self-telemetry on
@@ -231,21 +257,26 @@ struct OtlpCycle {
     received: Received,
 }
 
-/// The first two OTLP export cycles of a second exporter (the first one gone): it pushes to a
-/// local receiver every three times the measured time to ready, so that its first push comes
-/// after it is ready, and nothing else asks it for work meanwhile. The first cycle also builds
-/// what later ones reuse (the store's snapshot, the encoder's buffers).
+/// The first two OTLP export cycles of a second exporter (the first one gone), started with
+/// `extra_args`: it pushes to a local receiver every three times the first one's time to ready
+/// (`ready`; without one, a minute), so that its first push comes after it is ready, and
+/// nothing else asks it for work meanwhile. The first cycle also builds what later ones reuse
+/// (the store's snapshot, the encoder's buffers). Returns its own time to ready.
 async fn otlp_cycles(
     http: &reqwest::Client,
     kubeconfig: &Path,
-    ready: Duration,
-) -> anyhow::Result<[OtlpCycle; 2]> {
+    ready: Option<Duration>,
+    extra_args: &[String],
+) -> anyhow::Result<(Duration, [OtlpCycle; 2])> {
     let receiver = Receiver::start().await?;
-    let interval = (ready * 3).max(Duration::from_secs(5));
+    let interval = ready.map_or(Duration::from_secs(60), |r| {
+        (r * 3).max(Duration::from_secs(5))
+    });
     let port = free_port()?;
     let started = Instant::now();
     let exporter = Proc(
         exporter_command(kubeconfig, port, free_port()?)?
+            .args(extra_args)
             .env(
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
                 format!("http://127.0.0.1:{}", receiver.port),
@@ -262,10 +293,14 @@ async fn otlp_cycles(
     wait_ready(http, port)
         .await
         .context("OTLP exporter did not become ready")?;
-    Ok([
-        otlp_cycle(&receiver, pid, started + interval).await?,
-        otlp_cycle(&receiver, pid, started + 2 * interval).await?,
-    ])
+    let ready = started.elapsed();
+    Ok((
+        ready,
+        [
+            otlp_cycle(&receiver, pid, started + interval).await?,
+            otlp_cycle(&receiver, pid, started + 2 * interval).await?,
+        ],
+    ))
 }
 
 /// The export cycle of process `pid` due at `due`, measured from a second before it until the

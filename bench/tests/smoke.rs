@@ -73,19 +73,23 @@ fn e2e_prints_its_figures() {
             )
             .contains(" s (")
         );
-        let otlp: Vec<u64> = row(
+        let otlp: Vec<f64> = row(
             &table,
-            &format!("OTLP {name} cycle: requests / points / largest"),
+            &format!("OTLP {name} cycle: requests / points / bytes / largest"),
         )
-        .split(|c: char| !c.is_ascii_digit())
+        .split(|c: char| !c.is_ascii_digit() && c != '.')
         .filter_map(|n| n.parse().ok())
         .collect();
-        let [requests, points, largest, limit] = otlp[..] else {
+        let [requests, points, mib, largest, limit] = otlp[..] else {
             panic!("OTLP figures {otlp:?}");
         };
-        assert!(requests > 0 && largest <= limit, "{otlp:?}");
+        assert!(requests > 0.0 && largest <= limit, "{otlp:?}");
+        assert!(mib * 1024.0 * 1024.0 >= largest, "{otlp:?}");
         // Every series of the scrape, and the exporter's own metrics beside them.
-        assert!(points >= series, "{points} points for {series} series");
+        assert!(
+            points >= series as f64,
+            "{points} points for {series} series"
+        );
     }
 }
 

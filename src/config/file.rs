@@ -152,6 +152,9 @@ pub struct Otlp {
     #[serde(default, deserialize_with = "from_str_opt")]
     pub compression: Option<Compression>,
     pub max_request_bytes: Option<usize>,
+    #[serde(default, with = "humantime_serde_opt")]
+    pub export_timeout: Option<Duration>,
+    pub identity_on_resource: Option<bool>,
     /// Sent with every request, e.g. `authorization: Bearer ...`.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -354,6 +357,14 @@ impl PipelineConfig {
         if !explicit("otlp_max_request_bytes") && o.max_request_bytes.is_some() {
             cli.otlp_max_request_bytes = o.max_request_bytes;
         }
+        if !explicit("otlp_export_timeout") && o.export_timeout.is_some() {
+            cli.otlp_export_timeout = o.export_timeout;
+        }
+        set(
+            &mut cli.otlp_identity_on_resource,
+            o.identity_on_resource.as_ref(),
+            explicit("otlp_identity_on_resource"),
+        );
         let e = &self.exporters.entity_events;
         set(
             &mut cli.entity_events,

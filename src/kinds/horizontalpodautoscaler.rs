@@ -62,13 +62,13 @@ pub static HORIZONTALPODAUTOSCALERS: KindDef<HorizontalPodAutoscaler> = KindDef 
             },
         )
         .semconv(&[
-            SemconvMetric::gauge("k8s.hpa.metric.target.cpu.value", "{cpu}", "Target value for CPU resource in HPA config.")
+            SemconvMetric::gauge("k8s.hpa.metric.target.cpu.value", "{cpu}", "Target value for CPU resource in HPA config.").double()
             .when(&[("metric_name", &["cpu"]), ("metric_target_type", &["value"])])
             .attributes(METRIC_SOURCE),
-            SemconvMetric::gauge("k8s.hpa.metric.target.cpu.average_value", "{cpu}", "Target average value for CPU resource in HPA config.")
+            SemconvMetric::gauge("k8s.hpa.metric.target.cpu.average_value", "{cpu}", "Target average value for CPU resource in HPA config.").double()
             .when(&[("metric_name", &["cpu"]), ("metric_target_type", &["average"])])
             .attributes(METRIC_SOURCE),
-            SemconvMetric::gauge("k8s.hpa.metric.target.cpu.average_utilization", "1", "Target average utilization, in percentage, for CPU resource in HPA config.")
+            SemconvMetric::gauge("k8s.hpa.metric.target.cpu.average_utilization", "1", "Target average utilization, in percentage, for CPU resource in HPA config.").double()
             .when(&[("metric_name", &["cpu"]), ("metric_target_type", &["utilization"])])
             .attributes(METRIC_SOURCE),
         ]),

@@ -76,6 +76,7 @@ pub static NODES: KindDef<Node> = KindDef {
                 "{cpu}",
                 "Amount of CPU allocatable on the node.",
             )
+            .double()
             .when(&[("resource", &["cpu"])]),
             SemconvMetric::updown(
                 "k8s.node.memory.allocatable",

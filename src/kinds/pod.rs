@@ -56,7 +56,7 @@ pub static PODS: KindDef<Pod> = KindDef {
             container_resources::<CONTAINERS, LIMITS>,
         )
         .semconv(&[
-            SemconvMetric::updown("k8s.container.cpu.limit.desired", "{cpu}", "Maximum CPU resource limit as defined by the container spec.")
+            SemconvMetric::updown("k8s.container.cpu.limit.desired", "{cpu}", "Maximum CPU resource limit as defined by the container spec.").double()
             .when(&[("resource", &["cpu"])])
             .attributes(&[Attr::Rename("container", "k8s.container.name")]),
             SemconvMetric::updown("k8s.container.memory.limit.desired", "By", "Maximum memory resource limit as defined by the container spec.")
@@ -75,7 +75,7 @@ pub static PODS: KindDef<Pod> = KindDef {
             container_resources::<CONTAINERS, REQUESTS>,
         )
         .semconv(&[
-            SemconvMetric::updown("k8s.container.cpu.request.desired", "{cpu}", "CPU resource requested as defined by the container spec.")
+            SemconvMetric::updown("k8s.container.cpu.request.desired", "{cpu}", "CPU resource requested as defined by the container spec.").double()
             .when(&[("resource", &["cpu"])])
             .attributes(&[Attr::Rename("container", "k8s.container.name")]),
             SemconvMetric::updown("k8s.container.memory.request.desired", "By", "Memory resource requested as defined by the container spec.")
@@ -386,13 +386,13 @@ pub static PODS: KindDef<Pod> = KindDef {
         Family::semconv_only(
             "The resources currently applied to a running container (status.containerStatuses[].resources).",
             &[
-                SemconvMetric::updown("k8s.container.cpu.limit.current", "{cpu}", "Maximum CPU resource limit currently configured for a running container.")
+                SemconvMetric::updown("k8s.container.cpu.limit.current", "{cpu}", "Maximum CPU resource limit currently configured for a running container.").double()
                     .when(&[("resource", &["cpu"]), ("type", &["limits"])])
                     .attributes(&[Attr::Rename("container", "k8s.container.name")]),
                 SemconvMetric::updown("k8s.container.memory.limit.current", "By", "Maximum memory resource limit currently configured for a running container.")
                     .when(&[("resource", &["memory"]), ("type", &["limits"])])
                     .attributes(&[Attr::Rename("container", "k8s.container.name")]),
-                SemconvMetric::updown("k8s.container.cpu.request.current", "{cpu}", "CPU resource requested currently configured for a running container.")
+                SemconvMetric::updown("k8s.container.cpu.request.current", "{cpu}", "CPU resource requested currently configured for a running container.").double()
                     .when(&[("resource", &["cpu"]), ("type", &["requests"])])
                     .attributes(&[Attr::Rename("container", "k8s.container.name")]),
                 SemconvMetric::updown("k8s.container.memory.request.current", "By", "Memory resource request currently configured for a running container.")

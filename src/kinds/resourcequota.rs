@@ -30,13 +30,13 @@ pub static RESOURCEQUOTAS: KindDef<ResourceQuota> = KindDef {
             usage,
         )
         .semconv(&[
-            SemconvMetric::updown("k8s.resourcequota.cpu.limit.hard", "{cpu}", "The CPU limits in a specific namespace. The value represents the configured quota limit of the resource in the namespace.")
+            SemconvMetric::updown("k8s.resourcequota.cpu.limit.hard", "{cpu}", "The CPU limits in a specific namespace. The value represents the configured quota limit of the resource in the namespace.").double()
                 .when(&[("resource", &["limits.cpu"]), ("type", &["hard"])]),
-            SemconvMetric::updown("k8s.resourcequota.cpu.limit.used", "{cpu}", "The CPU limits in a specific namespace. The value represents the current observed total usage of the resource in the namespace.")
+            SemconvMetric::updown("k8s.resourcequota.cpu.limit.used", "{cpu}", "The CPU limits in a specific namespace. The value represents the current observed total usage of the resource in the namespace.").double()
                 .when(&[("resource", &["limits.cpu"]), ("type", &["used"])]),
-            SemconvMetric::updown("k8s.resourcequota.cpu.request.hard", "{cpu}", "The CPU requests in a specific namespace. The value represents the configured quota limit of the resource in the namespace.")
+            SemconvMetric::updown("k8s.resourcequota.cpu.request.hard", "{cpu}", "The CPU requests in a specific namespace. The value represents the configured quota limit of the resource in the namespace.").double()
                 .when(&[("resource", &["requests.cpu", "cpu"]), ("type", &["hard"])]),
-            SemconvMetric::updown("k8s.resourcequota.cpu.request.used", "{cpu}", "The CPU requests in a specific namespace. The value represents the current observed total usage of the resource in the namespace.")
+            SemconvMetric::updown("k8s.resourcequota.cpu.request.used", "{cpu}", "The CPU requests in a specific namespace. The value represents the current observed total usage of the resource in the namespace.").double()
                 .when(&[("resource", &["requests.cpu", "cpu"]), ("type", &["used"])]),
             SemconvMetric::updown("k8s.resourcequota.memory.limit.hard", "By", "The memory limits in a specific namespace. The value represents the configured quota limit of the resource in the namespace.")
                 .when(&[("resource", &["limits.memory"]), ("type", &["hard"])]),

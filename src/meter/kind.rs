@@ -7,7 +7,7 @@ use opentelemetry::metrics::{AsyncInstrument, AsyncInstrumentBuilder, Meter};
 use opentelemetry::{InstrumentationScope, Key, KeyValue};
 
 use super::{OpenMetricsType, StreamingMeterProvider};
-use crate::metric::semconv::{Entity, Instrument};
+use crate::metric::semconv::{Entity, Instrument, ValueType};
 use crate::metric::{CompactSamples, FamilyDesc, MetricType, SemconvMetric, Text, interleave};
 use crate::store::KindStore;
 
@@ -192,8 +192,9 @@ fn observe_family(
                 if !object.has_samples(position) {
                     continue;
                 }
-                // Counters count since the object was created, not since this process started.
-                super::set_start_time(object.start_time());
+                // Counters count since the object was created, not since this process started;
+                // an OTLP encoder may group points by object.
+                super::set_object(object);
                 // The identity attributes are built once per object, not per sample.
                 attributes.clear();
                 attributes.extend(
@@ -275,28 +276,61 @@ pub fn register_semconv(
                 observe_semconv(&store, entity, position, metric, observer);
             }
         });
-        match first.instrument {
-            Instrument::Gauge => {
+        let ints = || {
+            callbacks
+                .clone()
+                .map(|cb| move |o: &dyn AsyncInstrument<i64>| cb(&AsInt(o)))
+        };
+        match (first.instrument, first.value_type) {
+            (Instrument::Gauge, ValueType::Double) => {
                 with_callbacks(meter.f64_observable_gauge(name), first, callbacks).build();
             }
-            Instrument::UpDownCounter => {
+            (Instrument::Gauge, ValueType::Int) => {
+                with_callbacks(meter.i64_observable_gauge(name), first, ints()).build();
+            }
+            (Instrument::UpDownCounter, ValueType::Double) => {
                 let builder = meter.f64_observable_up_down_counter(name);
                 with_callbacks(builder, first, callbacks).build();
             }
-            Instrument::Counter => {
+            (Instrument::UpDownCounter, ValueType::Int) => {
+                let builder = meter.i64_observable_up_down_counter(name);
+                with_callbacks(builder, first, ints()).build();
+            }
+            (Instrument::Counter, ValueType::Double) => {
                 with_callbacks(meter.f64_observable_counter(name), first, callbacks).build();
+            }
+            // The API's only integer observable counter counts in u64.
+            (Instrument::Counter, ValueType::Int) => {
+                let uints = callbacks.map(|cb| move |o: &dyn AsyncInstrument<u64>| cb(&AsInt(o)));
+                with_callbacks(meter.u64_observable_counter(name), first, uints).build();
             }
         }
     }
 }
 
-fn with_callbacks<'a, I, F>(
-    mut builder: AsyncInstrumentBuilder<'a, I, f64>,
+/// An integer instrument seen as the f64 one the store's values are observed into: each value
+/// is rounded to the instrument's type (saturating; NaN is 0).
+struct AsInt<'a, T>(&'a dyn AsyncInstrument<T>);
+
+impl AsyncInstrument<f64> for AsInt<'_, i64> {
+    fn observe(&self, value: f64, attributes: &[KeyValue]) {
+        self.0.observe(value.round() as i64, attributes);
+    }
+}
+
+impl AsyncInstrument<f64> for AsInt<'_, u64> {
+    fn observe(&self, value: f64, attributes: &[KeyValue]) {
+        self.0.observe(value.round() as u64, attributes);
+    }
+}
+
+fn with_callbacks<'a, I, M, F>(
+    mut builder: AsyncInstrumentBuilder<'a, I, M>,
     metric: &SemconvMetric,
     callbacks: impl Iterator<Item = F>,
-) -> AsyncInstrumentBuilder<'a, I, f64>
+) -> AsyncInstrumentBuilder<'a, I, M>
 where
-    F: Fn(&dyn AsyncInstrument<f64>) + Send + Sync + 'static,
+    F: Fn(&dyn AsyncInstrument<M>) + Send + Sync + 'static,
 {
     builder = builder
         .with_unit(metric.unit)
@@ -365,7 +399,7 @@ fn observe_semconv_into(
         if !object.has_samples(position) {
             return;
         }
-        super::set_start_time(object.start_time());
+        super::set_object(object);
         attributes.clear();
         entity_attributes(entity, object, attributes);
         let identity = attributes.len();

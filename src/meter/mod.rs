@@ -22,6 +22,7 @@ use opentelemetry::metrics::{
     ObservableCounter, ObservableGauge, ObservableUpDownCounter,
 };
 
+use crate::metric::CompactSamples;
 use crate::store::{Pins, Slice, read_pinned};
 
 /// What an instrument reports, for the encoders.
@@ -106,18 +107,41 @@ pub unsafe trait MetricSink: Send {
         let _ = start_unix_nanos;
         self.observe(value, attributes);
     }
+
+    /// [`MetricSink::observe_since`] of an observation about the object `object` (a key
+    /// unique among the objects of one [`MetricSink::objects`] set; 0 if unknown).
+    fn observe_object(
+        &mut self,
+        value: Number,
+        attributes: &[KeyValue],
+        start_unix_nanos: u64,
+        object: usize,
+    ) {
+        let _ = object;
+        self.observe_since(value, attributes, start_unix_nanos);
+    }
+
+    /// The observations of the instruments begun from now until the next call are about one
+    /// set of objects (a slice of a kind's objects), each point's first attributes, named
+    /// `identity`, identifying its object; empty `identity`: they are not. A sink may regroup
+    /// them object by object (an OTLP resource per object); others ignore it.
+    fn objects(&mut self, identity: &'static [&'static str]) {
+        let _ = identity;
+    }
 }
 
 thread_local! {
-    /// The start time of what a callback observes next on this thread: the OTel API's
-    /// `observe` has no place for one, so it travels beside the call (see [`set_start_time`]).
-    static START_TIME: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// The start time and key of the object a callback observes next on this thread: the OTel
+    /// API's `observe` has no place for them, so they travel beside the call (see
+    /// [`set_object`]).
+    static OBJECT: std::cell::Cell<(u64, usize)> = const { std::cell::Cell::new((0, 0)) };
 }
 
-/// Sets the start time (Unix nanoseconds, 0 = unknown) of the points a callback observes next
-/// on this thread, until the next call or the end of the instrument's collection.
-pub fn set_start_time(unix_nanos: u64) {
-    START_TIME.set(unix_nanos);
+/// Sets the object the points a callback observes next on this thread are about (its start
+/// time and its key, see [`MetricSink::observe_object`]), until the next call or the end of
+/// the instrument's collection.
+pub fn set_object(object: &CompactSamples) {
+    OBJECT.set((object.start_time(), object.address()));
 }
 
 enum Callbacks {
@@ -196,23 +220,24 @@ impl Registry {
     }
 
     /// The instruments `wanted` selects, sliced as [`Registry::sliced_parts`] does but slice
-    /// by slice: the first slice of every instrument, then the second, … (an instrument that
-    /// cannot be sliced comes whole, with the first). Every instrument of a kind reads the
-    /// same objects in a row, while they are in the cache: walking each family over the whole
-    /// store instead loads every object from memory once per family.
+    /// by slice: the parts of the first slice of every instrument, then of the second, … (an
+    /// instrument that cannot be sliced comes whole, with the first). Every instrument of a
+    /// kind reads the same objects in a row, while they are in the cache: walking each family
+    /// over the whole store instead loads every object from memory once per family.
     pub fn slice_major_parts(
         &self,
         wanted: impl Fn(&InstrumentDesc) -> bool,
         slices: usize,
         pins: &Arc<Pins>,
-    ) -> Vec<Part> {
+    ) -> Vec<Vec<Part>> {
         let wholes = self.parts_where(wanted);
         (0..slices.max(1))
-            .flat_map(|index| {
+            .map(|index| {
                 wholes
                     .iter()
-                    .filter(move |whole| index < whole.slice_count(slices))
-                    .map(move |whole| whole.slice(index, slices, pins))
+                    .filter(|whole| index < whole.slice_count(slices))
+                    .map(|whole| whole.slice(index, slices, pins))
+                    .collect()
             })
             .collect()
     }
@@ -294,13 +319,13 @@ impl Part {
             sink: Mutex::new(sink),
         };
         let run = || {
-            START_TIME.set(0);
+            OBJECT.set((0, 0));
             match &instrument.callbacks {
                 Callbacks::F64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
                 Callbacks::I64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
                 Callbacks::U64(cbs) => cbs.iter().for_each(|cb| cb(&observer)),
             }
-            START_TIME.set(0);
+            OBJECT.set((0, 0));
         };
         match &self.read {
             Some((pins, slice)) => read_pinned(pins, *slice, run),
@@ -316,10 +341,11 @@ struct Observer<'a> {
 
 impl Observer<'_> {
     fn emit(&self, value: Number, attributes: &[KeyValue]) {
+        let (start, object) = OBJECT.get();
         self.sink
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .observe_since(value, attributes, START_TIME.get());
+            .observe_object(value, attributes, start, object);
     }
 }
 

@@ -71,6 +71,24 @@ impl Instrument {
     }
 }
 
+/// The number type of a metric's values, as the model's `metric_value_type` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueType {
+    Int,
+    /// Also where the model does not say (the HPA's CPU targets).
+    Double,
+}
+
+impl ValueType {
+    /// As the model files spell it.
+    pub fn model_name(self) -> &'static str {
+        match self {
+            ValueType::Int => "int",
+            ValueType::Double => "double",
+        }
+    }
+}
+
 /// How one semconv attribute is made from a sample's KSM labels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attr {
@@ -165,6 +183,8 @@ pub struct SemconvMetric {
     /// The model's brief, the instrument's description.
     pub brief: &'static str,
     pub instrument: Instrument,
+    /// Reported as integers (`as_int` points) or doubles; the store keeps every value as f64.
+    pub value_type: ValueType,
     /// Only samples whose label `.0` has one of the values `.1` (a value ending in `*` is a
     /// prefix); every condition must hold. Empty: all samples.
     pub when: &'static [(&'static str, &'static [&'static str])],
@@ -179,6 +199,8 @@ impl SemconvMetric {
             unit,
             brief,
             instrument: Instrument::UpDownCounter,
+            // Most of the model's Kubernetes metrics are counts of objects or bytes.
+            value_type: ValueType::Int,
             when: &[],
             attributes: &[],
         }
@@ -188,6 +210,14 @@ impl SemconvMetric {
         SemconvMetric {
             instrument: Instrument::Gauge,
             ..SemconvMetric::updown(name, unit, brief)
+        }
+    }
+
+    /// Reported as doubles (CPU amounts, in cores).
+    pub const fn double(self) -> Self {
+        SemconvMetric {
+            value_type: ValueType::Double,
+            ..self
         }
     }
 

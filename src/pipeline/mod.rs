@@ -638,9 +638,10 @@ impl Pipeline {
     /// A collection of the kinds `filter` lets through, for OTLP: a kind's kube-state-metrics
     /// instruments slice by slice of about `objects_per_slice` of its objects
     /// ([`slice_major_parts`](crate::meter::Registry::slice_major_parts); an instrument's
-    /// points come as several `Metric`s, as when a request is split), then its semconv
-    /// instruments object by object, so that each object's points are together under its
-    /// resource.
+    /// points come as several `Metric`s, as when a request is split), each slice declared as
+    /// a set of objects with the kind's identity labels ([`MetricSink::objects`]), then its
+    /// semconv instruments object by object, so that each object's points are together under
+    /// its resource.
     pub fn collect_resources(
         &self,
         filter: &ResourceFilter,
@@ -653,16 +654,19 @@ impl Pipeline {
             let scope = |d: &InstrumentDesc| &*d.scope == k.kind.resource();
             let slices = k.store.len().div_ceil(objects_per_slice.max(1));
             let ksm = |d: &InstrumentDesc| scope(d) && d.schema_url.is_empty();
-            for part in registry.slice_major_parts(ksm, slices, &pins) {
-                part.collect(sink);
+            for slice in registry.slice_major_parts(ksm, slices, &pins) {
+                sink.objects(k.kind.identity_labels());
+                slice.iter().for_each(|part| part.collect(sink));
             }
+            sink.objects(&[]);
             collect_semconv(registry, k.kind.resource(), &k.store, sink);
         }
         // Custom resources: one scope each.
         let custom = self.custom_parts(filter, |r| {
             let slices = r.store.len().div_ceil(objects_per_slice.max(1));
             let ksm = |d: &InstrumentDesc| &*d.scope == r.scope && d.schema_url.is_empty();
-            registry.slice_major_parts(ksm, slices, &pins)
+            let parts = registry.slice_major_parts(ksm, slices, &pins);
+            parts.into_iter().flatten().collect()
         });
         for part in custom {
             part.collect(sink);

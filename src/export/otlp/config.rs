@@ -49,6 +49,7 @@ const METRICS_CERTIFICATE: &str = METRICS.certificate;
 const METRICS_CLIENT_KEY: &str = METRICS.client_key;
 const TEMPORALITY: &str = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
 const EXPORT_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";
+const EXPORT_TIMEOUT: &str = "OTEL_METRIC_EXPORT_TIMEOUT";
 const RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
 const SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
 const SERVICE_NAME_KEY: &str = "service.name";
@@ -160,6 +161,17 @@ pub enum Protocol {
     Grpc,
     /// OTLP/HTTP with protobuf bodies, POSTed to `.../v1/metrics`.
     HttpProtobuf,
+    /// OTLP/HTTP with the specification's JSON encoding of the same messages: each request is
+    /// encoded as protobuf, then decoded and written as JSON (slower, and about twice the
+    /// bytes; `--otlp-max-request-bytes` bounds the protobuf size).
+    HttpJson,
+}
+
+impl Protocol {
+    /// Whether requests are POSTed over OTLP/HTTP.
+    pub fn is_http(self) -> bool {
+        self != Protocol::Grpc
+    }
 }
 
 impl FromStr for Protocol {
@@ -169,6 +181,7 @@ impl FromStr for Protocol {
         match s.trim() {
             "grpc" => Ok(Protocol::Grpc),
             "http/protobuf" => Ok(Protocol::HttpProtobuf),
+            "http/json" => Ok(Protocol::HttpJson),
             _ => Err(OtlpError::Protocol(s.to_string())),
         }
     }
@@ -179,6 +192,7 @@ impl fmt::Display for Protocol {
         f.write_str(match self {
             Protocol::Grpc => "grpc",
             Protocol::HttpProtobuf => "http/protobuf",
+            Protocol::HttpJson => "http/json",
         })
     }
 }
@@ -244,6 +258,11 @@ pub struct OtlpConfig {
     pub compression: Compression,
     /// Per attempt, and for connecting.
     pub timeout: Duration,
+    /// The longest one collection's export may take (`OTEL_METRIC_EXPORT_TIMEOUT`); none by
+    /// default.
+    pub export_timeout: Option<Duration>,
+    /// Each object's identity labels on a resource per object instead of on its points.
+    pub identity_on_resource: bool,
     /// gRPC metadata or HTTP headers sent with every request (e.g. authentication).
     pub headers: Vec<(String, String)>,
     pub resource: Vec<KeyValue>,
@@ -263,6 +282,8 @@ impl Default for OtlpConfig {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             compression: Compression::None,
             timeout: DEFAULT_TIMEOUT,
+            export_timeout: None,
+            identity_on_resource: false,
             headers: Vec::new(),
             resource: vec![KeyValue::new(SERVICE_NAME_KEY, DEFAULT_SERVICE_NAME)],
             retry_max_elapsed: DEFAULT_RETRY_MAX_ELAPSED,
@@ -285,6 +306,8 @@ pub struct OtlpOverrides {
     pub max_request_bytes: Option<usize>,
     pub compression: Option<Compression>,
     pub timeout: Option<Duration>,
+    pub export_timeout: Option<Duration>,
+    pub identity_on_resource: Option<bool>,
     pub headers: Vec<(String, String)>,
     pub resource: Vec<KeyValue>,
 }
@@ -343,16 +366,15 @@ impl OtlpConfig {
             Some(endpoint) => (endpoint, false),
             None => match signal(vars.endpoint, ENDPOINT) {
                 Some((name, v)) => (v, name == vars.endpoint),
-                None => match protocol {
-                    Protocol::Grpc => (DEFAULT_ENDPOINT.to_string(), true),
-                    Protocol::HttpProtobuf => (DEFAULT_HTTP_BASE.to_string(), false),
-                },
+                None if protocol.is_http() => (DEFAULT_HTTP_BASE.to_string(), false),
+                None => (DEFAULT_ENDPOINT.to_string(), true),
             },
         };
         let endpoint = with_scheme(endpoint.trim(), insecure);
-        let endpoint = match protocol {
-            Protocol::HttpProtobuf if !exact => signal_url(&endpoint, kind),
-            _ => endpoint,
+        let endpoint = if protocol.is_http() && !exact {
+            signal_url(&endpoint, kind)
+        } else {
+            endpoint
         };
         let pem = |flag: &'static str,
                    explicit: Option<PathBuf>,
@@ -410,6 +432,14 @@ impl OtlpConfig {
                 .transpose()?
                 .unwrap_or(defaults.timeout),
         };
+        // The metric reader's as well: the whole export, not one request.
+        let export_timeout = match overrides.export_timeout {
+            Some(timeout) => Some(timeout),
+            None => env(EXPORT_TIMEOUT)
+                .filter(|_| metrics)
+                .map(|v| parse_millis(EXPORT_TIMEOUT, &v))
+                .transpose()?,
+        };
         let interval = match overrides.interval {
             Some(interval) => interval,
             None => env(EXPORT_INTERVAL)
@@ -458,6 +488,8 @@ impl OtlpConfig {
                 .unwrap_or(defaults.max_request_bytes),
             compression,
             timeout,
+            export_timeout,
+            identity_on_resource: overrides.identity_on_resource.unwrap_or(false),
             headers,
             resource,
             retry_max_elapsed: defaults.retry_max_elapsed,
@@ -486,6 +518,10 @@ impl OtlpConfig {
         let positive = [
             ("otlp interval", self.interval),
             ("otlp timeout", self.timeout),
+            (
+                "otlp export timeout",
+                self.export_timeout.unwrap_or(Duration::MAX),
+            ),
         ];
         for (name, value) in positive {
             if value.is_zero() {
@@ -647,6 +683,8 @@ mod tests {
         assert_eq!(config.max_request_bytes, DEFAULT_MAX_REQUEST_BYTES);
         assert_eq!(config.compression, Compression::None);
         assert_eq!(config.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(config.export_timeout, None);
+        assert!(!config.identity_on_resource);
         assert!(config.headers.is_empty());
         assert_eq!(
             attribute(&config, "service.name").as_deref(),
@@ -664,6 +702,7 @@ mod tests {
                 (COMPRESSION, "GZIP"),
                 (TIMEOUT, "2500"),
                 (EXPORT_INTERVAL, "15000"),
+                (EXPORT_TIMEOUT, "20000"),
                 (HEADERS, "Authorization=Bearer%20abc, x-tenant = a"),
                 (METRICS_HEADERS, "x-tenant=b"),
                 (
@@ -679,6 +718,7 @@ mod tests {
         assert_eq!(config.compression, Compression::Gzip);
         assert_eq!(config.timeout, Duration::from_millis(2500));
         assert_eq!(config.interval, Duration::from_secs(15));
+        assert_eq!(config.export_timeout, Some(Duration::from_secs(20)));
         assert_eq!(
             config.headers,
             vec![
@@ -707,6 +747,8 @@ mod tests {
             max_request_bytes: Some(256 * 1024),
             compression: Some(Compression::Zstd),
             timeout: Some(Duration::from_secs(1)),
+            export_timeout: Some(Duration::from_secs(3)),
+            identity_on_resource: Some(true),
             headers: vec![("X-Tenant".to_string(), "cli".to_string())],
             resource: vec![KeyValue::new("service.name", "cli")],
             ..Default::default()
@@ -718,6 +760,7 @@ mod tests {
                 (COMPRESSION, "gzip"),
                 (TIMEOUT, "9000"),
                 (EXPORT_INTERVAL, "9000"),
+                (EXPORT_TIMEOUT, "9000"),
                 (HEADERS, "x-tenant=env"),
                 (SERVICE_NAME, "env"),
                 (PROTOCOL, "http/protobuf"),
@@ -729,6 +772,8 @@ mod tests {
         assert_eq!(config.max_request_bytes, 256 * 1024);
         assert_eq!(config.compression, Compression::Zstd);
         assert_eq!(config.timeout, Duration::from_secs(1));
+        assert_eq!(config.export_timeout, Some(Duration::from_secs(3)));
+        assert!(config.identity_on_resource);
         assert_eq!(
             config.headers,
             vec![("X-Tenant".to_string(), "cli".to_string())]
@@ -872,7 +917,9 @@ mod tests {
                 "ftp://collector",
                 "the scheme must be http or https",
             ),
-            (PROTOCOL, "http/json", "unknown otlp protocol"),
+            (PROTOCOL, "http/xml", "unknown otlp protocol"),
+            (EXPORT_TIMEOUT, "30s", "invalid OTEL_METRIC_EXPORT_TIMEOUT"),
+            (EXPORT_TIMEOUT, "0", "must be more than zero"),
             (INSECURE, "yes", "invalid OTEL_EXPORTER_OTLP_INSECURE"),
             (
                 TEMPORALITY,

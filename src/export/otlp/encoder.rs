@@ -12,6 +12,15 @@
 //! [`is_resource_attribute`]) go to the resource instead: a new `ResourceMetrics` starts
 //! whenever they change, so a collection that reports object by object (the semconv schema)
 //! gets one resource per object, each after the process resource's attributes.
+//!
+//! With identity on the resource ([`OtlpEncoder::identity_on_resource`]) the kube-state-metrics
+//! instruments' identity labels go to the resource too. Those are collected instrument by
+//! instrument over a slice of a kind's objects, so the encoder regroups them: the collection
+//! declares each slice as a set of objects and names the identity labels
+//! ([`MetricSink::objects`]), tells which object each point is about
+//! ([`MetricSink::observe_object`]), and the encoder keeps the slice's encoded points per
+//! object, then writes them object by object when the set ends — one `ResourceMetrics` per
+//! object, with one `Metric` per instrument that has points for it.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -144,6 +153,16 @@ impl OpenMetric {
         self.header.len() + field_len(points_len + self.trailer.len())
     }
 
+    /// Writes the `Metric` as a field of `ScopeMetrics` into `buf`, with the point fields
+    /// `points`.
+    fn put_field(&self, points: &[u8], buf: &mut Vec<u8>) {
+        put_len_field(SCOPE_METRICS_METRICS, self.len(points.len()), buf);
+        buf.extend_from_slice(&self.header);
+        put_len_field(self.data_tag, points.len() + self.trailer.len(), buf);
+        buf.extend_from_slice(points);
+        buf.extend_from_slice(&self.trailer);
+    }
+
     /// Adds the `Metric` as a field of `ScopeMetrics` to `out`, with the points of `full` then
     /// `points` (taken; the buffer left behind comes from `spare`).
     fn put(&self, full: &mut Pieces, points: &mut Vec<u8>, out: &mut Pieces, spare: &mut Spare) {
@@ -198,6 +217,24 @@ impl Pieces {
             write(tail);
             self.len += tail.len() - before;
         }
+    }
+
+    /// Writes `len` bytes through `write` at the end, into a buffer from `spare` when the
+    /// last piece has no room for them: many whole messages are written this way (a resource
+    /// per object), and a growing buffer would be reallocated and copied again and again.
+    fn write_sized(&mut self, len: usize, spare: &mut Spare, write: impl FnOnce(&mut Vec<u8>)) {
+        let room = self
+            .pieces
+            .last()
+            .filter(|_| self.tail_open)
+            .is_some_and(|tail| tail.capacity() - tail.len() >= len);
+        if !room {
+            let mut buffer = spare.take();
+            buffer.reserve(len);
+            self.pieces.push(buffer);
+            self.tail_open = true;
+        }
+        self.write(write);
     }
 
     /// Adds the content of `buffer`, moved if it is big (a replacement from `spare` is left
@@ -257,6 +294,134 @@ impl Spare {
     }
 }
 
+/// One set of objects (a slice of a kind) with their encoded identities, and, with identity
+/// on the resource, their points, kept until the set ends and then written object by object.
+#[derive(Default)]
+struct ObjectSet {
+    /// The attributes that lead each point and identify its object; empty: the points are
+    /// not regrouped.
+    identity: &'static [&'static str],
+    /// The instruments begun since the set began.
+    metrics: Vec<Arc<OpenMetric>>,
+    /// The objects, in the collection's order (indices into `seen`).
+    order: Vec<usize>,
+    /// The set's objects; the first `len` are in use, the others kept for their buffers.
+    seen: Vec<SetObject>,
+    len: usize,
+    /// Position in `order` of the last point's object, in the instrument being observed.
+    last: Option<usize>,
+    /// Encoded `DATA_POINTS` fields, each run of them one object's points of one instrument.
+    points: Vec<u8>,
+    /// The field the identity attributes are encoded as: the resource's attributes
+    /// (regrouped), or the points' (kept on them, encoded once per object).
+    tag: u32,
+}
+
+struct SetObject {
+    /// The collection's key of the object (0: unknown, its identity is compared).
+    key: usize,
+    /// Encoded attribute fields of its identity (see [`ObjectSet::tag`]).
+    identity: Vec<u8>,
+    runs: Vec<Run>,
+}
+
+/// One object's points of one instrument.
+struct Run {
+    metric: usize,
+    points: usize,
+    bytes: std::ops::Range<usize>,
+}
+
+impl ObjectSet {
+    /// Forgets the set's objects and points, keeping the buffers.
+    fn clear(&mut self) {
+        self.metrics.clear();
+        self.order.clear();
+        self.len = 0;
+        self.last = None;
+        self.points.clear();
+    }
+
+    /// The object of a point with identity attributes `identity` and collection key `key`
+    /// (`scratch` holds the encoded identity): the last point's, or one after it in the set's
+    /// order (every instrument reports the set's objects in the same order), else a new one.
+    fn object(&mut self, key: usize, identity: &[KeyValue], scratch: &mut Vec<u8>) -> usize {
+        let tag = self.tag;
+        let encode = |scratch: &mut Vec<u8>| {
+            scratch.clear();
+            for kv in identity {
+                put_attribute(tag, kv, scratch);
+            }
+        };
+        if key == 0 {
+            encode(scratch);
+        }
+        let seen = &self.seen;
+        let same = |index: usize| {
+            let object = &seen[index];
+            if key == 0 {
+                object.identity == *scratch
+            } else {
+                object.key == key
+            }
+        };
+        let from = self.last.unwrap_or(0);
+        if let Some(at) = (from..self.order.len()).find(|&at| same(self.order[at])) {
+            self.last = Some(at);
+            return self.order[at];
+        }
+        if key != 0 {
+            encode(scratch);
+        }
+        let index = self.len;
+        if index == self.seen.len() {
+            self.seen.push(SetObject {
+                key,
+                identity: Vec::new(),
+                runs: Vec::new(),
+            });
+        }
+        let object = &mut self.seen[index];
+        object.key = key;
+        object.identity.clear();
+        object.identity.extend_from_slice(scratch);
+        object.runs.clear();
+        self.len += 1;
+        let at = self.last.map_or(0, |last| last + 1);
+        self.order.insert(at, index);
+        self.last = Some(at);
+        index
+    }
+
+    /// Adds the encoded point `point` of the last instrument begun to `object`'s points.
+    fn push(&mut self, object: usize, point: &[u8]) {
+        let start = self.points.len();
+        put_len_field(DATA_POINTS, point.len(), &mut self.points);
+        self.points.extend_from_slice(point);
+        let end = self.points.len();
+        let metric = self.metrics.len().saturating_sub(1);
+        let runs = &mut self.seen[object].runs;
+        match runs.last_mut() {
+            Some(run) if run.metric == metric && run.bytes.end == start => {
+                run.bytes.end = end;
+                run.points += 1;
+            }
+            _ => runs.push(Run {
+                metric,
+                points: 1,
+                bytes: start..end,
+            }),
+        }
+    }
+}
+
+/// The first field of `fields` (a one-byte key, a varint length) and what follows it.
+fn next_field(fields: &[u8]) -> Option<(&[u8], &[u8])> {
+    let mut rest = fields.get(1..)?;
+    let len = usize::try_from(prost::encoding::decode_varint(&mut rest).ok()?).ok()?;
+    Some((rest.get(..len)?, rest.get(len..)?))
+}
+
 /// A [`MetricSink`] that encodes a collection into OTLP requests of at most `max_request_bytes`
 /// (encoded, uncompressed), handing each to `emit`. `emit` returns `Break` when nobody wants
 /// more; the rest of the collection is then skipped cheaply.
@@ -296,6 +461,9 @@ pub struct OtlpEncoder<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> {
     request_points: usize,
     stopped: bool,
     summary: EncodeSummary,
+    /// Identity on the resource: sets of objects are regrouped object by object.
+    identity_on_resource: bool,
+    objects: ObjectSet,
 }
 
 impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
@@ -343,6 +511,8 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
             request_points: 0,
             stopped: false,
             summary: EncodeSummary::default(),
+            identity_on_resource: false,
+            objects: ObjectSet::default(),
         };
         encoder.set_resource();
         encoder
@@ -389,8 +559,16 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
         self
     }
 
+    /// Puts the identity labels of the objects the collection declares
+    /// ([`MetricSink::objects`]) on a resource per object instead of on every point.
+    pub fn identity_on_resource(mut self, on: bool) -> Self {
+        self.identity_on_resource = on;
+        self
+    }
+
     /// Hands out the last request.
     pub fn finish(mut self) -> EncodeSummary {
+        self.write_objects();
         self.flush();
         self.spare.give(std::mem::take(&mut self.points));
         *locked(&self.buffers.points) = std::mem::take(&mut self.spare.buffers);
@@ -491,6 +669,155 @@ impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> OtlpEncoder<F> {
             .hand_out(&mut self.emit, body, points, &self.buffers);
     }
 
+    /// Whether points are regrouped by object now.
+    fn regrouping(&self) -> bool {
+        self.identity_on_resource && !self.objects.identity.is_empty()
+    }
+
+    /// Adds the point in `self.point` to the open metric, handing out the request first if it
+    /// would not fit.
+    fn add_point(&mut self) {
+        let len = field_len(self.point.len());
+        if self.points_len() + len > self.points_room {
+            let mut request_len = self.request_len(len);
+            if self.request_points > 0 && request_len > self.max_request_bytes {
+                // A metric split here repeats its name and description in the next request.
+                self.flush();
+                if self.stopped {
+                    return;
+                }
+                request_len = self.request_len(len);
+            }
+            if request_len > self.max_request_bytes {
+                self.summary.points_dropped += 1;
+                return;
+            }
+            self.points_room = self.points_room();
+        } else {
+            debug_assert!(self.request_len(len) <= self.max_request_bytes);
+        }
+        self.make_room(len);
+        put_len_field(DATA_POINTS, self.point.len(), &mut self.points);
+        self.points.extend_from_slice(&self.point);
+        self.request_points += 1;
+        self.summary.points += 1;
+    }
+
+    /// Moves the points buffer aside if `len` more bytes would not fit in it.
+    fn make_room(&mut self, len: usize) {
+        if self.points.len() + len > self.points.capacity() && self.points.len() >= MOVE_BYTES {
+            self.points_full
+                .put_buffer(&mut self.points, &mut self.spare);
+        }
+    }
+
+    /// Writes the set's objects, each as a whole `ResourceMetrics` of its own, and empties the
+    /// set.
+    fn write_objects(&mut self) {
+        let mut set = std::mem::take(&mut self.objects);
+        let scope = self
+            .scope
+            .as_ref()
+            .map(|s| (s.header.clone(), s.trailer.clone()));
+        // Objects only looked up (identity kept on the points) have no points here.
+        if let (Some((header, trailer)), false) = (scope, set.points.is_empty()) {
+            // What the request holds so far is closed: the objects follow it whole.
+            self.close_resource();
+            for &index in &set.order {
+                if self.stopped {
+                    break;
+                }
+                let object = &set.seen[index];
+                if !object.runs.is_empty() {
+                    self.write_object(&set, object, (&header, &trailer));
+                }
+            }
+            // Requests were extended behind the open parts' backs.
+            self.points_room = 0;
+        }
+        set.clear();
+        self.objects = set;
+    }
+
+    /// Writes one object of `set` as a `ResourceMetrics` (in the scope whose encoded header
+    /// and trailer are `scope`), in a new request if it does not fit in this one; an object
+    /// bigger than a whole request is written point by point, over several.
+    fn write_object(&mut self, set: &ObjectSet, object: &SetObject, scope: (&[u8], &[u8])) {
+        let (header, trailer) = scope;
+        let metrics_len: usize = object
+            .runs
+            .iter()
+            .map(|run| field_len(set.metrics[run.metric].len(run.bytes.len())))
+            .sum();
+        let scope_len = header.len() + metrics_len + trailer.len();
+        let resource_len = self.process.len() + object.identity.len();
+        let len = field_len(resource_len) + field_len(scope_len);
+        if self.resources.len() + field_len(len) > self.max_request_bytes {
+            self.flush();
+            if self.stopped {
+                return;
+            }
+            if field_len(len) > self.max_request_bytes {
+                return self.write_object_points(set, object);
+            }
+        }
+        let process = &self.process;
+        self.resources
+            .write_sized(field_len(len), &mut self.spare, |buf| {
+                put_len_field(REQUEST_RESOURCE_METRICS, len, buf);
+                put_len_field(RESOURCE_METRICS_RESOURCE, resource_len, buf);
+                buf.extend_from_slice(process);
+                buf.extend_from_slice(&object.identity);
+                put_len_field(RESOURCE_METRICS_SCOPE_METRICS, scope_len, buf);
+                buf.extend_from_slice(header);
+                for run in &object.runs {
+                    set.metrics[run.metric].put_field(&set.points[run.bytes.clone()], buf);
+                }
+                buf.extend_from_slice(trailer);
+            });
+        let points: usize = object.runs.iter().map(|run| run.points).sum();
+        self.request_points += points;
+        self.summary.points += points as u64;
+    }
+
+    /// Writes one object of `set` under its resource point by point, handing out requests as
+    /// they fill.
+    fn write_object_points(&mut self, set: &ObjectSet, object: &SetObject) {
+        self.next_object.clear();
+        self.next_object.extend_from_slice(&object.identity);
+        self.switch_resource();
+        for run in &object.runs {
+            self.close_metric();
+            self.metric = set.metrics.get(run.metric).cloned();
+            self.add_points(&set.points[run.bytes.clone()], run.points);
+        }
+        // Back to the process resource, as the direct writes assume.
+        self.next_object.clear();
+        self.switch_resource();
+    }
+
+    /// Adds `count` encoded point fields to the open metric: at once when they fit, else one by
+    /// one, handing out requests as they fill.
+    fn add_points(&mut self, fields: &[u8], count: usize) {
+        if self.points_len() + fields.len() <= self.points_room {
+            self.make_room(fields.len());
+            self.points.extend_from_slice(fields);
+            self.request_points += count;
+            self.summary.points += count as u64;
+            return;
+        }
+        let mut rest = fields;
+        while let Some((point, after)) = next_field(rest) {
+            if self.stopped {
+                return;
+            }
+            self.point.clear();
+            self.point.extend_from_slice(point);
+            self.add_point();
+            rest = after;
+        }
+    }
+
     /// Encodes a `NumberDataPoint` (its fields in prost's order) into `self.point`; `start` is
     /// the series' own start time, or 0 for the encoder's.
     fn encode_point(&mut self, value: Number, attributes: &[KeyValue], is_sum: bool, start: u64) {
@@ -545,12 +872,16 @@ unsafe impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> MetricSink for Otlp
         if self.stopped {
             return;
         }
-        self.close_metric();
-        if self
+        let new_scope = self
             .scope
             .as_ref()
-            .is_none_or(|s| s.name != desc.scope || s.schema_url != desc.schema_url)
-        {
+            .is_none_or(|s| s.name != desc.scope || s.schema_url != desc.schema_url);
+        if new_scope {
+            // A set's points are written in the scope they were observed in.
+            self.write_objects();
+        }
+        self.close_metric();
+        if new_scope {
             self.close_scope();
             self.scope = Some(OpenScope::new(desc));
         }
@@ -563,6 +894,11 @@ unsafe impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> MetricSink for Otlp
                 metric
             }
         };
+        if self.regrouping() {
+            self.objects.metrics.push(metric.clone());
+        }
+        // Each instrument reports the set's objects from the first on.
+        self.objects.last = None;
         self.metric = Some(metric);
     }
 
@@ -592,33 +928,63 @@ unsafe impl<F: FnMut(OtlpRequest) -> ControlFlow<()> + Send> MetricSink for Otlp
             }
         }
         self.encode_point(value, attributes, is_sum, start_unix_nanos);
-        let len = field_len(self.point.len());
-        if self.points_len() + len > self.points_room {
-            let mut request_len = self.request_len(len);
-            if self.request_points > 0 && request_len > self.max_request_bytes {
-                // A metric split here repeats its name and description in the next request.
-                self.flush();
-                if self.stopped {
-                    return;
-                }
-                request_len = self.request_len(len);
-            }
-            if request_len > self.max_request_bytes {
-                self.summary.points_dropped += 1;
-                return;
-            }
-            self.points_room = self.points_room();
-        } else {
-            debug_assert!(self.request_len(len) <= self.max_request_bytes);
+        self.add_point();
+    }
+
+    fn observe_object(
+        &mut self,
+        value: Number,
+        attributes: &[KeyValue],
+        start_unix_nanos: u64,
+        object: usize,
+    ) {
+        let regrouping = self.regrouping();
+        // Identity kept on the points is encoded once per object and slice, not per point.
+        let caching = !regrouping && object != 0 && !self.objects.identity.is_empty();
+        if !regrouping && !caching {
+            return self.observe_since(value, attributes, start_unix_nanos);
         }
-        if self.points.len() + len > self.points.capacity() && self.points.len() >= MOVE_BYTES {
-            self.points_full
-                .put_buffer(&mut self.points, &mut self.spare);
+        let metric = match regrouping {
+            true => self.objects.metrics.last(),
+            false => self.metric.as_ref(),
+        };
+        let Some(is_sum) = metric.map(|m| m.is_sum).filter(|_| !self.stopped) else {
+            return;
+        };
+        let identity = attributes
+            .iter()
+            .zip(self.objects.identity)
+            .take_while(|(kv, name)| kv.key.as_str() == **name)
+            .count();
+        let (identity, attributes) = attributes.split_at(identity);
+        let object = self.objects.object(object, identity, &mut self.next_object);
+        if regrouping {
+            self.encode_point(value, attributes, is_sum, start_unix_nanos);
+            return self.objects.push(object, &self.point);
         }
-        put_len_field(DATA_POINTS, self.point.len(), &mut self.points);
-        self.points.extend_from_slice(&self.point);
-        self.request_points += 1;
-        self.summary.points += 1;
+        // The attributes follow the value in a point: the identity's first.
+        self.encode_point(value, &[], is_sum, start_unix_nanos);
+        self.point
+            .extend_from_slice(&self.objects.seen[object].identity);
+        for kv in attributes {
+            put_attribute(POINT_ATTRIBUTES, kv, &mut self.point);
+        }
+        self.add_point();
+    }
+
+    fn objects(&mut self, identity: &'static [&'static str]) {
+        self.write_objects();
+        self.objects.identity = identity;
+        self.objects.tag = match self.identity_on_resource {
+            true => RESOURCE_ATTRIBUTES,
+            false => POINT_ATTRIBUTES,
+        };
+        if !identity.is_empty() && !self.object.is_empty() {
+            // The points of the set (without their identity on a resource) go on the process
+            // resource, as the points of a semconv object before them did not.
+            self.next_object.clear();
+            self.switch_resource();
+        }
     }
 }
 
@@ -1132,6 +1498,221 @@ mod tests {
             } else {
                 assert!(requests.len() > 1);
             }
+        }
+    }
+
+    const IDENTITY: &[&str] = &["namespace", "pod", "uid"];
+
+    /// A point with its resource's identity: (identity values, instrument, point attributes
+    /// as `key=value`, value).
+    type FlatPoint = (Vec<String>, String, Vec<String>, f64);
+
+    /// A kube-state-metrics-style collection of two slices of pods, instrument by instrument
+    /// within each slice (pod 1 has no `kube_pod_status_reason` point, pod 2 has many), then
+    /// a node without identity on the resource. Returns the requests and the points as (identity,
+    /// instrument, point attributes, value).
+    fn encode_sets(limit: usize, on: bool, keyed: bool) -> (Vec<OtlpRequest>, Vec<FlatPoint>) {
+        let mut requests = Vec::new();
+        let mut encoder =
+            OtlpEncoder::new(&[KeyValue::new("service.name", "test")], limit, 1, 2, |r| {
+                requests.push(r);
+                ControlFlow::Continue(())
+            })
+            .identity_on_resource(on);
+        let pod = |i: usize| {
+            vec![
+                KeyValue::new("namespace", format!("ns-{}", i % 2)),
+                KeyValue::new("pod", format!("pod-{i}")),
+                KeyValue::new("uid", format!("{i:032x}")),
+            ]
+        };
+        let mut want = Vec::new();
+        for slice in [0..3, 3..6] {
+            encoder.objects(IDENTITY);
+            for (name, kind) in [
+                ("kube_pod_info", InstrumentKind::Gauge),
+                ("kube_pod_status_reason", InstrumentKind::Gauge),
+                ("kube_pod_restarts_total", InstrumentKind::Counter),
+            ] {
+                encoder.begin(&desc("pods", name, kind));
+                let mut objects: Vec<usize> = slice.clone().collect();
+                if name == "kube_pod_status_reason" {
+                    objects.retain(|&i| i != 1);
+                }
+                for i in objects {
+                    // Pod 2's points take more than a whole request of the smallest size.
+                    let reasons = if i == 2 { 60 } else { 2 };
+                    for r in 0..reasons {
+                        let reason = format!("reason-{r}");
+                        let mut attributes = pod(i);
+                        attributes.push(KeyValue::new("reason", reason.clone()));
+                        let value = (i * 100 + r) as f64;
+                        let key = if keyed { 0x1000 + i } else { 0 };
+                        encoder.observe_object(Number::F64(value), &attributes, 7, key);
+                        let identity = pod(i).iter().map(|kv| kv.value.to_string()).collect();
+                        want.push((
+                            identity,
+                            name.to_string(),
+                            vec![format!("reason={reason}")],
+                            value,
+                        ));
+                    }
+                }
+            }
+        }
+        encoder.objects(&[]);
+        encoder.begin(&desc("nodes", "kube_node_info", InstrumentKind::Gauge));
+        encoder.observe_object(Number::F64(1.0), &[KeyValue::new("node", "n")], 0, 0x99);
+        want.push((
+            Vec::new(),
+            "kube_node_info".to_string(),
+            vec!["node=n".to_string()],
+            1.0,
+        ));
+        let summary = encoder.finish();
+        assert_eq!(summary.points, want.len() as u64);
+        assert_eq!(summary.requests, requests.len() as u64);
+        (requests, want)
+    }
+
+    /// Resource attributes beyond `service.name`, and each point's attributes and value.
+    fn flattened(requests: &[OtlpRequest]) -> Vec<FlatPoint> {
+        let text = |kv: &ProtoKeyValue| match kv.value.as_ref().and_then(|v| v.value.clone()) {
+            Some(any_value::Value::StringValue(s)) => s,
+            other => panic!("not a string: {other:?}"),
+        };
+        let mut out = Vec::new();
+        for r in requests {
+            for rm in decode(r).resource_metrics {
+                let resource = rm.resource.expect("a resource").attributes;
+                assert_eq!(resource[0].key, "service.name");
+                let identity: Vec<String> = resource[1..].iter().map(text).collect();
+                let keys: Vec<&str> = resource[1..].iter().map(|kv| kv.key.as_str()).collect();
+                assert!(keys.is_empty() || keys == IDENTITY, "{keys:?}");
+                for sm in rm.scope_metrics {
+                    for metric in sm.metrics {
+                        let points = match metric.data {
+                            Some(Data::Gauge(g)) => g.data_points,
+                            Some(Data::Sum(s)) => s.data_points,
+                            other => panic!("{other:?}"),
+                        };
+                        for p in points {
+                            let attributes = p
+                                .attributes
+                                .iter()
+                                .map(|kv| format!("{}={}", kv.key, text(kv)))
+                                .collect();
+                            let value = match p.value {
+                                Some(number_data_point::Value::AsDouble(v)) => v,
+                                other => panic!("{other:?}"),
+                            };
+                            out.push((identity.clone(), metric.name.clone(), attributes, value));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Identity on the resource: one resource per object holding its identity, its points of
+    /// every instrument under it without the identity, nothing lost or repeated, requests
+    /// within their limit; keyed by the collection or, without keys, by the identity itself.
+    #[test]
+    fn identity_on_the_resource_makes_one_resource_per_object() {
+        for keyed in [true, false] {
+            for limit in [MIN, 8 * MIN, usize::MAX] {
+                let (requests, mut want) = encode_sets(limit, true, keyed);
+                for r in &requests {
+                    assert_eq!(decode(r).encode_to_vec(), r.body);
+                    assert!(r.body.len() <= limit);
+                }
+                let mut got = flattened(&requests);
+                if limit == usize::MAX {
+                    assert_eq!(requests.len(), 1);
+                    let resources = &decode(&requests[0]).resource_metrics;
+                    // Six pods, then the node on the process resource.
+                    assert_eq!(resources.len(), 7);
+                    let pod1 = &resources[1].scope_metrics[0];
+                    assert_eq!(pod1.scope.as_ref().map(|s| s.name.as_str()), Some("pods"));
+                    let names: Vec<&str> = pod1.metrics.iter().map(|m| m.name.as_str()).collect();
+                    assert_eq!(names, ["kube_pod_info", "kube_pod_restarts_total"]);
+                    let Some(Data::Sum(restarts)) = &pod1.metrics[1].data else {
+                        panic!("a sum");
+                    };
+                    assert!(restarts.is_monotonic);
+                    assert_eq!(restarts.data_points[0].start_time_unix_nano, 2);
+                } else {
+                    assert!(requests.len() > 1);
+                }
+                got.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+                want.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+                assert_eq!(got, want, "limit {limit}, keyed {keyed}");
+            }
+        }
+    }
+
+    /// Without identity on the resource the declared sets change nothing: the identity stays
+    /// on every point.
+    #[test]
+    fn declared_objects_without_identity_on_the_resource_stay_on_the_points() {
+        // Encoded once per object (keyed) or per point, the same bytes.
+        for limit in [MIN, 8 * MIN] {
+            let bodies = |keyed| {
+                let (requests, _) = encode_sets(limit, false, keyed);
+                requests.iter().map(|r| r.body.to_vec()).collect::<Vec<_>>()
+            };
+            let (keyed, unkeyed) = (bodies(true), bodies(false));
+            let lengths = |b: &[Vec<u8>]| b.iter().map(Vec::len).collect::<Vec<_>>();
+            assert_eq!(lengths(&keyed), lengths(&unkeyed), "limit {limit}");
+            assert!(keyed == unkeyed, "limit {limit}: the bytes differ");
+        }
+        let (requests, want) = encode_sets(usize::MAX, false, true);
+        let resources = decode(&requests[0]).resource_metrics;
+        assert_eq!(resources.len(), 1);
+        let points: Vec<_> = flattened(&requests);
+        assert_eq!(points.len(), want.len());
+        assert!(points.iter().all(|(identity, ..)| identity.is_empty()));
+        let first = &points[0].2;
+        assert_eq!(
+            first[..3],
+            [
+                "namespace=ns-0",
+                "pod=pod-0",
+                format!("uid={:032x}", 0).as_str()
+            ]
+        );
+    }
+
+    /// Every instrument finds the set's objects again, in either mode: each is kept once.
+    #[test]
+    fn each_object_of_a_set_is_kept_once() {
+        for on in [false, true] {
+            let mut encoder =
+                OtlpEncoder::new(&[], usize::MAX, 1, 2, |_| ControlFlow::Continue(()))
+                    .identity_on_resource(on);
+            encoder.objects(IDENTITY);
+            for name in ["a", "b", "c"] {
+                encoder.begin(&desc("pods", name, InstrumentKind::Gauge));
+                // Object 2 is missing from instrument b.
+                for i in (0..5).filter(|&i| name != "b" || i != 2) {
+                    let attributes = [
+                        KeyValue::new("namespace", "ns"),
+                        KeyValue::new("pod", format!("pod-{i}")),
+                        KeyValue::new("uid", format!("{i}")),
+                    ];
+                    encoder.observe_object(Number::F64(1.0), &attributes, 0, 0x100 + i);
+                }
+            }
+            assert_eq!(encoder.objects.len, 5, "identity on the resource: {on}");
+            let keys: Vec<usize> = encoder
+                .objects
+                .order
+                .iter()
+                .map(|&index| encoder.objects.seen[index].key)
+                .collect();
+            assert_eq!(keys, [0x100, 0x101, 0x102, 0x103, 0x104]);
+            assert_eq!(encoder.finish().points, 14);
         }
     }
 }

@@ -150,6 +150,7 @@ pub async fn export_once(config: &OtlpConfig, collect: Collect) -> Result<Export
 struct CollectionSettings {
     resource: Vec<KeyValue>,
     max_request_bytes: usize,
+    identity_on_resource: bool,
     start_time_unix_nano: u64,
     /// Kept from one collection to the next.
     buffers: OtlpBuffers,
@@ -160,6 +161,7 @@ impl CollectionSettings {
         CollectionSettings {
             resource: config.resource.clone(),
             max_request_bytes: config.max_request_bytes,
+            identity_on_resource: config.identity_on_resource,
             start_time_unix_nano: unix_nanos(SystemTime::now()),
             buffers: OtlpBuffers::default(),
         }
@@ -188,7 +190,8 @@ fn start_collection(
             unix_nanos(SystemTime::now()),
             move |request| emit.send(request),
         )
-        .with_buffers(&settings.buffers);
+        .with_buffers(&settings.buffers)
+        .identity_on_resource(settings.identity_on_resource);
         collect(&mut encoder);
         encoder.finish()
     })
@@ -418,6 +421,8 @@ pub(super) struct Sender {
     transport: Transport,
     endpoint: String,
     retry_max_elapsed: Duration,
+    /// The longest one collection's export may take.
+    export_timeout: Option<Duration>,
     /// [`MAX_BACKOFF`], or the push interval when shorter: once the receiver is back, pushes
     /// resume within an interval.
     max_backoff: Duration,
@@ -437,6 +442,7 @@ impl Sender {
             transport: Transport::new(config)?,
             endpoint: config.endpoint.clone(),
             retry_max_elapsed: config.retry_max_elapsed,
+            export_timeout: config.export_timeout,
             max_backoff: MAX_BACKOFF.min(config.interval).max(INITIAL_BACKOFF),
             telemetry,
             failing: None,
@@ -444,14 +450,32 @@ impl Sender {
         })
     }
 
-    /// Sends a collection's requests, stopping it at the first request that fails for good.
+    /// Sends a collection's requests, stopping it at the first request that fails for good or
+    /// when the export timeout has passed.
     pub(super) async fn export(&mut self, pending: Pending) -> Result<ExportStats, OtlpError> {
         let Pending {
             mut requests,
             collection,
             ..
         } = pending;
-        let sent = self.send_collection(&mut requests).await;
+        let limit = self.export_timeout.unwrap_or(Duration::MAX);
+        let sent = match tokio::time::timeout(limit, self.send_collection(&mut requests)).await {
+            Ok(sent) => sent,
+            Err(_) => {
+                tracing::warn!(
+                    endpoint = %self.endpoint,
+                    timeout = ?limit,
+                    "otlp export took longer than its export timeout; the rest of the \
+                     collection is given up"
+                );
+                Err(Failure {
+                    code: "export timeout".to_string(),
+                    message: format!("not exported within {limit:?}"),
+                    retryable: false,
+                    retry_after: None,
+                })
+            }
+        };
         drop(requests);
         let outcome = collection
             .await

@@ -59,7 +59,7 @@ pub fn http(
     if let Some(value) = retry_after.and_then(|v| HeaderValue::from_bytes(v).ok()) {
         headers.insert(http::header::RETRY_AFTER, value);
     }
-    let result = http_outcome(status, &headers, Bytes::copy_from_slice(body));
+    let result = http_outcome(status, &headers, Bytes::copy_from_slice(body), None);
     Some(Outcome::new(
         result.map(|response| rejected_points(&response)),
         backoff,

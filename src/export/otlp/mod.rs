@@ -50,7 +50,7 @@ pub enum OtlpError {
     Endpoint { endpoint: String, reason: String },
     #[error("unknown otlp compression {0:?} (expected none, gzip or zstd)")]
     Compression(String),
-    #[error("unknown otlp protocol {0:?} (expected grpc or http/protobuf)")]
+    #[error("unknown otlp protocol {0:?} (expected grpc, http/protobuf or http/json)")]
     Protocol(String),
     #[error("invalid otlp header {0:?}: {1}")]
     Header(String, String),

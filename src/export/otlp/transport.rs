@@ -1,7 +1,7 @@
 //! The two OTLP transports behind one `attempt`: gRPC (a unary `MetricsService/Export` or
-//! `LogsService/Export` call on a tonic channel, the request framed here) and HTTP/protobuf
-//! (hyper's client POSTing to `.../v1/metrics` or `.../v1/logs`), both over the same rustls
-//! connector.
+//! `LogsService/Export` call on a tonic channel, the request framed here) and OTLP/HTTP
+//! (hyper's client POSTing protobuf or JSON to `.../v1/metrics` or `.../v1/logs`), both over
+//! the same rustls connector.
 //!
 //! Both signals' responses are read as `ExportMetricsServiceResponse`: `ExportLogsServiceResponse`
 //! is the same message on the wire (`partial_success` = field 1, its rejected count field 1 and
@@ -25,14 +25,17 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use prost::Message;
 use tonic::codec::{DecodeBuf, Decoder, Streaming};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use tower::Service;
 
-use super::{Compression, OtlpConfig, OtlpError, Protocol, tls};
+use super::{Compression, OtlpConfig, OtlpError, Protocol, Signal, tls};
 
 const USER_AGENT: &str = concat!("kube-state-otel/", env!("CARGO_PKG_VERSION"));
 /// Of an error response's body, in logs.
@@ -68,6 +71,8 @@ pub(super) enum Transport {
         headers: HeaderMap,
         compression: Compression,
         timeout: Duration,
+        /// The signal whose messages are sent as JSON (`http/json`); `None`: protobuf.
+        json: Option<Signal>,
     },
 }
 
@@ -111,7 +116,7 @@ impl Transport {
                     timeout: config.timeout,
                 })
             }
-            Protocol::HttpProtobuf => {
+            Protocol::HttpProtobuf | Protocol::HttpJson => {
                 let connector = tls::connector(&config.tls, https, &[b"http/1.1"], config.timeout)?;
                 let client = Box::new(Client::builder(TokioExecutor::new()).build(connector));
                 let mut headers = HeaderMap::new();
@@ -128,33 +133,44 @@ impl Transport {
                     headers,
                     compression: config.compression,
                     timeout: config.timeout,
+                    json: (config.protocol == Protocol::HttpJson).then_some(config.signal),
                 })
             }
         }
     }
 
-    /// The body as it goes on the wire, compressed once for all attempts, on a blocking
-    /// thread: a 4 MiB request takes tens of milliseconds that runtime workers serving
-    /// `/metrics` should not spend.
+    /// The body as it goes on the wire, written as JSON (`http/json`) and compressed once for
+    /// all attempts, on a blocking thread: a 4 MiB request takes tens of milliseconds that
+    /// runtime workers serving `/metrics` should not spend.
     pub(super) async fn prepare(&self, body: Bytes) -> Result<Bytes, Failure> {
-        let compression = match self {
-            Transport::Http { compression, .. } | Transport::Grpc { compression, .. } => {
-                *compression
-            }
+        let (compression, json) = match self {
+            Transport::Http {
+                compression, json, ..
+            } => (*compression, *json),
+            Transport::Grpc { compression, .. } => (*compression, None),
         };
-        if compression == Compression::None {
+        if compression == Compression::None && json.is_none() {
             return Ok(body);
         }
         let failed = |message: String| Failure {
-            code: "compression".to_string(),
+            code: "encoding".to_string(),
             message,
             retryable: false,
             retry_after: None,
         };
-        tokio::task::spawn_blocking(move || compress(compression, &body))
-            .await
-            .map_err(|e| failed(e.to_string()))?
-            .map_err(|e| failed(e.to_string()))
+        tokio::task::spawn_blocking(move || {
+            let body = match json {
+                Some(signal) => to_json(signal, &body)?,
+                None => body,
+            };
+            match compression {
+                Compression::None => Ok(body),
+                _ => compress(compression, &body).map_err(|e| e.to_string()),
+            }
+        })
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(failed)
     }
 
     pub(super) async fn attempt(
@@ -189,8 +205,9 @@ impl Transport {
                 headers,
                 compression,
                 timeout,
+                json,
             } => {
-                let request = http_request(uri, headers, *compression, body);
+                let request = http_request(uri, headers, *compression, json.is_some(), body);
                 let exchange = async {
                     let response = client.request(request).await.map_err(|e| Failure {
                         code: "connection".to_string(),
@@ -219,7 +236,7 @@ impl Transport {
                             retryable: true,
                             retry_after: None,
                         })??;
-                http_outcome(parts.status, &parts.headers, body)
+                http_outcome(parts.status, &parts.headers, body, *json)
             }
         }
     }
@@ -229,16 +246,19 @@ fn http_request(
     uri: &Uri,
     headers: &HeaderMap,
     compression: Compression,
+    json: bool,
     body: Bytes,
 ) -> http::Request<Full<Bytes>> {
     let mut request = http::Request::new(Full::new(body));
     *request.method_mut() = http::Method::POST;
     *request.uri_mut() = uri.clone();
     let h = request.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/x-protobuf"),
-    );
+    let content_type = if json {
+        "application/json"
+    } else {
+        "application/x-protobuf"
+    };
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(
         http::header::USER_AGENT,
         HeaderValue::from_static(USER_AGENT),
@@ -259,17 +279,21 @@ fn http_request(
 }
 
 /// A response as the OTLP/HTTP specification reads it: 2xx is success (its body may carry a
-/// partial success), 429/502/503/504 are retryable (after `Retry-After` if given), anything
-/// else is final.
+/// partial success, in JSON for a JSON request of `json`'s signal), 429/502/503/504 are
+/// retryable (after `Retry-After` if given), anything else is final.
 pub(super) fn http_outcome(
     status: StatusCode,
     headers: &HeaderMap,
     body: Bytes,
+    json: Option<Signal>,
 ) -> Result<ExportMetricsServiceResponse, Failure> {
     if status.is_success() {
-        // Some receivers answer with an empty body, or with JSON despite the protobuf request:
-        // both count as full success.
-        return Ok(ExportMetricsServiceResponse::decode(body).unwrap_or_default());
+        // Some receivers answer with an empty body, or in the other encoding: both count as
+        // full success.
+        return Ok(match json {
+            Some(signal) => json_response(signal, &body),
+            None => ExportMetricsServiceResponse::decode(body).unwrap_or_default(),
+        });
     }
     let retryable = matches!(status.as_u16(), 429 | 502 | 503 | 504);
     let text = String::from_utf8_lossy(&body[..body.len().min(MAX_ERROR_BODY)]);
@@ -295,6 +319,50 @@ fn retry_after(value: &str) -> Option<Duration> {
         at.duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO),
     )
+}
+
+/// An encoded export request of `signal` in the OTLP/JSON encoding.
+fn to_json(signal: Signal, body: &[u8]) -> Result<Bytes, String> {
+    let json = match signal {
+        Signal::Metrics => ExportMetricsServiceRequest::decode(body)
+            .map_err(|e| e.to_string())
+            .and_then(|r| serde_json::to_vec(&r).map_err(|e| e.to_string())),
+        Signal::Logs => ExportLogsServiceRequest::decode(body)
+            .map_err(|e| e.to_string())
+            .and_then(|r| serde_json::to_vec(&r).map_err(|e| e.to_string())),
+    };
+    json.map(Bytes::from)
+}
+
+/// A JSON export response of `signal`, as the metrics response the senders read; anything
+/// else is full success. Read by hand: the logs response names its rejected count otherwise,
+/// and receivers write it as a decimal string (the protobuf-JSON mapping of int64), which
+/// opentelemetry-proto's serde reads only as a number.
+fn json_response(signal: Signal, body: &[u8]) -> ExportMetricsServiceResponse {
+    let Ok(response) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return ExportMetricsServiceResponse::default();
+    };
+    let partial = &response["partialSuccess"];
+    if !partial.is_object() {
+        return ExportMetricsServiceResponse::default();
+    }
+    let count = match signal {
+        Signal::Metrics => &partial["rejectedDataPoints"],
+        Signal::Logs => &partial["rejectedLogRecords"],
+    };
+    let rejected = match count {
+        serde_json::Value::String(text) => text.parse().unwrap_or(0),
+        other => other.as_i64().unwrap_or(0),
+    };
+    ExportMetricsServiceResponse {
+        partial_success: Some(ExportMetricsPartialSuccess {
+            rejected_data_points: rejected,
+            error_message: partial["errorMessage"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        }),
+    }
 }
 
 fn compress(compression: Compression, body: &[u8]) -> std::io::Result<Bytes> {
@@ -533,15 +601,15 @@ mod tests {
     #[test]
     fn http_statuses_follow_the_specification() {
         let empty = HeaderMap::new();
-        assert!(http_outcome(StatusCode::OK, &empty, Bytes::new()).is_ok());
+        assert!(http_outcome(StatusCode::OK, &empty, Bytes::new(), None).is_ok());
         for code in [429, 502, 503, 504] {
             let status = StatusCode::from_u16(code).unwrap();
-            let failure = http_outcome(status, &empty, Bytes::new()).unwrap_err();
+            let failure = http_outcome(status, &empty, Bytes::new(), None).unwrap_err();
             assert!(failure.retryable, "{code}");
         }
         for code in [400, 401, 404, 413, 500] {
             let status = StatusCode::from_u16(code).unwrap();
-            let failure = http_outcome(status, &empty, Bytes::from("no")).unwrap_err();
+            let failure = http_outcome(status, &empty, Bytes::from("no"), None).unwrap_err();
             assert!(!failure.retryable, "{code}");
             assert_eq!(failure.code, format!("HTTP {code}"));
             assert_eq!(failure.message, "no");
@@ -549,7 +617,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
         let failure =
-            http_outcome(StatusCode::TOO_MANY_REQUESTS, &headers, Bytes::new()).unwrap_err();
+            http_outcome(StatusCode::TOO_MANY_REQUESTS, &headers, Bytes::new(), None).unwrap_err();
         assert_eq!(failure.retry_after, Some(Duration::from_secs(7)));
     }
 
@@ -613,6 +681,56 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(retry_after("soon"), None);
+    }
+
+    /// The specification's JSON: lowerCamelCase keys, 64-bit integers as decimal strings,
+    /// enums as numbers, the oneofs by their field names.
+    #[test]
+    fn json_bodies_follow_the_otlp_json_mapping() {
+        use opentelemetry_proto::tonic::metrics::v1::{
+            Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, metric, number_data_point,
+        };
+        let point = NumberDataPoint {
+            time_unix_nano: 1_700_000_000_000_000_001,
+            value: Some(number_data_point::Value::AsInt(4242)),
+            ..Default::default()
+        };
+        let metric = Metric {
+            name: "restarts_total".to_string(),
+            data: Some(metric::Data::Sum(Sum {
+                data_points: vec![point],
+                aggregation_temporality: 2,
+                is_monotonic: true,
+            })),
+            ..Default::default()
+        };
+        let request = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![metric],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let json = to_json(Signal::Metrics, &request.encode_to_vec()).expect("converts");
+        let value: serde_json::Value = serde_json::from_slice(&json).expect("JSON");
+        let sum = &value["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]["sum"];
+        assert_eq!(sum["aggregationTemporality"], 2);
+        assert_eq!(sum["isMonotonic"], true);
+        let point = &sum["dataPoints"][0];
+        assert_eq!(point["asInt"], "4242");
+        assert_eq!(point["timeUnixNano"], "1700000000000000001");
+        assert!(to_json(Signal::Metrics, b"\xff\xff").is_err());
+        let partial = br#"{"partialSuccess":{"rejectedLogRecords":"3","errorMessage":"x"}}"#;
+        let rejected = json_response(Signal::Logs, partial).partial_success;
+        assert_eq!(rejected.map(|p| p.rejected_data_points), Some(3));
+        let partial = br#"{"partialSuccess":{"rejectedDataPoints":5}}"#;
+        let rejected = json_response(Signal::Metrics, partial).partial_success;
+        assert_eq!(rejected.map(|p| p.rejected_data_points), Some(5));
+        for full in [&b"not json"[..], br#"{"partialSuccess":null}"#, b"{}"] {
+            assert_eq!(json_response(Signal::Metrics, full), Default::default());
+        }
     }
 
     #[test]
