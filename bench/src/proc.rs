@@ -69,7 +69,7 @@ impl Drop for Proc {
     }
 }
 
-/// A binary built beside this one (`cargo build --release` builds them all).
+/// A binary built beside this one (`cargo build --release --workspace` builds them all).
 pub fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let path = exe.with_file_name(name);
