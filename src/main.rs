@@ -272,6 +272,7 @@ async fn start_pipeline(
     let pipeline = Arc::new(pipeline);
     // Discovery starts the watchers of the kinds the API server serves, for the process's life.
     pipeline.watch_served(client.clone(), cli.discovery_interval);
+    pipeline.report_sync();
     // The inline config wins, and is not reloaded.
     let custom_file = cli
         .custom_resource_state_config_file
