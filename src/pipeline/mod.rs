@@ -9,7 +9,7 @@ mod served;
 
 pub use custom::CUSTOM_CONFIG;
 pub use families::FamilyFilter;
-pub use progress::{PROGRESS_EVERY, SyncProgress};
+pub use progress::{PROGRESS_EVERY, SyncProgress, human_bytes};
 pub use reconfigure::{Reconfiguration, Reconfigured};
 pub use served::Availability;
 

@@ -51,7 +51,7 @@ impl std::fmt::Display for SyncProgress {
 }
 
 /// `n` bytes in B, KiB, MiB or GiB, one decimal.
-fn human_bytes(n: u64) -> String {
+pub fn human_bytes(n: u64) -> String {
     let mut value = n as f64;
     for unit in ["B", "KiB", "MiB"] {
         if value < 1024.0 {
