@@ -98,6 +98,25 @@ impl Builder {
         meta
     }
 
+    /// Pushes an object of `(apiVersion, kind)` with fresh metadata (see [`Builder::meta`]) and
+    /// the members of `body`.
+    fn add(
+        &mut self,
+        (api_version, kind): (&str, &str),
+        namespace: Option<&str>,
+        name: &str,
+        age: i64,
+        labels: Value,
+        body: Value,
+    ) -> Value {
+        let mut object = json!({"apiVersion": api_version, "kind": kind,
+            "metadata": self.meta(namespace, name, age, labels)});
+        if let (Some(object), Value::Object(body)) = (object.as_object_mut(), body) {
+            object.extend(body);
+        }
+        self.push(object)
+    }
+
     fn push(&mut self, object: Value) -> Value {
         self.objects.push(object.clone());
         object
@@ -454,11 +473,13 @@ fn statefulset(
             persistent_volume(b, &volume, "Bound", Some(&claim_object));
             if let Some(node) = node {
                 let attachment = format!("csi-{}", b.rng.hex(64));
-                let meta = b.meta(None, &attachment, 200 * DAY, json!({}));
-                b.push(
-                    json!({"apiVersion": "storage.k8s.io/v1", "kind": "VolumeAttachment",
-                    "metadata": meta,
-                    "spec": {"attacher": "ebs.csi.aws.com", "nodeName": node,
+                b.add(
+                    ("storage.k8s.io/v1", "VolumeAttachment"),
+                    None,
+                    &attachment,
+                    200 * DAY,
+                    json!({}),
+                    json!({"spec": {"attacher": "ebs.csi.aws.com", "nodeName": node,
                              "source": {"persistentVolumeName": volume}},
                     "status": {"attached": true,
                                "attachmentMetadata": {"devicePath": "/dev/xvdba"}}}),
@@ -489,6 +510,30 @@ fn persistent_volume(b: &mut Builder, name: &str, phase: &str, claim: Option<&Va
     b.push(
         json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": meta,
         "spec": spec, "status": status}),
+    );
+}
+
+/// A PodDisruptionBudget keeping `min_available` of the 3 pods of `app`, `healthy` of them
+/// healthy.
+fn disruption_budget(
+    b: &mut Builder,
+    namespace: &str,
+    app: &str,
+    min_available: u32,
+    healthy: u32,
+) {
+    let allowed = healthy.saturating_sub(min_available);
+    b.add(
+        ("policy/v1", "PodDisruptionBudget"),
+        Some(namespace),
+        app,
+        90 * DAY,
+        json!({}),
+        json!({"spec": {"minAvailable": min_available,
+                        "selector": {"matchLabels": {"app": app}}},
+               "status": {"currentHealthy": healthy, "desiredHealthy": min_available,
+                          "disruptionsAllowed": allowed, "expectedPods": 3,
+                          "observedGeneration": 1}}),
     );
 }
 
@@ -627,10 +672,13 @@ fn cluster_objects(b: &mut Builder) {
         "volumeBindingMode": "WaitForFirstConsumer", "allowVolumeExpansion": true,
         "parameters": {"type": "gp3"}}),
     );
-    let meta = b.meta(None, "fast-ssd", 100 * DAY, json!({}));
-    b.push(
-        json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": meta,
-        "provisioner": "ebs.csi.aws.com", "reclaimPolicy": "Retain",
+    b.add(
+        ("storage.k8s.io/v1", "StorageClass"),
+        None,
+        "fast-ssd",
+        100 * DAY,
+        json!({}),
+        json!({"provisioner": "ebs.csi.aws.com", "reclaimPolicy": "Retain",
         "volumeBindingMode": "Immediate", "parameters": {"type": "io2", "iops": "10000"}}),
     );
     for (name, phase) in [
@@ -668,20 +716,34 @@ fn cluster_objects(b: &mut Builder) {
                      "usages": ["digital signature", "client auth"], "username": "kubelet"},
             "status": status}));
     }
-    let meta = b.meta(None, "cert-manager-webhook", 200 * DAY, json!({}));
-    b.push(json!({"apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "MutatingWebhookConfiguration", "metadata": meta,
-        "webhooks": [{"name": "webhook.cert-manager.io", "admissionReviewVersions": ["v1"],
+    b.add(
+        (
+            "admissionregistration.k8s.io/v1",
+            "MutatingWebhookConfiguration",
+        ),
+        None,
+        "cert-manager-webhook",
+        200 * DAY,
+        json!({}),
+        json!({"webhooks": [{"name": "webhook.cert-manager.io", "admissionReviewVersions": ["v1"],
             "sideEffects": "None", "failurePolicy": "Fail",
             "clientConfig": {"service": {"name": "cert-manager-webhook",
-                                         "namespace": "cert-manager", "path": "/mutate"}}}]}));
-    let meta = b.meta(None, "ingress-nginx-admission", 200 * DAY, json!({}));
-    b.push(json!({"apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingWebhookConfiguration", "metadata": meta,
-        "webhooks": [{"name": "validate.nginx.ingress.kubernetes.io",
+                                         "namespace": "cert-manager", "path": "/mutate"}}}]}),
+    );
+    b.add(
+        (
+            "admissionregistration.k8s.io/v1",
+            "ValidatingWebhookConfiguration",
+        ),
+        None,
+        "ingress-nginx-admission",
+        200 * DAY,
+        json!({}),
+        json!({"webhooks": [{"name": "validate.nginx.ingress.kubernetes.io",
             "admissionReviewVersions": ["v1"], "sideEffects": "None", "failurePolicy": "Fail",
             "clientConfig": {"service": {"name": "ingress-nginx-controller-admission",
-                "namespace": "ingress-nginx", "path": "/networking/v1/ingresses"}}}]}));
+                "namespace": "ingress-nginx", "path": "/networking/v1/ingresses"}}}]}),
+    );
     for (version, kind, binding) in [
         (
             "v1",
@@ -711,82 +773,106 @@ fn cluster_objects(b: &mut Builder) {
                      "validations": [{"expression": "has(object.metadata.labels.team)"}]},
             "status": {"observedGeneration": 2}}),
         );
-        let meta = b.meta(None, &format!("{name}-binding"), 30 * DAY, json!({}));
-        b.push(
-            json!({"apiVersion": format!("admissionregistration.k8s.io/{version}"),
-            "kind": binding, "metadata": meta,
-            "spec": {"policyName": name, "validationActions": ["Deny"]}}),
+        b.add(
+            (&format!("admissionregistration.k8s.io/{version}"), binding),
+            None,
+            &format!("{name}-binding"),
+            30 * DAY,
+            json!({}),
+            json!({"spec": {"policyName": name, "validationActions": ["Deny"]}}),
         );
     }
-    let meta = b.meta(None, "kube-state-otel", 30 * DAY, json!({}));
-    b.push(
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-        "metadata": meta, "rules": [{"apiGroups": [""], "resources": ["pods", "nodes"],
+    b.add(
+        ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+        None,
+        "kube-state-otel",
+        30 * DAY,
+        json!({}),
+        json!({"rules": [{"apiGroups": [""], "resources": ["pods", "nodes"],
                                       "verbs": ["list", "watch"]}]}),
     );
-    let meta = b.meta(None, "kube-state-otel", 30 * DAY, json!({}));
-    b.push(
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-        "metadata": meta,
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+    b.add(
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+        None,
+        "kube-state-otel",
+        30 * DAY,
+        json!({}),
+        json!({"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                     "name": "kube-state-otel"},
         "subjects": [{"kind": "ServiceAccount", "name": "kube-state-otel",
                       "namespace": MONITORING}]}),
     );
 }
 
+/// A healthy Deployment of the shop with its `replicas` pods, spread over `nodes`; the pods
+/// are named after the ReplicaSet plus a random suffix, or after the Deployment plus their
+/// index when `indexed` (the churn scales those by index).
+fn pods_of(
+    b: &mut Builder,
+    nodes: &[String],
+    name: &str,
+    replicas: u32,
+    image: &str,
+    indexed: bool,
+) -> Vec<Value> {
+    let owner = deployment(b, SHOP, name, replicas, replicas, image);
+    let first = b.rng.below(nodes.len() as u64) as usize;
+    (0..replicas as usize)
+        .map(|i| {
+            let pod_name = if indexed {
+                format!("{name}-{i}")
+            } else {
+                format!("{}-{}", owner.name, b.rng.name_suffix(5))
+            };
+            let node = nodes.get((first + i) % nodes.len().max(1));
+            let pod = b.pod(
+                SHOP,
+                &owner,
+                &pod_name,
+                node.map(String::as_str),
+                image,
+                PodState::Running,
+            );
+            b.push(pod)
+        })
+        .collect()
+}
+
+fn name_of(object: &Value) -> String {
+    object["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// The shop: Deployments (one rolling, one at its autoscaler's maximum, one crash-looping, one
 /// stuck), their Services, an Ingress with its TLS Secret, network policies, a quota near its
 /// limit, a disruption budget and a ReplicationController of old.
 fn shop(b: &mut Builder, nodes: &[String], showcase: &mut Showcase) {
-    let node = |i: usize| nodes.get(i % nodes.len().max(1)).map(String::as_str);
-    let storefront = deployment(b, SHOP, "storefront", 3, 3, "ghcr.io/acme/storefront:4.2.0");
-    let mut storefront_pods = Vec::new();
-    for i in 0..3 {
-        let name = format!("{}-{}", storefront.name, b.rng.name_suffix(5));
-        let pod = b.pod(
-            SHOP,
-            &storefront,
-            &name,
-            node(i),
-            "ghcr.io/acme/storefront:4.2.0",
-            PodState::Running,
-        );
-        storefront_pods.push(b.push(pod));
-        showcase.storefront_pods.push_back(name);
-    }
-    service(b, SHOP, "storefront", 8080, &pod_ips(&storefront_pods));
-    let checkout = deployment(b, SHOP, "checkout-api", 4, 4, "ghcr.io/acme/checkout:1.9.3");
-    let mut checkout_pods = Vec::new();
-    for i in 0..4 {
-        let name = format!("{}-{}", checkout.name, b.rng.name_suffix(5));
-        let pod = b.pod(
-            SHOP,
-            &checkout,
-            &name,
-            node(i + 1),
-            "ghcr.io/acme/checkout:1.9.3",
-            PodState::Running,
-        );
-        checkout_pods.push(b.push(pod));
-    }
-    service(b, SHOP, "checkout-api", 8080, &pod_ips(&checkout_pods));
+    let storefront = pods_of(
+        b,
+        nodes,
+        "storefront",
+        3,
+        "ghcr.io/acme/storefront:4.2.0",
+        false,
+    );
+    showcase.storefront_pods = storefront.iter().map(name_of).collect();
+    service(b, SHOP, "storefront", 8080, &pod_ips(&storefront));
+    let checkout = pods_of(
+        b,
+        nodes,
+        "checkout-api",
+        4,
+        "ghcr.io/acme/checkout:1.9.3",
+        false,
+    );
+    service(b, SHOP, "checkout-api", 8080, &pod_ips(&checkout));
     hpa(b, "checkout-api", 2, 4, 4);
-    let search = deployment(b, SHOP, "search-web", 3, 3, "ghcr.io/acme/search:7.0.1");
-    for i in 0..3 {
-        let name = format!("{}-{i}", search.name);
-        let pod = b.pod(
-            SHOP,
-            &search,
-            &name,
-            node(i + 2),
-            "ghcr.io/acme/search:7.0.1",
-            PodState::Running,
-        );
-        b.push(pod);
-        showcase.search_web_pods.push(name);
-    }
+    let search = pods_of(b, nodes, "search-web", 3, "ghcr.io/acme/search:7.0.1", true);
+    showcase.search_web_pods = search.iter().map(name_of).collect();
     hpa(b, "search-web", 2, 8, 3);
+    let node = |i: usize| nodes.get(i % nodes.len().max(1)).map(String::as_str);
     let inventory = deployment(
         b,
         SHOP,
@@ -806,42 +892,39 @@ fn shop(b: &mut Builder, nodes: &[String], showcase: &mut Showcase) {
     );
     b.push(pod);
     showcase.crashing_pod = name;
-    let meta = b.meta(
+    b.add(
+        ("v1", "ReplicationController"),
         Some(SHOP),
         "legacy-frontend",
         700 * DAY,
         json!({"app": "legacy"}),
-    );
-    b.push(
-        json!({"apiVersion": "v1", "kind": "ReplicationController", "metadata": meta,
-        "spec": {"replicas": 2, "selector": {"app": "legacy"},
+        json!({"spec": {"replicas": 2, "selector": {"app": "legacy"},
                  "template": {"metadata": {"labels": {"app": "legacy"}},
                               "spec": {"containers": [{"name": "web", "image": "nginx:1.14"}]}}},
         "status": {"replicas": 2, "fullyLabeledReplicas": 2, "readyReplicas": 2,
                    "availableReplicas": 2, "observedGeneration": 1}}),
     );
-    let meta = b.meta(
-        Some(SHOP),
-        "shop-lb",
-        90 * DAY,
-        json!({"app": "storefront"}),
-    );
-    b.push(json!({"apiVersion": "v1", "kind": "Service", "metadata": meta,
-        "spec": {"type": "LoadBalancer", "clusterIP": "10.96.18.3", "selector": {"app": "storefront"},
+    b.add(("v1", "Service"), Some(SHOP), "shop-lb", 90 * DAY, json!({"app": "storefront"}), json!({"spec": {"type": "LoadBalancer", "clusterIP": "10.96.18.3", "selector": {"app": "storefront"},
                  "externalTrafficPolicy": "Local",
                  "ports": [{"name": "https", "port": 443, "targetPort": 8080,
                             "nodePort": 31443, "protocol": "TCP"}]},
         "status": {"loadBalancer": {"ingress": [{"hostname":
             "a1b2c3-1234567890.us-west-2.elb.amazonaws.com"}]}}}));
-    let meta = b.meta(Some(SHOP), "legacy-db", 400 * DAY, json!({}));
-    b.push(
-        json!({"apiVersion": "v1", "kind": "Service", "metadata": meta,
-        "spec": {"type": "ExternalName", "externalName": "db.legacy.example.com"}}),
+    b.add(
+        ("v1", "Service"),
+        Some(SHOP),
+        "legacy-db",
+        400 * DAY,
+        json!({}),
+        json!({"spec": {"type": "ExternalName", "externalName": "db.legacy.example.com"}}),
     );
-    let meta = b.meta(Some(SHOP), "shop", 90 * DAY, json!({"app": "storefront"}));
-    b.push(
-        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta,
-        "spec": {"ingressClassName": "nginx",
+    b.add(
+        ("networking.k8s.io/v1", "Ingress"),
+        Some(SHOP),
+        "shop",
+        90 * DAY,
+        json!({"app": "storefront"}),
+        json!({"spec": {"ingressClassName": "nginx",
                  "tls": [{"hosts": ["shop.example.com"], "secretName": "shop-tls"}],
                  "rules": [{"host": "shop.example.com", "http": {"paths": [
                      {"path": "/", "pathType": "Prefix", "backend": {"service":
@@ -855,75 +938,85 @@ fn shop(b: &mut Builder, nodes: &[String], showcase: &mut Showcase) {
         ("checkout-db", "Opaque"),
         ("registry-credentials", "kubernetes.io/dockerconfigjson"),
     ] {
-        let meta = b.meta(Some(SHOP), name, 60 * DAY, json!({}));
-        b.push(
-            json!({"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": kind,
+        b.add(
+            ("v1", "Secret"),
+            Some(SHOP),
+            name,
+            60 * DAY,
+            json!({}),
+            json!({"type": kind,
             "data": {"value": "c2VjcmV0"}}),
         );
     }
-    let meta = b.meta(
+    b.add(
+        ("v1", "ConfigMap"),
         Some(SHOP),
         "storefront-config",
         60 * DAY,
         json!({"app": "storefront"}),
+        json!({"data": {"FEATURE_FLAGS": "new-cart,express-checkout"}}),
     );
-    b.push(
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
-        "data": {"FEATURE_FLAGS": "new-cart,express-checkout"}}),
+    b.add(
+        ("networking.k8s.io/v1", "NetworkPolicy"),
+        Some(SHOP),
+        "default-deny",
+        90 * DAY,
+        json!({}),
+        json!({"spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}),
     );
-    let meta = b.meta(Some(SHOP), "default-deny", 90 * DAY, json!({}));
-    b.push(
-        json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-        "metadata": meta,
-        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}),
-    );
-    let meta = b.meta(Some(SHOP), "allow-from-ingress", 90 * DAY, json!({}));
-    b.push(
-        json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-        "metadata": meta,
-        "spec": {"podSelector": {"matchLabels": {"app": "storefront"}},
+    b.add(
+        ("networking.k8s.io/v1", "NetworkPolicy"),
+        Some(SHOP),
+        "allow-from-ingress",
+        90 * DAY,
+        json!({}),
+        json!({"spec": {"podSelector": {"matchLabels": {"app": "storefront"}},
                  "policyTypes": ["Ingress"],
                  "ingress": [{"from": [{"namespaceSelector": {"matchLabels":
                      {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
                      "ports": [{"port": 8080, "protocol": "TCP"}]}]}}),
     );
-    let meta = b.meta(Some(SHOP), "storefront", 90 * DAY, json!({}));
-    b.push(
-        json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta,
-        "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "storefront"}}},
-        "status": {"currentHealthy": 3, "desiredHealthy": 2, "disruptionsAllowed": 1,
-                   "expectedPods": 3, "observedGeneration": 1}}),
-    );
-    let meta = b.meta(Some(SHOP), "compute", 90 * DAY, json!({}));
-    b.push(
-        json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": meta,
-        "spec": {"hard": {"requests.cpu": "4", "requests.memory": "8Gi", "pods": "20",
+    disruption_budget(b, SHOP, "storefront", 2, 3);
+    b.add(
+        ("v1", "ResourceQuota"),
+        Some(SHOP),
+        "compute",
+        90 * DAY,
+        json!({}),
+        json!({"spec": {"hard": {"requests.cpu": "4", "requests.memory": "8Gi", "pods": "20",
                           "limits.memory": "16Gi"}},
         "status": {"hard": {"requests.cpu": "4", "requests.memory": "8Gi", "pods": "20",
                             "limits.memory": "16Gi"},
                    "used": {"requests.cpu": "3900m", "requests.memory": "6Gi", "pods": "12",
                             "limits.memory": "12Gi"}}}),
     );
-    let meta = b.meta(Some(SHOP), "defaults", 90 * DAY, json!({}));
-    b.push(
-        json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": meta,
-        "spec": {"limits": [{"type": "Container",
+    b.add(
+        ("v1", "LimitRange"),
+        Some(SHOP),
+        "defaults",
+        90 * DAY,
+        json!({}),
+        json!({"spec": {"limits": [{"type": "Container",
             "default": {"cpu": "500m", "memory": "512Mi"},
             "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
             "max": {"cpu": "2", "memory": "4Gi"}, "min": {"cpu": "10m", "memory": "16Mi"}}]}}),
     );
-    let meta = b.meta(Some(SHOP), "storefront", 90 * DAY, json!({}));
-    b.push(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}));
-    let meta = b.meta(Some(SHOP), "storefront-reader", 90 * DAY, json!({}));
-    b.push(
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta,
-        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]}),
+    b.add(
+        ("v1", "ServiceAccount"),
+        Some(SHOP),
+        "storefront",
+        90 * DAY,
+        json!({}),
+        json!({}),
     );
-    let meta = b.meta(Some(SHOP), "storefront-reader", 90 * DAY, json!({}));
-    b.push(
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": meta,
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+    b.add(("rbac.authorization.k8s.io/v1", "Role"), Some(SHOP), "storefront-reader", 90 * DAY, json!({}), json!({"rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]}));
+    b.add(
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+        Some(SHOP),
+        "storefront-reader",
+        90 * DAY,
+        json!({}),
+        json!({"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                     "name": "storefront-reader"},
         "subjects": [{"kind": "ServiceAccount", "name": "storefront", "namespace": SHOP}]}),
     );
@@ -937,26 +1030,22 @@ fn data(b: &mut Builder, nodes: &[String]) {
     service(b, DATA, "postgres", 5432, &pod_ips(&postgres));
     let kafka = statefulset(b, nodes, "kafka", 3, 1, "apache/kafka:3.9.0");
     service(b, DATA, "kafka", 9092, &pod_ips(&kafka));
-    let meta = b.meta(Some(DATA), "uploads", 2 * 3600, json!({"app": "uploads"}));
-    b.push(
-        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta,
-        "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "fast-ssd",
+    b.add(
+        ("v1", "PersistentVolumeClaim"),
+        Some(DATA),
+        "uploads",
+        2 * 3600,
+        json!({"app": "uploads"}),
+        json!({"spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "fast-ssd",
                  "resources": {"requests": {"storage": "500Gi"}}},
         "status": {"phase": "Pending"}}),
     );
-    let meta = b.meta(Some(DATA), "kafka", 200 * DAY, json!({}));
-    b.push(
-        json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta,
-        "spec": {"minAvailable": 3, "selector": {"matchLabels": {"app": "kafka"}}},
-        "status": {"currentHealthy": 2, "desiredHealthy": 3, "disruptionsAllowed": 0,
-                   "expectedPods": 3, "observedGeneration": 1}}),
-    );
+    disruption_budget(b, DATA, "kafka", 3, 2);
 }
 
 /// Batch: a completed, a failed and a running Job, a scheduled CronJob, a suspended one, and
 /// the one the churn runs.
 fn batch(b: &mut Builder, nodes: &[String]) {
-    let node = |i: usize| nodes.get(i % nodes.len().max(1)).map(String::as_str);
     let nightly = cronjob(b, "nightly-report", "0 2 * * *", false);
     let done = job(
         b,
@@ -966,41 +1055,27 @@ fn batch(b: &mut Builder, nodes: &[String]) {
         3 * 3600,
         Some(&nightly),
     );
-    let pod_name = format!("{}-{}", done.name, b.rng.name_suffix(5));
-    let pod = b.pod(
-        BATCH,
-        &done,
-        &pod_name,
-        node(0),
-        "ghcr.io/acme/batch:2.4.1",
-        PodState::Succeeded,
-    );
-    b.push(pod);
+    job_pods(b, nodes, &done, 1, PodState::Succeeded);
     cronjob(b, "cache-warmer", "*/15 * * * *", true);
     cronjob(b, "cleanup", "* * * * *", false);
     let failed = job(b, "report-export", "Failed", 1, 3 * 3600, None);
-    for i in 0..2 {
-        let pod_name = format!("{}-{}", failed.name, b.rng.name_suffix(5));
-        let pod = b.pod(
-            BATCH,
-            &failed,
-            &pod_name,
-            node(i),
-            "ghcr.io/acme/batch:2.4.1",
-            PodState::Failed,
-        );
-        b.push(pod);
-    }
+    job_pods(b, nodes, &failed, 2, PodState::Failed);
     let running = job(b, "backfill-2026", "Running", 2, 3 * 3600, None);
-    for i in 0..2 {
-        let pod_name = format!("{}-{}", running.name, b.rng.name_suffix(5));
+    job_pods(b, nodes, &running, 2, PodState::Running);
+}
+
+/// `count` pods of Job `job`, all in `state`.
+fn job_pods(b: &mut Builder, nodes: &[String], job: &Owner, count: usize, state: PodState) {
+    for i in 0..count {
+        let pod_name = format!("{}-{}", job.name, b.rng.name_suffix(5));
+        let node = nodes.get(i % nodes.len().max(1)).map(String::as_str);
         let pod = b.pod(
             BATCH,
-            &running,
+            job,
             &pod_name,
-            node(i + 1),
+            node,
             "ghcr.io/acme/batch:2.4.1",
-            PodState::Running,
+            state,
         );
         b.push(pod);
     }
@@ -1042,12 +1117,21 @@ fn system(b: &mut Builder, nodes: &[String]) {
                  "ports": [{"name": "https", "port": 443, "targetPort": 6443,
                             "protocol": "TCP"}]}}),
     );
-    let meta = b.meta(Some(MONITORING), "kube-state-otel", 30 * DAY, json!({}));
-    b.push(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}));
-    let meta = b.meta(Some(TERMINATING), "report-archive", 500 * DAY, json!({}));
-    b.push(
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
-        "data": {"retention": "400d"}}),
+    b.add(
+        ("v1", "ServiceAccount"),
+        Some(MONITORING),
+        "kube-state-otel",
+        30 * DAY,
+        json!({}),
+        json!({}),
+    );
+    b.add(
+        ("v1", "ConfigMap"),
+        Some(TERMINATING),
+        "report-archive",
+        500 * DAY,
+        json!({}),
+        json!({"data": {"retention": "400d"}}),
     );
 }
 
