@@ -156,6 +156,12 @@ impl Telemetry {
         let _ = self.sync.set(source);
     }
 
+    /// A watcher of `resource` started: its relists are reported from zero, so a rate can be
+    /// taken before the first one.
+    pub fn watch_started(&self, resource: &str) {
+        lock(&self.relists).entry(resource.to_string()).or_default();
+    }
+
     pub fn count_relist(&self, resource: &str) {
         *lock(&self.relists).entry(resource.to_string()).or_default() += 1;
     }
@@ -348,6 +354,20 @@ impl Telemetry {
                     l.lease_name().map(|lease| (lease.to_string(), l.is_leader()))
                 }) {
                     o.observe(u64::from(leading), &[KeyValue::new("lease", lease)]);
+                }
+            })
+            .build();
+        let t = self.clone();
+        meter
+            .u64_observable_gauge("kube_state_otel_leader_lease_transitions")
+            .with_description(
+                "With --leader-election: how often the lease changed holder (its spec.leaseTransitions, as this replica last read it)",
+            )
+            .with_callback(move |o| {
+                if let Some((lease, transitions)) = t.leadership.get().and_then(|l| {
+                    Some((l.lease_name()?.to_string(), l.lease_transitions()?))
+                }) {
+                    o.observe(transitions, &[KeyValue::new("lease", lease)]);
                 }
             })
             .build();

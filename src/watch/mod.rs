@@ -434,6 +434,7 @@ impl<C: Convert> Watch<'_, C> {
         let mut events = Box::pin(watch());
         let mut backoff = retry::Backoff::default();
         let listed = target.telemetry.listed(self.label);
+        target.telemetry.watch_started(self.label);
         let mut failing = false;
         while let Some(event) = events.next().await {
             let event = match event {
