@@ -530,7 +530,19 @@ mod tests {
             valid_until: Mutex::new(until),
             stopped: AtomicBool::new(false),
             holder: Mutex::new(None),
+            transitions: Mutex::new(None),
         })))
+    }
+
+    #[test]
+    fn lease_transitions_are_reported_once_read() {
+        assert_eq!(Leadership::always().lease_transitions(), None);
+        let leadership = leading_until(None);
+        assert_eq!(leadership.lease_transitions(), None, "not read yet");
+        if let Some(state) = &leadership.0 {
+            *lock(&state.transitions) = Some(3);
+        }
+        assert_eq!(leadership.lease_transitions(), Some(3));
     }
 
     #[test]
