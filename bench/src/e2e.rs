@@ -38,7 +38,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    let http = reqwest::Client::builder().no_gzip().build()?;
+    let http = crate::http::Client::plain();
 
     let generated = Instant::now();
     let cluster = Cluster::start(&http, "e2e", args.nodes, args.pods_per_node, "exporter").await?;
@@ -109,7 +109,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         let t = Instant::now();
         let response = http
             .get(&metrics)
-            .header("accept-encoding", "gzip")
+            .header(http::header::ACCEPT_ENCODING, "gzip")
             .send()
             .await?;
         gzip_size = read_body(response, Lines::Skip).await?.bytes;
@@ -236,7 +236,7 @@ struct OtlpCycle {
 /// after it is ready, and nothing else asks it for work meanwhile. The first cycle also builds
 /// what later ones reuse (the store's snapshot, the encoder's buffers).
 async fn otlp_cycles(
-    http: &reqwest::Client,
+    http: &crate::http::Client,
     kubeconfig: &Path,
     ready: Duration,
 ) -> anyhow::Result<[OtlpCycle; 2]> {
@@ -319,7 +319,7 @@ struct Churn {
 /// Updates pods at `churn_rate` per second while probing event-to-scrape latency with a
 /// namespace label whose value changes every 100 ms.
 async fn churn_phase(
-    http: &reqwest::Client,
+    http: &crate::http::Client,
     emulator: &str,
     metrics: &str,
     pid: u32,
@@ -439,7 +439,7 @@ pub enum Lines {
 /// Reads a body as it streams in and counts it, keeping none of it: a scraper parses as it
 /// reads, and holding 1.7 GB in the benchmark would cost the machine's 2 cores page faults
 /// and copies that are not the exporter's.
-pub async fn read_body(mut response: reqwest::Response, lines: Lines) -> anyhow::Result<Body> {
+pub async fn read_body(mut response: crate::http::Response, lines: Lines) -> anyhow::Result<Body> {
     let (mut bytes, mut series) = (0, 0);
     // Whether the next byte starts a line.
     let mut line_start = true;

@@ -27,6 +27,7 @@ mod crs;
 mod e2e;
 mod faults;
 mod ha;
+mod http;
 mod otlp_down;
 mod proc;
 mod receiver;
