@@ -46,9 +46,17 @@ async fn initial_sync_progress_is_logged_and_in_readyz() {
     let server = start_emulator(emulator).await;
     // 30 pods in pages of 5: six pages of 1.2 s each, so the pods take over 7 s.
     let exporter = Exporter::start(&server.url(), &["--list-page-size", "5"]);
-    tokio::time::sleep(Duration::from_millis(3000)).await;
-    let (code, readyz) = exporter.get(exporter.port, "/readyz").await.unwrap();
-    assert_eq!(code, 503, "{readyz}");
+    // Once some kinds have listed (a page each, 1.2 s), long before the pods have.
+    let last = std::sync::Mutex::new(String::new());
+    wait_for("objects listed while syncing", || async {
+        if let Some((503, body)) = exporter.get(exporter.port, "/readyz").await {
+            *last.lock().unwrap() = body;
+        }
+        let readyz = last.lock().unwrap();
+        readyz.lines().any(|l| l.starts_with("sync: ")) && sync_counts(sync_line(&readyz)).2 > 0
+    })
+    .await;
+    let readyz = last.into_inner().unwrap();
     let line = sync_line(&readyz);
     let (synced, total, objects) = sync_counts(line);
     assert!(synced < total, "still syncing: {line}");
