@@ -43,7 +43,7 @@ pub struct Showcase {
 /// A ReplicaSet's name and uid, for its pods' owner references.
 #[derive(Clone, Debug)]
 struct Owner {
-    kind: &'static str,
+    kind: String,
     name: String,
     uid: String,
 }
@@ -126,7 +126,7 @@ impl Builder {
     fn owner(&mut self, object: Value) -> Owner {
         let object = self.push(object);
         Owner {
-            kind: kind_of(&object),
+            kind: object["kind"].as_str().unwrap_or_default().to_string(),
             name: object["metadata"]["name"]
                 .as_str()
                 .unwrap_or_default()
@@ -170,7 +170,7 @@ impl Builder {
             _ => self.rng.range(3600, 20 * DAY as u64) as i64,
         };
         let mut meta = self.meta(Some(namespace), name, age, json!({"app": app}));
-        meta["ownerReferences"] = json!([{"apiVersion": api_version_of(owner.kind),
+        meta["ownerReferences"] = json!([{"apiVersion": api_version_of(&owner.kind),
             "kind": owner.kind, "name": owner.name, "uid": owner.uid,
             "controller": true, "blockOwnerDeletion": true}]);
         let started = self.ago(age - 2);
@@ -259,18 +259,6 @@ impl Builder {
         }
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec,
                "status": status})
-    }
-}
-
-fn kind_of(object: &Value) -> &'static str {
-    match object["kind"].as_str() {
-        Some("ReplicaSet") => "ReplicaSet",
-        Some("StatefulSet") => "StatefulSet",
-        Some("DaemonSet") => "DaemonSet",
-        Some("Job") => "Job",
-        Some("CronJob") => "CronJob",
-        Some("Deployment") => "Deployment",
-        _ => "ReplicationController",
     }
 }
 
@@ -1268,7 +1256,7 @@ impl Churn {
             .emulator
             .get(resource, Some(namespace), name)?
             .map(|o| Owner {
-                kind: kind_of(&o),
+                kind: o["kind"].as_str().unwrap_or_default().to_string(),
                 name: name.to_string(),
                 uid: o["metadata"]["uid"].as_str().unwrap_or_default().into(),
             }))
