@@ -264,12 +264,11 @@ async fn reset_stats(http: &crate::http::Client, emulator_url: &str) -> anyhow::
 }
 
 async fn stats(http: &crate::http::Client, emulator_url: &str) -> anyhow::Result<Value> {
-    Ok(http
-        .get(format!("{emulator_url}/_emulator/stats"))
+    http.get(format!("{emulator_url}/_emulator/stats"))
         .send()
         .await?
         .json()
-        .await?)
+        .await
 }
 
 /// Starts one exporter instance against the emulator: the process and its metrics port.
