@@ -65,6 +65,11 @@ async fn initial_sync_progress_is_logged_and_in_readyz() {
     assert!(line.ends_with(" s so far"), "{line}");
 
     exporter.wait_ready().await;
+    // Logged once readiness is seen (checked every 50 ms).
+    wait_for("the final sync line", || async {
+        exporter.log().contains("initial sync done: ")
+    })
+    .await;
     let log = exporter.log();
     let progress: Vec<&str> = log
         .lines()
