@@ -10,6 +10,8 @@ command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
 command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
 # libfuzzer-sys compiles libFuzzer (C++) for the fuzz targets.
 command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
+# The PyPI tools below are installed with pip.
+python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 # VictoriaMetrics (vmalert is in the same package) accepts OTLP from 1.92 on; Debian 12 ships
 # 1.79, so on Debian 12 it comes from Debian 13 (trixie), pinned so that nothing else does
 # (only its libzstd1 >= 1.5.5 comes along).
@@ -37,8 +39,11 @@ command -v vmalert >/dev/null || { echo "vmalert missing from victoria-metrics" 
 # Rotel ships its rotel-agent binary inside the Python package (tests find it there);
 # prometheus-client's strict OpenMetrics parser checks the OpenMetrics output;
 # kubernetes-validate checks deploy/ against its bundled (offline) Kubernetes schemas.
+# A Debian system Python is externally managed (PEP 668): there, pip needs to be told.
+pypi=(rotel prometheus-client kubernetes-validate helm-python-sdk)
 python3 -c "import rotel, prometheus_client, kubernetes_validate, helm_python" 2>/dev/null ||
-  python3 -m pip install --quiet --disable-pip-version-check rotel prometheus-client kubernetes-validate helm-python-sdk
+  python3 -m pip install --quiet --disable-pip-version-check "${pypi[@]}" 2>/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${pypi[@]}"
 
 # Coverage-guided fuzzing (fuzz/, RELIABILITY.md): every target over its committed corpus plus a
 # bounded number of new inputs; a crash or a broken invariant fails the run.

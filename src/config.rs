@@ -286,7 +286,11 @@ pub struct Cli {
     #[arg(long, default_value = "receiver")]
     pub entity_events_format: EntityFormat,
 
-    /// Run against a built-in cluster emulator with a generated cluster, for a first look.
+    /// Run against a built-in cluster emulator, for a first look: a generated cluster plus
+    /// objects of every kind in telling states (a crash-looping pod, a failed Job, an HPA at its
+    /// maximum, a Terminating namespace, …), changed every 2 s. Without an OTLP endpoint the
+    /// push goes to a built-in receiver (gRPC or OTLP/HTTP, as --otlp-protocol says) that
+    /// prints one line per push, every 10 s unless --otlp-interval says otherwise.
     #[arg(long)]
     pub demo: bool,
 
@@ -366,6 +370,17 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// Whether an OTLP endpoint is set, by flag or environment: without one nothing is pushed.
+    pub fn otlp_endpoint_configured(&self) -> bool {
+        let from_env = [
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+        self.otlp_endpoint.is_some() || from_env
+    }
+
     /// The `--otlp-*` flags given, which win over the `OTEL_EXPORTER_OTLP_*` environment.
     pub fn otlp_overrides(&self) -> OtlpOverrides {
         OtlpOverrides {

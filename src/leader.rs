@@ -176,6 +176,8 @@ struct State {
     stopped: AtomicBool,
     /// The holder as last seen in the Lease, for `/readyz`.
     holder: Mutex<Option<String>>,
+    /// The Lease's `spec.leaseTransitions` as last seen: how often its holder changed.
+    transitions: Mutex<Option<i32>>,
 }
 
 impl Leadership {
@@ -191,6 +193,7 @@ impl Leadership {
             valid_until: Mutex::new(None),
             stopped: AtomicBool::new(false),
             holder: Mutex::new(None),
+            transitions: Mutex::new(None),
         });
         let elector = Elector {
             api: Api::namespaced(client, &state.config.namespace),
@@ -224,6 +227,14 @@ impl Leadership {
         let state = self.0.as_ref()?;
         let lease = format!("{}/{}", state.config.namespace, state.config.lease_name);
         Some((lease, lock(&state.holder).clone()))
+    }
+
+    /// How often the Lease's holder changed (`spec.leaseTransitions`), as last read, when
+    /// electing.
+    pub fn lease_transitions(&self) -> Option<u64> {
+        let state = self.0.as_ref()?;
+        let transitions = (*lock(&state.transitions))?;
+        u64::try_from(transitions).ok()
     }
 
     /// The Lease's name, when electing (the `lease` label of `kube_state_otel_leader`).
@@ -394,6 +405,7 @@ impl Elector {
         };
         let old = lease.spec.clone().unwrap_or_default();
         *lock(&self.state.holder) = old.holder_identity.clone().filter(|h| !h.is_empty());
+        *lock(&self.state.transitions) = old.lease_transitions;
         if self.observed.as_ref().is_none_or(|(seen, _)| *seen != old) {
             self.observed = Some((old.clone(), Instant::now()));
         }
@@ -433,6 +445,7 @@ impl Elector {
     /// This replica wrote `record`: it holds the lease as of now.
     fn observe(&mut self, record: LeaseSpec) -> Attempt {
         *lock(&self.state.holder) = record.holder_identity.clone();
+        *lock(&self.state.transitions) = record.lease_transitions;
         self.observed = Some((record, Instant::now()));
         Attempt::Holds
     }
@@ -517,7 +530,19 @@ mod tests {
             valid_until: Mutex::new(until),
             stopped: AtomicBool::new(false),
             holder: Mutex::new(None),
+            transitions: Mutex::new(None),
         })))
+    }
+
+    #[test]
+    fn lease_transitions_are_reported_once_read() {
+        assert_eq!(Leadership::always().lease_transitions(), None);
+        let leadership = leading_until(None);
+        assert_eq!(leadership.lease_transitions(), None, "not read yet");
+        if let Some(state) = &leadership.0 {
+            *lock(&state.transitions) = Some(3);
+        }
+        assert_eq!(leadership.lease_transitions(), Some(3));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use tracing::Instrument;
 use kube_state_otel::config::Cli;
 use kube_state_otel::config::instance::{Instance, instances};
 use kube_state_otel::config::reload::{PIPELINES_CONFIG, Running, watch_config_file};
+use kube_state_otel::demo::receiver::DemoReceiver;
 use kube_state_otel::export::otlp::{EntityConfig, EntityPush, EntitySource, OtlpConfig, OtlpPush};
 use kube_state_otel::http::{self, Parts};
 use kube_state_otel::leader::{LeaderConfig, Leadership};
@@ -34,7 +35,7 @@ const TELEMETRY_SCOPE: &str = "kube-state-otel";
 #[tokio::main]
 async fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -44,15 +45,45 @@ async fn main() -> ExitCode {
         )
         .init();
     let explicit = explicit_flags(&matches);
+    let demo_receiver = match demo_otlp(&mut cli).await {
+        Ok(receiver) => receiver,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let instances = instances(&cli, |id| explicit.contains(id))
         .unwrap_or_else(|error| usage_error(error.to_string()));
-    match run(&cli, explicit, instances).await {
+    match run(&cli, explicit, instances, demo_receiver.is_some()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Time between pushes to the demo's receiver, unless an interval is given: the first line
+/// shows up soon.
+const DEMO_OTLP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// With `--demo` and no OTLP endpoint (flag or environment), the push goes to a built-in
+/// receiver that prints a line per push, with the protocol configured (gRPC by default).
+/// Not an explicit flag: a `--config` pipeline's own endpoint wins over it.
+async fn demo_otlp(cli: &mut Cli) -> anyhow::Result<Option<DemoReceiver>> {
+    if !cli.demo || cli.otlp_endpoint_configured() {
+        return Ok(None);
+    }
+    let receiver = DemoReceiver::start().await?;
+    // An invalid OTLP environment is reported when the pipelines' settings are read.
+    let protocol = OtlpConfig::from_env(cli.otlp_overrides())
+        .map(|config| config.protocol)
+        .unwrap_or_default();
+    cli.otlp_endpoint = Some(receiver.endpoint(protocol));
+    if std::env::var_os("OTEL_METRIC_EXPORT_INTERVAL").is_none() {
+        cli.otlp_interval.get_or_insert(DEMO_OTLP_INTERVAL);
+    }
+    Ok(Some(receiver))
 }
 
 /// The clap ids of the flags given on the command line or by environment (they win over the
@@ -82,6 +113,7 @@ async fn run(
     cli: &Cli,
     explicit: BTreeSet<String>,
     instances: Vec<Instance>,
+    demo_receiver: bool,
 ) -> anyhow::Result<()> {
     // Every pipeline's settings are checked before anything connects.
     let mut prepared: Vec<(Instance, Pipeline, Arc<Telemetry>, Exports)> = Vec::new();
@@ -166,11 +198,7 @@ async fn run(
             .web
             .as_ref()
             .is_some_and(|w| w.current().tls.is_some());
-        let scheme = if tls { "https" } else { "http" };
-        println!(
-            "kube-state-otel demo: curl {scheme}://127.0.0.1:{}/metrics",
-            cli.port
-        );
+        print_demo_banner(cli, if tls { "https" } else { "http" }, demo_receiver);
     }
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("listening for SIGTERM")?;
@@ -204,6 +232,30 @@ async fn run(
 
 /// A pipeline's pushes: metrics and entity events, when configured.
 type Exports = (Option<OtlpConfig>, Option<EntityConfig>);
+
+/// What to look at in the demo, on standard output (the demo's own output, not a log line).
+fn print_demo_banner(cli: &Cli, scheme: &str, demo_receiver: bool) {
+    let interval = cli.otlp_interval.unwrap_or(DEMO_OTLP_INTERVAL);
+    let otlp = if demo_receiver {
+        format!(
+            "pushed every {} to the built-in receiver: one line per push below",
+            humantime::format_duration(interval)
+        )
+    } else {
+        "pushed to the configured endpoint".to_string()
+    };
+    println!(
+        "kube-state-otel demo: an emulated {}-node cluster with objects of every kind, changing every {}\n  \
+         metrics (kube-state-metrics' series):  curl {scheme}://127.0.0.1:{port}/metrics\n  \
+         sync progress and kinds:               curl {scheme}://127.0.0.1:{port}/readyz\n  \
+         the exporter's own telemetry:          curl {scheme}://127.0.0.1:{}/metrics\n  \
+         OTLP: {otlp}",
+        cli.demo_nodes,
+        humantime::format_duration(kube_state_otel::demo::CHURN_PERIOD),
+        cli.telemetry_port,
+        port = cli.port,
+    );
+}
 
 /// A running pipeline: its endpoint servers, what a `--config` reload changes, and its leader
 /// election with the client to release its lease.
@@ -282,6 +334,7 @@ async fn start_pipeline(
     let pipeline = Arc::new(pipeline);
     // Discovery starts the watchers of the kinds the API server serves, for the process's life.
     pipeline.watch_served(client.clone(), cli.discovery_interval);
+    pipeline.report_sync();
     // The inline config wins, and is not reloaded.
     let custom_file = cli
         .custom_resource_state_config_file

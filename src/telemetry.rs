@@ -24,9 +24,38 @@ pub enum ApiCall {
 /// Counters keyed by (call, resource label, success).
 type CallCounts = BTreeMap<(ApiCall, String, bool), u64>;
 
+/// What the lists of one resource have brought in so far: counted as they arrive, so an initial
+/// sync's progress can be reported while it runs.
+#[derive(Debug, Default)]
+pub struct Listed {
+    /// Objects received in lists and kept (another shard's are not).
+    pub objects: AtomicU64,
+    /// Bytes of list responses, as decoded (after gzip).
+    pub bytes: AtomicU64,
+}
+
+/// A pipeline's kinds as the telemetry reports them: each resource with its state
+/// (`synced`, `syncing`, `forbidden`, `not served`), and how long the initial sync took once it
+/// is over.
+#[derive(Clone, Debug, Default)]
+pub struct SyncReport {
+    pub kinds: Vec<(&'static str, &'static str)>,
+    pub initial_sync: Option<std::time::Duration>,
+}
+
+/// The states of [`SyncReport::kinds`], each reported as a series.
+pub const KIND_STATES: [&str; 4] = ["synced", "syncing", "forbidden", "not served"];
+
+/// Reads a pipeline's [`SyncReport`]; `None` once the pipeline is gone.
+pub type SyncSource = Box<dyn Fn() -> Option<SyncReport> + Send + Sync>;
+
 #[derive(Default)]
 pub struct Telemetry {
     calls: Mutex<CallCounts>,
+    /// Per resource label: what its lists brought in.
+    listed: Mutex<BTreeMap<String, Arc<Listed>>>,
+    /// The pipeline's kinds and sync, once it reports them.
+    sync: OnceLock<SyncSource>,
     /// Per resource label: fields dropped while decoding, objects that could not be decoded.
     decode: Mutex<BTreeMap<String, (u64, u64)>>,
     stores: Mutex<Vec<(String, Arc<KindStore>)>>,
@@ -100,6 +129,37 @@ impl Telemetry {
             .get(&(call, resource.to_string(), success))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// The list counters of `resource` (a label), to count into as lists arrive.
+    pub fn listed(&self, resource: &str) -> Arc<Listed> {
+        lock(&self.listed)
+            .entry(resource.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Objects and bytes listed so far, over every resource.
+    pub fn listed_total(&self) -> (u64, u64) {
+        lock(&self.listed)
+            .values()
+            .fold((0, 0), |(objects, bytes), l| {
+                (
+                    objects + l.objects.load(Ordering::Relaxed),
+                    bytes + l.bytes.load(Ordering::Relaxed),
+                )
+            })
+    }
+
+    /// Where the kinds' states and the initial sync's duration are read from (set once).
+    pub fn set_sync_source(&self, source: SyncSource) {
+        let _ = self.sync.set(source);
+    }
+
+    /// A watcher of `resource` started: its relists are reported from zero, so a rate can be
+    /// taken before the first one.
+    pub fn watch_started(&self, resource: &str) {
+        lock(&self.relists).entry(resource.to_string()).or_default();
     }
 
     pub fn count_relist(&self, resource: &str) {
@@ -297,6 +357,20 @@ impl Telemetry {
                 }
             })
             .build();
+        let t = self.clone();
+        meter
+            .u64_observable_gauge("kube_state_otel_leader_lease_transitions")
+            .with_description(
+                "With --leader-election: how often the lease changed holder (its spec.leaseTransitions, as this replica last read it)",
+            )
+            .with_callback(move |o| {
+                if let Some((lease, transitions)) = t.leadership.get().and_then(|l| {
+                    Some((l.lease_name()?.to_string(), l.lease_transitions()?))
+                }) {
+                    o.observe(transitions, &[KeyValue::new("lease", lease)]);
+                }
+            })
+            .build();
         for (name, help, read) in [
             (
                 "kube_state_metrics_config_hash",
@@ -380,6 +454,73 @@ impl Telemetry {
             .with_callback(move |o| {
                 for (resource, n) in lock(&t.relists).iter() {
                     o.observe(*n, &[KeyValue::new("resource", resource.clone())]);
+                }
+            })
+            .build();
+        for (name, help, read) in [
+            (
+                "kube_state_otel_list_objects_total",
+                "Objects received in lists (initial lists and relists) and kept, per resource",
+                (|l: &Listed| &l.objects) as fn(&Listed) -> &AtomicU64,
+            ),
+            (
+                "kube_state_otel_list_bytes_total",
+                "Bytes of list responses (decoded), per resource",
+                |l| &l.bytes,
+            ),
+        ] {
+            let t = self.clone();
+            meter
+                .u64_observable_counter(name)
+                .with_description(help)
+                .with_callback(move |o| {
+                    for (resource, listed) in lock(&t.listed).iter() {
+                        o.observe(
+                            read(listed).load(Ordering::Relaxed),
+                            &[KeyValue::new("resource", resource.clone())],
+                        );
+                    }
+                })
+                .build();
+        }
+        let t = self.clone();
+        meter
+            .u64_observable_gauge("kube_state_otel_resource_state")
+            .with_description(
+                "Per resource, 1 for its state and 0 for the others: synced (initial list done), syncing, forbidden (the API server refuses to list it; retried) or not served (not watched)",
+            )
+            .with_callback(move |o| {
+                let Some(report) = t.sync.get().and_then(|source| source()) else {
+                    return;
+                };
+                for (resource, current) in &report.kinds {
+                    for state in KIND_STATES {
+                        o.observe(
+                            u64::from(state == *current),
+                            &[
+                                KeyValue::new("resource", *resource),
+                                KeyValue::new("state", state),
+                            ],
+                        );
+                    }
+                }
+            })
+            .build();
+        let t = self.clone();
+        meter
+            .f64_observable_gauge("kube_state_otel_initial_sync_duration_seconds")
+            .with_description(
+                "Time from start until every served kind had completed its initial list (readiness); absent until then",
+            )
+            .with_unit("s")
+            .with_callback(move |o| {
+                if let Some(took) = t
+                    .sync
+                    .get()
+                    .and_then(|source| source())
+                    .and_then(|r| r.initial_sync)
+                {
+                    o.observe(took.as_secs_f64(), &[]);
                 }
             })
             .build();

@@ -88,6 +88,11 @@ const ROLES: &[(&str, &str, Kinds)] = &[
 
 /// Files kept as copies of another: (copy, original).
 const COPIES: &[(&str, &str)] = &[
+    // The chart's PrometheusRule reads the rules from its own files.
+    (
+        "deploy/helm/kube-state-otel/files/kube-state-otel.rules.yaml",
+        RULES,
+    ),
     (
         "deploy/overlays/with-otel-collector/sidecar.yaml",
         "otel-config/sidecar.yaml",
@@ -115,6 +120,7 @@ fn generated_files_are_up_to_date() {
         let text = std::fs::read_to_string(root().join(original)).expect(original);
         expected.push((copy, text));
     }
+    expected.push(("deploy/base/prometheusrule.yaml", prometheus_rule()));
     let mut stale = Vec::new();
     for (path, want) in expected {
         let full = root().join(path);
@@ -131,6 +137,27 @@ fn generated_files_are_up_to_date() {
         stale.is_empty(),
         "out of date: {stale:?}; regenerate with `{REGENERATE}`"
     );
+}
+
+/// The base's PrometheusRule: the rules file, as it is, under `spec`.
+fn prometheus_rule() -> String {
+    let rules = std::fs::read_to_string(root().join(RULES)).expect(RULES);
+    let groups = &rules[rules.find("groups:").expect("the rules' groups")..];
+    let mut out = format!(
+        "# Generated from {RULES} by `{REGENERATE}`; do not edit.\n\
+         # kube-state-otel's own alerts for the Prometheus Operator (its comments say which).\n\
+         apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  \
+         name: kube-state-otel\n  labels:\n    app.kubernetes.io/name: kube-state-metrics\n    \
+         app.kubernetes.io/part-of: kube-state-otel\nspec:\n"
+    );
+    for line in groups.lines() {
+        if !line.is_empty() {
+            out.push_str("  ");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// `kubectl kustomize` of `dir`, as YAML documents.
@@ -167,7 +194,7 @@ fn overlays_validate_against_the_kubernetes_schemas() {
         // Custom resources are not in the bundled schemas: checked structurally below.
         let builtin: Vec<&Value> = docs
             .iter()
-            .filter(|d| kind(d) != "ServiceMonitor")
+            .filter(|d| !CUSTOM_KINDS.contains(&kind(d)))
             .collect();
         let mut text = String::new();
         for doc in &builtin {
@@ -189,6 +216,7 @@ fn overlays_validate_against_the_kubernetes_schemas() {
             .collect();
         assert_eq!(monitors.len(), 1, "{path}: one ServiceMonitor");
         check_service_monitor(&path, monitors[0], &docs);
+        check_prometheus_rules(&path, &docs);
     }
 }
 

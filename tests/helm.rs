@@ -187,6 +187,7 @@ fn cases() -> Vec<(&'static str, serde_json::Value, Option<&'static str>)> {
         (
             "sharded-by-kind-no-monitor",
             json!({"topology": "sharded-by-kind", "serviceMonitor": {"enabled": false},
+                   "prometheusRule": {"enabled": false},
                    "image": {"repository": "registry.example/kso", "tag": "v1.2.3",
                              "pullPolicy": "IfNotPresent"}}),
             None,
@@ -368,7 +369,7 @@ fn renders_validate_against_the_kubernetes_schemas() {
     let mut files = Vec::new();
     for (case, docs) in rendered() {
         let mut text = String::new();
-        for doc in docs.iter().filter(|d| kind(d) != "ServiceMonitor") {
+        for doc in docs.iter().filter(|d| !CUSTOM_KINDS.contains(&kind(d))) {
             text.push_str("---\n");
             text.push_str(&serde_yaml_ng::to_string(doc).unwrap());
         }
@@ -382,9 +383,14 @@ fn renders_validate_against_the_kubernetes_schemas() {
             .collect();
         if *case == "sharded-by-kind-no-monitor" {
             assert!(monitors.is_empty(), "{case}: serviceMonitor.enabled=false");
+            assert!(
+                !docs.iter().any(|d| kind(d) == "PrometheusRule"),
+                "{case}: prometheusRule.enabled=false"
+            );
         } else {
             assert_eq!(monitors.len(), 1, "{case}: one ServiceMonitor");
             check_service_monitor(case, monitors[0], docs);
+            check_prometheus_rules(case, docs);
         }
         let services: Vec<&Value> = docs.iter().filter(|d| kind(d) == "Service").collect();
         assert_eq!(services.len(), 1, "{case}");
@@ -403,6 +409,26 @@ fn renders_validate_against_the_kubernetes_schemas() {
             .args(["-k", "1.33.0", "--strict", "--quiet"])
             .args(&files),
         "kubernetes-validate (PyPI)",
+    );
+}
+
+/// Without kube-state-metrics' own group (where kube-prometheus runs it already), only the
+/// exporter's alerts remain; extra labels reach the PrometheusRule (a ruleSelector's).
+#[test]
+fn prometheus_rule_values_reach_the_rule() {
+    let rendered = render(&[json!({"prometheusRule": {"kubeStateMetricsAlerts": false,
+                                                     "labels": {"release": "kps"}}})]);
+    let docs = parse(rendered[0].as_ref().unwrap());
+    let rule = docs.iter().find(|d| kind(d) == "PrometheusRule").unwrap();
+    let groups: Vec<&str> = seq(get(rule, &["spec", "groups"]))
+        .into_iter()
+        .filter_map(|g| s(g, &["name"]))
+        .collect();
+    assert_eq!(groups, ["kube-state-otel"]);
+    assert_eq!(s(rule, &["metadata", "labels", "release"]), Some("kps"));
+    assert_eq!(
+        s(rule, &["metadata", "labels", "app.kubernetes.io/name"]),
+        Some("kube-state-metrics")
     );
 }
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kube_emulator::{Emulator, GeneratedCluster, ServerHandle};
+use kube_state_otel::demo::receiver::collected_at;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
@@ -15,7 +16,6 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
-use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -41,17 +41,7 @@ struct Push {
 
 /// The time of the request's first point.
 fn collected(request: &ExportMetricsServiceRequest) -> Option<SystemTime> {
-    let nanos = request
-        .resource_metrics
-        .iter()
-        .flat_map(|rm| &rm.scope_metrics)
-        .flat_map(|sm| &sm.metrics)
-        .find_map(|m| match &m.data {
-            Some(Data::Gauge(g)) => g.data_points.first().map(|p| p.time_unix_nano),
-            Some(Data::Sum(s)) => s.data_points.first().map(|p| p.time_unix_nano),
-            _ => None,
-        })?;
-    Some(UNIX_EPOCH + Duration::from_nanos(nanos))
+    collected_at(request).map(|nanos| UNIX_EPOCH + Duration::from_nanos(nanos))
 }
 
 #[derive(Default)]

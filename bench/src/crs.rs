@@ -84,7 +84,7 @@ fn widgets(from: usize, to: usize) -> String {
     format!("[{}]", items.join(","))
 }
 
-async fn apply(http: &reqwest::Client, url: &str, body: String) -> anyhow::Result<()> {
+async fn apply(http: &crate::http::Client, url: &str, body: String) -> anyhow::Result<()> {
     let response = http
         .post(format!("{url}/_emulator/apply"))
         .body(body)
@@ -105,7 +105,7 @@ fn store_figure(telemetry: &str, what: &str, resource: &str) -> Option<f64> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    let http = reqwest::Client::builder().no_gzip().build()?;
+    let http = crate::http::Client::plain();
     let cluster = Cluster::start(&http, "crs", args.nodes, args.pods_per_node, "exporter").await?;
     let url = cluster.emulator.url.clone();
     apply(&http, &url, CRD.to_string()).await?;

@@ -44,7 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    let http = reqwest::Client::builder().no_gzip().build()?;
+    let http = crate::http::Client::plain();
 
     let generated = Instant::now();
     let cluster = Cluster::start(&http, "e2e", args.nodes, args.pods_per_node, "exporter").await?;
@@ -123,7 +123,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         let t = Instant::now();
         let response = http
             .get(&metrics)
-            .header("accept-encoding", "gzip")
+            .header(http::header::ACCEPT_ENCODING, "gzip")
             .send()
             .await?;
         gzip_size = read_body(response, Lines::Skip).await?.bytes;
@@ -263,7 +263,7 @@ struct OtlpCycle {
 /// nothing else asks it for work meanwhile. The first cycle also builds what later ones reuse
 /// (the store's snapshot, the encoder's buffers). Returns its own time to ready.
 async fn otlp_cycles(
-    http: &reqwest::Client,
+    http: &crate::http::Client,
     kubeconfig: &Path,
     ready: Option<Duration>,
     extra_args: &[String],
@@ -354,7 +354,7 @@ struct Churn {
 /// Updates pods at `churn_rate` per second while probing event-to-scrape latency with a
 /// namespace label whose value changes every 100 ms.
 async fn churn_phase(
-    http: &reqwest::Client,
+    http: &crate::http::Client,
     emulator: &str,
     metrics: &str,
     pid: u32,
@@ -474,7 +474,7 @@ pub enum Lines {
 /// Reads a body as it streams in and counts it, keeping none of it: a scraper parses as it
 /// reads, and holding 1.7 GB in the benchmark would cost the machine's 2 cores page faults
 /// and copies that are not the exporter's.
-pub async fn read_body(mut response: reqwest::Response, lines: Lines) -> anyhow::Result<Body> {
+pub async fn read_body(mut response: crate::http::Response, lines: Lines) -> anyhow::Result<Body> {
     let (mut bytes, mut series) = (0, 0);
     // Whether the next byte starts a line.
     let mut line_start = true;

@@ -171,7 +171,7 @@ fn start_exporter(kubeconfig: &Path, page_size: u32, log: &Path) -> anyhow::Resu
 /// A scrape: series (name and labels) → value.
 type Series = HashMap<String, String>;
 
-async fn scrape(http: &reqwest::Client, port: u16) -> anyhow::Result<Series> {
+async fn scrape(http: &crate::http::Client, port: u16) -> anyhow::Result<Series> {
     let text = http
         .get(format!("http://127.0.0.1:{port}/metrics"))
         .send()
@@ -404,7 +404,7 @@ impl Schedule<'_> {
 }
 
 async fn run_seed(args: &Args, seed: u64) -> anyhow::Result<Outcome> {
-    let http = reqwest::Client::new();
+    let http = crate::http::Client::new();
     let dir = std::env::temp_dir().join(format!("kso-bench-faults-{}-{seed}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let emulator = Arc::new(Emulator::with_cluster(&GeneratedCluster::new(
@@ -611,7 +611,7 @@ async fn run_seed(args: &Args, seed: u64) -> anyhow::Result<Outcome> {
     Ok(Outcome { recovery })
 }
 
-async fn is_ready(http: &reqwest::Client, port: u16) -> bool {
+async fn is_ready(http: &crate::http::Client, port: u16) -> bool {
     http.get(format!("http://127.0.0.1:{port}/readyz"))
         .send()
         .await

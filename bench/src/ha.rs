@@ -131,7 +131,7 @@ fn signal(process: &Proc, signal: &str) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
+    let http = crate::http::Client::new();
     let cluster = Cluster::start(&http, "ha", args.nodes, args.pods_per_node, "ha").await?;
     let receiver = Receiver::start().await?;
     let setup = Setup {

@@ -28,6 +28,7 @@ mod e2e;
 mod entities;
 mod faults;
 mod ha;
+mod http;
 mod otlp_down;
 mod proc;
 mod receiver;

@@ -42,7 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// Scrapes `/metrics` every `every` for `length`, returning each scrape's time and the
 /// highest RSS seen meanwhile (sampled every 100 ms).
 async fn scrape_for(
-    http: &reqwest::Client,
+    http: &crate::http::Client,
     port: u16,
     pid: u32,
     length: Duration,
@@ -70,7 +70,7 @@ async fn scrape_for(
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    let http = reqwest::Client::builder().no_gzip().build()?;
+    let http = crate::http::Client::plain();
     let cluster = Cluster::start(
         &http,
         "otlp-down",

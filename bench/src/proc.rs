@@ -69,7 +69,7 @@ impl Drop for Proc {
     }
 }
 
-/// A binary built beside this one (`cargo build --release` builds them all).
+/// A binary built beside this one (`cargo build --release --workspace` builds them all).
 pub fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let path = exe.with_file_name(name);
@@ -96,12 +96,12 @@ where
 }
 
 /// Waits until the exporter on `port` answers `/readyz` with success.
-pub async fn wait_ready(http: &reqwest::Client, port: u16) -> anyhow::Result<()> {
+pub async fn wait_ready(http: &crate::http::Client, port: u16) -> anyhow::Result<()> {
     wait_for_success(http, &format!("http://127.0.0.1:{port}/readyz")).await
 }
 
 /// Waits (up to 10 minutes) until a GET of `url` succeeds.
-async fn wait_for_success(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+async fn wait_for_success(http: &crate::http::Client, url: &str) -> anyhow::Result<()> {
     wait_until(Duration::from_secs(600), || async {
         http.get(url)
             .send()
@@ -120,7 +120,7 @@ pub struct Emulator {
 /// Starts the sibling `kube-emulator` with a generated cluster and waits until it answers;
 /// with `kubeconfig`, it also writes a kubeconfig there for that bearer token.
 pub async fn start_emulator(
-    http: &reqwest::Client,
+    http: &crate::http::Client,
     nodes: usize,
     pods_per_node: usize,
     kubeconfig: Option<(&std::path::Path, &str)>,
@@ -162,7 +162,7 @@ pub struct Cluster {
 impl Cluster {
     /// The kubeconfig authenticates with `token`, under which the emulator keeps its stats.
     pub async fn start(
-        http: &reqwest::Client,
+        http: &crate::http::Client,
         benchmark: &str,
         nodes: usize,
         pods_per_node: usize,

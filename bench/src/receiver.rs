@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use kube_state_otel::demo::receiver::{collected_at, points};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
@@ -10,7 +11,6 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
-use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use prost::Message;
 use tokio::task::JoinHandle;
 use tonic::transport::Server;
@@ -40,17 +40,7 @@ pub struct Push {
 
 /// The time of the request's first point.
 fn collected(request: &ExportMetricsServiceRequest) -> Option<SystemTime> {
-    let nanos = request
-        .resource_metrics
-        .iter()
-        .flat_map(|r| &r.scope_metrics)
-        .flat_map(|s| &s.metrics)
-        .find_map(|m| match &m.data {
-            Some(Data::Gauge(g)) => g.data_points.first().map(|p| p.time_unix_nano),
-            Some(Data::Sum(s)) => s.data_points.first().map(|p| p.time_unix_nano),
-            _ => None,
-        })?;
-    Some(UNIX_EPOCH + std::time::Duration::from_nanos(nanos))
+    collected_at(request).map(|nanos| UNIX_EPOCH + std::time::Duration::from_nanos(nanos))
 }
 
 #[derive(Default)]
@@ -80,17 +70,7 @@ impl MetricsService for Counter {
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
         let request = request.get_ref();
         let len = request.encoded_len();
-        let points: usize = request
-            .resource_metrics
-            .iter()
-            .flat_map(|r| &r.scope_metrics)
-            .flat_map(|s| &s.metrics)
-            .map(|m| match &m.data {
-                Some(Data::Gauge(g)) => g.data_points.len(),
-                Some(Data::Sum(s)) => s.data_points.len(),
-                _ => 0,
-            })
-            .sum();
+        let points = points(request);
         let at = SystemTime::now();
         let push = Push {
             at,

@@ -49,7 +49,7 @@ enum Outcome {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    let http = reqwest::Client::builder().no_gzip().build()?;
+    let http = crate::http::Client::plain();
     let cluster =
         Cluster::start(&http, "scrapes", args.nodes, args.pods_per_node, "exporter").await?;
     let (port, telemetry_port) = (free_port()?, free_port()?);
@@ -189,11 +189,11 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
 }
 
 /// One full scrape, read as it streams in.
-async fn scrape(http: reqwest::Client, url: String) -> Outcome {
+async fn scrape(http: crate::http::Client, url: String) -> Outcome {
     let started = Instant::now();
     let result = async {
         let response = http.get(&url).send().await?;
-        if response.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+        if response.status() == http::StatusCode::SERVICE_UNAVAILABLE {
             return Ok(None);
         }
         if !response.status().is_success() {
@@ -230,7 +230,7 @@ async fn trickle(mut stream: TcpStream) {
 }
 
 /// An unlabelled figure of the exporter's self-telemetry.
-async fn telemetry_value(http: &reqwest::Client, port: u16, name: &str) -> Option<f64> {
+async fn telemetry_value(http: &crate::http::Client, port: u16, name: &str) -> Option<f64> {
     let text = http
         .get(format!("http://127.0.0.1:{port}/metrics"))
         .send()

@@ -92,7 +92,7 @@ fn client_config(pki: &Pki, with_cert: bool) -> anyhow::Result<Arc<rustls::Clien
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
+    let http = crate::http::Client::new();
     let cluster = Cluster::start(&http, "tls", args.nodes, args.pods_per_node, "exporter").await?;
     let dir = cluster
         .kubeconfig

@@ -192,7 +192,7 @@ fn noise(seed: u64, n: usize) -> String {
 async fn measure_configmaps(
     args: &Args,
     dir: &Path,
-    http: &reqwest::Client,
+    http: &crate::http::Client,
     emulator_url: &str,
 ) -> anyhow::Result<ConfigMapBytes> {
     let items: Vec<Value> = (0..args.configmaps)
@@ -215,7 +215,7 @@ async fn measure_configmaps(
     }
     reset_stats(http, emulator_url).await?;
     // Decodes gzip transparently, and asks for it as kube's client does.
-    let gzip = reqwest::Client::builder().gzip(true).build()?;
+    let gzip = crate::http::Client::new();
     let mut next: Option<String> = None;
     loop {
         let mut query = vec![("limit", "500".to_string())];
@@ -254,7 +254,7 @@ async fn measure_configmaps(
     })
 }
 
-async fn reset_stats(http: &reqwest::Client, emulator_url: &str) -> anyhow::Result<()> {
+async fn reset_stats(http: &crate::http::Client, emulator_url: &str) -> anyhow::Result<()> {
     http.post(format!("{emulator_url}/_emulator/stats/reset"))
         .send()
         .await?
@@ -263,13 +263,12 @@ async fn reset_stats(http: &reqwest::Client, emulator_url: &str) -> anyhow::Resu
     Ok(())
 }
 
-async fn stats(http: &reqwest::Client, emulator_url: &str) -> anyhow::Result<Value> {
-    Ok(http
-        .get(format!("{emulator_url}/_emulator/stats"))
+async fn stats(http: &crate::http::Client, emulator_url: &str) -> anyhow::Result<Value> {
+    http.get(format!("{emulator_url}/_emulator/stats"))
         .send()
         .await?
         .json()
-        .await?)
+        .await
 }
 
 /// Starts one exporter instance against the emulator: the process and its metrics port.
@@ -307,7 +306,7 @@ type Rows = Vec<(&'static str, usize, u64)>;
 /// Runs every setup against one emulator: (setup, instances, list + watch bytes); then the
 /// configmaps comparison.
 async fn measure(args: &Args, dir: &Path) -> anyhow::Result<(Rows, Option<ConfigMapBytes>)> {
-    let http = reqwest::Client::builder().no_gzip().build()?;
+    let http = crate::http::Client::plain();
     let emulator = start_emulator(&http, args.nodes, args.pods_per_node, None).await?;
     let emulator_url = emulator.url.clone();
 

@@ -22,7 +22,8 @@
 //!   resources are served in its served versions (ids registered at runtime: [`resources`]'
 //!   docs; what writing or deleting a CRD does: the `crd` module).
 //! - [`GeneratedCluster`] builds a deterministic synthetic cluster (nodes, namespaces,
-//!   deployments → replicasets → pods).
+//!   deployments → replicasets → pods); [`showcase`] adds objects of every other kind in
+//!   telling states, and changes them step by step (demos).
 //! - [`write_kubeconfig`] points clients at it; the bearer token names the client in stats.
 //!
 //! Inside: `store` keeps each object pre-serialized (`object::StoredObject`) with a bounded
@@ -53,6 +54,7 @@ mod review;
 mod selector;
 mod server;
 mod shard;
+pub mod showcase;
 mod stats;
 mod store;
 pub mod surface;

@@ -162,13 +162,7 @@ impl Instance {
 
     /// The OTLP settings, when an endpoint is configured by flag, file or environment.
     pub fn otlp_config(&self) -> Result<Option<OtlpConfig>, SettingsError> {
-        let from_env = [
-            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-        ]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
-        if self.cli.otlp_endpoint.is_none() && !from_env {
+        if !self.cli.otlp_endpoint_configured() {
             return Ok(None);
         }
         Ok(Some(OtlpConfig::from_env(self.cli.otlp_overrides())?))

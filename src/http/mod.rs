@@ -112,6 +112,8 @@ async fn readyz(State(state): State<MetricsState>) -> Response {
         let holder = holder.as_deref().unwrap_or("none");
         body.push_str(&format!("lease {lease}: {role}, held by {holder}\n"));
     }
+    // How far the initial sync got (and how long it took), then each kind.
+    body.push_str(&format!("sync: {}\n", state.pipeline.progress()));
     for kind in state.pipeline.status() {
         body.push_str(&format!(
             "{}: {} ({} objects)\n",

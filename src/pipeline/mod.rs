@@ -4,11 +4,13 @@
 mod custom;
 mod entities;
 mod families;
+mod progress;
 mod reconfigure;
 mod served;
 
 pub use custom::CUSTOM_CONFIG;
 pub use families::FamilyFilter;
+pub use progress::{PROGRESS_EVERY, SyncProgress, human_bytes};
 pub use reconfigure::{Reconfiguration, Reconfigured};
 pub use served::Availability;
 
@@ -310,6 +312,8 @@ pub struct Pipeline {
     /// Set once the pipeline has been ready: a kind served later (a control plane upgrade)
     /// lists without taking the pod out of its Service's endpoints.
     was_ready: AtomicBool,
+    /// When the pipeline started, and how long it took to be ready.
+    clock: progress::SyncClock,
     /// Custom Resource State, when configured.
     custom: Option<custom::Custom>,
     /// Wakes the discovery loop early: kinds were added.
@@ -446,6 +450,7 @@ impl Pipeline {
             watch: RwLock::new(settings.watch),
             server_sharding,
             was_ready: AtomicBool::new(false),
+            clock: progress::SyncClock::new(),
             custom: settings
                 .custom
                 .map(|config| custom::Custom::new(config, filter, settings.schema)),
@@ -728,8 +733,8 @@ impl Pipeline {
         }
         let ready = self.kinds().iter().all(|k| k.is_ready())
             && self.custom.as_ref().is_none_or(|c| c.is_ready());
-        if ready {
-            self.was_ready.store(true, Ordering::Release);
+        if ready && !self.was_ready.swap(true, Ordering::AcqRel) {
+            self.clock.ready();
         }
         ready
     }

@@ -1,16 +1,21 @@
 //! Counts the list and watch calls the kube client makes, per resource and result, as
-//! kube-state-metrics' `kube_state_metrics_{list,watch}_total` do.
+//! kube-state-metrics' `kube_state_metrics_{list,watch}_total` do, and the bytes lists bring
+//! in (the initial sync's progress).
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, ready};
 
+use bytes::Buf;
 use futures::future::BoxFuture;
 use http::uri::PathAndQuery;
 use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
 use tower::{Layer, Service};
 
-use crate::telemetry::{ApiCall, Telemetry};
+use crate::telemetry::{ApiCall, Listed, Telemetry};
 
 /// A tower layer for the kube client's HTTP stack.
 #[derive(Clone)]
@@ -51,7 +56,7 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Future: Send + 'static,
 {
-    type Response = S::Response;
+    type Response = Response<CountBytes<ResBody>>;
     type Error = S::Error;
     type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
 
@@ -65,12 +70,51 @@ where
         let telemetry = self.counter.telemetry.clone();
         Box::pin(async move {
             let result = response.await;
+            let mut listed = None;
             if let Some((call, label)) = call {
                 let success = matches!(&result, Ok(r) if r.status().is_success());
                 telemetry.count_call(call, &label, success);
+                if call == ApiCall::List && success {
+                    listed = Some(telemetry.listed(&label));
+                }
             }
-            result
+            result.map(|r| r.map(|inner| CountBytes { inner, listed }))
         })
+    }
+}
+
+/// A response body passed through untouched; a list's bytes are counted as they arrive.
+pub struct CountBytes<B> {
+    inner: B,
+    listed: Option<Arc<Listed>>,
+}
+
+impl<B: Body + Unpin> Body for CountBytes<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        let this = &mut *self;
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        if let (Some(listed), Some(Ok(frame))) = (&this.listed, &frame)
+            && let Some(data) = frame.data_ref()
+        {
+            listed
+                .bytes
+                .fetch_add(data.remaining() as u64, Ordering::Relaxed);
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

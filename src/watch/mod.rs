@@ -37,7 +37,7 @@ use kube::{Api, Client};
 use crate::kinds::{AnyKind, KindDef, KubeObject, ObjectSamples, Read, uid};
 use crate::metric::KindOptions;
 use crate::store::StorePartition;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Listed, Telemetry};
 
 /// A resource's own selectors, sent with its lists and watches.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -433,6 +433,8 @@ impl<C: Convert> Watch<'_, C> {
         } = *self;
         let mut events = Box::pin(watch());
         let mut backoff = retry::Backoff::default();
+        let listed = target.telemetry.listed(self.label);
+        target.telemetry.watch_started(self.label);
         let mut failing = false;
         while let Some(event) = events.next().await {
             let event = match event {
@@ -471,11 +473,12 @@ impl<C: Convert> Watch<'_, C> {
             {
                 continue;
             }
-            self.apply(event);
+            self.apply(event, &listed);
         }
     }
 
-    fn apply(&self, event: Event<C::Object>) {
+    /// Applies one event to the store; objects of a list are counted in `listed`.
+    fn apply(&self, event: Event<C::Object>, listed: &Listed) {
         let Watch {
             kind,
             label,
@@ -491,6 +494,7 @@ impl<C: Convert> Watch<'_, C> {
                 target.store.begin_relist();
             }
             Event::InitApply(object) => {
+                listed.objects.fetch_add(1, Ordering::Relaxed);
                 let uid = kind.uid(&object);
                 if let Some(samples) = kind.convert(label, object, target) {
                     target.store.relist_apply(&uid, samples);

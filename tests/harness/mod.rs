@@ -64,6 +64,7 @@ pub struct Exporter {
     pub telemetry_port: u16,
     _dir: tempfile::TempDir,
     stderr: PathBuf,
+    stdout: PathBuf,
 }
 
 impl Exporter {
@@ -129,6 +130,7 @@ impl Exporter {
         let kubeconfig = write_kubeconfig(&dir, server, token);
         let (port, telemetry_port) = ports;
         let stderr = dir.path().join("stderr.log");
+        let stdout = dir.path().join("stdout.log");
         let child = Command::new(env!("CARGO_BIN_EXE_kube-state-otel"))
             .arg("--kubeconfig")
             .arg(&kubeconfig)
@@ -137,7 +139,7 @@ impl Exporter {
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env_remove("NODE_NAME")
             .envs(env.iter().copied())
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).expect("output file"))
             .stderr(std::fs::File::create(&stderr).expect("log file"))
             .spawn()
             .expect("exporter binary starts");
@@ -147,6 +149,7 @@ impl Exporter {
             telemetry_port,
             _dir: dir,
             stderr,
+            stdout,
         }
     }
 
@@ -223,6 +226,11 @@ impl Exporter {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// What it printed on standard output (the demo's banner and push lines).
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
     }
 }
 

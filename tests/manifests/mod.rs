@@ -17,6 +17,35 @@ use serde_yaml_ng::Value;
 /// The kinds of object that run the exporter.
 pub const WORKLOADS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet"];
 
+/// The Prometheus Operator's kinds shipped: not in the Kubernetes schemas, checked apart.
+pub const CUSTOM_KINDS: &[&str] = &["ServiceMonitor", "PrometheusRule"];
+
+/// The exporter's own alerts, which the PrometheusRules ship.
+pub const RULES: &str = "deploy/monitoring/kube-state-otel.rules.yaml";
+
+/// One PrometheusRule among `docs`, labelled as the ServiceMonitor, with exactly the groups of
+/// [`RULES`].
+pub fn check_prometheus_rules(path: &str, docs: &[Value]) {
+    let rules: Vec<&Value> = docs
+        .iter()
+        .filter(|d| kind(d) == "PrometheusRule")
+        .collect();
+    assert_eq!(rules.len(), 1, "{path}: one PrometheusRule");
+    let rule = rules[0];
+    assert_eq!(s(rule, &["apiVersion"]), Some("monitoring.coreos.com/v1"));
+    assert_eq!(
+        s(rule, &["metadata", "labels", "app.kubernetes.io/part-of"]),
+        Some("kube-state-otel"),
+        "{path}"
+    );
+    let text = std::fs::read_to_string(root().join(RULES)).expect(RULES);
+    let want: Value = serde_yaml_ng::from_str(&text).expect("the rules are YAML");
+    assert!(
+        get(rule, &["spec", "groups"]) == get(&want, &["groups"]),
+        "{path}: the PrometheusRule's groups are {RULES}'s"
+    );
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

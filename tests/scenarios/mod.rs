@@ -48,9 +48,20 @@ pub fn rules_without_for(dir: &Path) -> (Vec<PathBuf>, Vec<Group>) {
         files.len() >= 3,
         "the mixin's alert and rule files: {files:?}"
     );
+    let (paths, groups, removed) = without_for(&files, dir);
+    assert!(
+        removed > 50,
+        "the mixin's `for:` clauses were removed ({removed})"
+    );
+    (paths, groups)
+}
+
+/// `files` with their rules' `for:` and `keep_firing_for:` removed (nothing else changes),
+/// written into `dir`: the paths, the parsed groups, and how many clauses were removed.
+pub fn without_for(files: &[PathBuf], dir: &Path) -> (Vec<PathBuf>, Vec<Group>, usize) {
     let (mut paths, mut groups, mut removed) = (Vec::new(), Vec::new(), 0);
     for file in files {
-        let text = std::fs::read_to_string(&file).expect("rule file readable");
+        let text = std::fs::read_to_string(file).expect("rule file readable");
         let mut doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text)
             .unwrap_or_else(|e| panic!("{} is not YAML: {e}", file.display()));
         let file_name = file.file_name().expect("file name").to_string_lossy();
@@ -112,11 +123,7 @@ pub fn rules_without_for(dir: &Path) -> (Vec<PathBuf>, Vec<Group>) {
         std::fs::write(&out, written).expect("rule file written");
         paths.push(out);
     }
-    assert!(
-        removed > 50,
-        "the mixin's `for:` clauses were removed ({removed})"
-    );
-    (paths, groups)
+    (paths, groups, removed)
 }
 
 #[derive(Clone, Debug)]
