@@ -237,8 +237,12 @@ type Exports = (Option<OtlpConfig>, Option<EntityConfig>);
 fn print_demo_banner(cli: &Cli, scheme: &str, demo_receiver: bool) {
     let interval = cli.otlp_interval.unwrap_or(DEMO_OTLP_INTERVAL);
     let otlp = if demo_receiver {
+        let entities = match cli.entity_events {
+            true => "; entity events (OTLP logs): a line per request",
+            false => "; --entity-events adds entity events (OTLP logs)",
+        };
         format!(
-            "pushed every {} to the built-in receiver: one line per push below",
+            "pushed every {} to the built-in receiver: one line per push below{entities}",
             humantime::format_duration(interval)
         )
     } else {

@@ -88,10 +88,14 @@ const ROLES: &[(&str, &str, Kinds)] = &[
 
 /// Files kept as copies of another: (copy, original).
 const COPIES: &[(&str, &str)] = &[
-    // The chart's PrometheusRule reads the rules from its own files.
+    // The chart's PrometheusRule and dashboard ConfigMap read them from its own files.
     (
         "deploy/helm/kube-state-otel/files/kube-state-otel.rules.yaml",
         RULES,
+    ),
+    (
+        "deploy/helm/kube-state-otel/files/kube-state-otel.dashboard.json",
+        DASHBOARD,
     ),
     (
         "deploy/overlays/with-otel-collector/sidecar.yaml",
@@ -121,6 +125,7 @@ fn generated_files_are_up_to_date() {
         expected.push((copy, text));
     }
     expected.push(("deploy/base/prometheusrule.yaml", prometheus_rule()));
+    expected.push(("deploy/base/grafana-dashboard.yaml", dashboard_config_map()));
     let mut stale = Vec::new();
     for (path, want) in expected {
         let full = root().join(path);
@@ -153,6 +158,28 @@ fn prometheus_rule() -> String {
     for line in groups.lines() {
         if !line.is_empty() {
             out.push_str("  ");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The base's dashboard ConfigMap: the dashboard, as it is, for Grafana's dashboard sidecar.
+fn dashboard_config_map() -> String {
+    let dashboard = std::fs::read_to_string(root().join(DASHBOARD)).expect(DASHBOARD);
+    let mut out = format!(
+        "# Generated from {DASHBOARD} by `{REGENERATE}`; do not edit.\n\
+         # kube-state-otel's Grafana dashboard, for Grafana's dashboard sidecar (kube-prometheus-stack\n\
+         # loads ConfigMaps labelled grafana_dashboard: \"1\").\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kube-state-otel-dashboard\n  \
+         labels:\n    app.kubernetes.io/name: kube-state-metrics\n    \
+         app.kubernetes.io/part-of: kube-state-otel\n    grafana_dashboard: \"1\"\n\
+         data:\n  kube-state-otel.json: |-\n"
+    );
+    for line in dashboard.lines() {
+        if !line.is_empty() {
+            out.push_str("    ");
         }
         out.push_str(line);
         out.push('\n');
@@ -217,6 +244,7 @@ fn overlays_validate_against_the_kubernetes_schemas() {
         assert_eq!(monitors.len(), 1, "{path}: one ServiceMonitor");
         check_service_monitor(&path, monitors[0], &docs);
         check_prometheus_rules(&path, &docs);
+        check_dashboard(&path, &docs);
     }
 }
 

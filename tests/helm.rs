@@ -188,6 +188,7 @@ fn cases() -> Vec<(&'static str, serde_json::Value, Option<&'static str>)> {
             "sharded-by-kind-no-monitor",
             json!({"topology": "sharded-by-kind", "serviceMonitor": {"enabled": false},
                    "prometheusRule": {"enabled": false},
+                   "grafanaDashboard": {"enabled": false},
                    "image": {"repository": "registry.example/kso", "tag": "v1.2.3",
                              "pullPolicy": "IfNotPresent"}}),
             None,
@@ -387,10 +388,15 @@ fn renders_validate_against_the_kubernetes_schemas() {
                 !docs.iter().any(|d| kind(d) == "PrometheusRule"),
                 "{case}: prometheusRule.enabled=false"
             );
+            assert!(
+                !docs.iter().any(|d| name(d) == "kube-state-otel-dashboard"),
+                "{case}: grafanaDashboard.enabled=false"
+            );
         } else {
             assert_eq!(monitors.len(), 1, "{case}: one ServiceMonitor");
             check_service_monitor(case, monitors[0], docs);
             check_prometheus_rules(case, docs);
+            check_dashboard(case, docs);
         }
         let services: Vec<&Value> = docs.iter().filter(|d| kind(d) == "Service").collect();
         assert_eq!(services.len(), 1, "{case}");
@@ -429,6 +435,26 @@ fn prometheus_rule_values_reach_the_rule() {
     assert_eq!(
         s(rule, &["metadata", "labels", "app.kubernetes.io/name"]),
         Some("kube-state-metrics")
+    );
+}
+
+/// The dashboard ConfigMap's labels and annotations come from the values (a sidecar's own
+/// label, its folder annotation), beside the service's labels.
+#[test]
+fn dashboard_values_reach_the_config_map() {
+    let values = json!({"grafanaDashboard": {"labels": {"team-dashboards": "yes"},
+                                             "annotations": {"grafana_folder": "Kubernetes"}}});
+    let docs = parse(render(&[values])[0].as_ref().unwrap());
+    let map = docs
+        .iter()
+        .find(|d| kind(d) == "ConfigMap" && name(d) == "kube-state-otel-dashboard")
+        .expect("the dashboard ConfigMap");
+    let label = |key: &str| s(map, &["metadata", "labels", key]);
+    assert_eq!(label("team-dashboards"), Some("yes"));
+    assert_eq!(label("app.kubernetes.io/part-of"), Some("kube-state-otel"));
+    assert_eq!(
+        s(map, &["metadata", "annotations", "grafana_folder"]),
+        Some("Kubernetes")
     );
 }
 
@@ -727,9 +753,12 @@ fn custom_resource_state_values_reach_the_rendered_objects() {
                                "rbac": {"extraRules": extra}})]);
     let docs = parse(mine[0].as_ref().unwrap());
     assert!(
-        !docs
-            .iter()
-            .any(|d| kind(d) == "ConfigMap" && name(d) != "kube-state-otel-config")
+        !docs.iter().filter(|d| kind(d) == "ConfigMap").any(|d| ![
+            "kube-state-otel-config",
+            "kube-state-otel-dashboard"
+        ]
+        .contains(&name(d))),
+        "no custom resource state ConfigMap generated"
     );
     let deployment = docs.iter().find(|d| kind(d) == "Deployment").unwrap();
     assert_has_flags(

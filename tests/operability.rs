@@ -166,6 +166,15 @@ fn push_lines(exporter: &Exporter) -> Vec<String> {
         .collect()
 }
 
+fn entity_lines(exporter: &Exporter) -> Vec<String> {
+    exporter
+        .stdout()
+        .lines()
+        .filter(|l| l.starts_with("OTLP entity events received: "))
+        .map(String::from)
+        .collect()
+}
+
 /// With every kind asked for, on the newest minor (which serves them all), every kind has
 /// objects, among them the states worth a look (and an alert).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,15 +306,22 @@ async fn the_demo_changes_and_prints_each_otlp_push() {
     })
     .await;
 
-    for protocol in ["http/protobuf", "http/json"] {
-        let http = demo(&["--otlp-interval", "1s", "--otlp-protocol", protocol]);
+    // Entity events too, over each protocol: the demo's pods, nodes, … as entity states.
+    for protocol in ["grpc", "http/protobuf", "http/json"] {
+        let args = ["--otlp-interval", "1s", "--otlp-protocol", protocol];
+        let http = demo(&[&args[..], &["--entity-events"]].concat());
         http.wait_ready().await;
-        wait_for("a push over OTLP/HTTP summarised", || async {
-            !push_lines(&http).is_empty()
+        wait_for("a push and entity events summarised", || async {
+            !push_lines(&http).is_empty() && !entity_lines(&http).is_empty()
         })
         .await;
         let line = &push_lines(&http)[0];
         assert!(!line.contains(" 0 points"), "{protocol}: {line}");
+        let states: u64 = entity_lines(&http)[0]
+            .strip_prefix("OTLP entity events received: ")
+            .and_then(|rest| rest.split_once(" states")?.0.parse().ok())
+            .unwrap_or_else(|| panic!("{protocol}: {}", http.stdout()));
+        assert!(states > 100, "{protocol}: {}", http.stdout());
     }
 
     let elsewhere = format!("http://127.0.0.1:{}", free_port());

@@ -1,7 +1,8 @@
 //! `--demo`'s OTLP receiver: the push has somewhere to go without a Collector, and each push is
 //! summarised in one line on standard output (requests, points, metrics, bytes, resources,
 //! scopes). It speaks OTLP/gRPC and OTLP/HTTP with protobuf or JSON bodies (plain, gzip or zstd), each
-//! on a local port of its own, and acknowledges everything.
+//! on a local port of its own, and acknowledges everything. Entity events (`--entity-events`,
+//! OTLP logs) get a line per request.
 //!
 //! A push is one collection, split into requests: every point of a collection carries the
 //! collection's time, so requests are grouped by it. A push is printed once a request of the
@@ -15,12 +16,19 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use prost::Message;
 use tokio::net::TcpListener;
@@ -167,12 +175,12 @@ impl MetricsService for Pushes {
     }
 }
 
-/// OTLP/HTTP: a protobuf `ExportMetricsServiceRequest`, plain, gzip or zstd.
-async fn http_export(
-    State(pushes): State<Arc<Pushes>>,
-    headers: http::HeaderMap,
-    body: Bytes,
-) -> (http::StatusCode, Vec<u8>) {
+/// An OTLP/HTTP body (protobuf or JSON, plain, gzip or zstd) as a `R`, and whether it was JSON,
+/// which the answer is then in too.
+fn decode_http<R: Message + Default + serde::de::DeserializeOwned>(
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<(R, bool), http::StatusCode> {
     let encoding = headers
         .get(http::header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -181,29 +189,104 @@ async fn http_export(
         "" | "identity" => Ok(body.to_vec()),
         "gzip" => {
             let mut out = Vec::new();
-            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut out)
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body), &mut out)
                 .map(|_| out)
         }
-        "zstd" => zstd::decode_all(&body[..]),
-        _ => return (http::StatusCode::UNSUPPORTED_MEDIA_TYPE, Vec::new()),
+        "zstd" => zstd::decode_all(body),
+        _ => return Err(http::StatusCode::UNSUPPORTED_MEDIA_TYPE),
     };
-    // OTLP/HTTP answers in the encoding it was sent.
     let json = headers
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    let Some(request) = body.ok().and_then(|b| match json {
-        true => serde_json::from_slice::<ExportMetricsServiceRequest>(&b).ok(),
-        false => ExportMetricsServiceRequest::decode(&b[..]).ok(),
-    }) else {
-        return (http::StatusCode::BAD_REQUEST, Vec::new());
-    };
-    pushes.receive(&request);
-    let response = ExportMetricsServiceResponse::default();
-    let response = match json {
-        true => serde_json::to_vec(&response).unwrap_or_default(),
+    let request = body.ok().and_then(|b| match json {
+        true => serde_json::from_slice(&b).ok(),
+        false => R::decode(&b[..]).ok(),
+    });
+    request
+        .map(|r| (r, json))
+        .ok_or(http::StatusCode::BAD_REQUEST)
+}
+
+fn encode_http<R: Message + serde::Serialize>(response: &R, json: bool) -> Vec<u8> {
+    match json {
+        true => serde_json::to_vec(response).unwrap_or_default(),
         false => response.encode_to_vec(),
-    };
-    (http::StatusCode::OK, response)
+    }
+}
+
+async fn http_export(
+    State(pushes): State<Arc<Pushes>>,
+    headers: http::HeaderMap,
+    body: Bytes,
+) -> (http::StatusCode, Vec<u8>) {
+    match decode_http::<ExportMetricsServiceRequest>(&headers, &body) {
+        Ok((request, json)) => {
+            pushes.receive(&request);
+            let response = ExportMetricsServiceResponse::default();
+            (http::StatusCode::OK, encode_http(&response, json))
+        }
+        Err(status) => (status, Vec::new()),
+    }
+}
+
+async fn http_export_logs(headers: http::HeaderMap, body: Bytes) -> (http::StatusCode, Vec<u8>) {
+    match decode_http::<ExportLogsServiceRequest>(&headers, &body) {
+        Ok((request, json)) => {
+            println!("{}", entity_summary(&request));
+            let response = ExportLogsServiceResponse::default();
+            (http::StatusCode::OK, encode_http(&response, json))
+        }
+        Err(status) => (status, Vec::new()),
+    }
+}
+
+/// The line printed for a request of entity events: its states and deletes, in either layout
+/// (the receiver's `otel.entity.event.type` attribute or the specification's event name).
+fn entity_summary(request: &ExportLogsServiceRequest) -> String {
+    let records = request
+        .resource_logs
+        .iter()
+        .flat_map(|r| &r.scope_logs)
+        .flat_map(|s| &s.log_records);
+    let (mut states, mut deletes, mut other) = (0, 0, 0);
+    for record in records {
+        let attribute = record
+            .attributes
+            .iter()
+            .find(|kv| kv.key == "otel.entity.event.type")
+            .and_then(|kv| kv.value.as_ref()?.value.as_ref());
+        let event = match attribute {
+            Some(Value::StringValue(event)) => event.as_str(),
+            _ => record.event_name.as_str(),
+        };
+        match event {
+            "entity_state" | "entity.state" => states += 1,
+            "entity_delete" | "entity.delete" => deletes += 1,
+            _ => other += 1,
+        }
+    }
+    let mut line = format!(
+        "OTLP entity events received: {states} states, {deletes} deletes, {}",
+        human_bytes(request.encoded_len() as u64)
+    );
+    if other > 0 {
+        line.push_str(&format!(", {other} other records"));
+    }
+    line
+}
+
+/// Entity events over OTLP/gRPC: a line per request.
+struct EntityLines;
+
+#[tonic::async_trait]
+impl LogsService for EntityLines {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        println!("{}", entity_summary(request.get_ref()));
+        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+    }
 }
 
 /// The receiver, serving until dropped.
@@ -236,9 +319,15 @@ impl DemoReceiver {
             .accept_compressed(CompressionEncoding::Gzip)
             .accept_compressed(CompressionEncoding::Zstd)
             .max_decoding_message_size(MAX_REQUEST);
+        let logs = LogsServiceServer::new(EntityLines)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .max_decoding_message_size(MAX_REQUEST);
         let grpc_task = tokio::spawn(async move {
             let served = tonic::transport::Server::builder()
-                .serve_with_incoming(service, tonic::transport::server::TcpIncoming::from(grpc))
+                .add_service(service)
+                .add_service(logs)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc))
                 .await;
             if let Err(error) = served {
                 tracing::warn!(%error, "the demo's OTLP/gRPC receiver stopped");
@@ -246,6 +335,7 @@ impl DemoReceiver {
         });
         let router = axum::Router::new()
             .route("/v1/metrics", axum::routing::post(http_export))
+            .route("/v1/logs", axum::routing::post(http_export_logs))
             .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST))
             .with_state(pushes.clone());
         let http_task = tokio::spawn(async move {
@@ -357,5 +447,47 @@ mod tests {
         pushes.flush_quiet();
         assert_eq!(pushes.lock().0, 1);
         assert_eq!(pushes.lock().1.requests, 0);
+    }
+
+    #[test]
+    fn entity_events_are_counted_in_either_layout() {
+        use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+        use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+        let receiver_layout = |event: &str| LogRecord {
+            attributes: vec![KeyValue {
+                key: "otel.entity.event.type".into(),
+                value: Some(AnyValue {
+                    value: Some(Value::StringValue(event.into())),
+                }),
+            }],
+            ..LogRecord::default()
+        };
+        let spec_layout = |event: &str| LogRecord {
+            event_name: event.into(),
+            ..LogRecord::default()
+        };
+        let log_records = vec![
+            receiver_layout("entity_state"),
+            receiver_layout("entity_state"),
+            receiver_layout("entity_delete"),
+            spec_layout("entity.state"),
+            spec_layout("entity.delete"),
+            spec_layout("something.else"),
+        ];
+        let request = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records,
+                    ..ScopeLogs::default()
+                }],
+                ..ResourceLogs::default()
+            }],
+        };
+        let line = entity_summary(&request);
+        assert!(
+            line.starts_with("OTLP entity events received: 3 states, 2 deletes, ")
+                && line.ends_with(", 1 other records"),
+            "{line}"
+        );
     }
 }

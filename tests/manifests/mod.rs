@@ -23,6 +23,9 @@ pub const CUSTOM_KINDS: &[&str] = &["ServiceMonitor", "PrometheusRule"];
 /// The exporter's own alerts, which the PrometheusRules ship.
 pub const RULES: &str = "deploy/monitoring/kube-state-otel.rules.yaml";
 
+/// The exporter's Grafana dashboard, shipped in ConfigMaps by the base and the chart.
+pub const DASHBOARD: &str = "deploy/monitoring/kube-state-otel.dashboard.json";
+
 /// One PrometheusRule among `docs`, labelled as the ServiceMonitor, with exactly the groups of
 /// [`RULES`].
 pub fn check_prometheus_rules(path: &str, docs: &[Value]) {
@@ -43,6 +46,33 @@ pub fn check_prometheus_rules(path: &str, docs: &[Value]) {
     assert!(
         get(rule, &["spec", "groups"]) == get(&want, &["groups"]),
         "{path}: the PrometheusRule's groups are {RULES}'s"
+    );
+}
+
+/// One ConfigMap among `docs` that Grafana's dashboard sidecar loads (labelled
+/// `grafana_dashboard: "1"`, kube-prometheus-stack's default), holding exactly [`DASHBOARD`].
+pub fn check_dashboard(path: &str, docs: &[Value]) {
+    let maps: Vec<&Value> = docs
+        .iter()
+        .filter(|d| kind(d) == "ConfigMap")
+        .filter(|d| s(d, &["metadata", "labels", "grafana_dashboard"]) == Some("1"))
+        .collect();
+    assert_eq!(maps.len(), 1, "{path}: one dashboard ConfigMap");
+    let data = get(maps[0], &["data"]).and_then(Value::as_mapping);
+    let files: Vec<&str> = data
+        .into_iter()
+        .flat_map(|d| d.keys())
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(files, ["kube-state-otel.json"], "{path}");
+    let text = std::fs::read_to_string(root().join(DASHBOARD)).expect(DASHBOARD);
+    let want: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let have = s(maps[0], &["data", "kube-state-otel.json"]).unwrap_or_default();
+    let have: serde_json::Value =
+        serde_json::from_str(have).unwrap_or_else(|e| panic!("{path}: the dashboard: {e}"));
+    assert!(
+        have == want,
+        "{path}: the ConfigMap's dashboard is {DASHBOARD}"
     );
 }
 
