@@ -459,6 +459,7 @@ mod tests {
                 value: Some(AnyValue {
                     value: Some(Value::StringValue(event.into())),
                 }),
+                ..KeyValue::default()
             }],
             ..LogRecord::default()
         };
