@@ -10,7 +10,9 @@ use kube_emulator::Emulator;
 
 mod harness;
 use harness::prometheus::Prometheus;
-use harness::{ConfigMapVolume, Exporter, newest_emulator, poll_within, samples, start_emulator};
+use harness::{
+    ConfigMapVolume, Exporter, newest_emulator, poll_within, samples, start_emulator, value,
+};
 
 mod rotel;
 use rotel::Rotel;
@@ -117,6 +119,19 @@ async fn a_deleted_crd_takes_its_series_and_a_new_one_brings_them_back() {
     exporter.wait_ready().await;
     let want = std::fs::read_to_string(dir.join("expected.prom")).expect("expected.prom");
     wait_for_ksm_output(&exporter, "01 at start", &want).await;
+    // The custom resource's lists and watches are counted under its label, as a built-in
+    // kind's are (kube-state-metrics' list/watch alerts and the sync's bytes read them).
+    let resource = "resource=\"foos.myteam.io/v1\"";
+    let counted = |text: &str, family: &str| value(text, family, &[resource]).unwrap_or(0.0);
+    let telemetry = exporter.telemetry().await;
+    for family in [
+        "kube_state_metrics_list_total",
+        "kube_state_metrics_watch_total",
+        "kube_state_otel_list_bytes_total",
+    ] {
+        assert!(counted(&telemetry, family) > 0.0, "{family}:\n{telemetry}");
+    }
+    let lists = counted(&telemetry, "kube_state_metrics_list_total");
 
     let crd_text = std::fs::read_to_string(dir.join("objects/00-crd-foos.yaml")).expect("crd");
     let crds = kube_emulator::parse_objects(&crd_text).expect("crd parses");
@@ -136,6 +151,11 @@ async fn a_deleted_crd_takes_its_series_and_a_new_one_brings_them_back() {
     // Created again, with its objects: watched again without a restart.
     load(server.emulator(), &dir);
     wait_for_ksm_output(&exporter, "01 after the CRD came back", &want).await;
+    let telemetry = exporter.telemetry().await;
+    assert!(
+        counted(&telemetry, "kube_state_metrics_list_total") > lists,
+        "listed again:\n{telemetry}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -404,6 +404,10 @@ impl Pipeline {
         });
         let (store, watches) = super::watches(self.watch().custom_scopes(namespaced));
         self.telemetry.add_store(label, store.clone());
+        // Its lists and watches counted under its label, as the built-in kinds' are.
+        self.server_sharding
+            .labels()
+            .add_custom(&kind.api.api_version, &kind.api.plural, label);
         if schema.ksm() {
             register_kind_streaming(&self.provider, label, &[], &descs, &store);
         }

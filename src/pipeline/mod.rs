@@ -31,8 +31,8 @@ use crate::metric::{FamilyDesc, KindOptions, Schema};
 use crate::store::{ChangeLog, KindStore, Pins, StorePartition};
 use crate::telemetry::Telemetry;
 use crate::watch::{
-    CountApiCalls, RetryAfterLayer, ServerSharding, ShardSelectorLayer, WatchKind, WatchScope,
-    WatchSettings, WatchTarget,
+    CountApiCalls, ResourceLabels, RetryAfterLayer, ServerSharding, ShardSelectorLayer, WatchKind,
+    WatchScope, WatchSettings, WatchTarget,
 };
 
 /// Every kind this build can watch, sorted by resource name (the order of `/metrics`).
@@ -437,10 +437,13 @@ impl Pipeline {
             })
             .collect();
         // Every kind this build knows, so one a reconfiguration adds is counted too.
-        let labels = all_kinds()
-            .iter()
-            .map(|k| (k.resource().to_string(), k.resource_label()))
-            .collect();
+        let labels = ResourceLabels::new(all_kinds().iter().map(|k| {
+            let api_version = match k.api_group() {
+                "" => k.api_version().to_string(),
+                group => format!("{group}/{}", k.api_version()),
+            };
+            (api_version, k.resource(), k.resource_label())
+        }));
         let server_sharding = ServerSharding::new(telemetry.clone(), labels);
         server_sharding.set_shard(&settings.watch.shard);
         let pipeline = Pipeline {

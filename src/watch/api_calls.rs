@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll, ready};
 
 use bytes::Buf;
@@ -17,20 +17,82 @@ use tower::{Layer, Service};
 
 use crate::telemetry::{ApiCall, Listed, Telemetry};
 
+/// The `resource` label of each collection a pipeline lists and watches, found from a
+/// request's URL: the built-in kinds (`*v1.Pod`, as KSM names them) and the custom resources
+/// served (`plural.group/version`). Keyed by `apiVersion/plural`, not by the plural alone: a
+/// custom resource may share a built-in kind's plural (Knative's `services`).
+pub struct ResourceLabels {
+    builtin: HashMap<String, String>,
+    custom: RwLock<HashMap<String, String>>,
+}
+
+impl ResourceLabels {
+    /// The built-in kinds': `(apiVersion, plural, label)`.
+    pub fn new(builtin: impl IntoIterator<Item = (String, &'static str, String)>) -> Arc<Self> {
+        let builtin = builtin
+            .into_iter()
+            .map(|(api_version, plural, label)| (format!("{api_version}/{plural}"), label))
+            .collect();
+        Arc::new(ResourceLabels {
+            builtin,
+            custom: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// A custom resource now listed and watched, e.g. `("cert-manager.io/v1", "certificates",
+    /// "certificates.cert-manager.io/v1")`.
+    pub fn add_custom(&self, api_version: &str, plural: &str, label: &str) {
+        self.custom
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(format!("{api_version}/{plural}"), label.to_string());
+    }
+
+    /// The label of the collection `request` lists or watches, and which call it is.
+    pub fn of<B>(&self, request: &Request<B>) -> Option<(ApiCall, String)> {
+        let (key, call) = collection(request)?;
+        let label = match self.builtin.get(&key) {
+            Some(label) => label.clone(),
+            None => self
+                .custom
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&key)?
+                .clone(),
+        };
+        Some((call, label))
+    }
+
+    /// [`ResourceLabels::of`] for the built-in kinds only.
+    pub fn of_builtin<B>(&self, request: &Request<B>) -> Option<(ApiCall, &str)> {
+        let (key, call) = collection(request)?;
+        Some((call, self.builtin.get(&key)?))
+    }
+}
+
+/// The collection a GET lists or watches, as `apiVersion/plural` (`v1/pods`,
+/// `apps/v1/deployments`), and the call.
+fn collection<B>(request: &Request<B>) -> Option<(String, ApiCall)> {
+    let (plural, call) = list_or_watch(request)?;
+    let mut segments = request.uri().path().trim_start_matches('/').split('/');
+    let api_version = match segments.next()? {
+        "api" => segments.next()?.to_string(),
+        "apis" => format!("{}/{}", segments.next()?, segments.next()?),
+        _ => return None,
+    };
+    Some((format!("{api_version}/{plural}"), call))
+}
+
 /// A tower layer for the kube client's HTTP stack.
 #[derive(Clone)]
 pub struct CountApiCalls {
     telemetry: Arc<Telemetry>,
-    /// URL resource segment (`pods`) → the `resource` label (`*v1.Pod`, as KSM names it).
-    labels: Arc<HashMap<String, String>>,
+    labels: Arc<ResourceLabels>,
 }
 
 impl CountApiCalls {
-    pub fn new(telemetry: Arc<Telemetry>, labels: HashMap<String, String>) -> Self {
-        CountApiCalls {
-            telemetry,
-            labels: Arc::new(labels),
-        }
+    pub fn new(telemetry: Arc<Telemetry>, labels: Arc<ResourceLabels>) -> Self {
+        CountApiCalls { telemetry, labels }
     }
 }
 
@@ -65,7 +127,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let call = classify(&request, &self.counter.labels);
+        let call = self.counter.labels.of(&request);
         let response = self.inner.call(request);
         let telemetry = self.counter.telemetry.clone();
         Box::pin(async move {
@@ -118,15 +180,6 @@ impl<B: Body + Unpin> Body for CountBytes<B> {
     }
 }
 
-/// A GET on a collection of a known resource is a list, or a watch with `watch=true`.
-fn classify<B>(
-    request: &Request<B>,
-    labels: &HashMap<String, String>,
-) -> Option<(ApiCall, String)> {
-    let (resource, call) = list_or_watch(request)?;
-    Some((call, labels.get(resource)?.clone()))
-}
-
 /// The URL's resource segment (`pods`) and the call, when `request` is a GET on a collection.
 pub(super) fn list_or_watch<B>(request: &Request<B>) -> Option<(&str, ApiCall)> {
     if request.method() != http::Method::GET {
@@ -161,4 +214,53 @@ pub(super) fn with_query_param<B>(mut request: Request<B>, name: &str, value: &s
         *request.uri_mut() = uri;
     }
     request
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(uri: &str) -> Request<()> {
+        Request::get(uri).body(()).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_custom_resource_sharing_a_built_in_plural_keeps_its_own_label() {
+        let labels = ResourceLabels::new([
+            ("v1".into(), "services", "*v1.Service".into()),
+            ("apps/v1".into(), "deployments", "*v1.Deployment".into()),
+        ]);
+        let of = |uri: &str| labels.of(&get(uri));
+        assert_eq!(
+            of("/api/v1/services?limit=500"),
+            Some((ApiCall::List, "*v1.Service".into()))
+        );
+        assert_eq!(
+            of("/apis/apps/v1/namespaces/ns/deployments?watch=true&resourceVersion=7"),
+            Some((ApiCall::Watch, "*v1.Deployment".into()))
+        );
+        // Knative's services are not the core ones, and are not counted until watched.
+        let knative = "/apis/serving.knative.dev/v1/namespaces/ns/services";
+        assert_eq!(of(knative), None);
+        labels.add_custom(
+            "serving.knative.dev/v1",
+            "services",
+            "services.serving.knative.dev/v1",
+        );
+        assert_eq!(
+            of(knative),
+            Some((ApiCall::List, "services.serving.knative.dev/v1".into()))
+        );
+        assert!(labels.of_builtin(&get(knative)).is_none());
+        assert_eq!(
+            labels.of_builtin(&get("/api/v1/namespaces/ns/services")),
+            Some((ApiCall::List, "*v1.Service"))
+        );
+        // Neither a write nor a path outside the API.
+        let post = Request::post("/api/v1/services")
+            .body(())
+            .unwrap_or_default();
+        assert_eq!(labels.of(&post), None);
+        assert_eq!(of("/version"), None);
+    }
 }

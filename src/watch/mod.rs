@@ -19,7 +19,7 @@ mod server_side;
 mod shard;
 mod table;
 
-pub use api_calls::CountApiCalls;
+pub use api_calls::{CountApiCalls, ResourceLabels};
 pub use lenient::{Lenient, LenientMeta};
 pub use retry_after::RetryAfterLayer;
 pub use server_side::{ServerSharding, ShardSelectorLayer};

@@ -8,7 +8,6 @@
 //! invisibly: a watcher stuck in it neither relists nor shows in the self-telemetry. Here every
 //! wait is counted in `kube_state_otel_api_retries_total{resource,code}`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -18,7 +17,7 @@ use http::{Request, Response, StatusCode};
 use kube::client::{Body, DynBody};
 use tower::{BoxError, Layer, Service};
 
-use super::api_calls::list_or_watch;
+use super::api_calls::ResourceLabels;
 use super::resend::{Shared, copy};
 use crate::telemetry::Telemetry;
 
@@ -33,16 +32,12 @@ const MAX_WAIT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct RetryAfterLayer {
     telemetry: Arc<Telemetry>,
-    /// URL resource segment (`pods`) → the `resource` label (`*v1.Pod`).
-    labels: Arc<HashMap<String, String>>,
+    labels: Arc<ResourceLabels>,
 }
 
 impl RetryAfterLayer {
-    pub fn new(telemetry: Arc<Telemetry>, labels: HashMap<String, String>) -> Self {
-        RetryAfterLayer {
-            telemetry,
-            labels: Arc::new(labels),
-        }
+    pub fn new(telemetry: Arc<Telemetry>, labels: Arc<ResourceLabels>) -> Self {
+        RetryAfterLayer { telemetry, labels }
     }
 }
 
@@ -82,9 +77,10 @@ where
         let inner = self.inner.clone();
         let layer = self.layer.clone();
         Box::pin(async move {
-            let resource = list_or_watch(&request)
-                .and_then(|(resource, _)| layer.labels.get(resource).cloned())
-                .unwrap_or_else(|| "other".to_string());
+            let resource = layer
+                .labels
+                .of(&request)
+                .map_or_else(|| "other".to_string(), |(_, label)| label);
             let mut request = request;
             for _ in 0..MAX_RETRIES {
                 let again = copy(&request);

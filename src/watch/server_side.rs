@@ -28,7 +28,7 @@ use serde::Deserialize;
 use tower::{BoxError, Layer, Service};
 
 use super::Shard;
-use super::api_calls::{list_or_watch, with_query_param};
+use super::api_calls::{ResourceLabels, with_query_param};
 use super::resend::{Shared, copy};
 use crate::telemetry::{ApiCall, Telemetry};
 
@@ -44,8 +44,8 @@ enum Outcome {
 pub struct ServerSharding {
     /// `None` unless `--shard-mode=server` with more than one shard.
     selector: RwLock<Option<String>>,
-    /// URL resource segment (`pods`) → the `resource` label (`*v1.Pod`).
-    labels: HashMap<String, String>,
+    /// The built-in kinds' selectors are sent (custom resources' are only counted).
+    labels: Arc<ResourceLabels>,
     outcomes: Mutex<HashMap<String, Outcome>>,
     telemetry: Arc<Telemetry>,
 }
@@ -55,7 +55,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl ServerSharding {
-    pub fn new(telemetry: Arc<Telemetry>, labels: HashMap<String, String>) -> Arc<Self> {
+    pub fn new(telemetry: Arc<Telemetry>, labels: Arc<ResourceLabels>) -> Arc<Self> {
         Arc::new(ServerSharding {
             selector: RwLock::new(None),
             labels,
@@ -69,8 +69,8 @@ impl ServerSharding {
         *self.selector.write().unwrap_or_else(|p| p.into_inner()) = shard.selector();
     }
 
-    /// URL resource segment (`pods`) → the `resource` label (`*v1.Pod`) of the watched kinds.
-    pub fn labels(&self) -> &HashMap<String, String> {
+    /// The `resource` labels of the lists and watches, shared with the other layers.
+    pub fn labels(&self) -> &Arc<ResourceLabels> {
         &self.labels
     }
 
@@ -79,12 +79,9 @@ impl ServerSharding {
         ShardSelectorLayer(self.clone())
     }
 
-    /// `(resource segment, call, selector)` when `request` should carry the selector.
+    /// `(resource label, call, selector)` when `request` should carry the selector.
     fn applies<B>(&self, request: &Request<B>) -> Option<(String, ApiCall, String)> {
-        let (resource, call) = list_or_watch(request)?;
-        if !self.labels.contains_key(resource) {
-            return None;
-        }
+        let (call, resource) = self.labels.of_builtin(request)?;
         let selector = self
             .selector
             .read()
@@ -101,9 +98,8 @@ impl ServerSharding {
         if lock(&self.outcomes).insert(resource.to_string(), outcome) == Some(outcome) {
             return;
         }
-        let label = self.labels.get(resource).map_or(resource, String::as_str);
         self.telemetry
-            .set_server_sharding(label, outcome == Outcome::Honoured);
+            .set_server_sharding(resource, outcome == Outcome::Honoured);
         match outcome {
             Outcome::Honoured => tracing::info!(
                 resource,
