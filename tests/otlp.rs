@@ -1707,7 +1707,8 @@ async fn wait_for_points(served: &Served, what: &str, telemetry: &OtlpTelemetry)
 
 /// The receiver's certificate is rotated (a new one from the same CA, its connections
 /// closed): the pushes go on over new connections that check the new certificate. A
-/// certificate from a CA the exporter does not trust is refused.
+/// certificate from a CA the exporter does not trust is refused, until the exporter's own TLS
+/// files are rotated to that CA: they are read again when they change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushes_go_on_when_the_receivers_certificate_is_rotated() {
     let pki = Pki::new();
@@ -1732,16 +1733,43 @@ async fn pushes_go_on_when_the_receivers_certificate_is_rotated() {
     drop(served);
     let rotated = serve_tls(rebind(addr).await, pki.new_server());
     wait_for_points(&rotated, "rotated certificate", &telemetry).await;
+
+    // A CA file rewritten with something unusable (a rotation half done) is refused, counted,
+    // and the files read before stay in use.
+    std::fs::write(pki.dir.path().join("ca.pem"), "not a certificate").unwrap();
+    wait_for_count(&telemetry.tls_reload_errors, 1, &telemetry).await;
+    wait_for_points(&rotated, "a broken CA file refused", &telemetry).await;
     drop(rotated);
 
     let stranger = Pki::new();
     let refused = serve_tls(rebind(addr).await, stranger.server.clone());
     let failed = telemetry.requests_failed.load(Ordering::SeqCst);
+    wait_for_count(&telemetry.requests_failed, failed + 1, &telemetry).await;
+    assert_eq!(refused.take().points, 0);
+
+    // The CA and the client certificate and key rotated on disk to the stranger's, as a
+    // Secret volume swaps them: used from the next collection on, without a restart.
+    for file in ["ca.pem", "client.pem", "client-key.pem"] {
+        std::fs::copy(stranger.dir.path().join(file), pki.dir.path().join(file)).unwrap();
+    }
+    wait_for_points(
+        &refused,
+        "the stranger's CA and client certificate",
+        &telemetry,
+    )
+    .await;
+    assert!(
+        telemetry.tls_reloads.load(Ordering::SeqCst) >= 1,
+        "{telemetry:?}"
+    );
+    drop(exporter);
+}
+
+/// Waits until `counter` reaches `at_least`, or fails after 10 s.
+async fn wait_for_count(counter: &AtomicU64, at_least: u64, telemetry: &OtlpTelemetry) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while telemetry.requests_failed.load(Ordering::SeqCst) == failed {
-        assert!(Instant::now() < deadline, "not refused: {telemetry:?}");
+    while counter.load(Ordering::SeqCst) < at_least {
+        assert!(Instant::now() < deadline, "below {at_least}: {telemetry:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(refused.take().points, 0);
-    drop(exporter);
 }

@@ -7,7 +7,7 @@
 //! as they come. Changes arriving meanwhile wait, coalesced per object, in the stores' change
 //! logs, so memory stays bounded by the objects watched whatever the receiver's pace.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Once};
 use std::time::{Duration, SystemTime};
 
@@ -16,7 +16,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::entity::{EntityEvent, EntityFormat, EntitySource, RecordEncoder, scope_attributes};
-use super::exporter::{OtlpTelemetry, Sender, spawn_encoding, unix_nanos};
+use super::exporter::{
+    Field, OtlpTelemetry, Sender, register_by_result, spawn_encoding, unix_nanos,
+};
 use super::logs::LogsEncoder;
 use super::request::OtlpBuffers;
 use super::{OtlpConfig, OtlpError};
@@ -188,43 +190,28 @@ impl Push {
     }
 }
 
-/// Reads one counter of [`OtlpTelemetry`].
-type Field = fn(&OtlpTelemetry) -> &AtomicU64;
-
 /// The push's figures as self-telemetry instruments on `meter`.
 fn register(telemetry: &Arc<OtlpTelemetry>, meter: &Meter) {
-    use opentelemetry::KeyValue;
-    let by_result: [(&'static str, &'static str, Field, Field); 2] = [
+    register_by_result(
+        meter,
+        telemetry,
         (
             "kube_state_otel_entity_events_total",
             "Entity events (log records) sent, by result: acknowledged, or in a request given up",
-            |t| &t.points_sent,
-            |t| &t.points_failed,
         ),
+        |t| &t.points_sent,
+        |t| &t.points_failed,
+    );
+    register_by_result(
+        meter,
+        telemetry,
         (
             "kube_state_otel_entity_event_requests_total",
             "OTLP logs export requests of entity events, by result",
-            |t| &t.requests_ok,
-            |t| &t.requests_failed,
         ),
-    ];
-    for (name, help, ok, failed) in by_result {
-        let t = telemetry.clone();
-        meter
-            .u64_observable_counter(name)
-            .with_description(help)
-            .with_callback(move |o| {
-                o.observe(
-                    ok(&t).load(Ordering::Relaxed),
-                    &[KeyValue::new("result", "success")],
-                );
-                o.observe(
-                    failed(&t).load(Ordering::Relaxed),
-                    &[KeyValue::new("result", "error")],
-                );
-            })
-            .build();
-    }
+        |t| &t.requests_ok,
+        |t| &t.requests_failed,
+    );
     let counters: [(&'static str, &'static str, Field); 2] = [
         (
             "kube_state_otel_entity_events_rejected_total",

@@ -23,6 +23,7 @@ use tokio::time::MissedTickBehavior;
 
 use super::encoder::OtlpEncoder;
 use super::request::{EncodeSummary, OtlpBuffers, OtlpRequest};
+use super::tls::TlsWatch;
 use super::transport::{Failure, Transport};
 use super::{OtlpConfig, OtlpError, Temporality};
 use crate::leader::Leadership;
@@ -58,6 +59,9 @@ pub struct OtlpTelemetry {
     pub pending_collections_max: AtomicU64,
     /// From the start of the last fully sent collection to its last acknowledgement.
     pub last_export_micros: AtomicU64,
+    /// Changed TLS files taken into use, and changed ones refused (the previous kept).
+    pub tls_reloads: AtomicU64,
+    pub tls_reload_errors: AtomicU64,
 }
 
 /// What [`export_once`] did.
@@ -430,6 +434,8 @@ pub(super) struct Sender {
     failing: Option<Failing>,
     /// Asked before each request: a replica that stopped leading sends nothing more.
     leadership: Leadership,
+    /// Checked before each collection.
+    tls: Option<TlsWatch>,
 }
 
 impl Sender {
@@ -447,7 +453,32 @@ impl Sender {
             telemetry,
             failing: None,
             leadership,
+            tls: TlsWatch::new(config),
         })
+    }
+
+    /// Builds the transport again when a TLS file changed; a file that cannot be used (a
+    /// rotation half done) leaves the previous one in use until the next change.
+    fn reload_tls(&mut self) {
+        let Some(tls) = self.tls.as_mut() else {
+            return;
+        };
+        if !tls.changed() {
+            return;
+        }
+        match Transport::new(&tls.config) {
+            Ok(transport) => {
+                self.transport = transport;
+                self.telemetry.tls_reloads.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(endpoint = %self.endpoint, "otlp TLS files changed: new connections use them");
+            }
+            Err(error) => {
+                self.telemetry
+                    .tls_reload_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(endpoint = %self.endpoint, %error, "otlp TLS files changed but cannot be used; the previous ones stay in use");
+            }
+        }
     }
 
     /// Sends a collection's requests, stopping it at the first request that fails for good or
@@ -458,6 +489,7 @@ impl Sender {
             collection,
             ..
         } = pending;
+        self.reload_tls();
         let limit = self.export_timeout.unwrap_or(Duration::MAX);
         let sent = match tokio::time::timeout(limit, self.send_collection(&mut requests)).await {
             Ok(sent) => sent,
@@ -654,23 +686,58 @@ fn cpu_time(clock: ClockId) -> Duration {
 }
 
 /// Reads one counter of [`OtlpTelemetry`].
-type Field = fn(&OtlpTelemetry) -> &AtomicU64;
+pub(super) type Field = fn(&OtlpTelemetry) -> &AtomicU64;
+
+/// An observable counter of two of `telemetry`'s counters, as `result="success"` and
+/// `result="error"`.
+pub(super) fn register_by_result(
+    meter: &opentelemetry::metrics::Meter,
+    telemetry: &Arc<OtlpTelemetry>,
+    (name, help): (&'static str, &'static str),
+    ok: Field,
+    failed: Field,
+) {
+    let t = telemetry.clone();
+    meter
+        .u64_observable_counter(name)
+        .with_description(help)
+        .with_callback(move |o| {
+            o.observe(
+                ok(&t).load(Ordering::Relaxed),
+                &[KeyValue::new("result", "success")],
+            );
+            o.observe(
+                failed(&t).load(Ordering::Relaxed),
+                &[KeyValue::new("result", "error")],
+            );
+        })
+        .build();
+}
 
 impl OtlpTelemetry {
     /// Registers the exporter's figures as self-telemetry instruments on `meter`.
     pub fn register(self: &Arc<Self>, meter: &opentelemetry::metrics::Meter) {
-        use opentelemetry::KeyValue;
-        let t = self.clone();
-        meter
-            .u64_observable_counter("kube_state_otel_otlp_requests_total")
-            .with_description("OTLP export requests, by result")
-            .with_callback(move |o| {
-                let ok = t.requests_ok.load(Ordering::Relaxed);
-                let failed = t.requests_failed.load(Ordering::Relaxed);
-                o.observe(ok, &[KeyValue::new("result", "success")]);
-                o.observe(failed, &[KeyValue::new("result", "error")]);
-            })
-            .build();
+        register_by_result(
+            meter,
+            self,
+            (
+                "kube_state_otel_otlp_requests_total",
+                "OTLP export requests, by result",
+            ),
+            |t| &t.requests_ok,
+            |t| &t.requests_failed,
+        );
+        register_by_result(
+            meter,
+            self,
+            (
+                "kube_state_otel_otlp_tls_reloads_total",
+                "Changed OTLP TLS files (CA, client certificate, key) taken into use, or refused \
+                 (the previous ones kept), by result",
+            ),
+            |t| &t.tls_reloads,
+            |t| &t.tls_reload_errors,
+        );
         let counters: [(&'static str, &'static str, Field); 5] = [
             (
                 "kube_state_otel_otlp_points_total",

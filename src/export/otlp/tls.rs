@@ -12,7 +12,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, ConfigBuilder, RootCertStore};
 
-use super::{OtlpError, PemFile, TlsFiles};
+use super::{OtlpConfig, OtlpError, PemFile, TlsFiles};
+use crate::config::stamp::FileStamp;
 
 /// The PEM files of [`TlsFiles`], read.
 struct Loaded {
@@ -65,6 +66,45 @@ fn load(tls: &TlsFiles) -> Result<Loaded, OtlpError> {
         }
     };
     Ok(Loaded { roots, client })
+}
+
+/// The TLS files of an `https` endpoint as last read, so that a rotated CA, certificate or key
+/// (a Secret volume's `..data` swap, a renewal by cert-manager) is used without a restart.
+pub(super) struct TlsWatch {
+    /// What the transport is built from again.
+    pub config: OtlpConfig,
+    files: Vec<(PemFile, FileStamp)>,
+}
+
+impl TlsWatch {
+    /// `None` when nothing is to be watched: not `https`, or no file configured.
+    pub(super) fn new(config: &OtlpConfig) -> Option<Self> {
+        let tls = &config.tls;
+        let files: Vec<(PemFile, FileStamp)> =
+            [&tls.certificate, &tls.client_certificate, &tls.client_key]
+                .into_iter()
+                .flatten()
+                .map(|file| (file.clone(), FileStamp::of(&file.path)))
+                .collect();
+        let https = config.endpoint.starts_with("https:");
+        (https && !files.is_empty()).then(|| TlsWatch {
+            config: config.clone(),
+            files,
+        })
+    }
+
+    /// Whether a file changed since the last call (one `stat` per file).
+    pub(super) fn changed(&mut self) -> bool {
+        let mut changed = false;
+        for (file, stamp) in &mut self.files {
+            let now = FileStamp::of(&file.path);
+            if now != *stamp {
+                *stamp = now;
+                changed = true;
+            }
+        }
+        changed
+    }
 }
 
 /// Checks the files at startup.
