@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
+use kube_emulator::showcase::Showcase;
 use kube_emulator::surface::{self, DEFAULT_KUBERNETES_VERSION};
 use kube_emulator::{
     Emulator, EmulatorConfig, GeneratedCluster, ShardSelectors, StoreConfig, write_kubeconfig,
@@ -29,9 +30,17 @@ struct Args {
     /// Pods per node of the generated cluster.
     #[arg(long, default_value_t = 30)]
     pods_per_node: usize,
-    /// Seed of the generated cluster.
+    /// Seed of the generated cluster and the showcase.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Add `kube-state-otel --demo`'s showcase: objects of every served kind in telling states
+    /// (a crash-looping pod, a failed Job, an HPA at its maximum, …), on the generated
+    /// cluster's nodes (give --nodes), changed every --churn-interval.
+    #[arg(long)]
+    showcase: bool,
+    /// Seconds between two steps of the showcase's changes (0: none).
+    #[arg(long, default_value_t = 2.0, requires = "showcase")]
+    churn_interval: f64,
     /// JSON/YAML files of objects to load (Lists and multi-document YAML allowed).
     #[arg(long = "load", value_name = "FILE", num_args = 1..)]
     load: Vec<PathBuf>,
@@ -88,6 +97,10 @@ async fn main() -> anyhow::Result<()> {
         args.bookmark_interval.is_finite() && args.bookmark_interval > 0.0,
         "--bookmark-interval must be positive"
     );
+    anyhow::ensure!(
+        args.churn_interval.is_finite() && args.churn_interval >= 0.0,
+        "--churn-interval must be 0 or more"
+    );
     let config = EmulatorConfig {
         bookmark_interval: Duration::from_secs_f64(args.bookmark_interval),
         streaming_lists: !args.no_streaming_lists,
@@ -111,6 +124,16 @@ async fn main() -> anyhow::Result<()> {
     if !args.load.is_empty() {
         let n = emu.load_files(&args.load).context("loading objects")?;
         tracing::info!(objects = n, "loaded files");
+    }
+    if args.showcase {
+        let showcase = Showcase::load(&emu, args.seed).context("loading the showcase")?;
+        tracing::info!(objects = showcase.objects, "showcase loaded");
+        if args.churn_interval > 0.0 {
+            // Runs until the process ends.
+            showcase
+                .churn(emu.clone())
+                .spawn(Duration::from_secs_f64(args.churn_interval));
+        }
     }
     let server = emu
         .clone()

@@ -344,6 +344,59 @@ async fn binary_serves_generated_cluster_and_writes_kubeconfig() {
     let _ = child.wait();
 }
 
+/// `--showcase` adds the demo's objects of every kind beside the generated cluster and changes
+/// them every `--churn-interval`.
+#[tokio::test]
+async fn binary_serves_the_showcase_and_changes_it() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kube-emulator"))
+        .args(["--port", "0", "--nodes", "3", "--pods-per-node", "2"])
+        .args(["--showcase", "--churn-interval", "0.2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let url = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line.trim().to_string()
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let list = |path: &'static str| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let body = http.get(format!("{url}{path}")).send().await.unwrap();
+            serde_json::from_slice::<serde_json::Value>(&body.bytes().await.unwrap()).unwrap()
+        }
+    };
+    // Kinds the generated cluster does not have.
+    for path in [
+        "/apis/batch/v1/cronjobs",
+        "/apis/apps/v1/daemonsets",
+        "/apis/autoscaling/v2/horizontalpodautoscalers",
+        "/api/v1/persistentvolumes",
+    ] {
+        let items = list(path).await["items"].as_array().unwrap().len();
+        assert!(items > 0, "{path}: no objects");
+    }
+    let version = |list: serde_json::Value| -> u64 {
+        list["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    };
+    let before = version(list("/api/v1/pods").await);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while version(list("/apis/coordination.k8s.io/v1/leases").await) <= before {
+        assert!(std::time::Instant::now() < deadline, "nothing changed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
 #[tokio::test]
 async fn shutdown_ends_watches_and_stops_serving() {
     let s = Server::start(Emulator::new()).await;
