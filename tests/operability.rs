@@ -156,23 +156,24 @@ fn demo(extra: &[&str]) -> Exporter {
     Exporter::start_with_args("http://127.0.0.1:1", ports, &args)
 }
 
-/// The summary lines of the pushes the demo's receiver printed.
-fn push_lines(exporter: &Exporter) -> Vec<String> {
+/// The lines of the demo's standard output that start with `prefix`.
+fn lines_starting(exporter: &Exporter, prefix: &str) -> Vec<String> {
     exporter
         .stdout()
         .lines()
-        .filter(|l| l.starts_with("OTLP push "))
+        .filter(|l| l.starts_with(prefix))
         .map(String::from)
         .collect()
 }
 
+/// The summary lines of the pushes the demo's receiver printed.
+fn push_lines(exporter: &Exporter) -> Vec<String> {
+    lines_starting(exporter, "OTLP push ")
+}
+
+/// The summary lines of the entity events it received.
 fn entity_lines(exporter: &Exporter) -> Vec<String> {
-    exporter
-        .stdout()
-        .lines()
-        .filter(|l| l.starts_with("OTLP entity events received: "))
-        .map(String::from)
-        .collect()
+    lines_starting(exporter, "OTLP entity events received: ")
 }
 
 /// With every kind asked for, on the newest minor (which serves them all), every kind has

@@ -272,33 +272,9 @@ async fn control_switches_over_http() {
 }
 
 /// Runs the real binary, as tests of other crates will.
-#[tokio::test]
-async fn binary_serves_generated_cluster_and_writes_kubeconfig() {
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    let objects = dir.path().join("extra.yaml");
-    std::fs::write(
-        &objects,
-        "apiVersion: v1\nkind: Secret\nmetadata: {name: extra, namespace: default}\n",
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kube-emulator"))
-        .args([
-            "--port",
-            "0",
-            "--nodes",
-            "3",
-            "--pods-per-node",
-            "4",
-            "--seed",
-            "5",
-            "--bookmark-interval",
-            "1",
-        ])
-        .arg("--kubeconfig-out")
-        .arg(&kubeconfig)
-        .arg("--load")
-        .arg(&objects)
+/// The `kube-emulator` binary started by `command`, and the URL it printed.
+async fn spawn_binary(mut command: Command) -> (std::process::Child, String) {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -311,6 +287,28 @@ async fn binary_serves_generated_cluster_and_writes_kubeconfig() {
     })
     .await
     .unwrap();
+    (child, url)
+}
+
+#[tokio::test]
+async fn binary_serves_generated_cluster_and_writes_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let objects = dir.path().join("extra.yaml");
+    std::fs::write(
+        &objects,
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: extra, namespace: default}\n",
+    )
+    .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kube-emulator"));
+    command
+        .args(["--port", "0", "--nodes", "3", "--pods-per-node", "4"])
+        .args(["--seed", "5", "--bookmark-interval", "1"])
+        .arg("--kubeconfig-out")
+        .arg(&kubeconfig)
+        .arg("--load")
+        .arg(&objects);
+    let (mut child, url) = spawn_binary(command).await;
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let http = reqwest::Client::new();
     let pods: serde_json::Value = serde_json::from_slice(
@@ -348,21 +346,11 @@ async fn binary_serves_generated_cluster_and_writes_kubeconfig() {
 /// them every `--churn-interval`.
 #[tokio::test]
 async fn binary_serves_the_showcase_and_changes_it() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kube-emulator"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kube-emulator"));
+    command
         .args(["--port", "0", "--nodes", "3", "--pods-per-node", "2"])
-        .args(["--showcase", "--churn-interval", "0.2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let url = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line.trim().to_string()
-    })
-    .await
-    .unwrap();
+        .args(["--showcase", "--churn-interval", "0.2"]);
+    let (mut child, url) = spawn_binary(command).await;
     let http = reqwest::Client::new();
     let list = |path: &'static str| {
         let (http, url) = (http.clone(), url.clone());
