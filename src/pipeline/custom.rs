@@ -23,6 +23,7 @@ use crate::metric::{FamilyDesc, MetricType, Schema, leak_once};
 use crate::store::KindStore;
 use crate::watch::WatchSettings;
 use crate::watch::custom::{CustomKind, run_custom};
+use crate::watch::discovery;
 use crate::watch::retry;
 
 /// The `type` of kube-state-metrics' config self-metrics for this file.
@@ -405,9 +406,10 @@ impl Pipeline {
         let (store, watches) = super::watches(self.watch().custom_scopes(namespaced));
         self.telemetry.add_store(label, store.clone());
         // Its lists and watches counted under its label, as the built-in kinds' are.
-        self.server_sharding
-            .labels()
-            .add_custom(&kind.api.api_version, &kind.api.plural, label);
+        self.server_sharding.labels().add_custom(
+            discovery::ApiResource::new(&kind.api.group, &kind.api.version, &kind.api.plural),
+            label,
+        );
         if schema.ksm() {
             register_kind_streaming(&self.provider, label, &[], &descs, &store);
         }

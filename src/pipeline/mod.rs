@@ -30,6 +30,7 @@ use crate::meter::{
 use crate::metric::{FamilyDesc, KindOptions, Schema};
 use crate::store::{ChangeLog, KindStore, Pins, StorePartition};
 use crate::telemetry::Telemetry;
+use crate::watch::discovery;
 use crate::watch::{
     CountApiCalls, ResourceLabels, RetryAfterLayer, ServerSharding, ShardSelectorLayer, WatchKind,
     WatchScope, WatchSettings, WatchTarget,
@@ -438,11 +439,9 @@ impl Pipeline {
             .collect();
         // Every kind this build knows, so one a reconfiguration adds is counted too.
         let labels = ResourceLabels::new(all_kinds().iter().map(|k| {
-            let api_version = match k.api_group() {
-                "" => k.api_version().to_string(),
-                group => format!("{group}/{}", k.api_version()),
-            };
-            (api_version, k.resource(), k.resource_label())
+            let resource =
+                discovery::ApiResource::new(k.api_group(), k.api_version(), k.resource());
+            (resource, k.resource_label())
         }));
         let server_sharding = ServerSharding::new(telemetry.clone(), labels);
         server_sharding.set_shard(&settings.watch.shard);

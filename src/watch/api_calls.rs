@@ -15,49 +15,46 @@ use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use tower::{Layer, Service};
 
+use super::discovery::ApiResource;
 use crate::telemetry::{ApiCall, Listed, Telemetry};
 
 /// The `resource` label of each collection a pipeline lists and watches, found from a
 /// request's URL: the built-in kinds (`*v1.Pod`, as KSM names them) and the custom resources
-/// served (`plural.group/version`). Keyed by `apiVersion/plural`, not by the plural alone: a
-/// custom resource may share a built-in kind's plural (Knative's `services`).
+/// served (`plural.group/version`). Keyed by group, version and plural, not by the plural
+/// alone: a custom resource may share a built-in kind's plural (Knative's `services`).
 pub struct ResourceLabels {
-    builtin: HashMap<String, String>,
-    custom: RwLock<HashMap<String, String>>,
+    builtin: HashMap<ApiResource, String>,
+    custom: RwLock<HashMap<ApiResource, String>>,
 }
 
 impl ResourceLabels {
-    /// The built-in kinds': `(apiVersion, plural, label)`.
-    pub fn new(builtin: impl IntoIterator<Item = (String, &'static str, String)>) -> Arc<Self> {
-        let builtin = builtin
-            .into_iter()
-            .map(|(api_version, plural, label)| (format!("{api_version}/{plural}"), label))
-            .collect();
+    /// The built-in kinds' resources and labels.
+    pub fn new(builtin: impl IntoIterator<Item = (ApiResource, String)>) -> Arc<Self> {
         Arc::new(ResourceLabels {
-            builtin,
+            builtin: builtin.into_iter().collect(),
             custom: RwLock::new(HashMap::new()),
         })
     }
 
-    /// A custom resource now listed and watched, e.g. `("cert-manager.io/v1", "certificates",
-    /// "certificates.cert-manager.io/v1")`.
-    pub fn add_custom(&self, api_version: &str, plural: &str, label: &str) {
+    /// A custom resource now listed and watched, with its label
+    /// (`certificates.cert-manager.io/v1`).
+    pub fn add_custom(&self, resource: ApiResource, label: &str) {
         self.custom
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(format!("{api_version}/{plural}"), label.to_string());
+            .insert(resource, label.to_string());
     }
 
     /// The label of the collection `request` lists or watches, and which call it is.
     pub fn of<B>(&self, request: &Request<B>) -> Option<(ApiCall, String)> {
-        let (key, call) = collection(request)?;
-        let label = match self.builtin.get(&key) {
+        let (resource, call) = collection(request)?;
+        let label = match self.builtin.get(&resource) {
             Some(label) => label.clone(),
             None => self
                 .custom
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
-                .get(&key)?
+                .get(&resource)?
                 .clone(),
         };
         Some((call, label))
@@ -65,22 +62,22 @@ impl ResourceLabels {
 
     /// [`ResourceLabels::of`] for the built-in kinds only.
     pub fn of_builtin<B>(&self, request: &Request<B>) -> Option<(ApiCall, &str)> {
-        let (key, call) = collection(request)?;
-        Some((call, self.builtin.get(&key)?))
+        let (resource, call) = collection(request)?;
+        Some((call, self.builtin.get(&resource)?))
     }
 }
 
-/// The collection a GET lists or watches, as `apiVersion/plural` (`v1/pods`,
-/// `apps/v1/deployments`), and the call.
-fn collection<B>(request: &Request<B>) -> Option<(String, ApiCall)> {
+/// The collection a GET lists or watches (`/api/v1/namespaces/ns/pods`: group `""`, version
+/// `v1`, plural `pods`), and the call.
+fn collection<B>(request: &Request<B>) -> Option<(ApiResource, ApiCall)> {
     let (plural, call) = list_or_watch(request)?;
     let mut segments = request.uri().path().trim_start_matches('/').split('/');
-    let api_version = match segments.next()? {
-        "api" => segments.next()?.to_string(),
-        "apis" => format!("{}/{}", segments.next()?, segments.next()?),
+    let (group, version) = match segments.next()? {
+        "api" => ("", segments.next()?),
+        "apis" => (segments.next()?, segments.next()?),
         _ => return None,
     };
-    Some((format!("{api_version}/{plural}"), call))
+    Some((ApiResource::new(group, version, plural), call))
 }
 
 /// A tower layer for the kube client's HTTP stack.
@@ -227,8 +224,11 @@ mod tests {
     #[test]
     fn a_custom_resource_sharing_a_built_in_plural_keeps_its_own_label() {
         let labels = ResourceLabels::new([
-            ("v1".into(), "services", "*v1.Service".into()),
-            ("apps/v1".into(), "deployments", "*v1.Deployment".into()),
+            (ApiResource::new("", "v1", "services"), "*v1.Service".into()),
+            (
+                ApiResource::new("apps", "v1", "deployments"),
+                "*v1.Deployment".into(),
+            ),
         ]);
         let of = |uri: &str| labels.of(&get(uri));
         assert_eq!(
@@ -243,8 +243,7 @@ mod tests {
         let knative = "/apis/serving.knative.dev/v1/namespaces/ns/services";
         assert_eq!(of(knative), None);
         labels.add_custom(
-            "serving.knative.dev/v1",
-            "services",
+            ApiResource::new("serving.knative.dev", "v1", "services"),
             "services.serving.knative.dev/v1",
         );
         assert_eq!(
