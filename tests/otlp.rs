@@ -1767,9 +1767,9 @@ async fn pushes_go_on_when_the_receivers_certificate_is_rotated() {
 
 /// Waits until `counter` reaches `at_least`, or fails after 10 s.
 async fn wait_for_count(counter: &AtomicU64, at_least: u64, telemetry: &OtlpTelemetry) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while counter.load(Ordering::SeqCst) < at_least {
-        assert!(Instant::now() < deadline, "below {at_least}: {telemetry:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let reached = harness::poll_within(Duration::from_secs(10), || async {
+        counter.load(Ordering::SeqCst) >= at_least
+    })
+    .await;
+    assert!(reached, "below {at_least}: {telemetry:?}");
 }
